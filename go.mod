@@ -1,0 +1,3 @@
+module github.com/truthboard/truthboard
+
+go 1.26.8
