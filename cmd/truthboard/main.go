@@ -1,0 +1,253 @@
+// Command truthboard is the whole of Truthboard in one binary:
+//
+//	truthboard serve    the server: ingest API, metrics, live dashboards
+//	truthboard migrate  apply the ClickHouse schema and exit
+//	truthboard demo     send simulated customer journeys to a running server
+//	truthboard help     every setting, its flag and environment variable
+//
+// serve starts its components in dependency order (ClickHouse, schema, writer, HTTP, demo
+// traffic) and stops them in reverse on SIGINT or SIGTERM, flushing what is buffered.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/auth"
+	"github.com/truthboard/truthboard/internal/config"
+	"github.com/truthboard/truthboard/internal/demo"
+	"github.com/truthboard/truthboard/internal/event"
+	"github.com/truthboard/truthboard/internal/ingest"
+	"github.com/truthboard/truthboard/internal/store"
+	"github.com/truthboard/truthboard/internal/web"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	if len(os.Args) < 2 {
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "serve":
+		err = serve(ctx, args, log)
+	case "migrate":
+		err = migrate(ctx, args, log)
+	case "demo":
+		err = runDemo(ctx, args, log)
+	case "help", "-h", "-help", "--help":
+		usage(os.Stdout)
+	default:
+		fmt.Fprintf(os.Stderr, "truthboard: unknown command %q\n\n", cmd)
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		log.Error("truthboard "+os.Args[1]+" failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Truthboard: real-time moments-of-truth dashboard.
+
+Usage:
+  truthboard serve [flags]    run the server (ingest API, dashboards)
+  truthboard migrate [flags]  apply the ClickHouse schema and exit
+  truthboard demo [flags]     send simulated customer journeys to a server
+  truthboard help             this text
+
+`)
+	config.PrintHelp(w)
+	fmt.Fprint(w, "\nFlags of `truthboard demo` (see `truthboard demo -h`): -url, -key, -rate, -incident, ...\n")
+}
+
+func logLevel() slog.Level {
+	if os.Getenv("TRUTHBOARD_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+func storeOptions(cfg config.Config) store.Options {
+	return store.Options{
+		Addr:             cfg.ClickHouseAddr,
+		Database:         cfg.ClickHouseDatabase,
+		User:             cfg.ClickHouseUser,
+		Password:         cfg.ClickHousePassword,
+		DialTimeout:      cfg.ClickHouseDialTimeout,
+		MaxExecutionTime: cfg.QueryTimeout,
+	}
+}
+
+func migrate(ctx context.Context, args []string, log *slog.Logger) error {
+	cfg, err := config.Load(args, os.Getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, storeOptions(cfg))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := db.Migrate(ctx)
+	for _, m := range applied {
+		log.Info("migration applied", "version", m.Version, "name", m.Name)
+	}
+	if err == nil {
+		log.Info("schema up to date", "clickhouse", cfg.ClickHouseAddr, "version", db.ServerVersion(), "database", cfg.ClickHouseDatabase)
+	}
+	return err
+}
+
+func serve(ctx context.Context, args []string, log *slog.Logger) error {
+	// Configuration and credentials.
+	cfg, err := config.Load(args, os.Getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	ingestKeys, adminToken := cfg.IngestKeys, cfg.AdminToken
+	if len(ingestKeys) == 0 || adminToken == "" {
+		secrets, created, err := auth.LoadOrCreateSecrets(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		if len(ingestKeys) == 0 {
+			ingestKeys = []string{secrets.IngestKey}
+		}
+		if adminToken == "" {
+			adminToken = secrets.AdminToken
+		}
+		if created {
+			fmt.Printf("Generated credentials (kept in %s/%s):\n  ingest key:  %s\n  admin token: %s\n",
+				cfg.DataDir, auth.SecretsFile, secrets.IngestKey, secrets.AdminToken)
+		} else {
+			fmt.Printf("Credentials: see %s/%s\n", cfg.DataDir, auth.SecretsFile)
+		}
+	}
+
+	// ClickHouse and its schema.
+	db, err := store.Open(ctx, storeOptions(cfg))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("clickhouse ready", "addr", cfg.ClickHouseAddr, "version", db.ServerVersion(), "database", cfg.ClickHouseDatabase, "migrations_applied", len(applied))
+	go dropExpired(ctx, db, cfg.Retention, log)
+
+	// The single writer of events.
+	writer := ingest.New(db, ingest.Options{
+		FlushInterval: cfg.FlushInterval,
+		FlushRows:     cfg.FlushRows,
+		QueueRows:     cfg.QueueRows,
+	}, log)
+
+	// The HTTP edge.
+	srv := web.New(writer, db, web.Options{
+		IngestKeys: auth.NewKeySet(ingestKeys...),
+		AdminToken: auth.NewKeySet(adminToken),
+		IngestRate: cfg.IngestRate,
+		Limits: event.Limits{
+			MaxBodyBytes: int64(cfg.MaxBodyBytes),
+			MaxEvents:    cfg.MaxEvents,
+			Retention:    cfg.Retention,
+		},
+	}, log)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (set -listen or TRUTHBOARD_LISTEN to a free host:port): %w", cfg.Listen, err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String()
+	fmt.Printf("Truthboard is running at %s (ingest: POST %s/v1/events)\n", url, url)
+
+	// Demo traffic, sent through the public API like any other source.
+	demoDone := make(chan struct{})
+	if cfg.DemoRate > 0 {
+		dc := demo.DefaultConfig()
+		dc.URL, dc.Key, dc.Rate = url, ingestKeys[0], cfg.DemoRate
+		go func() {
+			defer close(demoDone)
+			if err := demo.Run(ctx, dc, log.With("component", "demo")); err != nil {
+				log.Error("demo traffic stopped", "err", err)
+			}
+		}()
+	} else {
+		close(demoDone)
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+
+	// Stop in reverse order: demo traffic, HTTP (answers in-flight requests), writer (flushes).
+	<-demoDone
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := writer.Close(shutdownCtx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// dropExpired drops expired days of events now and every hour, until ctx ends.
+func dropExpired(ctx context.Context, db *store.Store, retention time.Duration, log *slog.Logger) {
+	for {
+		dropped, err := db.DropExpired(ctx, time.Now().Add(-retention))
+		if err != nil && ctx.Err() == nil {
+			log.Warn("retention", "err", err)
+		}
+		if len(dropped) > 0 {
+			log.Info("retention: dropped expired days", "partitions", dropped)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
+}
+
+func runDemo(ctx context.Context, args []string, log *slog.Logger) error {
+	cfg := demo.DefaultConfig()
+	fs := flag.NewFlagSet("truthboard demo", flag.ContinueOnError)
+	cfg.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.Key == "" {
+		cfg.Key = os.Getenv("TRUTHBOARD_INGEST_KEY")
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return demo.Run(ctx, cfg, log)
+}

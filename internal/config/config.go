@@ -1,0 +1,251 @@
+// Package config is Truthboard's one configuration: every setting of `truthboard serve` and
+// `truthboard migrate`, its default, its environment variable and its flag, in one table. A
+// flag wins over its environment variable, which wins over the default. Errors name the
+// variable or flag and say how to fix it.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything `truthboard serve` needs.
+type Config struct {
+	// Listen is the host:port of the HTTP server (ingest API, dashboards, WebSockets). Keep it on
+	// 127.0.0.1 unless a TLS-terminating proxy stands in front.
+	Listen string
+	// DataDir holds what the server keeps on local disk: generated keys and tokens.
+	DataDir string
+
+	// ClickHouseAddr is host:port of ClickHouse's native protocol (not the HTTP port 8123).
+	ClickHouseAddr string
+	// ClickHouseDatabase is created when missing.
+	ClickHouseDatabase string
+	ClickHouseUser     string
+	ClickHousePassword string
+	// ClickHouseDialTimeout bounds connecting; past it ClickHouse counts as down (503).
+	ClickHouseDialTimeout time.Duration
+	// QueryTimeout is ClickHouse's max_execution_time for every query.
+	QueryTimeout time.Duration
+
+	// IngestKeys are the API keys accepted by POST /v1/events. Empty: one is generated, stored
+	// in DataDir and printed at start.
+	IngestKeys []string
+	// AdminToken signs in to the dashboards and the admin API. Empty: generated like IngestKeys.
+	AdminToken string
+	// IngestRate is the number of ingest requests per second one API key may make; more get 429.
+	// 0 turns the limit off.
+	IngestRate int
+
+	// MaxBodyBytes bounds one ingest request body after decompression.
+	MaxBodyBytes int
+	// MaxEvents bounds the events of one ingest request.
+	MaxEvents int
+	// Retention is how long events are kept; older events are refused at ingest and their days
+	// are dropped from ClickHouse.
+	Retention time.Duration
+
+	// FlushInterval is the longest an accepted event waits before it is written to ClickHouse.
+	FlushInterval time.Duration
+	// FlushRows writes as soon as this many events wait.
+	FlushRows int
+	// QueueRows bounds the events waiting to be written; beyond it ingest answers 503.
+	QueueRows int
+
+	// DemoRate, when above 0, makes `serve` send demo traffic to itself through its own HTTP API
+	// at this many events per second (see `truthboard demo`).
+	DemoRate float64
+}
+
+// Default is the configuration with nothing set.
+func Default() Config {
+	return Config{
+		Listen:                "127.0.0.1:8080",
+		DataDir:               "var/truthboard",
+		ClickHouseAddr:        "127.0.0.1:9000",
+		ClickHouseDatabase:    "truthboard",
+		ClickHouseUser:        "default",
+		ClickHouseDialTimeout: 2 * time.Second,
+		QueryTimeout:          30 * time.Second,
+		IngestRate:            200,
+		MaxBodyBytes:          8 << 20,
+		MaxEvents:             10_000,
+		Retention:             30 * 24 * time.Hour,
+		FlushInterval:         100 * time.Millisecond,
+		FlushRows:             20_000,
+		QueueRows:             200_000,
+	}
+}
+
+// setting binds one field to its flag and environment variable.
+type setting struct {
+	flag, env, help string
+	value           flag.Value
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"listen", "TRUTHBOARD_LISTEN", "host:port of the HTTP server", (*hostPort)(&c.Listen)},
+		{"data-dir", "TRUTHBOARD_DATA_DIR", "folder for generated keys and tokens", (*text)(&c.DataDir)},
+		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol", (*hostPort)(&c.ClickHouseAddr)},
+		{"clickhouse-database", "TRUTHBOARD_CLICKHOUSE_DATABASE", "ClickHouse database, created when missing", (*text)(&c.ClickHouseDatabase)},
+		{"clickhouse-user", "TRUTHBOARD_CLICKHOUSE_USER", "ClickHouse user", (*text)(&c.ClickHouseUser)},
+		{"clickhouse-password", "TRUTHBOARD_CLICKHOUSE_PASSWORD", "ClickHouse password", (*text)(&c.ClickHousePassword)},
+		{"clickhouse-dial-timeout", "TRUTHBOARD_CLICKHOUSE_DIAL_TIMEOUT", "how long to wait for ClickHouse to answer a connection", (*duration)(&c.ClickHouseDialTimeout)},
+		{"query-timeout", "TRUTHBOARD_QUERY_TIMEOUT", "ClickHouse's max_execution_time for every query", (*duration)(&c.QueryTimeout)},
+		{"ingest-keys", "TRUTHBOARD_INGEST_KEYS", "comma-separated API keys for POST /v1/events (empty: generate one)", (*list)(&c.IngestKeys)},
+		{"admin-token", "TRUTHBOARD_ADMIN_TOKEN", "token for the dashboards and admin API (empty: generate one)", (*text)(&c.AdminToken)},
+		{"ingest-rate", "TRUTHBOARD_INGEST_RATE", "ingest requests per second per API key (0: no limit)", (*count)(&c.IngestRate)},
+		{"max-body-bytes", "TRUTHBOARD_MAX_BODY_BYTES", "largest ingest body after decompression, in bytes", (*count)(&c.MaxBodyBytes)},
+		{"max-events", "TRUTHBOARD_MAX_EVENTS", "most events in one ingest request", (*count)(&c.MaxEvents)},
+		{"retention", "TRUTHBOARD_RETENTION", "how long events are kept, e.g. 720h", (*duration)(&c.Retention)},
+		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
+		{"flush-rows", "TRUTHBOARD_FLUSH_ROWS", "insert as soon as this many events wait", (*count)(&c.FlushRows)},
+		{"queue-rows", "TRUTHBOARD_QUEUE_ROWS", "most events waiting for an insert; beyond it ingest answers 503", (*count)(&c.QueueRows)},
+		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
+	}
+}
+
+// Load reads the environment (through getenv), then the flags in args, over the defaults.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("truthboard serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { PrintHelp(stderr) }
+	for _, s := range c.settings() {
+		if v := getenv(s.env); v != "" {
+			if err := s.value.Set(v); err != nil {
+				return c, fmt.Errorf("environment variable %s=%q: %w", s.env, v, err)
+			}
+		}
+		fs.Var(s.value, s.flag, s.help)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q: settings are flags such as -listen 127.0.0.1:8080", fs.Arg(0))
+	}
+	return c, c.Validate()
+}
+
+// Validate checks settings that are wrong together or out of range.
+func (c Config) Validate() error {
+	var errs []error
+	positive := func(v int, flagName, env string) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("-%s (%s) must be above 0", flagName, env))
+		}
+	}
+	positive(c.MaxBodyBytes, "max-body-bytes", "TRUTHBOARD_MAX_BODY_BYTES")
+	positive(c.MaxEvents, "max-events", "TRUTHBOARD_MAX_EVENTS")
+	positive(c.FlushRows, "flush-rows", "TRUTHBOARD_FLUSH_ROWS")
+	positive(c.QueueRows, "queue-rows", "TRUTHBOARD_QUEUE_ROWS")
+	if c.QueueRows < c.MaxEvents {
+		errs = append(errs, fmt.Errorf("-queue-rows (TRUTHBOARD_QUEUE_ROWS) is %d, below -max-events (%d): a full request could never be queued; raise it", c.QueueRows, c.MaxEvents))
+	}
+	if c.Retention < time.Hour {
+		errs = append(errs, fmt.Errorf("-retention (TRUTHBOARD_RETENTION) is %s: keep at least 1h so the dashboards' windows have data", c.Retention))
+	}
+	if c.FlushInterval < time.Millisecond {
+		errs = append(errs, errors.New("-flush-interval (TRUTHBOARD_FLUSH_INTERVAL) must be at least 1ms, e.g. 100ms"))
+	}
+	if c.ClickHouseDatabase == "" {
+		errs = append(errs, errors.New("-clickhouse-database (TRUTHBOARD_CLICKHOUSE_DATABASE) must not be empty"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("-data-dir (TRUTHBOARD_DATA_DIR) must not be empty"))
+	}
+	if c.IngestRate < 0 || c.DemoRate < 0 {
+		errs = append(errs, errors.New("-ingest-rate and -demo-rate must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// PrintHelp documents every setting with its flag, variable and default.
+func PrintHelp(w io.Writer) {
+	d := Default()
+	fmt.Fprintln(w, "Settings of `truthboard serve` and `truthboard migrate` (a flag wins over its environment variable):")
+	fmt.Fprintln(w)
+	for _, s := range d.settings() {
+		def := s.value.String()
+		if def == "" {
+			def = "(none)"
+		}
+		fmt.Fprintf(w, "  -%s, %s\n      %s (default %s)\n", s.flag, s.env, s.help, def)
+	}
+}
+
+// The flag.Value types below parse one kind of setting each, with messages that say what a
+// valid value looks like.
+
+type text string
+
+func (t *text) String() string     { return string(*t) }
+func (t *text) Set(v string) error { *t = text(v); return nil }
+
+type hostPort string
+
+func (h *hostPort) String() string { return string(*h) }
+func (h *hostPort) Set(v string) error {
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		return fmt.Errorf("want host:port such as 127.0.0.1:8080, got %q", v)
+	}
+	*h = hostPort(v)
+	return nil
+}
+
+type duration time.Duration
+
+func (d *duration) String() string { return time.Duration(*d).String() }
+func (d *duration) Set(v string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil || x < 0 {
+		return fmt.Errorf("want a duration such as 500ms, 2s or 720h, got %q", v)
+	}
+	*d = duration(x)
+	return nil
+}
+
+type count int
+
+func (c *count) String() string { return strconv.Itoa(int(*c)) }
+func (c *count) Set(v string) error {
+	x, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
+	if err != nil || x < 0 {
+		return fmt.Errorf("want a whole number of 0 or more, got %q", v)
+	}
+	*c = count(x)
+	return nil
+}
+
+type rate float64
+
+func (r *rate) String() string { return strconv.FormatFloat(float64(*r), 'g', -1, 64) }
+func (r *rate) Set(v string) error {
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil || x < 0 || x != x {
+		return fmt.Errorf("want a number of 0 or more, got %q", v)
+	}
+	*r = rate(x)
+	return nil
+}
+
+type list []string
+
+func (l *list) String() string { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error {
+	*l = nil
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}

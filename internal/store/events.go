@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/truthboard/truthboard/internal/event"
+)
+
+// eventColumns are the columns InsertEvents writes, in order. They are always named: with
+// clickhouse-go and ClickHouse 18.16 a batch prepared without a column list inserts nothing.
+var eventColumns = []string{
+	"event_id", "occurred_at", "occurred_ms", "received_at", "moment", "channel", "touchpoint",
+	"stage", "outcome", "customer_id", "journey_id", "csat", "nps", "ces", "sentiment",
+	"wait_ms", "handle_ms", "negative", "positive", "region", "product", "segment", "agent_team",
+	"attr_keys", "attr_values",
+}
+
+var insertEvents = "INSERT INTO events (" + strings.Join(eventColumns, ", ") + ")"
+
+// InsertEvents writes events to the raw table in one batch, column by column. The insert is one
+// block, which ClickHouse writes atomically per partition (day): either every row of a day is
+// stored or none is. A failed batch cannot be re-sent, so callers keep their events and call
+// again.
+func (s *Store) InsertEvents(ctx context.Context, evs []event.Event, receivedAt time.Time) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	n := len(evs)
+	var (
+		ids, moments, channels, touchpoints   = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		stages, outcomes, customers, journeys = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		regions, products, segments, teams    = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		occurred, received                    = make([]time.Time, n), make([]time.Time, n)
+		millis                                = make([]uint16, n)
+		csat, nps, ces                        = make([]*uint8, n), make([]*uint8, n), make([]*uint8, n)
+		sentiment                             = make([]*float64, n)
+		wait, handle                          = make([]*uint32, n), make([]*uint32, n)
+		negative, positive                    = make([]uint8, n), make([]uint8, n)
+		attrKeys, attrValues                  = make([][]string, n), make([][]string, n)
+	)
+	for i := range evs {
+		e := &evs[i]
+		ids[i], moments[i], channels[i], touchpoints[i] = e.EventID, e.Moment, e.Channel, e.Touchpoint
+		stages[i], outcomes[i], customers[i], journeys[i] = e.Stage, e.Outcome, e.CustomerID, e.JourneyID
+		regions[i], products[i], segments[i], teams[i] = e.Region, e.Product, e.Segment, e.AgentTeam
+		occurred[i] = e.OccurredAt.Truncate(time.Second)
+		millis[i] = uint16(e.OccurredAt.Nanosecond() / int(time.Millisecond))
+		received[i] = receivedAt
+		csat[i], nps[i], ces[i], sentiment[i], wait[i], handle[i] = e.CSAT, e.NPS, e.CES, e.Sentiment, e.WaitMS, e.HandleMS
+		negative[i], positive[i] = b2u(e.Negative()), b2u(e.Positive())
+		attrKeys[i], attrValues[i] = sortedAttributes(e.Attributes)
+	}
+	batch, err := s.conn.PrepareBatch(ctx, insertEvents)
+	if err != nil {
+		return fmt.Errorf("prepare insert of %d events: %w", n, err)
+	}
+	defer batch.Abort()
+	columns := []any{
+		ids, occurred, millis, received, moments, channels, touchpoints,
+		stages, outcomes, customers, journeys, csat, nps, ces, sentiment,
+		wait, handle, negative, positive, regions, products, segments, teams,
+		attrKeys, attrValues,
+	}
+	for i, col := range columns {
+		if err := batch.Column(i).Append(col); err != nil {
+			return fmt.Errorf("insert events: column %s: %w", eventColumns[i], err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert %d events: %w", n, err)
+	}
+	return nil
+}
+
+// Key identifies a stored event for duplicate detection: its event_id and the second it
+// occurred in. A retry re-sends the same event, so it carries the same time; keying on the
+// time too lets the lookup use the table's sort order instead of scanning it.
+type Key struct {
+	EventID string
+	Second  int64 // Unix seconds of occurred_at
+}
+
+// KeyOf is the duplicate-detection key of an event.
+func KeyOf(e *event.Event) Key { return Key{EventID: e.EventID, Second: e.OccurredAt.Unix()} }
+
+// ExistingKeys returns which of the given events are already stored. It narrows by moment,
+// channel and second first, the prefix of the table's sort key, so its cost follows the size of
+// the batch, not the size of the table.
+func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (map[Key]bool, error) {
+	found := map[Key]bool{}
+	if len(evs) == 0 {
+		return found, nil
+	}
+	moments, channels, seconds, ids := set[string]{}, set[string]{}, set[int64]{}, set[string]{}
+	for i := range evs {
+		e := &evs[i]
+		moments.add(e.Moment)
+		channels.add(e.Channel)
+		seconds.add(e.OccurredAt.Unix())
+		ids.add(e.EventID)
+	}
+	secs := make([]any, 0, len(seconds))
+	for s := range seconds {
+		secs = append(secs, time.Unix(s, 0).UTC())
+	}
+	query := `SELECT event_id, occurred_at FROM events
+		WHERE moment IN ? AND channel IN ? AND occurred_at IN ? AND event_id IN ?`
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		// The IN lists of a large batch are longer than the default 256 KiB query text.
+		"max_query_size": 64 << 20,
+	})), query, moments.tuple(), channels.tuple(), clickhouse.GroupSet{Value: secs}, ids.tuple())
+	if err != nil {
+		return nil, fmt.Errorf("look up %d event ids: %w", len(ids), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k Key
+		var at time.Time
+		if err := rows.Scan(&k.EventID, &at); err != nil {
+			return nil, fmt.Errorf("look up event ids: %w", err)
+		}
+		k.Second = at.Unix()
+		found[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up event ids: %w", err)
+	}
+	return found, nil
+}
+
+// CountEvents counts the raw rows, for health output and tests.
+func (s *Store) CountEvents(ctx context.Context) (uint64, error) {
+	var n uint64
+	err := s.conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n)
+	return n, err
+}
+
+type set[T comparable] map[T]struct{}
+
+func (s set[T]) add(v T) { s[v] = struct{}{} }
+
+// tuple renders the set as a ClickHouse tuple literal for IN, quoted by the driver.
+func (s set[T]) tuple() clickhouse.GroupSet {
+	vs := make([]any, 0, len(s))
+	for v := range s {
+		vs = append(vs, v)
+	}
+	return clickhouse.GroupSet{Value: vs}
+}
+
+func sortedAttributes(m map[string]string) (keys, values []string) {
+	keys = make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	values = make([]string, len(keys))
+	for i, k := range keys {
+		values[i] = m[k]
+	}
+	return keys, values
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}

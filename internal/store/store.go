@@ -1,0 +1,128 @@
+// Package store is Truthboard's only door to ClickHouse: it opens the connection, applies the
+// schema in clickhouse/migrations, writes accepted events and answers the queries of the other
+// packages. It speaks the native protocol (port 9000) because the HTTP interface of ClickHouse
+// 18.16 does not work with clickhouse-go.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Options says which ClickHouse server and database to use.
+type Options struct {
+	Addr     string // host:port of the native protocol
+	Database string
+	User     string
+	Password string
+	// DialTimeout bounds connecting; a server that does not answer in time is reported down.
+	DialTimeout time.Duration
+	// MaxExecutionTime bounds every query on the server side: cancelling a context does not stop
+	// a running ClickHouse query, so the server must stop it itself.
+	MaxExecutionTime time.Duration
+}
+
+// Store holds an open connection pool to the Truthboard database.
+type Store struct {
+	conn     driver.Conn
+	database string
+	version  driver.ServerVersion
+}
+
+// Open connects to ClickHouse, creating the database when it does not exist yet.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.Database == "" {
+		return nil, errors.New("open clickhouse: no database name given")
+	}
+	// The database may not exist yet, and a connection that names a missing database fails, so
+	// create it through a first connection to the server's default database.
+	boot, err := connect(o, "default")
+	if err != nil {
+		return nil, err
+	}
+	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.Database))
+	boot.Close()
+	if err != nil {
+		return nil, fmt.Errorf("create database %s on %s: %w", o.Database, o.Addr, err)
+	}
+	conn, err := connect(o, o.Database)
+	if err != nil {
+		return nil, err
+	}
+	v, err := conn.ServerVersion()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("clickhouse server version at %s: %w", o.Addr, err)
+	}
+	return &Store{conn: conn, database: o.Database, version: *v}, nil
+}
+
+func connect(o Options, database string) (driver.Conn, error) {
+	settings := clickhouse.Settings{}
+	if o.MaxExecutionTime > 0 {
+		// Only integer and bool settings can be sent to ClickHouse 18.16 by clickhouse-go.
+		settings["max_execution_time"] = int(o.MaxExecutionTime.Seconds() + 0.999)
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:             []string{o.Addr},
+		Auth:             clickhouse.Auth{Database: database, Username: o.User, Password: o.Password},
+		DialTimeout:      o.DialTimeout,
+		Settings:         settings,
+		MaxOpenConns:     8,
+		MaxIdleConns:     4,
+		ConnMaxLifetime:  time.Hour,
+		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse at %s: %w", o.Addr, err)
+	}
+	if err := conn.Ping(context.Background()); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("connect to clickhouse at %s (is it running? scripts/clickhouse.sh starts a local one): %w", o.Addr, err)
+	}
+	return conn, nil
+}
+
+// Close closes every connection of the pool.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Ping reports whether ClickHouse answers.
+func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
+
+// ServerVersion is the version of the ClickHouse server, e.g. "18.16.1".
+func (s *Store) ServerVersion() string {
+	return fmt.Sprintf("%d.%d.%d", s.version.Version.Major, s.version.Version.Minor, s.version.Version.Patch)
+}
+
+// Conn is the underlying connection, for tests and benchmarks that measure the bare driver.
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Database is the name of the database the store uses.
+func (s *Store) Database() string { return s.database }
+
+// Unavailable reports whether err means ClickHouse could not be reached (as opposed to a query
+// it refused), so that callers can answer 503 and ask the client to retry.
+func Unavailable(err error) bool {
+	var exc *clickhouse.Exception
+	// Anything but the server's own answer (an exception) is a connection problem: refused,
+	// reset, timed out, or a pool that could not get a connection.
+	return err != nil && !errors.As(err, &exc)
+}
+
+// quoteIdent quotes a ClickHouse identifier such as a database name.
+func quoteIdent(s string) string {
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '`')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '`' || s[i] == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(append(b, '`'))
+}

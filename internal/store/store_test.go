@@ -1,0 +1,81 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/event"
+	"github.com/truthboard/truthboard/internal/store"
+	"github.com/truthboard/truthboard/internal/store/storetest"
+)
+
+func u8(v uint8) *uint8 { return &v }
+
+func TestMigrateTwiceIsHarmless(t *testing.T) {
+	s := storetest.Open(t) // migrates once
+	applied, err := s.Migrate(context.Background())
+	if err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	if len(applied) != 0 {
+		t.Fatalf("second migrate applied %d migrations, want 0", len(applied))
+	}
+	ms, _ := store.Migrations()
+	var n uint64
+	if err := s.Conn().QueryRow(context.Background(), "SELECT count() FROM schema_migrations").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != uint64(len(ms)) {
+		t.Fatalf("schema_migrations has %d rows, want %d", n, len(ms))
+	}
+}
+
+func TestInsertAndFindExisting(t *testing.T) {
+	s := storetest.Open(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 22, 9, 30, 15, 250e6, time.UTC)
+	evs := []event.Event{
+		{EventID: "a'1\\x", OccurredAt: at, Moment: "fmot", Channel: "web", Touchpoint: "checkout", CSAT: u8(2),
+			Attributes: map[string]string{"b": "2", "a": "1"}},
+		{EventID: "b", OccurredAt: at.Add(time.Hour), Moment: "service", Channel: "voice", Touchpoint: "billing_call", Outcome: "resolved"},
+	}
+	if err := s.InsertEvents(ctx, evs, at); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.CountEvents(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("count = %d, %v; want 2", n, err)
+	}
+	var (
+		id         string
+		ms         uint16
+		neg, pos   uint8
+		csat       *uint8
+		keys, vals []string
+	)
+	row := s.Conn().QueryRow(ctx, "SELECT event_id, occurred_ms, negative, positive, csat, attr_keys, attr_values FROM events WHERE moment = 'fmot'")
+	if err := row.Scan(&id, &ms, &neg, &pos, &csat, &keys, &vals); err != nil {
+		t.Fatal(err)
+	}
+	if id != "a'1\\x" || ms != 250 || neg != 1 || pos != 0 || csat == nil || *csat != 2 ||
+		len(keys) != 2 || keys[0] != "a" || vals[1] != "2" {
+		t.Fatalf("stored row = %q %d %d %d %v %v %v", id, ms, neg, pos, csat, keys, vals)
+	}
+
+	probe := append(evs, event.Event{EventID: "c", OccurredAt: at, Moment: "fmot", Channel: "web"},
+		event.Event{EventID: "b", OccurredAt: at, Moment: "service", Channel: "voice"}) // same id, other second
+	found, err := s.ExistingKeys(ctx, probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[store.Key]bool{store.KeyOf(&evs[0]): true, store.KeyOf(&evs[1]): true}
+	if len(found) != len(want) {
+		t.Fatalf("found %v, want %v", found, want)
+	}
+	for k := range want {
+		if !found[k] {
+			t.Fatalf("found %v, missing %v", found, k)
+		}
+	}
+}

@@ -1,0 +1,164 @@
+// Package web is Truthboard's HTTP edge: routing, authentication, rate limits and the handlers
+// of the public API, on Fiber. It is the only package that imports Fiber, so the core stays
+// free of it (Fiber v2 is deprecated upstream in favour of v3; a move touches only this
+// package).
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/truthboard/truthboard/internal/auth"
+	"github.com/truthboard/truthboard/internal/event"
+	"github.com/truthboard/truthboard/internal/ingest"
+)
+
+// Writer stores accepted events; *ingest.Writer in production.
+type Writer interface {
+	Write(ctx context.Context, evs []event.Event) (ingest.Result, error)
+}
+
+// Pinger reports whether the database answers; *store.Store in production.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Options are the settings of the HTTP edge.
+type Options struct {
+	IngestKeys *auth.KeySet
+	AdminToken *auth.KeySet
+	// IngestRate is the requests per second one ingest key may make (0: unlimited).
+	IngestRate int
+	// Limits bound one ingest request.
+	Limits event.Limits
+	// AckTimeout bounds how long an ingest request waits for its events to be committed.
+	AckTimeout time.Duration
+}
+
+// Server holds the Fiber app and what its handlers need.
+type Server struct {
+	app    *fiber.App
+	writer Writer
+	db     Pinger
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// New builds the HTTP server; Listen or App start it.
+func New(w Writer, db Pinger, opts Options, log *slog.Logger) *Server {
+	if opts.AckTimeout <= 0 {
+		opts.AckTimeout = 30 * time.Second
+	}
+	s := &Server{writer: w, db: db, opts: opts, log: log, now: time.Now}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "truthboard",
+		DisableStartupMessage: true,
+		// Compressed bodies are limited here, decompressed ones by the event decoder.
+		BodyLimit:    int(opts.Limits.MaxBodyBytes),
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  120 * time.Second,
+		ErrorHandler: s.errorHandler,
+	})
+	s.app.Use(recover.New())
+	s.app.Get("/livez", s.livez)
+	s.app.Get("/readyz", s.readyz)
+
+	v1 := s.app.Group("/v1")
+	ingestAuth := s.bearer(opts.IngestKeys, "ingest key")
+	if opts.IngestRate > 0 {
+		v1.Post("/events", ingestAuth, s.rateLimit(opts.IngestRate), s.postEvents)
+	} else {
+		v1.Post("/events", ingestAuth, s.postEvents)
+	}
+	return s
+}
+
+// App is the Fiber app, for tests (app.Test) and for Listen.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Listen serves on addr until Shutdown.
+func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
+
+// Shutdown stops accepting connections and waits for in-flight requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	msg := err.Error()
+	if code == fiber.StatusRequestEntityTooLarge {
+		msg = "the body is larger than " + strconv.Itoa(int(s.opts.Limits.MaxBodyBytes)) + " bytes; send fewer events per request"
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "path", c.Path(), "err", err)
+	}
+	return c.Status(code).JSON(apiError{Error: msg})
+}
+
+// bearer admits requests whose Authorization header carries a token of keys. The token is
+// kept in Locals for the rate limiter.
+func (s *Server) bearer(keys *auth.KeySet, what string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		token, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
+		if !ok {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard"`)
+			return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "missing Authorization header: send the header Authorization: Bearer followed by your " + what})
+		}
+		if !keys.Check(token) {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard", error="invalid_token"`)
+			return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "the bearer token is not a valid " + what})
+		}
+		c.Locals(tokenKey{}, token)
+		return c.Next()
+	}
+}
+
+type tokenKey struct{}
+
+// rateLimit allows perSecond requests per second for each token, with Fiber's sliding window.
+func (s *Server) rateLimit(perSecond int) fiber.Handler {
+	return limiter.New(limiter.Config{
+		Max:               perSecond,
+		Expiration:        time.Second,
+		LimiterMiddleware: limiter.SlidingWindow{},
+		KeyGenerator:      func(c *fiber.Ctx) string { return c.Locals(tokenKey{}).(string) },
+		LimitReached: func(c *fiber.Ctx) error {
+			c.Set(fiber.HeaderRetryAfter, "1")
+			return c.Status(fiber.StatusTooManyRequests).JSON(apiError{
+				Error: "rate limit of " + strconv.Itoa(perSecond) + " requests per second for this key reached; retry after 1 s or send more events per request"})
+		},
+	})
+}
+
+func (s *Server) livez(c *fiber.Ctx) error { return c.SendString("ok\n") }
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "clickhouse does not answer: " + err.Error()})
+	}
+	return c.SendString("ok\n")
+}
+
+// Serve serves on an open listener until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
