@@ -19,6 +19,8 @@ import (
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
+	"github.com/truthboard/truthboard/internal/metric"
+	"github.com/truthboard/truthboard/internal/rollup"
 )
 
 // Writer stores accepted events; *ingest.Writer in production.
@@ -26,9 +28,10 @@ type Writer interface {
 	Write(ctx context.Context, evs []event.Event) (ingest.Result, error)
 }
 
-// Pinger reports whether the database answers; *store.Store in production.
-type Pinger interface {
+// Database answers health checks and metrics queries; *store.Store in production.
+type Database interface {
 	Ping(ctx context.Context) error
+	Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error)
 }
 
 // Options are the settings of the HTTP edge.
@@ -39,6 +42,8 @@ type Options struct {
 	IngestRate int
 	// Limits bound one ingest request.
 	Limits event.Limits
+	// Rules decide when a figure has enough data to be shown.
+	Rules metric.Rules
 	// AckTimeout bounds how long an ingest request waits for its events to be committed.
 	AckTimeout time.Duration
 }
@@ -47,14 +52,14 @@ type Options struct {
 type Server struct {
 	app    *fiber.App
 	writer Writer
-	db     Pinger
+	db     Database
 	opts   Options
 	log    *slog.Logger
 	now    func() time.Time
 }
 
 // New builds the HTTP server; Listen or App start it.
-func New(w Writer, db Pinger, opts Options, log *slog.Logger) *Server {
+func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = 30 * time.Second
 	}
@@ -80,6 +85,9 @@ func New(w Writer, db Pinger, opts Options, log *slog.Logger) *Server {
 	} else {
 		v1.Post("/events", ingestAuth, s.postEvents)
 	}
+	readers := s.bearer(opts.AdminToken, "admin or display token")
+	v1.Get("/metrics", readers, s.getMetrics)
+	v1.Get("/consistency", readers, s.getConsistency)
 	return s
 }
 

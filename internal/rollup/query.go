@@ -1,0 +1,258 @@
+// Package rollup describes what the dashboards ask of the rollup tables and turns the sums
+// they return into metrics. It is pure: parsing a query, choosing the table and the exact
+// window it reads, and building figures from counts. internal/store runs the SQL.
+//
+// Which table answers a query:
+//
+//	no filter but moment/channel, grouped by moment/channel: overview_1s up to 15m, else overview_1m
+//	any other filter, or grouped by touchpoint:              detail_1m up to 1h, else detail_1h
+//
+// The window is exact and reported: it ends at the end of the current step of the chosen
+// table (so the step that is filling now is included) and starts one window length earlier.
+package rollup
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/event"
+)
+
+// Windows are the rolling windows the API offers, by name.
+var Windows = []struct {
+	Name   string
+	Length time.Duration
+}{
+	{"1m", time.Minute}, {"5m", 5 * time.Minute}, {"15m", 15 * time.Minute},
+	{"1h", time.Hour}, {"24h", 24 * time.Hour},
+}
+
+// Dimensions a query can group by, in the order they appear in a row.
+var Dimensions = []string{"moment", "channel", "touchpoint"}
+
+// Filters narrow a query; each field holds the accepted values (OR), fields combine with AND.
+type Filters struct {
+	Moment, Channel, Touchpoint, Region, Product, Segment, AgentTeam []string
+}
+
+// Field returns the filter of the named parameter.
+func (f *Filters) Field(param string) *[]string {
+	switch param {
+	case "moment":
+		return &f.Moment
+	case "channel":
+		return &f.Channel
+	case "touchpoint":
+		return &f.Touchpoint
+	case "region":
+		return &f.Region
+	case "product":
+		return &f.Product
+	case "segment":
+		return &f.Segment
+	case "agent_team":
+		return &f.AgentTeam
+	}
+	return nil
+}
+
+// FilterParams are the query parameters that filter, in a stable order.
+var FilterParams = []string{"moment", "channel", "touchpoint", "region", "product", "segment", "agent_team"}
+
+// Query is one question to the rollups.
+type Query struct {
+	Window     time.Duration
+	WindowName string
+	// By are the grouping dimensions, a subset of Dimensions in their order; empty: totals only.
+	By      []string
+	Filters Filters
+	// Compare adds the same window one period earlier.
+	Compare bool
+	// Step, when above 0, splits the window into buckets of this length (a trend series).
+	Step time.Duration
+}
+
+// ParamError is a bad query parameter; the API answers it with 400.
+type ParamError struct {
+	Param   string
+	Message string
+}
+
+func (e *ParamError) Error() string { return fmt.Sprintf("parameter %s: %s", e.Param, e.Message) }
+
+// Limits of filter values: few enough to keep the SQL small, long enough for any real value.
+const (
+	MaxFilterValues = 50
+	maxFilterLen    = event.MaxIDLen
+)
+
+// ParseQuery reads window, by, compare and the filters from URL parameters. Unknown parameters
+// are refused so a typo does not silently show unfiltered data.
+func ParseQuery(v url.Values) (Query, error) {
+	q := Query{}
+	for p := range v {
+		if p != "window" && p != "by" && p != "compare" && p != "series" && !slices.Contains(FilterParams, p) {
+			return q, &ParamError{p, "unknown parameter; use window, by, compare, series, or a filter: " + strings.Join(FilterParams, ", ")}
+		}
+	}
+	name := v.Get("window")
+	if name == "" {
+		name = "5m"
+	}
+	for _, w := range Windows {
+		if w.Name == name {
+			q.Window, q.WindowName = w.Length, w.Name
+		}
+	}
+	if q.Window == 0 {
+		return q, &ParamError{"window", fmt.Sprintf("%q is not a window; use one of %s", name, windowNames())}
+	}
+	for _, list := range v["by"] {
+		for _, d := range strings.Split(list, ",") {
+			d = strings.TrimSpace(d)
+			if d == "" {
+				continue
+			}
+			if !slices.Contains(Dimensions, d) {
+				return q, &ParamError{"by", fmt.Sprintf("%q is not a dimension; use any of %s, comma-separated", d, strings.Join(Dimensions, ", "))}
+			}
+			if !slices.Contains(q.By, d) {
+				q.By = append(q.By, d)
+			}
+		}
+	}
+	sort.Slice(q.By, func(i, j int) bool { return slices.Index(Dimensions, q.By[i]) < slices.Index(Dimensions, q.By[j]) })
+	switch c := v.Get("compare"); c {
+	case "", "none":
+	case "previous":
+		q.Compare = true
+	default:
+		return q, &ParamError{"compare", fmt.Sprintf("%q is not a comparison; use compare=previous or leave it out", c)}
+	}
+	for _, p := range FilterParams {
+		vals, err := filterValues(p, v[p])
+		if err != nil {
+			return q, err
+		}
+		*q.Filters.Field(p) = vals
+	}
+	switch sr := v.Get("series"); sr {
+	case "", "false":
+	case "true":
+		_, res := q.table()
+		q.Step = TrendStep(q.Window, res)
+	default:
+		return q, &ParamError{"series", fmt.Sprintf("%q: use series=true for a trend line per row, or leave it out", sr)}
+	}
+	return q, nil
+}
+
+func windowNames() string {
+	names := make([]string, len(Windows))
+	for i, w := range Windows {
+		names[i] = w.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// filterValues splits and checks the values of one filter; moment and channel must be known
+// values, the others are free text bound as query parameters, never spliced into SQL.
+func filterValues(param string, raw []string) ([]string, error) {
+	var vals []string
+	for _, list := range raw {
+		for _, s := range strings.Split(list, ",") {
+			if s = strings.TrimSpace(s); s == "" || slices.Contains(vals, s) {
+				continue
+			}
+			if len(s) > maxFilterLen {
+				return nil, &ParamError{param, fmt.Sprintf("a value is longer than %d bytes", maxFilterLen)}
+			}
+			if !utf8Valid(s) {
+				return nil, &ParamError{param, "a value is not valid UTF-8"}
+			}
+			switch param {
+			case "moment":
+				if !slices.Contains(event.Moments, s) {
+					return nil, &ParamError{param, fmt.Sprintf("%q is not a moment; use %s", s, strings.Join(event.Moments, ", "))}
+				}
+			case "channel":
+				if !slices.Contains(event.Channels, s) {
+					return nil, &ParamError{param, fmt.Sprintf("%q is not a channel; use %s", s, strings.Join(event.Channels, ", "))}
+				}
+			}
+			vals = append(vals, s)
+		}
+	}
+	if len(vals) > MaxFilterValues {
+		return nil, &ParamError{param, fmt.Sprintf("at most %d values", MaxFilterValues)}
+	}
+	return vals, nil
+}
+
+func utf8Valid(s string) bool {
+	return strings.ToValidUTF8(s, "\uFFFD") == s && !strings.ContainsRune(s, 0)
+}
+
+// Detailed reports whether the query needs the detail tables: a filter beyond moment and
+// channel, or a grouping by touchpoint.
+func (q Query) Detailed() bool {
+	f := q.Filters
+	return len(f.Touchpoint)+len(f.Region)+len(f.Product)+len(f.Segment)+len(f.AgentTeam) > 0 ||
+		slices.Contains(q.By, "touchpoint")
+}
+
+// Plan is where and over which exact interval a query reads.
+type Plan struct {
+	Table string
+	// Resolution is the table's step.
+	Resolution time.Duration
+	// From and To bound the window: From <= t < To. PrevFrom starts the previous period,
+	// which ends at From.
+	From, To, PrevFrom time.Time
+}
+
+// Plan chooses the table and the exact window for a query asked at now.
+func (q Query) Plan(now time.Time) Plan {
+	var p Plan
+	p.Table, p.Resolution = q.table()
+	p.To = now.UTC().Truncate(p.Resolution).Add(p.Resolution)
+	p.From = p.To.Add(-q.Window)
+	p.PrevFrom = p.From.Add(-q.Window)
+	return p
+}
+
+// table chooses the rollup table that answers the query, and its resolution.
+func (q Query) table() (string, time.Duration) {
+	switch detailed := q.Detailed(); {
+	case !detailed && q.Window <= 15*time.Minute:
+		return "overview_1s", time.Second
+	case !detailed:
+		return "overview_1m", time.Minute
+	case q.Window <= time.Hour:
+		return "detail_1m", time.Minute
+	default:
+		return "detail_1h", time.Hour
+	}
+}
+
+// TrendStep is the bucket length of a trend line for a window: about 30 to 60 points.
+func TrendStep(window time.Duration, resolution time.Duration) time.Duration {
+	var step time.Duration
+	switch {
+	case window <= time.Minute:
+		step = 2 * time.Second
+	case window <= 5*time.Minute:
+		step = 10 * time.Second
+	case window <= 15*time.Minute:
+		step = 30 * time.Second
+	case window <= time.Hour:
+		step = time.Minute
+	default:
+		step = 30 * time.Minute
+	}
+	return max(step, resolution)
+}

@@ -1,0 +1,234 @@
+package rollup
+
+import (
+	"sort"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/metric"
+)
+
+// Counts are the sums a rollup row holds. They add up across rows of any table and resolution.
+type Counts struct {
+	Events        uint64
+	CSATN         uint64
+	CSATTop2      uint64
+	NPSN          uint64
+	NPSPromoters  uint64
+	NPSDetractors uint64
+	CESN          uint64
+	CESSum        uint64
+	Negative      uint64
+	WithOutcome   uint64
+	Abandoned     uint64
+	WaitN         uint64
+	// Wait counts wait_ms per bucket of metric.BucketOf.
+	Wait [metric.Buckets]uint64
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o *Counts) {
+	c.Events += o.Events
+	c.CSATN += o.CSATN
+	c.CSATTop2 += o.CSATTop2
+	c.NPSN += o.NPSN
+	c.NPSPromoters += o.NPSPromoters
+	c.NPSDetractors += o.NPSDetractors
+	c.CESN += o.CESN
+	c.CESSum += o.CESSum
+	c.Negative += o.Negative
+	c.WithOutcome += o.WithOutcome
+	c.Abandoned += o.Abandoned
+	c.WaitN += o.WaitN
+	for i, n := range o.Wait {
+		c.Wait[i] += n
+	}
+}
+
+// Group is one row the store returns for a query: the keys it is grouped by, whether it
+// belongs to the previous period, its trend bucket (zero without a Step) and its sums.
+type Group struct {
+	Moment, Channel, Touchpoint string
+	Previous                    bool
+	Bucket                      time.Time
+	Counts
+}
+
+// Metrics are the figures of one group over one period.
+type Metrics struct {
+	Events uint64 `json:"events"`
+	// RatePerSecond is events divided by the window's length.
+	RatePerSecond float64       `json:"rate_per_s"`
+	CSAT          metric.Figure `json:"csat"`
+	NPS           metric.Figure `json:"nps"`
+	CES           metric.Figure `json:"ces"`
+	NegativeRate  metric.Figure `json:"negative_rate"`
+	Abandonment   metric.Figure `json:"abandonment"`
+	WaitP50MS     metric.Figure `json:"wait_p50_ms"`
+	WaitP90MS     metric.Figure `json:"wait_p90_ms"`
+}
+
+// Deltas are the changes of a group's figures against the previous period.
+type Deltas struct {
+	Events       int64         `json:"events"`
+	CSAT         metric.Change `json:"csat"`
+	NPS          metric.Change `json:"nps"`
+	CES          metric.Change `json:"ces"`
+	NegativeRate metric.Change `json:"negative_rate"`
+	Abandonment  metric.Change `json:"abandonment"`
+	WaitP50MS    metric.Change `json:"wait_p50_ms"`
+	WaitP90MS    metric.Change `json:"wait_p90_ms"`
+}
+
+// Point is one bucket of a trend series.
+type Point struct {
+	T time.Time `json:"t"`
+	Metrics
+}
+
+// Row is one group of the answer.
+type Row struct {
+	Moment     string `json:"moment,omitempty"`
+	Channel    string `json:"channel,omitempty"`
+	Touchpoint string `json:"touchpoint,omitempty"`
+	Metrics
+	Previous *Metrics `json:"previous,omitempty"`
+	Delta    *Deltas  `json:"delta,omitempty"`
+	Series   []Point  `json:"series,omitempty"`
+}
+
+// Result is the answer of GET /v1/metrics.
+type Result struct {
+	Window     string    `json:"window"`
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Resolution string    `json:"resolution"`
+	Step       string    `json:"step,omitempty"`
+	By         []string  `json:"by"`
+	Total      Row       `json:"total"`
+	Rows       []Row     `json:"rows"`
+}
+
+// MetricsOf computes the figures of counts over a period of the given length.
+func MetricsOf(c *Counts, period time.Duration, r metric.Rules) Metrics {
+	return Metrics{
+		Events:        c.Events,
+		RatePerSecond: float64(c.Events) / period.Seconds(),
+		CSAT:          r.CSAT(int64(c.CSATN), int64(c.CSATTop2)),
+		NPS:           r.NPS(int64(c.NPSN), int64(c.NPSPromoters), int64(c.NPSDetractors)),
+		CES:           r.CES(int64(c.CESN), int64(c.CESSum)),
+		NegativeRate:  r.NegativeRate(int64(c.Events), int64(c.Negative)),
+		Abandonment:   r.Abandonment(int64(c.WithOutcome), int64(c.Abandoned)),
+		WaitP50MS:     r.Percentile(c.Wait[:], 0.5),
+		WaitP90MS:     r.Percentile(c.Wait[:], 0.9),
+	}
+}
+
+func deltasOf(cur, prev *Metrics) *Deltas {
+	return &Deltas{
+		Events:       int64(cur.Events) - int64(prev.Events),
+		CSAT:         metric.Delta(cur.CSAT, prev.CSAT),
+		NPS:          metric.Delta(cur.NPS, prev.NPS),
+		CES:          metric.Delta(cur.CES, prev.CES),
+		NegativeRate: metric.Delta(cur.NegativeRate, prev.NegativeRate),
+		Abandonment:  metric.Delta(cur.Abandonment, prev.Abandonment),
+		WaitP50MS:    metric.Delta(cur.WaitP50MS, prev.WaitP50MS),
+		WaitP90MS:    metric.Delta(cur.WaitP90MS, prev.WaitP90MS),
+	}
+}
+
+type rowKey struct{ moment, channel, touchpoint string }
+
+type acc struct {
+	cur, prev Counts
+	buckets   map[time.Time]*Counts
+}
+
+// Build turns the groups of a query into its answer: one row per key combination in the
+// window (sorted by the dimensions' order), a total over all rows, and, when asked, the previous
+// period with deltas and a trend series per row.
+func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
+	res := Result{
+		Window: q.WindowName, From: p.From, To: p.To,
+		Resolution: p.Resolution.String(), By: q.By, Rows: []Row{},
+	}
+	if res.By == nil {
+		res.By = []string{}
+	}
+	if q.Step > 0 {
+		res.Step = q.Step.String()
+	}
+	rows := map[rowKey]*acc{}
+	total := &acc{}
+	for i := range groups {
+		g := &groups[i]
+		k := rowKey{g.Moment, g.Channel, g.Touchpoint}
+		a := rows[k]
+		if a == nil {
+			a = &acc{}
+			rows[k] = a
+		}
+		for _, x := range []*acc{a, total} {
+			switch {
+			case g.Previous:
+				x.prev.Add(&g.Counts)
+			default:
+				x.cur.Add(&g.Counts)
+				if q.Step > 0 {
+					if x.buckets == nil {
+						x.buckets = map[time.Time]*Counts{}
+					}
+					b := x.buckets[g.Bucket]
+					if b == nil {
+						b = &Counts{}
+						x.buckets[g.Bucket] = b
+					}
+					b.Add(&g.Counts)
+				}
+			}
+		}
+	}
+	makeRow := func(k rowKey, a *acc) Row {
+		row := Row{Moment: k.moment, Channel: k.channel, Touchpoint: k.touchpoint, Metrics: MetricsOf(&a.cur, q.Window, r)}
+		if q.Compare {
+			prev := MetricsOf(&a.prev, q.Window, r)
+			row.Previous, row.Delta = &prev, deltasOf(&row.Metrics, &prev)
+		}
+		if q.Step > 0 {
+			row.Series = series(a.buckets, p, q.Step, r)
+		}
+		return row
+	}
+	res.Total = makeRow(rowKey{}, total)
+	for k, a := range rows {
+		if len(q.By) == 0 || a.cur.Events == 0 && a.prev.Events == 0 {
+			continue
+		}
+		res.Rows = append(res.Rows, makeRow(k, a))
+	}
+	sort.Slice(res.Rows, func(i, j int) bool { return lessRow(res.Rows[i], res.Rows[j]) })
+	return res
+}
+
+// series lists every bucket of the window, empty ones included, so a chart never has gaps.
+func series(buckets map[time.Time]*Counts, p Plan, step time.Duration, r metric.Rules) []Point {
+	var pts []Point
+	for t := p.From.Truncate(step); t.Before(p.To); t = t.Add(step) {
+		c := buckets[t]
+		if c == nil {
+			c = &Counts{}
+		}
+		pts = append(pts, Point{T: t, Metrics: MetricsOf(c, step, r)})
+	}
+	return pts
+}
+
+// lessRow orders rows by moment and channel in journey and vocabulary order, then touchpoint.
+func lessRow(a, b Row) bool {
+	if a.Moment != b.Moment {
+		return rank(momentOrder, a.Moment) < rank(momentOrder, b.Moment)
+	}
+	if a.Channel != b.Channel {
+		return rank(channelOrder, a.Channel) < rank(channelOrder, b.Channel)
+	}
+	return a.Touchpoint < b.Touchpoint
+}

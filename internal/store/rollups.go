@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/truthboard/truthboard/internal/metric"
+	"github.com/truthboard/truthboard/internal/rollup"
+)
+
+// rollupTables are the only tables Rollup reads; a Plan naming another is a bug.
+var rollupTables = map[string]bool{"overview_1s": true, "overview_1m": true, "detail_1m": true, "detail_1h": true}
+
+// measures are the sums of every rollup table, in the order of rollup.Counts.
+const measures = `sumMerge(events), sumMerge(csat_n), sumMerge(csat_top2), sumMerge(nps_n),
+	sumMerge(nps_promoters), sumMerge(nps_detractors), sumMerge(ces_n), sumMerge(ces_sum),
+	sumMerge(negative), sumMerge(with_outcome), sumMerge(abandoned), sumMerge(wait_n),
+	tupleElement(sumMapMerge(wait_hist), 1), tupleElement(sumMapMerge(wait_hist), 2)`
+
+// RollupSQL is the query behind Rollup and the values bound to it. Filter values are bound,
+// never spliced into the text; table names and times come from the Plan.
+func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) {
+	if !rollupTables[p.Table] {
+		panic("rollup: unknown table " + p.Table)
+	}
+	var sel, group []string
+	for _, d := range q.By {
+		sel, group = append(sel, d), append(group, d)
+	}
+	start := p.From
+	if q.Compare {
+		start = p.PrevFrom
+		sel, group = append(sel, "t < toDateTime("+unix(p.From)+") AS previous"), append(group, "previous")
+	}
+	if q.Step > 0 {
+		step := strconv.Itoa(int(q.Step.Seconds()))
+		sel, group = append(sel, "intDiv(toUInt32(t), "+step+") * "+step+" AS bucket"), append(group, "bucket")
+	}
+	sel = append(sel, measures)
+	where := []string{"t >= toDateTime(" + unix(start) + ")", "t < toDateTime(" + unix(p.To) + ")"}
+	var args []any
+	for _, param := range rollup.FilterParams {
+		vals := *q.Filters.Field(param)
+		if len(vals) == 0 {
+			continue
+		}
+		where = append(where, param+" IN ?")
+		set := make([]any, len(vals))
+		for i, v := range vals {
+			set[i] = v
+		}
+		args = append(args, clickhouse.GroupSet{Value: set})
+	}
+	sql := "SELECT " + strings.Join(sel, ", ") + "\nFROM " + p.Table + "\nWHERE " + strings.Join(where, " AND ")
+	if len(group) > 0 {
+		sql += "\nGROUP BY " + strings.Join(group, ", ")
+	}
+	return sql, args
+}
+
+// Rollup runs a metrics query against the rollup table of its plan.
+func (s *Store) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error) {
+	sql, args := RollupSQL(q, p)
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", p.Table, err)
+	}
+	defer rows.Close()
+	var out []rollup.Group
+	for rows.Next() {
+		var (
+			g        rollup.Group
+			previous uint8
+			bucket   uint32
+			keys     []uint8
+			counts   []uint64
+			dest     []any
+		)
+		for _, d := range q.By {
+			switch d {
+			case "moment":
+				dest = append(dest, &g.Moment)
+			case "channel":
+				dest = append(dest, &g.Channel)
+			case "touchpoint":
+				dest = append(dest, &g.Touchpoint)
+			}
+		}
+		if q.Compare {
+			dest = append(dest, &previous)
+		}
+		if q.Step > 0 {
+			dest = append(dest, &bucket)
+		}
+		c := &g.Counts
+		dest = append(dest, &c.Events, &c.CSATN, &c.CSATTop2, &c.NPSN, &c.NPSPromoters, &c.NPSDetractors,
+			&c.CESN, &c.CESSum, &c.Negative, &c.WithOutcome, &c.Abandoned, &c.WaitN, &keys, &counts)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("read %s: %w", p.Table, err)
+		}
+		for i, k := range keys {
+			if int(k) < metric.Buckets {
+				c.Wait[k] += counts[i]
+			}
+		}
+		g.Previous = previous == 1
+		if q.Step > 0 {
+			g.Bucket = time.Unix(int64(bucket), 0).UTC()
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", p.Table, err)
+	}
+	return out, nil
+}
+
+func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }

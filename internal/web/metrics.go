@@ -1,0 +1,80 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/truthboard/truthboard/internal/rollup"
+	"github.com/truthboard/truthboard/internal/store"
+)
+
+// paramError is the 400 answer to a bad query parameter.
+type paramError struct {
+	Error string `json:"error"`
+	Param string `json:"param"`
+}
+
+// queryValues parses the query string; it has answered the request itself when ok is false.
+func queryValues(c *fiber.Ctx) (values url.Values, ok bool, err error) {
+	values, err = url.ParseQuery(string(c.Request().URI().QueryString()))
+	if err != nil {
+		return nil, false, c.Status(fiber.StatusBadRequest).JSON(paramError{Error: "the query string is malformed: " + err.Error()})
+	}
+	return values, true, nil
+}
+
+// rollupQuery parses the parameters and reads the rollups; it has answered the request itself
+// when ok is false.
+func (s *Server) rollupQuery(c *fiber.Ctx, values url.Values) (q rollup.Query, p rollup.Plan, groups []rollup.Group, ok bool, err error) {
+	q, err = rollup.ParseQuery(values)
+	var pe *rollup.ParamError
+	if errors.As(err, &pe) {
+		return q, p, nil, false, c.Status(fiber.StatusBadRequest).JSON(paramError{Error: pe.Error(), Param: pe.Param})
+	}
+	p = q.Plan(s.now())
+	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
+	defer cancel()
+	groups, err = s.db.Rollup(ctx, q, p)
+	if err != nil {
+		if store.Unavailable(err) {
+			c.Set(fiber.HeaderRetryAfter, "5")
+			return q, p, nil, false, c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable: " + err.Error()})
+		}
+		return q, p, nil, false, err
+	}
+	return q, p, groups, true, nil
+}
+
+// getMetrics answers GET /v1/metrics: figures per group of the window, from the rollups.
+func (s *Server) getMetrics(c *fiber.Ctx) error {
+	values, ok, err := queryValues(c)
+	if !ok {
+		return err
+	}
+	q, p, groups, ok, err := s.rollupQuery(c, values)
+	if !ok {
+		return err
+	}
+	return c.JSON(rollup.Build(q, p, groups, s.opts.Rules))
+}
+
+// getConsistency answers GET /v1/consistency: the Channel Consistency Index per moment.
+func (s *Server) getConsistency(c *fiber.Ctx) error {
+	values, ok, err := queryValues(c)
+	if !ok {
+		return err
+	}
+	if values.Has("by") || values.Has("compare") || values.Has("series") {
+		return c.Status(fiber.StatusBadRequest).JSON(paramError{Error: "consistency is always per moment and channel over the current window; use window and filters only", Param: "by"})
+	}
+	values.Set("by", "moment,channel")
+	q, p, groups, ok, err := s.rollupQuery(c, values)
+	if !ok {
+		return err
+	}
+	return c.JSON(rollup.BuildConsistency(q, p, groups, s.opts.Rules))
+}
