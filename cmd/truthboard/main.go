@@ -27,6 +27,7 @@ import (
 	"github.com/truthboard/truthboard/internal/demo"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
+	"github.com/truthboard/truthboard/internal/live"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/web"
 )
@@ -162,8 +163,13 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		QueueRows:     cfg.QueueRows,
 	}, log)
 
+	// Live figures for the dashboards: one feed per distinct view.
+	hub := live.NewHub(db, live.Options{Tick: cfg.LiveTick}, log.With("component", "live"))
+
 	// The HTTP edge.
 	srv := web.New(writer, db, web.Options{
+		Hub:        hub,
+		Live:       web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
 		IngestKeys: auth.NewKeySet(ingestKeys...),
 		AdminToken: auth.NewKeySet(adminToken),
 		IngestRate: cfg.IngestRate,
@@ -204,8 +210,10 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		return fmt.Errorf("http server: %w", err)
 	}
 
-	// Stop in reverse order: demo traffic, HTTP (answers in-flight requests), writer (flushes).
+	// Stop in reverse order: demo traffic, live screens (1001), HTTP (answers in-flight
+	// requests), writer (flushes).
 	<-demoDone
+	hub.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

@@ -58,6 +58,12 @@ type Config struct {
 	// QueueRows bounds the events waiting to be written; beyond it ingest answers 503.
 	QueueRows int
 
+	// LiveTick is how often live dashboards are recomputed and pushed.
+	LiveTick time.Duration
+	// AllowedOrigins are browser origins, besides the server's own, that may open live
+	// connections (scheme://host:port, comma-separated; * for any).
+	AllowedOrigins []string
+
 	// DemoRate, when above 0, makes `serve` send demo traffic to itself through its own HTTP API
 	// at this many events per second (see `truthboard demo`).
 	DemoRate float64
@@ -80,6 +86,7 @@ func Default() Config {
 		FlushInterval:         100 * time.Millisecond,
 		FlushRows:             20_000,
 		QueueRows:             200_000,
+		LiveTick:              time.Second,
 	}
 }
 
@@ -108,6 +115,8 @@ func (c *Config) settings() []setting {
 		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
 		{"flush-rows", "TRUTHBOARD_FLUSH_ROWS", "insert as soon as this many events wait", (*count)(&c.FlushRows)},
 		{"queue-rows", "TRUTHBOARD_QUEUE_ROWS", "most events waiting for an insert; beyond it ingest answers 503", (*count)(&c.QueueRows)},
+		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed", (*duration)(&c.LiveTick)},
+		{"allowed-origins", "TRUTHBOARD_ALLOWED_ORIGINS", "other browser origins allowed to open live connections (comma-separated, * for any)", (*list)(&c.AllowedOrigins)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
 	}
 }
@@ -155,6 +164,9 @@ func (c Config) Validate() error {
 	}
 	if c.FlushInterval < time.Millisecond {
 		errs = append(errs, errors.New("-flush-interval (TRUTHBOARD_FLUSH_INTERVAL) must be at least 1ms, e.g. 100ms"))
+	}
+	if c.LiveTick < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-live-tick (TRUTHBOARD_LIVE_TICK) is %s: use at least 100ms, e.g. 1s", c.LiveTick))
 	}
 	if c.ClickHouseDatabase == "" {
 		errs = append(errs, errors.New("-clickhouse-database (TRUTHBOARD_CLICKHOUSE_DATABASE) must not be empty"))

@@ -2,6 +2,7 @@ package rollup
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/truthboard/truthboard/internal/metric"
@@ -50,6 +51,8 @@ type Group struct {
 	Moment, Channel, Touchpoint string
 	Previous                    bool
 	Bucket                      time.Time
+	// Newest is the latest time step of the group with events (its rollup t).
+	Newest time.Time
 	Counts
 }
 
@@ -149,13 +152,13 @@ type acc struct {
 func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
 	res := Result{
 		Window: q.WindowName, From: p.From, To: p.To,
-		Resolution: p.Resolution.String(), By: q.By, Rows: []Row{},
+		Resolution: durationName(p.Resolution), By: q.By, Rows: []Row{},
 	}
 	if res.By == nil {
 		res.By = []string{}
 	}
 	if q.Step > 0 {
-		res.Step = q.Step.String()
+		res.Step = durationName(q.Step)
 	}
 	rows := map[rowKey]*acc{}
 	total := &acc{}
@@ -207,6 +210,19 @@ func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
 	}
 	sort.Slice(res.Rows, func(i, j int) bool { return lessRow(res.Rows[i], res.Rows[j]) })
 	return res
+}
+
+// durationName writes a step the way windows are named: "1m" and "1h", not Go's "1m0s" and
+// "1h0m0s"; time.ParseDuration reads both.
+func durationName(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // series lists every bucket of the window, empty ones included, so a chart never has gaps.

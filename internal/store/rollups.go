@@ -17,7 +17,7 @@ import (
 var rollupTables = map[string]bool{"overview_1s": true, "overview_1m": true, "detail_1m": true, "detail_1h": true}
 
 // measures are the sums of every rollup table, in the order of rollup.Counts.
-const measures = `sumMerge(events), sumMerge(csat_n), sumMerge(csat_top2), sumMerge(nps_n),
+const measures = `max(t), sumMerge(events), sumMerge(csat_n), sumMerge(csat_top2), sumMerge(nps_n),
 	sumMerge(nps_promoters), sumMerge(nps_detractors), sumMerge(ces_n), sumMerge(ces_sum),
 	sumMerge(negative), sumMerge(with_outcome), sumMerge(abandoned), sumMerge(wait_n),
 	tupleElement(sumMapMerge(wait_hist), 1), tupleElement(sumMapMerge(wait_hist), 2)`
@@ -38,8 +38,9 @@ func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) {
 		sel, group = append(sel, "t < toDateTime("+unix(p.From)+") AS previous"), append(group, "previous")
 	}
 	if q.Step > 0 {
+		// toUInt32: the product alone is a UInt64, which does not scan into the uint32 below.
 		step := strconv.Itoa(int(q.Step.Seconds()))
-		sel, group = append(sel, "intDiv(toUInt32(t), "+step+") * "+step+" AS bucket"), append(group, "bucket")
+		sel, group = append(sel, "toUInt32(intDiv(toUInt32(t), "+step+") * "+step+") AS bucket"), append(group, "bucket")
 	}
 	sel = append(sel, measures)
 	where := []string{"t >= toDateTime(" + unix(start) + ")", "t < toDateTime(" + unix(p.To) + ")"}
@@ -98,7 +99,7 @@ func (s *Store) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]ro
 			dest = append(dest, &bucket)
 		}
 		c := &g.Counts
-		dest = append(dest, &c.Events, &c.CSATN, &c.CSATTop2, &c.NPSN, &c.NPSPromoters, &c.NPSDetractors,
+		dest = append(dest, &g.Newest, &c.Events, &c.CSATN, &c.CSATTop2, &c.NPSN, &c.NPSPromoters, &c.NPSDetractors,
 			&c.CESN, &c.CESSum, &c.Negative, &c.WithOutcome, &c.Abandoned, &c.WaitN, &keys, &counts)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("read %s: %w", p.Table, err)

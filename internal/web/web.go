@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -19,6 +20,7 @@ import (
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
+	"github.com/truthboard/truthboard/internal/live"
 	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/rollup"
 )
@@ -44,8 +46,15 @@ type Options struct {
 	Limits event.Limits
 	// Rules decide when a figure has enough data to be shown.
 	Rules metric.Rules
+	// Hub pushes live figures over GET /v1/live; nil leaves the route out.
+	Hub *live.Hub
+	// Live are the settings of GET /v1/live.
+	Live LiveOptions
 	// AckTimeout bounds how long an ingest request waits for its events to be committed.
 	AckTimeout time.Duration
+	// Now is the server's clock (nil: time.Now): it checks occurred_at on ingest and places the
+	// windows of the metrics. Tests set it to make windows deterministic.
+	Now func() time.Time
 }
 
 // Server holds the Fiber app and what its handlers need.
@@ -53,6 +62,7 @@ type Server struct {
 	app    *fiber.App
 	writer Writer
 	db     Database
+	hub    *live.Hub
 	opts   Options
 	log    *slog.Logger
 	now    func() time.Time
@@ -63,7 +73,11 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = 30 * time.Second
 	}
-	s := &Server{writer: w, db: db, opts: opts, log: log, now: time.Now}
+	opts.Live = opts.Live.withDefaults()
+	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now}
+	if opts.Now != nil {
+		s.now = opts.Now
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "truthboard",
 		DisableStartupMessage: true,
@@ -88,6 +102,10 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	readers := s.bearer(opts.AdminToken, "admin or display token")
 	v1.Get("/metrics", readers, s.getMetrics)
 	v1.Get("/consistency", readers, s.getConsistency)
+	if s.hub != nil {
+		v1.Get("/stats", readers, func(c *fiber.Ctx) error { return c.JSON(s.hub.Stats()) })
+		v1.Get("/live", s.liveUpgrade, websocket.New(s.liveConn, websocket.Config{HandshakeTimeout: 10 * time.Second}))
+	}
 	return s
 }
 

@@ -1,0 +1,214 @@
+// Package chart builds the ECharts options of the dashboards with go-echarts, from the rollup
+// results. It is pure: figures in, JSON-ready option maps out. The server sends a chart's full
+// options once (in a snapshot) and afterwards only its series data (in updates), which the
+// browser merges with setOption, so a chart is never rebuilt and never flickers.
+//
+// Every chart keeps its categories fixed (moments and channels in vocabulary order, a time
+// axis for trends), so that an update never has to change an axis.
+package chart
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/go-echarts/go-echarts/v2/charts"
+	"github.com/go-echarts/go-echarts/v2/opts"
+
+	"github.com/truthboard/truthboard/internal/event"
+	"github.com/truthboard/truthboard/internal/metric"
+	"github.com/truthboard/truthboard/internal/rollup"
+)
+
+// Options is one chart's ECharts option object.
+type Options map[string]any
+
+// empty is how ECharts is told that a point has no value: a gap, never a zero.
+const empty = "-"
+
+// value is a figure's value for a chart, scaled, or the empty marker without enough data.
+func value(f metric.Figure, scale float64) any {
+	if !f.OK {
+		return empty
+	}
+	return round(f.Value*scale, 2)
+}
+
+func round(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+// validator is what every go-echarts chart offers.
+type validator interface {
+	Validate()
+	JSON() map[string]any
+}
+
+// toOptions turns a go-echarts chart into a plain map, as the browser will receive it.
+func toOptions(c validator) Options {
+	c.Validate()
+	b, err := json.Marshal(c.JSON())
+	if err != nil {
+		panic(fmt.Sprintf("chart: options do not marshal: %v", err)) // only our own types go in
+	}
+	var o Options
+	if err := json.Unmarshal(b, &o); err != nil {
+		panic(fmt.Sprintf("chart: options do not unmarshal: %v", err))
+	}
+	return o
+}
+
+// SeriesOnly is the part of an option object that changes from tick to tick: each series'
+// data, by position. ECharts merges it into the chart it has.
+func SeriesOnly(o Options) Options {
+	list, _ := o["series"].([]any)
+	out := make([]any, len(list))
+	for i, s := range list {
+		m, _ := s.(map[string]any)
+		out[i] = map[string]any{"data": m["data"]}
+	}
+	return Options{"series": out}
+}
+
+// Heatmap is the moment × channel grid of CSAT (top-2-box %, empty below the minimum n).
+func Heatmap(rows []rollup.Row) Options {
+	h := charts.NewHeatMap()
+	h.SetGlobalOptions(
+		charts.WithTitleOpts(opts.Title{Title: "CSAT by moment and channel (%)"}),
+		charts.WithXAxisOpts(opts.XAxis{Type: "category", Data: event.Channels, SplitArea: &opts.SplitArea{Show: opts.Bool(true)}}),
+		charts.WithYAxisOpts(opts.YAxis{Type: "category", Data: event.Moments, SplitArea: &opts.SplitArea{Show: opts.Bool(true)}}),
+		charts.WithVisualMapOpts(opts.VisualMap{
+			Min: 0, Max: 100, Calculable: opts.Bool(true), Orient: "horizontal", Left: "center", Bottom: "0",
+			InRange: &opts.VisualMapInRange{Color: []string{"#d73027", "#fee08b", "#1a9850"}},
+		}),
+		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true)}),
+	)
+	cell := map[[2]string]metric.Figure{}
+	for _, r := range rows {
+		cell[[2]string{r.Moment, r.Channel}] = r.CSAT
+	}
+	var data []opts.HeatMapData
+	for y, m := range event.Moments {
+		for x, c := range event.Channels {
+			f, ok := cell[[2]string{m, c}]
+			v := any(empty)
+			if ok {
+				v = value(f, 100)
+			}
+			data = append(data, opts.HeatMapData{Value: []any{x, y, v}})
+		}
+	}
+	h.AddSeries("CSAT %", data, charts.WithLabelOpts(opts.Label{Show: opts.Bool(true)}))
+	return toOptions(h)
+}
+
+// Trend is a line per moment over the window's buckets of one measure of the rows' series.
+// measure picks the value of a point, e.g. events or CSAT %.
+func Trend(title string, rows []rollup.Row, measure func(p rollup.Point) any) Options {
+	l := charts.NewLine()
+	l.SetGlobalOptions(
+		charts.WithTitleOpts(opts.Title{Title: title}),
+		charts.WithXAxisOpts(opts.XAxis{Type: "time"}),
+		charts.WithYAxisOpts(opts.YAxis{Type: "value"}),
+		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Top: "bottom"}),
+		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
+	)
+	byMoment := map[string]rollup.Row{}
+	for _, r := range rows {
+		byMoment[r.Moment] = r
+	}
+	for _, m := range event.Moments {
+		var data []opts.LineData
+		for _, p := range byMoment[m].Series {
+			data = append(data, opts.LineData{Value: []any{p.T.UnixMilli(), measure(p)}})
+		}
+		l.AddSeries(m, data, charts.WithLineChartOpts(opts.LineChart{ShowSymbol: opts.Bool(false), ConnectNulls: opts.Bool(false)}))
+	}
+	return toOptions(l)
+}
+
+// Volume is the measure of a trend point: its events.
+func Volume(p rollup.Point) any { return p.Events }
+
+// CSATPercent is the measure of a trend point: its CSAT in %, a gap below the minimum n.
+func CSATPercent(p rollup.Point) any { return value(p.CSAT, 100) }
+
+// Gauge is a dial of one KPI over its range.
+func Gauge(name string, f metric.Figure, scale float64, min, max int) Options {
+	g := charts.NewGauge()
+	g.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: name}))
+	g.AddSeries(name, []opts.GaugeData{{Name: fmt.Sprintf("n = %d", f.N), Value: value(f, scale)}},
+		charts.WithSeriesOpts(func(s *charts.SingleSeries) {
+			s.Min, s.Max = min, max
+		}))
+	return toOptions(g)
+}
+
+// Funnel is the journey funnel zmot → tmot by events (service contacts happen at any point
+// and are left out).
+func Funnel(rows []rollup.Row) Options {
+	f := charts.NewFunnel()
+	f.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: "Journey funnel (events)"}))
+	events := map[string]uint64{}
+	for _, r := range rows {
+		events[r.Moment] += r.Events
+	}
+	var data []opts.FunnelData
+	for _, m := range event.Moments {
+		if m == "service" {
+			continue
+		}
+		data = append(data, opts.FunnelData{Name: m, Value: events[m]})
+	}
+	f.AddSeries("events", data, charts.WithSeriesOpts(func(s *charts.SingleSeries) { s.Sort = "none" }))
+	return toOptions(f)
+}
+
+// ChannelBars shows one moment's CSAT per channel with its 95% Wilson interval as a floating
+// bar from low to high (a transparent base stacked under the interval), so two channels whose
+// intervals do not overlap visibly differ. Channels left out of the index are drawn grey.
+func ChannelBars(m rollup.MomentConsistency) Options {
+	b := charts.NewBar()
+	title := "CSAT by channel: " + m.Moment
+	if m.CCI.OK {
+		title += fmt.Sprintf(" (CCI %.2f)", m.CCI.Value)
+	}
+	b.SetGlobalOptions(
+		charts.WithTitleOpts(opts.Title{Title: title}),
+		charts.WithYAxisOpts(opts.YAxis{Type: "value", Min: 0, Max: 100}),
+		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
+	)
+	lines := map[string]rollup.ChannelLine{}
+	for _, c := range m.Channels {
+		lines[c.Channel] = c
+	}
+	var share, base, interval []opts.BarData
+	for _, ch := range event.Channels {
+		c, ok := lines[ch]
+		if !ok {
+			share = append(share, opts.BarData{Value: empty})
+			base = append(base, opts.BarData{Value: empty})
+			interval = append(interval, opts.BarData{Value: empty})
+			continue
+		}
+		color := "#4575b4"
+		if c.Excluded {
+			color = "#999999"
+		}
+		share = append(share, opts.BarData{Value: value(c.CSAT, 100), ItemStyle: &opts.ItemStyle{Color: color}})
+		base = append(base, opts.BarData{Value: round(c.Low*100, 2)})
+		interval = append(interval, opts.BarData{Value: round((c.High-c.Low)*100, 2)})
+	}
+	b.SetXAxis(event.Channels)
+	b.AddSeries("CSAT %", share)
+	b.AddSeries("interval base", base, charts.WithBarChartOpts(opts.BarChart{Stack: "ci"}),
+		charts.WithItemStyleOpts(opts.ItemStyle{Color: "transparent"}))
+	b.AddSeries("95% interval", interval, charts.WithBarChartOpts(opts.BarChart{Stack: "ci", BarWidth: "8%"}),
+		charts.WithItemStyleOpts(opts.ItemStyle{Color: "rgba(0,0,0,0.35)"}))
+	return toOptions(b)
+}
+
+// Timestamp renders a time for messages: RFC 3339 in UTC with milliseconds.
+func Timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }

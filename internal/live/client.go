@@ -1,0 +1,164 @@
+package live
+
+import (
+	"sync"
+)
+
+// CloseReason says why the server closed a screen's connection. Each maps to a WebSocket close
+// code and is counted.
+type CloseReason int
+
+const (
+	// ClientGone: the screen closed or the connection broke.
+	ClientGone CloseReason = iota
+	// GoingAway: the server is shutting down (1001).
+	GoingAway
+	// SlowConsumer: the screen did not take its messages or answer pings in time (1008).
+	SlowConsumer
+	// BadMessage: the screen sent a message over the read limit (1009).
+	MessageTooBig
+	numCloseReasons
+)
+
+// Code is the WebSocket close code of the reason.
+func (r CloseReason) Code() int {
+	switch r {
+	case GoingAway:
+		return 1001
+	case SlowConsumer:
+		return 1008
+	case MessageTooBig:
+		return 1009
+	}
+	return 1000
+}
+
+func (r CloseReason) String() string {
+	return [...]string{"client gone", "going away", "slow consumer", "message too big"}[r]
+}
+
+// frame is one tick of a feed, encoded once and shared by every subscriber.
+type frame struct {
+	seq      uint64
+	snapshot []byte // full chart options, for a screen that has none yet
+	update   []byte // series data only
+	full     bool   // the snapshot holds charts; false while a feed has never had data
+}
+
+// Client is one screen's queue: a single latest-wins slot for feed frames (a frame not yet sent
+// is replaced by a newer one) and a small bounded queue for answers to the client's own
+// messages. The connection's one writer goroutine drains it with Next.
+type Client struct {
+	mu           sync.Mutex
+	pending      *frame
+	needSnapshot bool
+	replies      [][]byte // bounded by maxReplies; further replies are dropped
+	missed       int      // consecutive frames replaced before the writer took them
+	closed       bool
+	reason       CloseReason
+	wake         chan struct{} // capacity 1: "something to do"
+	done         chan struct{} // closed by Close
+
+	feed *feed // the feed it is subscribed to, guarded by the Hub's lock
+}
+
+const maxReplies = 4
+
+// NewClient returns a client with nothing to send.
+func NewClient() *Client {
+	return &Client{wake: make(chan struct{}, 1), done: make(chan struct{}), needSnapshot: true}
+}
+
+func (c *Client) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// offer puts a feed frame in the slot. It reports false when the client has missed maxMissed
+// frames in a row: its writer is stuck, and the caller closes it as a slow consumer.
+func (c *Client) offer(f *frame, maxMissed int) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return true
+	}
+	if c.pending != nil {
+		c.missed++
+	} else {
+		c.missed = 0
+	}
+	c.pending = f
+	slow := maxMissed > 0 && c.missed >= maxMissed
+	c.mu.Unlock()
+	c.signal()
+	return !slow
+}
+
+// resubscribed makes the next frame a snapshot (a new feed's charts differ).
+func (c *Client) resubscribed() {
+	c.mu.Lock()
+	c.needSnapshot, c.pending, c.missed = true, nil, 0
+	c.mu.Unlock()
+}
+
+// Reply queues an answer to the client's own message (an error frame). When the queue is full
+// the reply is dropped: a client flooding bad messages gets a few answers, not a backlog.
+func (c *Client) Reply(msg []byte) {
+	c.mu.Lock()
+	if !c.closed && len(c.replies) < maxReplies {
+		c.replies = append(c.replies, msg)
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+// Wake is signalled when there may be something to send: call TryNext until it reports none.
+func (c *Client) Wake() <-chan struct{} { return c.wake }
+
+// TryNext returns the next message to write, if any: replies first, then the newest frame (as
+// a snapshot when the client has not had one).
+func (c *Client) TryNext() (msg []byte, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, false
+	case len(c.replies) > 0:
+		msg = c.replies[0]
+		c.replies = c.replies[1:]
+		return msg, true
+	case c.pending != nil:
+		f := c.pending
+		c.pending, c.missed = nil, 0
+		if c.needSnapshot {
+			// Until a frame with charts arrives, the client keeps waiting for a snapshot.
+			c.needSnapshot = !f.full
+			return f.snapshot, true
+		}
+		return f.update, true
+	}
+	return nil, false
+}
+
+// Close closes the client for reason; the first reason wins. Done is closed.
+func (c *Client) Close(reason CloseReason) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed, c.reason, c.pending, c.replies = true, reason, nil, nil
+	close(c.done)
+}
+
+// Done is closed when the client is closed.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Reason is why the client was closed.
+func (c *Client) Reason() CloseReason {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}

@@ -1,0 +1,246 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/metric"
+)
+
+// Options tune the Hub. Zero values take the defaults.
+type Options struct {
+	// Tick is how often every feed queries and pushes (default 1 s).
+	Tick time.Duration
+	// QueryTimeout bounds one tick's queries (default 3 ticks, at least 2 s); past it the feed is
+	// degraded for that tick.
+	QueryTimeout time.Duration
+	// MaxMissed closes a screen as a slow consumer once this many frames in a row were replaced
+	// before its connection took them (default 5): its writer is stuck.
+	MaxMissed int
+	// Rules decide when a figure has enough data.
+	Rules metric.Rules
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = max(3*o.Tick, 2*time.Second)
+	}
+	if o.MaxMissed <= 0 {
+		o.MaxMissed = 5
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Hub owns the feeds and their subscribers.
+type Hub struct {
+	src  Source
+	opts Options
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	feeds  map[string]*feed
+	closed bool
+	wg     sync.WaitGroup
+
+	queries, ticks atomic.Uint64
+	closes         [numCloseReasons]atomic.Uint64
+}
+
+// NewHub returns a Hub reading from src.
+func NewHub(src Source, opts Options, log *slog.Logger) *Hub {
+	return &Hub{src: src, opts: opts.withDefaults(), log: log, feeds: map[string]*feed{}}
+}
+
+// Stats are the Hub's counters.
+type Stats struct {
+	Feeds   int    `json:"feeds"`
+	Clients int    `json:"clients"`
+	Ticks   uint64 `json:"ticks"`   // feed ticks run, all feeds together
+	Queries uint64 `json:"queries"` // ClickHouse queries run by all feeds
+	// Closes counts closed screens by reason.
+	Closes map[string]uint64 `json:"closes"`
+}
+
+// Stats returns the counters now.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	s := Stats{Feeds: len(h.feeds)}
+	for _, f := range h.feeds {
+		s.Clients += len(f.clients)
+	}
+	h.mu.Unlock()
+	s.Ticks, s.Queries = h.ticks.Load(), h.queries.Load()
+	s.Closes = map[string]uint64{}
+	for r := CloseReason(0); r < numCloseReasons; r++ {
+		s.Closes[r.String()] = h.closes[r].Load()
+	}
+	return s
+}
+
+// Subscribe moves c to the feed of sub, starting the feed if it is the first subscriber. The
+// client's next frame is a snapshot, sent at once when the feed has one.
+func (h *Hub) Subscribe(c *Client, sub Subscription) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		c.Close(GoingAway)
+		return
+	}
+	if c.feed != nil && c.feed.sub.Key != sub.Key {
+		h.removeLocked(c)
+	}
+	f := h.feeds[sub.Key]
+	if f == nil {
+		f = &feed{hub: h, sub: sub, clients: map[*Client]struct{}{}, stop: make(chan struct{})}
+		h.feeds[sub.Key] = f
+		h.wg.Add(1)
+		go f.run()
+	}
+	f.clients[c] = struct{}{}
+	c.feed = f
+	c.resubscribed()
+	last := f.last.Load()
+	h.mu.Unlock()
+	if last != nil {
+		c.offer(last, 0)
+	}
+}
+
+// Leave removes c from its feed (the connection ended) and counts why it was closed. A feed
+// with no subscriber left stops.
+func (h *Hub) Leave(c *Client, reason CloseReason) {
+	c.Close(reason)
+	h.closes[c.Reason()].Add(1)
+	h.mu.Lock()
+	h.removeLocked(c)
+	h.mu.Unlock()
+}
+
+func (h *Hub) removeLocked(c *Client) {
+	f := c.feed
+	if f == nil {
+		return
+	}
+	delete(f.clients, c)
+	c.feed = nil
+	if len(f.clients) == 0 && h.feeds[f.sub.Key] == f {
+		close(f.stop)
+		delete(h.feeds, f.sub.Key)
+	}
+}
+
+// Close stops every feed and closes every client as going away; connections then send 1001.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	for key, f := range h.feeds {
+		for c := range f.clients {
+			c.Close(GoingAway)
+		}
+		close(f.stop)
+		delete(h.feeds, key)
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+}
+
+// feed is one distinct subscription: one goroutine, one query set per tick.
+type feed struct {
+	hub     *Hub
+	sub     Subscription
+	clients map[*Client]struct{} // guarded by hub.mu
+	stop    chan struct{}
+	last    atomic.Pointer[frame]
+
+	// Owned by the feed's goroutine.
+	seq      uint64
+	lastGood *view
+	degraded bool
+}
+
+func (f *feed) run() {
+	defer f.hub.wg.Done()
+	t := time.NewTicker(f.hub.opts.Tick)
+	defer t.Stop()
+	for {
+		f.tick()
+		select {
+		case <-f.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// tick runs the feed's queries once and offers the frame to every subscriber.
+func (f *feed) tick() {
+	h := f.hub
+	now := h.opts.Now().UTC()
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.QueryTimeout)
+	v, queries, err := buildView(ctx, h.src, f.sub, now, h.opts.Rules)
+	cancel()
+	h.queries.Add(uint64(queries))
+	h.ticks.Add(1)
+	f.seq++
+
+	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: f.sub.View, Tick: &now}
+	if err != nil {
+		if !f.degraded {
+			h.log.Warn("live feed degraded", "feed", f.sub.Key, "err", err)
+		}
+		f.degraded = true
+		msg.Degraded, msg.Problem = true, "the database did not answer; showing the last figures"
+		v = f.lastGood
+	} else {
+		if f.degraded {
+			h.log.Info("live feed recovered", "feed", f.sub.Key)
+		}
+		f.degraded, f.lastGood = false, v
+	}
+	fr := &frame{seq: f.seq}
+	if v != nil {
+		msg.Data, msg.NewestEvent = v.data, v.newest
+		msg.Type, msg.Charts = "snapshot", v.charts
+		fr.snapshot = mustJSON(msg)
+		msg.Type, msg.Charts = "update", v.updates
+		fr.update = mustJSON(msg)
+		fr.full = true
+	} else {
+		msg.Type = "update"
+		fr.update = mustJSON(msg)
+		fr.snapshot = fr.update
+	}
+	f.last.Store(fr)
+
+	h.mu.Lock()
+	clients := make([]*Client, 0, len(f.clients))
+	for c := range f.clients {
+		clients = append(clients, c)
+	}
+	h.mu.Unlock()
+	for _, c := range clients {
+		if !c.offer(fr, h.opts.MaxMissed) {
+			c.Close(SlowConsumer)
+		}
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("live: message does not marshal: " + err.Error()) // only our own types go in
+	}
+	return b
+}
