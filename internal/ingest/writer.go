@@ -225,6 +225,11 @@ func (w *Writer) flush(pending []*request, rows int) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.FlushTimeout)
 	defer cancel()
 	results, err := w.commit(ctx, pending, rows)
+	// Free the room before answering: a client that sends its next request as soon as it has
+	// its answer must not be refused with ErrOverloaded by its own, finished, rows.
+	w.mu.Lock()
+	w.queued -= rows
+	w.mu.Unlock()
 	for i, r := range pending {
 		if err != nil {
 			r.done <- outcome{err: err}
@@ -232,9 +237,6 @@ func (w *Writer) flush(pending []*request, rows int) {
 			r.done <- outcome{res: results[i]}
 		}
 	}
-	w.mu.Lock()
-	w.queued -= rows
-	w.mu.Unlock()
 }
 
 func (w *Writer) commit(ctx context.Context, pending []*request, rows int) ([]Result, error) {

@@ -68,8 +68,11 @@ func (s *Server) getConsistency(c *fiber.Ctx) error {
 	if !ok {
 		return err
 	}
-	if values.Has("by") || values.Has("compare") || values.Has("series") {
-		return c.Status(fiber.StatusBadRequest).JSON(paramError{Error: "consistency is always per moment and channel over the current window; use window and filters only", Param: "by"})
+	for _, p := range []string{"by", "compare", "series"} {
+		if values.Has(p) {
+			return c.Status(fiber.StatusBadRequest).JSON(paramError{Param: p, Error: "parameter " + p +
+				": consistency is always per moment and channel over the current window; use window and filters only"})
+		}
 	}
 	values.Set("by", "moment,channel")
 	q, p, groups, ok, err := s.rollupQuery(c, values)
