@@ -74,6 +74,9 @@ type Query struct {
 	Compare bool
 	// Step, when above 0, splits the window into buckets of this length (a trend series).
 	Step time.Duration
+	// Recovery adds the recovery rate of the window's negative moments, read from the raw
+	// events (a later positive event of the same journey within 7 days recovers one).
+	Recovery bool
 }
 
 // ParamError is a bad query parameter; the API answers it with 400.
@@ -95,8 +98,8 @@ const (
 func ParseQuery(v url.Values) (Query, error) {
 	q := Query{}
 	for p := range v {
-		if p != "window" && p != "by" && p != "compare" && p != "series" && !slices.Contains(FilterParams, p) {
-			return q, &ParamError{p, "unknown parameter; use window, by, compare, series, or a filter: " + strings.Join(FilterParams, ", ")}
+		if p != "window" && p != "by" && p != "compare" && p != "series" && p != "recovery" && !slices.Contains(FilterParams, p) {
+			return q, &ParamError{p, "unknown parameter; use window, by, compare, series, recovery, or a filter: " + strings.Join(FilterParams, ", ")}
 		}
 	}
 	name := v.Get("window")
@@ -139,6 +142,13 @@ func ParseQuery(v url.Values) (Query, error) {
 			return q, err
 		}
 		*q.Filters.Field(p) = vals
+	}
+	switch rc := v.Get("recovery"); rc {
+	case "", "false":
+	case "true":
+		q.Recovery = true
+	default:
+		return q, &ParamError{"recovery", fmt.Sprintf("%q: use recovery=true to add the recovery rate, or leave it out", rc)}
 	}
 	switch sr := v.Get("series"); sr {
 	case "", "false":

@@ -97,6 +97,36 @@ type Row struct {
 	Previous *Metrics `json:"previous,omitempty"`
 	Delta    *Deltas  `json:"delta,omitempty"`
 	Series   []Point  `json:"series,omitempty"`
+	// Recovery is present when the query asked for it.
+	Recovery *metric.Recovery `json:"recovery,omitempty"`
+}
+
+// RecoveryGroup counts the negative moments of one group of a window by their fate: recovered
+// (a later positive event of the journey within 7 days, window closed), lost (window closed
+// without one) and pending (window still open). Negative moments without a journey_id cannot
+// be recovered and are not counted.
+type RecoveryGroup struct {
+	Moment, Channel, Touchpoint string
+	Recovered, Lost, Pending    uint64
+}
+
+// AttachRecovery adds the recovery rate to the rows and the total of res.
+func AttachRecovery(res *Result, groups []RecoveryGroup, r metric.Rules) {
+	var total RecoveryGroup
+	byKey := map[rowKey]RecoveryGroup{}
+	for _, g := range groups {
+		total.Recovered, total.Lost, total.Pending = total.Recovered+g.Recovered, total.Lost+g.Lost, total.Pending+g.Pending
+		byKey[rowKey{g.Moment, g.Channel, g.Touchpoint}] = g
+	}
+	rate := func(g RecoveryGroup) *metric.Recovery {
+		rec := r.Recovery(int64(g.Recovered+g.Lost), int64(g.Recovered), int64(g.Pending))
+		return &rec
+	}
+	res.Total.Recovery = rate(total)
+	for i := range res.Rows {
+		row := &res.Rows[i]
+		row.Recovery = rate(byKey[rowKey{row.Moment, row.Channel, row.Touchpoint}])
+	}
 }
 
 // Result is the answer of GET /v1/metrics.

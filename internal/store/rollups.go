@@ -122,3 +122,82 @@ func (s *Store) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]ro
 }
 
 func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+// RecoveryWindowSeconds is metric.RecoveryWindow in seconds, for SQL.
+const recoveryWindowSeconds = int64(metric.RecoveryWindow / time.Second)
+
+// RecoverySQL is the query behind Recovery: the window's negative moments (filtered like the
+// rollups) joined by journey to the later positive events of any channel. ClickHouse 18.16 joins
+// on equality only, so each journey's positive times come as an array and the 7-day condition
+// is an arrayExists.
+func RecoverySQL(q rollup.Query, p rollup.Plan, now time.Time) (string, []any) {
+	var keys []string
+	keys = append(keys, q.By...)
+	where := []string{"negative = 1", "journey_id != ''",
+		"occurred_at >= toDateTime(" + unix(p.From) + ")", "occurred_at < toDateTime(" + unix(p.To) + ")"}
+	var args []any
+	for _, param := range rollup.FilterParams {
+		vals := *q.Filters.Field(param)
+		if len(vals) == 0 {
+			continue
+		}
+		where = append(where, param+" IN ?")
+		set := make([]any, len(vals))
+		for i, v := range vals {
+			set[i] = v
+		}
+		args = append(args, clickhouse.GroupSet{Value: set})
+	}
+	w := strconv.FormatInt(recoveryWindowSeconds, 10)
+	recovered := "arrayExists(x -> x > t AND x <= t + " + w + ", positives)"
+	closed := "t + " + w + " < " + unix(now)
+	sel := append(append([]string{}, keys...),
+		"countIf("+closed+" AND "+recovered+")",
+		"countIf("+closed+" AND NOT "+recovered+")",
+		"countIf(NOT ("+closed+"))")
+	sql := "SELECT " + strings.Join(sel, ", ") + `
+FROM (
+	SELECT ` + strings.Join(append(append([]string{}, keys...), "journey_id", "toUInt32(occurred_at) AS t"), ", ") + `
+	FROM events WHERE ` + strings.Join(where, " AND ") + `
+) ANY LEFT JOIN (
+	SELECT journey_id, groupArray(toUInt32(occurred_at)) AS positives FROM events
+	WHERE positive = 1 AND journey_id != ''
+	  AND occurred_at > toDateTime(` + unix(p.From) + `) AND occurred_at <= toDateTime(` + strconv.FormatInt(p.To.Unix()+recoveryWindowSeconds, 10) + `)
+	GROUP BY journey_id
+) USING journey_id`
+	if len(keys) > 0 {
+		sql += "\nGROUP BY " + strings.Join(keys, ", ")
+	}
+	return sql, args
+}
+
+// Recovery counts the fate of the window's negative moments per group, as of now.
+func (s *Store) Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now time.Time) ([]rollup.RecoveryGroup, error) {
+	sql, args := RecoverySQL(q, p, now)
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query recovery: %w", err)
+	}
+	defer rows.Close()
+	var out []rollup.RecoveryGroup
+	for rows.Next() {
+		var g rollup.RecoveryGroup
+		var dest []any
+		for _, d := range q.By {
+			switch d {
+			case "moment":
+				dest = append(dest, &g.Moment)
+			case "channel":
+				dest = append(dest, &g.Channel)
+			case "touchpoint":
+				dest = append(dest, &g.Touchpoint)
+			}
+		}
+		dest = append(dest, &g.Recovered, &g.Lost, &g.Pending)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("read recovery: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}

@@ -59,7 +59,21 @@ func (s *Server) getMetrics(c *fiber.Ctx) error {
 	if !ok {
 		return err
 	}
-	return c.JSON(rollup.Build(q, p, groups, s.opts.Rules))
+	res := rollup.Build(q, p, groups, s.opts.Rules)
+	if q.Recovery {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
+		defer cancel()
+		rec, err := s.db.Recovery(ctx, q, p, s.now())
+		if err != nil {
+			if store.Unavailable(err) {
+				c.Set(fiber.HeaderRetryAfter, "5")
+				return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable: " + err.Error()})
+			}
+			return err
+		}
+		rollup.AttachRecovery(&res, rec, s.opts.Rules)
+	}
+	return c.JSON(res)
 }
 
 // getConsistency answers GET /v1/consistency: the Channel Consistency Index per moment.

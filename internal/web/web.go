@@ -34,6 +34,7 @@ type Writer interface {
 type Database interface {
 	Ping(ctx context.Context) error
 	Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error)
+	Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now time.Time) ([]rollup.RecoveryGroup, error)
 }
 
 // Options are the settings of the HTTP edge.
