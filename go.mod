@@ -2,6 +2,13 @@ module github.com/truthboard/truthboard
 
 go 1.26.8
 
+// Local data, built binaries and npm packages are not Go packages.
+ignore (
+	./var
+	./bin
+	./clickhouse/compat/node_modules
+)
+
 require (
 	github.com/ClickHouse/ch-go v0.74.0 // indirect
 	github.com/ClickHouse/clickhouse-go/v2 v2.50.0 // indirect

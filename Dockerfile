@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# Truthboard's image: the static truthboard binary on Debian slim, run as a non-root user.
+# docker-compose.yml builds and runs it beside ClickHouse; on its own:
+#   docker build -t truthboard .
+#   docker run -p 127.0.0.1:8080:8080 -e TRUTHBOARD_CLICKHOUSE_ADDR=host:9000 truthboard
+# Settings are TRUTHBOARD_* environment variables (`docker run truthboard help` lists them).
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/truthboard ./cmd/truthboard
+
+FROM debian:bookworm-slim
+# curl is the health check's probe.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --user-group --uid 10001 --home-dir /var/lib/truthboard --create-home \
+        --shell /usr/sbin/nologin truthboard \
+    && install -d -o truthboard -g truthboard -m 0700 /var/lib/truthboard/data
+COPY --from=build /out/truthboard /usr/local/bin/truthboard
+
+USER truthboard
+WORKDIR /var/lib/truthboard
+# Listen on every interface of the container; the data folder keeps the generated ingest key
+# and admin token, so mount a volume there (docker-compose.yml does).
+ENV TRUTHBOARD_LISTEN=0.0.0.0:8080 \
+    TRUTHBOARD_DATA_DIR=/var/lib/truthboard/data
+VOLUME /var/lib/truthboard/data
+EXPOSE 8080
+# Ready means ClickHouse answers too (/readyz); the port follows TRUTHBOARD_LISTEN.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD curl -fsS -o /dev/null "http://127.0.0.1:${TRUTHBOARD_LISTEN##*:}/readyz" || exit 1
+# truthboard stops cleanly on SIGTERM (docker stop), flushing buffered events.
+ENTRYPOINT ["truthboard"]
+CMD ["serve"]

@@ -1,0 +1,33 @@
+# Shortcuts for Truthboard's scripts and Go tools; `make help` lists them. The scripts are the
+# real entry points: `make run` is scripts/up.sh and `make test` is scripts/test.sh.
+
+# How long `make fuzz` fuzzes, as a Go duration: make fuzz FUZZTIME=30s
+FUZZTIME ?= 5m
+# What `make bench` measures (go run ./cmd/truthboard-bench -h lists the suites).
+BENCH_SUITE ?= ingest
+
+# Runs a command with TRUTHBOARD_CLICKHOUSE_ADDR set, starting a local ClickHouse if needed.
+WITH_CLICKHOUSE = env_=$$(scripts/clickhouse.sh env) && eval "$$env_" &&
+
+.PHONY: help run test build fuzz bench clickhouse-stop
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+run: ## set up everything and run Truthboard with demo traffic (scripts/up.sh)
+	scripts/up.sh
+
+test: ## install what the tests need and run every test, as CI does (scripts/test.sh)
+	scripts/test.sh
+
+build: ## build bin/truthboard
+	go build -o bin/truthboard ./cmd/truthboard
+
+fuzz: ## fuzz the event decoder for FUZZTIME (default 5m)
+	go test -run '^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/event/
+
+bench: ## measure BENCH_SUITE (default ingest) and write its section of docs/benchmarks.md
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-bench -suite $(BENCH_SUITE) -out docs/benchmarks.md
+
+clickhouse-stop: ## stop the project-local ClickHouse server (var/clickhouse/)
+	scripts/clickhouse.sh stop

@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# scripts/test.sh: install what the tests need, then run every test, as CI does.
+#
+# Usage: scripts/test.sh [go test flags...] [packages...]
+#
+#   scripts/test.sh                                  go vet and go test -race -count=1, every package
+#   scripts/test.sh -run TestMigrate ./internal/store/
+#   scripts/test.sh -v -short ./internal/event/ ./internal/metric/
+#
+# Arguments go to `go test` after -race -count=1. An argument is a package when it starts with
+# ./ or ../ (relative to the repository root, wherever the script is run from), is . or names
+# the module (github.com/truthboard/truthboard/...); without packages,
+# every package of the module is tested (./... without var/ and bin/). `go vet` checks the
+# same packages. Write a flag's value in the same argument when it could look like a package:
+# -run=./x, not -run ./x.
+#
+# Steps:
+#   1. Go (and the C compiler that -race needs), Node.js, Chromium: installed with apt-get when
+#      missing (with sudo when not root).
+#   2. ClickHouse: scripts/clickhouse.sh picks the server at TRUTHBOARD_CLICKHOUSE_ADDR, or one on
+#      127.0.0.1:9000, or starts (installing it first if needed) a project-local server in
+#      var/clickhouse/. Tests create a database each and drop it when they end.
+#   3. clickhouse/compat/node_modules (chdb, a modern ClickHouse embedded in Node.js, ~540 MB):
+#      `npm ci` when it is missing or older than package-lock.json.
+#   4. go vet, then go test -race -count=1; both always run.
+# Exit status: 0 when every step passed. The project-local ClickHouse keeps running afterwards
+# (the next run starts faster); `scripts/clickhouse.sh stop` stops it.
+set -euo pipefail
+
+ROOT=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+MODULE=github.com/truthboard/truthboard
+COMPAT_DIR=clickhouse/compat
+CHROMIUM=/usr/bin/chromium
+
+say() { printf 'test.sh: %s\n' "$*" >&2; }
+die() {
+	say "error: $*"
+	exit 1
+}
+
+# --- timing and summary ---------------------------------------------------------------------
+
+START=$SECONDS
+STEP_START=$SECONDS
+SUMMARY=()
+
+# step NAME starts timing a step; done_step RESULT records it.
+step() {
+	STEP_NAME=$1
+	STEP_START=$SECONDS
+	say "== $STEP_NAME"
+}
+done_step() {
+	SUMMARY+=("$(printf '%-34s %-5s %4ds' "$STEP_NAME" "$1" $((SECONDS - STEP_START)))")
+}
+
+print_summary() {
+	printf '\n== test.sh summary\n' >&2
+	local line
+	for line in "${SUMMARY[@]}"; do
+		printf '  %s\n' "$line" >&2
+	done
+	printf '  %-34s %-5s %4ds\n' "total" "$1" $((SECONDS - START)) >&2
+}
+
+# --- packages from apt ----------------------------------------------------------------------
+
+APT_UPDATED=0
+
+# apt_install PACKAGE... installs Debian packages non-interactively, with sudo when not root.
+apt_install() {
+	command -v apt-get >/dev/null 2>&1 ||
+		die "$* missing and apt-get is not available: install $* yourself"
+	local sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		command -v sudo >/dev/null 2>&1 ||
+			die "$* missing and this user cannot install packages: run 'apt-get install $*' as root"
+		sudo=(sudo)
+	fi
+	if [[ $APT_UPDATED == 0 ]]; then
+		say "apt-get update"
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || die "apt-get update failed"
+		APT_UPDATED=1
+	fi
+	say "installing $* with apt-get"
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" ||
+		die "apt-get install $* failed"
+}
+
+ensure_go() {
+	if ! command -v go >/dev/null 2>&1; then
+		if [[ -x /usr/local/go/bin/go ]]; then
+			export PATH="$PATH:/usr/local/go/bin"
+		else
+			die "Go is not installed (or not on PATH). Install Go $(sed -n 's/^go //p' go.mod) or newer" \
+				"from https://go.dev/dl/ and run this script again."
+		fi
+	fi
+	# -race needs cgo: a C compiler and the C library's headers.
+	if ! command -v gcc >/dev/null 2>&1 || [[ ! -e /usr/include/stdlib.h ]]; then
+		apt_install gcc libc6-dev
+	fi
+	export CGO_ENABLED=1
+}
+
+ensure_node() {
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		apt_install nodejs npm
+	fi
+}
+
+# ensure_chromium installs Debian's chromium for the browser tests (chromedp drives it headless).
+ensure_chromium() {
+	[[ -x $CHROMIUM ]] || apt_install chromium
+	[[ -x $CHROMIUM ]] || die "$CHROMIUM is still missing after installing chromium"
+}
+
+# ensure_compat_modules runs npm ci for the modern-ClickHouse check when node_modules is missing
+# or older than the lock file. npm ci writes node_modules/.package-lock.json last, so its time
+# is when the install finished.
+ensure_compat_modules() {
+	local marker=$COMPAT_DIR/node_modules/.package-lock.json
+	if [[ -f $COMPAT_DIR/node_modules/chdb/package.json && ! $COMPAT_DIR/package-lock.json -nt $marker ]]; then
+		say "$COMPAT_DIR/node_modules is up to date"
+		return 0
+	fi
+	say "npm ci in $COMPAT_DIR (chdb, ~540 MB; once)"
+	(cd "$COMPAT_DIR" && npm ci --no-audit --no-fund) || die "npm ci in $COMPAT_DIR failed"
+}
+
+# --- arguments ------------------------------------------------------------------------------
+
+GO_ARGS=()
+PACKAGES=()
+for arg in "$@"; do
+	case $arg in
+	. | ./* | ../* | "$MODULE" | "$MODULE"/*) PACKAGES+=("$arg") ;;
+	*) GO_ARGS+=("$arg") ;;
+	esac
+done
+
+# module_packages prints the patterns of every package of the module: ./... without var/ and
+# bin/. The go command's ./... would also walk var/, where ClickHouse creates and deletes files
+# while tests (or a running Truthboard) write, and then fails with "pattern ./...: open
+# var/clickhouse/data/...: no such file or directory".
+module_packages() {
+	local d found=0
+	if compgen -G '*.go' >/dev/null; then
+		echo .
+		found=1
+	fi
+	for d in */; do
+		d=${d%/}
+		case $d in
+		var | bin | node_modules | testdata | _* | .*) continue ;;
+		esac
+		if [[ -n $(find "$d" -name node_modules -prune -o -name '*.go' -print -quit) ]]; then
+			echo "./$d/..."
+			found=1
+		fi
+	done
+	[[ $found == 1 ]] || echo ./...
+}
+if [[ ${#PACKAGES[@]} -eq 0 ]]; then
+	mapfile -t PACKAGES < <(module_packages)
+fi
+
+# --- set-up ---------------------------------------------------------------------------------
+
+step "tools (go, gcc, node, chromium)"
+ensure_go
+ensure_node
+ensure_chromium
+done_step ok
+
+step "clickhouse"
+clickhouse_env=$(scripts/clickhouse.sh env) || die "no ClickHouse for the tests (see the messages above)"
+eval "$clickhouse_env"
+export TRUTHBOARD_CLICKHOUSE_ADDR
+say "ClickHouse for the tests: $TRUTHBOARD_CLICKHOUSE_ADDR"
+done_step ok
+
+step "npm ci ($COMPAT_DIR)"
+ensure_compat_modules
+done_step ok
+
+# --- checks ---------------------------------------------------------------------------------
+
+status=0
+LOG_DIR=var/test
+mkdir -p "$LOG_DIR"
+TEST_LOG=$LOG_DIR/go-test.log
+
+step "go vet"
+if go vet "${PACKAGES[@]}"; then
+	done_step ok
+else
+	done_step FAIL
+	status=1
+fi
+
+step "go test -race -count=1"
+say "go test -race -count=1 ${GO_ARGS[*]} ${PACKAGES[*]}  (output also in $TEST_LOG)"
+if go test -race -count=1 "${GO_ARGS[@]}" "${PACKAGES[@]}" 2>&1 | tee "$TEST_LOG"; then
+	done_step ok
+else
+	done_step FAIL
+	status=1
+fi
+
+result=ok
+[[ $status == 0 ]] || result=FAIL
+print_summary "$result"
+passed=$(grep -c '^ok ' "$TEST_LOG" || true)
+failed=$(grep -c '^FAIL[[:space:]]' "$TEST_LOG" || true)
+printf '  packages: %s passed, %s failed\n' "$passed" "$failed" >&2
+# Failed tests and packages, and for a panic (a timeout, say) the tests that were running.
+failures=$(awk '
+	/^[[:space:]]*--- FAIL|^FAIL[[:space:]]|^panic: / { print; next }
+	/^[[:space:]]+running tests:/ { running = 1; next }
+	running && /^[[:space:]]+Test/ { print "  running: " $1 " " $2; next }
+	{ running = 0 }' "$TEST_LOG")
+if [[ -n $failures ]]; then
+	printf '  failures (details above and in %s):\n' "$TEST_LOG" >&2
+	printf '%s\n' "$failures" | sed 's/^/    /' >&2
+fi
+exit "$status"
