@@ -159,12 +159,12 @@ func RecoverySQL(q rollup.Query, p rollup.Plan, now time.Time) (string, []any) {
 FROM (
 	SELECT ` + strings.Join(append(append([]string{}, keys...), "journey_id", "toUInt32(occurred_at) AS t"), ", ") + `
 	FROM events WHERE ` + strings.Join(where, " AND ") + `
-) ANY LEFT JOIN (
+) AS negatives ANY LEFT JOIN (
 	SELECT journey_id, groupArray(toUInt32(occurred_at)) AS positives FROM events
 	WHERE positive = 1 AND journey_id != ''
 	  AND occurred_at > toDateTime(` + unix(p.From) + `) AND occurred_at <= toDateTime(` + strconv.FormatInt(p.To.Unix()+recoveryWindowSeconds, 10) + `)
 	GROUP BY journey_id
-) USING journey_id`
+) AS journeys USING journey_id` // modern ClickHouse requires the aliases
 	if len(keys) > 0 {
 		sql += "\nGROUP BY " + strings.Join(keys, ", ")
 	}

@@ -1,0 +1,64 @@
+package store_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/truthboard/truthboard/internal/rollup"
+	"github.com/truthboard/truthboard/internal/store"
+)
+
+// TestAPIQueriesOnModernClickHouse runs the SQL behind /v1/metrics, /v1/consistency and the
+// live feeds (every rollup table, grouping, comparison, trend and filter) and the recovery
+// query on modern ClickHouse; the rest of the suite runs them on 18.16.
+func TestAPIQueriesOnModernClickHouse(t *testing.T) {
+	now := time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC) // the time of compat insert A's events
+	var queries []string
+	add := func(sql string, args []any) {
+		for _, a := range args { // bind the filter sets as the driver does: a quoted tuple
+			var vals []string
+			for _, x := range a.(clickhouse.GroupSet).Value {
+				vals = append(vals, "'"+strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x.(string))+"'")
+			}
+			sql = strings.Replace(sql, "?", "("+strings.Join(vals, ", ")+")", 1)
+		}
+		queries = append(queries, sql)
+	}
+	cases := []struct {
+		window  string
+		by      []string
+		compare bool
+		series  bool
+		region  []string
+	}{
+		{"5m", nil, true, false, nil},                                   // overview_1s, KPIs
+		{"15m", []string{"moment", "channel"}, true, false, nil},        // overview_1s, grid
+		{"1h", []string{"moment"}, false, true, nil},                    // overview_1m, trend
+		{"1h", []string{"touchpoint"}, false, false, nil},               // detail_1m
+		{"24h", []string{"channel"}, true, true, []string{"eu", "x'y"}}, // detail_1h, filtered
+	}
+	for _, c := range cases {
+		v := map[string][]string{"window": {c.window}, "by": {strings.Join(c.by, ",")}}
+		if c.compare {
+			v["compare"] = []string{"previous"}
+		}
+		if c.series {
+			v["series"] = []string{"true"}
+		}
+		if c.region != nil {
+			v["region"] = c.region
+		}
+		q, err := rollup.ParseQuery(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := q.Plan(now)
+		add(store.RollupSQL(q, p))
+		add(store.RecoverySQL(q, p, now))
+	}
+	statements := append(MigrationStatements(t), compatInsertA("a", 500))
+	RunOnModernClickHouse(t, statements, queries)
+}
