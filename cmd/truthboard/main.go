@@ -129,17 +129,21 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		// Only the credentials that were not configured come from the file, and only those are
+		// printed: a configured one replaces its generated twin.
+		var lines string
 		if len(ingestKeys) == 0 {
 			ingestKeys = []string{secrets.IngestKey}
+			lines += "  ingest key:  " + secrets.IngestKey + "\n"
 		}
 		if adminToken == "" {
 			adminToken = secrets.AdminToken
+			lines += "  admin token: " + secrets.AdminToken + "\n"
 		}
 		if created {
-			fmt.Printf("Generated credentials (kept in %s/%s):\n  ingest key:  %s\n  admin token: %s\n",
-				cfg.DataDir, auth.SecretsFile, secrets.IngestKey, secrets.AdminToken)
+			fmt.Printf("Generated credentials (kept in %s/%s):\n%s", cfg.DataDir, auth.SecretsFile, lines)
 		} else {
-			fmt.Printf("Credentials: see %s/%s\n", cfg.DataDir, auth.SecretsFile)
+			fmt.Printf("Credentials not configured are in %s/%s\n", cfg.DataDir, auth.SecretsFile)
 		}
 	}
 

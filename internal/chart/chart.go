@@ -77,8 +77,15 @@ func Heatmap(rows []rollup.Row) Options {
 	h := charts.NewHeatMap()
 	h.SetGlobalOptions(
 		charts.WithTitleOpts(opts.Title{Title: "CSAT by moment and channel (%)"}),
-		charts.WithXAxisOpts(opts.XAxis{Type: "category", Data: event.Channels, SplitArea: &opts.SplitArea{Show: opts.Bool(true)}}),
-		charts.WithYAxisOpts(opts.YAxis{Type: "category", Data: event.Moments, SplitArea: &opts.SplitArea{Show: opts.Bool(true)}}),
+		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}), // one series: the visual map explains it
+		// Every channel labelled (ECharts would skip some on a narrow screen); the journey
+		// reads top to bottom.
+		charts.WithXAxisOpts(opts.XAxis{Type: "category", Data: event.Channels, SplitArea: &opts.SplitArea{Show: opts.Bool(true)},
+			AxisLabel: allLabels}),
+		charts.WithYAxisOpts(opts.YAxis{Type: "category", Data: event.Moments, SplitArea: &opts.SplitArea{Show: opts.Bool(true)},
+			Inverse: opts.Bool(true)}),
+		// Room under the slanted channel names for the colour scale.
+		charts.WithGridOpts(opts.Grid{Bottom: "100"}),
 		charts.WithVisualMapOpts(opts.VisualMap{
 			Min: 0, Max: 100, Calculable: opts.Bool(true), Orient: "horizontal", Left: "center", Bottom: "0",
 			InRange: &opts.VisualMapInRange{Color: []string{"#d73027", "#fee08b", "#1a9850"}},
@@ -104,6 +111,10 @@ func Heatmap(rows []rollup.Row) Options {
 	return toOptions(h)
 }
 
+// allLabels labels every category of an axis, slanted so that eleven channels fit. (go-echarts
+// writes the interval as the string "0", which ECharts reads as the number.)
+var allLabels = &opts.AxisLabel{Interval: "0", Rotate: 30}
+
 // Trend is a line per moment over the window's buckets of one measure of the rows' series.
 // measure picks the value of a point, e.g. events or CSAT %.
 func Trend(title string, rows []rollup.Row, measure func(p rollup.Point) any) Options {
@@ -120,13 +131,23 @@ func Trend(title string, rows []rollup.Row, measure func(p rollup.Point) any) Op
 		byMoment[r.Moment] = r
 	}
 	for _, m := range event.Moments {
-		var data []opts.LineData
+		// Never nil: a moment without events gets an empty line ([]), not "data": null, which
+		// an update would merge as "leave the old points".
+		data := []opts.LineData{}
 		for _, p := range byMoment[m].Series {
 			data = append(data, opts.LineData{Value: []any{p.T.UnixMilli(), measure(p)}})
 		}
-		l.AddSeries(m, data, charts.WithLineChartOpts(opts.LineChart{ShowSymbol: opts.Bool(false), ConnectNulls: opts.Bool(false)}))
+		// Small symbols: a point between two gaps has no line to either side and would
+		// otherwise not be drawn at all.
+		l.AddSeries(m, data, charts.WithLineChartOpts(opts.LineChart{ShowSymbol: opts.Bool(true), SymbolSize: 4, ConnectNulls: opts.Bool(false)}))
 	}
-	return toOptions(l)
+	o := toOptions(l)
+	// hideOverlap (ECharts 5.2) drops time labels that would overlap on a narrow chart;
+	// go-echarts v2.6 has no field for it.
+	for _, a := range o["xAxis"].([]any) {
+		a.(map[string]any)["axisLabel"] = map[string]any{"hideOverlap": true}
+	}
+	return o
 }
 
 // Volume is the measure of a trend point: its events.
@@ -138,19 +159,29 @@ func CSATPercent(p rollup.Point) any { return value(p.CSAT, 100) }
 // Gauge is a dial of one KPI over its range.
 func Gauge(name string, f metric.Figure, scale float64, min, max int) Options {
 	g := charts.NewGauge()
-	g.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: name}))
+	g.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: name}), charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}))
 	g.AddSeries(name, []opts.GaugeData{{Name: fmt.Sprintf("n = %d", f.N), Value: value(f, scale)}},
 		charts.WithSeriesOpts(func(s *charts.SingleSeries) {
 			s.Min, s.Max = min, max
 		}))
-	return toOptions(g)
+	o := toOptions(g)
+	if !f.OK {
+		// ECharts would write NaN and point the needle at an arbitrary place: hide the needle
+		// and say why. Both are set on the data item (go-echarts' GaugeData has no field for
+		// them) so that an update with a value brings the needle and the number back.
+		item := o["series"].([]any)[0].(map[string]any)["data"].([]any)[0].(map[string]any)
+		item["itemStyle"] = map[string]any{"color": "transparent"}
+		item["detail"] = map[string]any{"formatter": "not enough data", "fontSize": 16}
+	}
+	return o
 }
 
 // Funnel is the journey funnel zmot → tmot by events (service contacts happen at any point
 // and are left out).
 func Funnel(rows []rollup.Row) Options {
 	f := charts.NewFunnel()
-	f.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: "Journey funnel (events)"}))
+	f.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: "Journey funnel (events)"}),
+		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Top: "bottom"}))
 	events := map[string]uint64{}
 	for _, r := range rows {
 		events[r.Moment] += r.Events
@@ -177,8 +208,11 @@ func ChannelBars(m rollup.MomentConsistency) Options {
 	}
 	b.SetGlobalOptions(
 		charts.WithTitleOpts(opts.Title{Title: title}),
+		charts.WithXAxisOpts(opts.XAxis{Type: "category", AxisLabel: allLabels}),
 		charts.WithYAxisOpts(opts.YAxis{Type: "value", Min: 0, Max: 100}),
 		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),
+		// The transparent base of the intervals is no series to show or hide.
+		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Top: "bottom", Data: []string{"CSAT %", "95% interval"}}),
 	)
 	lines := map[string]rollup.ChannelLine{}
 	for _, c := range m.Channels {

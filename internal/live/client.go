@@ -15,7 +15,7 @@ const (
 	GoingAway
 	// SlowConsumer: the screen did not take its messages or answer pings in time (1008).
 	SlowConsumer
-	// BadMessage: the screen sent a message over the read limit (1009).
+	// MessageTooBig: the screen sent a message over the read limit (1009).
 	MessageTooBig
 	numCloseReasons
 )
@@ -39,6 +39,7 @@ func (r CloseReason) String() string {
 
 // frame is one tick of a feed, encoded once and shared by every subscriber.
 type frame struct {
+	feed     *feed // the feed that made it
 	seq      uint64
 	snapshot []byte // full chart options, for a screen that has none yet
 	update   []byte // series data only
@@ -51,6 +52,8 @@ type frame struct {
 type Client struct {
 	mu           sync.Mutex
 	pending      *frame
+	source       *feed  // the feed whose frames it takes; others are stale
+	seq          uint64 // seq of the newest frame taken from source
 	needSnapshot bool
 	replies      [][]byte // bounded by maxReplies; further replies are dropped
 	missed       int      // consecutive frames replaced before the writer took them
@@ -80,10 +83,14 @@ func (c *Client) signal() {
 // frames in a row: its writer is stuck, and the caller closes it as a slow consumer.
 func (c *Client) offer(f *frame, maxMissed int) bool {
 	c.mu.Lock()
-	if c.closed {
+	// A frame of the feed the client just left (its tick copied the subscribers before the
+	// move), or older than one it already has (Subscribe offering the feed's last frame while a
+	// tick offers a newer one), is stale: a screen never goes back in time or to another view.
+	if c.closed || f.feed != c.source || f.seq <= c.seq {
 		c.mu.Unlock()
 		return true
 	}
+	c.seq = f.seq
 	if c.pending != nil {
 		c.missed++
 	} else {
@@ -96,9 +103,11 @@ func (c *Client) offer(f *frame, maxMissed int) bool {
 	return !slow
 }
 
-// resubscribed makes the next frame a snapshot (a new feed's charts differ).
-func (c *Client) resubscribed() {
+// resubscribed makes the next frame of f a snapshot (a new feed's charts differ) and frames of
+// any other feed stale.
+func (c *Client) resubscribed(f *feed) {
 	c.mu.Lock()
+	c.source, c.seq = f, 0
 	c.needSnapshot, c.pending, c.missed = true, nil, 0
 	c.mu.Unlock()
 }

@@ -110,7 +110,7 @@ func (h *Hub) Subscribe(c *Client, sub Subscription) {
 	}
 	f.clients[c] = struct{}{}
 	c.feed = f
-	c.resubscribed()
+	c.resubscribed(f)
 	last := f.last.Load()
 	h.mu.Unlock()
 	if last != nil {
@@ -195,7 +195,8 @@ func (f *feed) tick() {
 	h.ticks.Add(1)
 	f.seq++
 
-	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: f.sub.View, Tick: &now}
+	// The feed's view, not its first subscriber's: a TV wall and an executive screen share it.
+	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: feedView(f.sub.View), Tick: &now}
 	if err != nil {
 		if !f.degraded {
 			h.log.Warn("live feed degraded", "feed", f.sub.Key, "err", err)
@@ -209,7 +210,7 @@ func (f *feed) tick() {
 		}
 		f.degraded, f.lastGood = false, v
 	}
-	fr := &frame{seq: f.seq}
+	fr := &frame{feed: f, seq: f.seq}
 	if v != nil {
 		msg.Data, msg.NewestEvent = v.data, v.newest
 		msg.Type, msg.Charts = "snapshot", v.charts

@@ -81,11 +81,15 @@ func ParseClientMessage(b []byte) (Subscription, error) {
 		}
 		return Subscription{}, err
 	}
-	feedView := m.View
-	if feedView == "tv" {
-		feedView = "executive"
+	return Subscription{View: m.View, Query: q, Key: feedView(m.View) + "?" + canonical(q)}, nil
+}
+
+// feedView is the view whose feed a view reads: the TV wall shows the executive figures.
+func feedView(view string) string {
+	if view == "tv" {
+		return "executive"
 	}
-	return Subscription{View: m.View, Query: q, Key: feedView + "?" + canonical(q)}, nil
+	return view
 }
 
 // canonical encodes a query's window and filters in a stable order.
@@ -107,11 +111,14 @@ type Message struct {
 	// Type is "snapshot", "update" or "error".
 	Type string `json:"type"`
 	// Seq increases by one per tick of the feed; a snapshot carries the current one.
-	Seq  uint64 `json:"seq,omitempty"`
+	Seq uint64 `json:"seq,omitempty"`
+	// Feed is the feed's key (view and canonical query); View is the feed's view, "executive"
+	// for a "tv" subscription.
 	Feed string `json:"feed,omitempty"`
 	View string `json:"view,omitempty"`
-	// Tick is when the feed computed the message; NewestEvent is the latest occurred_at in the
-	// window's data (null when the window is empty). Together they tell a screen how fresh it is.
+	// Tick is when the feed computed the message; NewestEvent is the start of the latest rollup
+	// time step of the window with events (null when the window is empty), so its precision is
+	// the table's resolution (1 s, 1 min or 1 h). Together they tell a screen how fresh it is.
 	Tick        *time.Time `json:"tick,omitempty"`
 	NewestEvent *time.Time `json:"newest_event"`
 	// Degraded is true when the last query failed: the figures are those of the last good tick.

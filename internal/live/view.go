@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/truthboard/truthboard/internal/chart"
+	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/rollup"
 )
@@ -84,8 +85,18 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 		"funnel":       chart.Funnel(grid.Rows),
 	}
 	if sub.View == "drilldown" {
+		// One chart per moment, with or without answers: the set of charts is fixed by the
+		// snapshot, and an update naming a chart the screen never had options for would not draw.
+		byMoment := map[string]rollup.MomentConsistency{}
 		for _, m := range cons.Moments {
-			charts["channels_"+m.Moment] = chart.ChannelBars(m)
+			byMoment[m.Moment] = m
+		}
+		for _, m := range event.Moments {
+			mc, ok := byMoment[m]
+			if !ok {
+				mc = rollup.MomentConsistency{Moment: m}
+			}
+			charts["channels_"+m] = chart.ChannelBars(mc)
 		}
 		tpQ := sub.Query
 		tpQ.By, tpQ.Compare, tpQ.Step = []string{"moment", "channel", "touchpoint"}, false, 0
