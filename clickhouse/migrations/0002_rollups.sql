@@ -156,7 +156,8 @@ SELECT
 FROM events
 GROUP BY t, moment, channel, touchpoint, region, product, segment, agent_team;
 
--- Per hour.
+-- Per hour. Hours are cut from the Unix epoch, not by toStartOfHour, which follows the server's
+-- time zone (a zone such as +05:30 would misalign them with the API's UTC windows).
 CREATE TABLE IF NOT EXISTS detail_1h (
     t              DateTime,
     moment         Enum8('zmot' = 1, 'fmot' = 2, 'smot' = 3, 'tmot' = 4, 'service' = 5),
@@ -187,7 +188,7 @@ ORDER BY (t, moment, channel, touchpoint, region, product, segment, agent_team);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS detail_1h_mv TO detail_1h AS
 SELECT
-    toStartOfHour(occurred_at) AS t,
+    toDateTime(intDiv(toUInt32(occurred_at), 3600) * 3600) AS t,
     moment,
     channel,
     touchpoint,

@@ -82,7 +82,7 @@ func (s *Server) getConsistency(c *fiber.Ctx) error {
 	if !ok {
 		return err
 	}
-	for _, p := range []string{"by", "compare", "series"} {
+	for _, p := range []string{"by", "compare", "series", "recovery"} {
 		if values.Has(p) {
 			return c.Status(fiber.StatusBadRequest).JSON(paramError{Param: p, Error: "parameter " + p +
 				": consistency is always per moment and channel over the current window; use window and filters only"})

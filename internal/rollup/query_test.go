@@ -1,0 +1,227 @@
+package rollup_test
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/rollup"
+)
+
+func TestParseQuery(t *testing.T) {
+	fifty := make([]string, 50)
+	for i := range fifty {
+		fifty[i] = fmt.Sprintf("r%d", i)
+	}
+	for _, tc := range []struct {
+		name, query string
+		want        rollup.Query
+	}{
+		{"defaults", "", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
+		{"every window 1m", "window=1m", rollup.Query{Window: time.Minute, WindowName: "1m"}},
+		{"every window 15m", "window=15m", rollup.Query{Window: 15 * time.Minute, WindowName: "15m"}},
+		{"every window 1h", "window=1h", rollup.Query{Window: time.Hour, WindowName: "1h"}},
+		{"every window 24h", "window=24h", rollup.Query{Window: 24 * time.Hour, WindowName: "24h"}},
+		{"empty window is the default", "window=", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
+		{"by in dimension order, once each", "by=touchpoint,moment&by=+channel+,moment,,",
+			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", By: []string{"moment", "channel", "touchpoint"}}},
+		{"empty by is no grouping", "by=", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
+		{"compare previous", "compare=previous", rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Compare: true}},
+		{"compare none", "compare=none", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
+		{"filters: lists, repeats, blanks and duplicates",
+			"region=north,+south+&region=east,north,&moment=service&channel=voice,chat&segment=small_business&agent_team=billing&product=tv&touchpoint=checkout",
+			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Filters: rollup.Filters{
+				Moment: []string{"service"}, Channel: []string{"voice", "chat"}, Touchpoint: []string{"checkout"},
+				Region: []string{"north", "south", "east"}, Product: []string{"tv"}, Segment: []string{"small_business"},
+				AgentTeam: []string{"billing"},
+			}}},
+		{"free text is kept as it is", "region=" + url.QueryEscape(`' OR 1=1 --`),
+			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Filters: rollup.Filters{Region: []string{`' OR 1=1 --`}}}},
+		{"50 values", "region=" + strings.Join(fifty, ","),
+			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Filters: rollup.Filters{Region: fifty}}},
+		{"a value of 100 bytes", "product=" + strings.Repeat("p", 100),
+			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Filters: rollup.Filters{Product: []string{strings.Repeat("p", 100)}}}},
+		{"series on the overview", "series=true&window=1m", rollup.Query{Window: time.Minute, WindowName: "1m", Step: 2 * time.Second}},
+		{"series on detail_1h", "series=true&window=24h&region=north",
+			rollup.Query{Window: 24 * time.Hour, WindowName: "24h", Step: time.Hour, Filters: rollup.Filters{Region: []string{"north"}}}},
+		{"series on detail_1m", "series=true&window=15m&by=touchpoint",
+			rollup.Query{Window: 15 * time.Minute, WindowName: "15m", Step: time.Minute, By: []string{"touchpoint"}}},
+		{"series false", "series=false", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
+		{"recovery", "recovery=true&by=moment", rollup.Query{Window: 5 * time.Minute, WindowName: "5m", By: []string{"moment"}, Recovery: true}},
+		{"recovery false", "recovery=false", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := url.ParseQuery(tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := rollup.ParseQuery(v)
+			if err != nil {
+				t.Fatalf("ParseQuery(%q): %v", tc.query, err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ParseQuery(%q) =\n%+v\nwant\n%+v", tc.query, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseQueryErrors(t *testing.T) {
+	many := make([]string, 51)
+	for i := range many {
+		many[i] = fmt.Sprintf("v%d", i)
+	}
+	for _, tc := range []struct {
+		query, param, mentions string
+	}{
+		{"window=2h", "window", "1m, 5m, 15m, 1h, 24h"},
+		{"window=5M", "window", `"5M"`},
+		{"by=region", "by", "moment, channel, touchpoint"},
+		{"by=moment,hour", "by", `"hour"`},
+		{"compare=next", "compare", "compare=previous"},
+		{"compare=true", "compare", `"true"`},
+		{"moment=xyz", "moment", "zmot, fmot, smot, tmot, service"},
+		{"moment=service,fmot,Service", "moment", `"Service"`},
+		{"channel=fax", "channel", "web, app"},
+		{"regoin=north", "regoin", "unknown parameter"},
+		{"Region=north", "Region", "unknown parameter"},
+		{"region=" + strings.Join(many, ","), "region", "at most 50"},
+		{"segment=" + strings.Repeat("s", 101), "segment", "longer than 100"},
+		{"agent_team=%FF", "agent_team", "UTF-8"},
+		{"touchpoint=a%00b", "touchpoint", "UTF-8"},
+		{"series=yes", "series", "series=true"},
+		{"series=1", "series", "series=true"},
+		{"recovery=yes", "recovery", "recovery=true"},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			v, err := url.ParseQuery(tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = rollup.ParseQuery(v)
+			var pe *rollup.ParamError
+			if !errors.As(err, &pe) {
+				t.Fatalf("ParseQuery(%q) = %v, want a *ParamError", tc.query, err)
+			}
+			if pe.Param != tc.param || !strings.Contains(pe.Message, tc.mentions) {
+				t.Errorf("ParseQuery(%q): param %q, message %q; want param %q and a message mentioning %q",
+					tc.query, pe.Param, pe.Message, tc.param, tc.mentions)
+			}
+			if want := "parameter " + tc.param + ": "; !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("Error() = %q, want it to start with %q", err.Error(), want)
+			}
+		})
+	}
+}
+
+func TestDetailed(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  bool
+	}{
+		{"", false},
+		{"by=moment,channel&moment=service&channel=voice", false},
+		{"by=touchpoint", true},
+		{"touchpoint=checkout", true},
+		{"region=north", true},
+		{"product=tv", true},
+		{"segment=consumer", true},
+		{"agent_team=billing", true},
+	} {
+		v, _ := url.ParseQuery(tc.query)
+		q, err := rollup.ParseQuery(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q.Detailed(); got != tc.want {
+			t.Errorf("%q: Detailed() = %v, want %v", tc.query, got, tc.want)
+		}
+	}
+}
+
+func TestPlan(t *testing.T) {
+	at := func(day, h, m, s int) time.Time { return time.Date(2026, 3, day, h, m, s, 0, time.UTC) }
+	now := time.Date(2026, 3, 10, 10, 17, 42, 500_000_000, time.UTC)
+	for _, tc := range []struct {
+		query string
+		now   time.Time
+		want  rollup.Plan
+	}{
+		// Unfiltered up to 15m: one-second steps; the second that is filling now is included.
+		{"window=1m", now, rollup.Plan{Table: "overview_1s", Resolution: time.Second,
+			From: at(10, 10, 16, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 10, 15, 43)}},
+		{"window=5m", now, rollup.Plan{Table: "overview_1s", Resolution: time.Second,
+			From: at(10, 10, 12, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 10, 7, 43)}},
+		{"window=15m&by=moment,channel&moment=service&channel=voice", now, rollup.Plan{Table: "overview_1s", Resolution: time.Second,
+			From: at(10, 10, 2, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 9, 47, 43)}},
+		// Unfiltered, longer: one-minute steps.
+		{"window=1h", now, rollup.Plan{Table: "overview_1m", Resolution: time.Minute,
+			From: at(10, 9, 18, 0), To: at(10, 10, 18, 0), PrevFrom: at(10, 8, 18, 0)}},
+		{"window=24h&by=channel", now, rollup.Plan{Table: "overview_1m", Resolution: time.Minute,
+			From: at(9, 10, 18, 0), To: at(10, 10, 18, 0), PrevFrom: at(8, 10, 18, 0)}},
+		// Filtered beyond moment and channel, or by touchpoint: the detail tables.
+		{"window=1m&region=north", now, rollup.Plan{Table: "detail_1m", Resolution: time.Minute,
+			From: at(10, 10, 17, 0), To: at(10, 10, 18, 0), PrevFrom: at(10, 10, 16, 0)}},
+		{"window=5m&by=touchpoint", now, rollup.Plan{Table: "detail_1m", Resolution: time.Minute,
+			From: at(10, 10, 13, 0), To: at(10, 10, 18, 0), PrevFrom: at(10, 10, 8, 0)}},
+		{"window=1h&segment=consumer", now, rollup.Plan{Table: "detail_1m", Resolution: time.Minute,
+			From: at(10, 9, 18, 0), To: at(10, 10, 18, 0), PrevFrom: at(10, 8, 18, 0)}},
+		{"window=24h&region=north", now, rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
+			From: at(9, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(8, 11, 0, 0)}},
+		// On a boundary, the step starting now is the one filling.
+		{"window=5m", at(10, 10, 17, 42), rollup.Plan{Table: "overview_1s", Resolution: time.Second,
+			From: at(10, 10, 12, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 10, 7, 43)}},
+		{"window=24h&agent_team=billing", at(10, 10, 0, 0), rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
+			From: at(9, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(8, 11, 0, 0)}},
+		// The clock's time zone does not matter: steps are UTC (India is 5:30 ahead).
+		{"window=24h&region=north", now.In(time.FixedZone("IST", 5*3600+1800)), rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
+			From: at(9, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(8, 11, 0, 0)}},
+	} {
+		t.Run(tc.query+"@"+tc.now.Format("15:04:05.000Z07:00"), func(t *testing.T) {
+			v, _ := url.ParseQuery(tc.query)
+			q, err := rollup.ParseQuery(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := q.Plan(tc.now)
+			if got.Table != tc.want.Table || got.Resolution != tc.want.Resolution || !got.From.Equal(tc.want.From) ||
+				!got.To.Equal(tc.want.To) || !got.PrevFrom.Equal(tc.want.PrevFrom) {
+				t.Errorf("Plan =\n%s %v [%v, %v) prev from %v\nwant\n%s %v [%v, %v) prev from %v",
+					got.Table, got.Resolution, got.From, got.To, got.PrevFrom,
+					tc.want.Table, tc.want.Resolution, tc.want.From, tc.want.To, tc.want.PrevFrom)
+			}
+			if got.To.Sub(got.From) != q.Window || got.From.Sub(got.PrevFrom) != q.Window {
+				t.Errorf("Plan covers %v and %v, want the window %v twice", got.To.Sub(got.From), got.From.Sub(got.PrevFrom), q.Window)
+			}
+			if got.To.Location() != time.UTC {
+				t.Errorf("Plan.To is in %v, want UTC", got.To.Location())
+			}
+		})
+	}
+}
+
+func TestTrendStep(t *testing.T) {
+	for _, tc := range []struct {
+		window, resolution, want time.Duration
+	}{
+		{time.Minute, time.Second, 2 * time.Second},
+		{5 * time.Minute, time.Second, 10 * time.Second},
+		{15 * time.Minute, time.Second, 30 * time.Second},
+		{time.Minute, time.Minute, time.Minute}, // detail_1m: never finer than the table
+		{15 * time.Minute, time.Minute, time.Minute},
+		{time.Hour, time.Minute, time.Minute},
+		{24 * time.Hour, time.Minute, 30 * time.Minute},
+		{24 * time.Hour, time.Hour, time.Hour},
+	} {
+		if got := rollup.TrendStep(tc.window, tc.resolution); got != tc.want {
+			t.Errorf("TrendStep(%v, %v) = %v, want %v", tc.window, tc.resolution, got, tc.want)
+		}
+		if n := tc.window / rollup.TrendStep(tc.window, tc.resolution); n > 60 {
+			t.Errorf("TrendStep(%v, %v): %d points, want at most 60", tc.window, tc.resolution, n)
+		}
+	}
+}
