@@ -94,8 +94,13 @@ func startServer(t *testing.T, cfg serverConfig) *testServer {
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-ctx.Done():
+			t.Errorf("Serve did not return after Shutdown")
 		}
 		if err := w.Close(ctx); err != nil {
 			t.Errorf("close writer: %v", err)
@@ -343,11 +348,10 @@ func TestIngestFormats(t *testing.T) {
 	// A body with blank lines and CRLF line ends, as Windows tools write NDJSON.
 	crlf := []byte("\r\n" + strings.Join(evs, "\r\n\r\n") + "\r\n")
 	for _, tc := range []struct {
-		name     string
-		body     []byte
-		headers  []string
-		wantIDs  []string
-		chunkOut bool // sent with chunked transfer encoding (no Content-Length)
+		name    string
+		body    []byte
+		headers []string
+		wantIDs []string
 	}{
 		{name: "one object", body: []byte(one), wantIDs: []string{"single"}},
 		{name: "array", body: jsonArray(evs), wantIDs: ids},
@@ -966,8 +970,8 @@ func TestIngestCutUnderLoad(t *testing.T) {
 	}
 	// Each phase lasts phaseTime and until enough answers show it, whatever the machine's load.
 	waitFor := func(what string, cond func() bool) {
-		min, deadline := time.Now().Add(phaseTime), time.Now().Add(15*time.Second)
-		for time.Now().Before(min) || !cond() {
+		atLeast, deadline := time.Now().Add(phaseTime), time.Now().Add(15*time.Second)
+		for time.Now().Before(atLeast) || !cond() {
 			if time.Now().After(deadline) {
 				t.Errorf("gave up waiting for %s", what)
 				return
@@ -1040,7 +1044,7 @@ func TestIngestCutUnderLoad(t *testing.T) {
 		want    []string
 		retry   = make(chan *sent)
 		retries atomic.Int32
-		errs    = make(chan error, clients)
+		errs    = make(chan error, len(all)) // never blocks a retrier
 	)
 	for range clients {
 		wg.Go(func() {
@@ -1079,4 +1083,96 @@ func TestIngestCutUnderLoad(t *testing.T) {
 	}
 	t.Logf("%d requests retried in %v", retries.Load(), time.Since(retryStart).Round(time.Millisecond))
 	assertStoredOnce(t, direct, want)
+}
+
+// gatedSink is the real store behind a gate: each flush waits until the test opens it, as with
+// a ClickHouse that is slow to answer.
+type gatedSink struct {
+	ingest.Sink
+	gate chan struct{}
+	once sync.Once
+}
+
+// newGatedSink returns a closed gate in front of s. Register open as a cleanup after starting
+// the server, so that a failed test opens it before the writer closes instead of waiting for
+// the flush timeout.
+func newGatedSink(s ingest.Sink) *gatedSink {
+	return &gatedSink{Sink: s, gate: make(chan struct{})}
+}
+
+func (g *gatedSink) open() { g.once.Do(func() { close(g.gate) }) }
+
+func (g *gatedSink) ExistingKeys(ctx context.Context, evs []event.Event) (map[store.Key]bool, error) {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Sink.ExistingKeys(ctx, evs)
+}
+
+func waitQueued(t *testing.T, w *ingest.Writer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for w.Queued() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the writer holds %d events, want %d", w.Queued(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestIngestSlowClickHouse(t *testing.T) {
+	at := base()
+
+	t.Run("full queue", func(t *testing.T) {
+		db := storetest.Open(t)
+		sink := newGatedSink(db)
+		s := startServer(t, serverConfig{db: db, sink: sink, writer: ingest.Options{FlushRows: 10, QueueRows: 10}})
+		t.Cleanup(sink.open)
+		aIDs, a := batch("a", 10, at)
+		aDone := make(chan ingestResult, 1)
+		go func() { r, err := s.post(jsonArray(a)); aDone <- ingestResult{r, err} }()
+		waitQueued(t, s.writer, 10)
+
+		bIDs, b := batch("b", 1, at)
+		r := s.mustPost(t, jsonArray(b))
+		r.unavailable(t)
+		if r.header.Get("Retry-After") != "1" || !strings.Contains(r.answer.Error, "too many events waiting") {
+			t.Errorf("answer to a request beyond the queue: Retry-After %q, %s", r.header.Get("Retry-After"), r.body)
+		}
+		sink.open()
+		ar := <-aDone
+		if ar.err != nil {
+			t.Fatal(ar.err)
+		}
+		ar.reply.accepted(t, 10, 0)
+		assertStoredOnce(t, db, aIDs)
+		s.mustPost(t, jsonArray(b)).accepted(t, 1, 0)
+		assertStoredOnce(t, db, append(aIDs, bIDs...))
+	})
+
+	t.Run("acknowledgement timeout", func(t *testing.T) {
+		db := storetest.Open(t)
+		sink := newGatedSink(db)
+		s := startServer(t, serverConfig{db: db, sink: sink, web: web.Options{AckTimeout: 300 * time.Millisecond}})
+		t.Cleanup(sink.open)
+		ids, evs := batch("slow", 5, at)
+		r := s.mustPost(t, jsonArray(evs))
+		r.unavailable(t)
+		if !strings.Contains(r.answer.Error, "not acknowledged") {
+			t.Errorf("error %q does not say the events were not acknowledged", r.answer.Error)
+		}
+		// The events were queued before the answer: they are stored once ClickHouse answers,
+		// and the sender's retry counts them as duplicates, not twice.
+		sink.open()
+		waitQueued(t, s.writer, 0)
+		s.mustPost(t, jsonArray(evs)).accepted(t, 5, 5)
+		assertStoredOnce(t, db, ids)
+	})
+}
+
+type ingestResult struct {
+	reply
+	err error
 }

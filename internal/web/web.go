@@ -71,6 +71,9 @@ type Server struct {
 
 // New builds the HTTP server; Listen or App start it.
 func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
+	if opts.Limits.MaxBodyBytes <= 0 { // one default for Fiber's limit, the decoder's and the 413 message
+		opts.Limits.MaxBodyBytes = event.DefaultMaxBodyBytes
+	}
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = 30 * time.Second
 	}
