@@ -172,11 +172,12 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 
 	// The HTTP edge.
 	srv := web.New(writer, db, web.Options{
-		Hub:        hub,
-		Live:       web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
-		IngestKeys: auth.NewKeySet(ingestKeys...),
-		AdminToken: auth.NewKeySet(adminToken),
-		IngestRate: cfg.IngestRate,
+		Hub:         hub,
+		Live:        web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
+		IngestKeys:  auth.NewKeySet(ingestKeys...),
+		AdminToken:  auth.NewKeySet(adminToken),
+		IngestRate:  cfg.IngestRate,
+		MaxInflight: cfg.MaxInflight,
 		Limits: event.Limits{
 			MaxBodyBytes: int64(cfg.MaxBodyBytes),
 			MaxEvents:    cfg.MaxEvents,

@@ -47,6 +47,9 @@ type Config struct {
 	MaxBodyBytes int
 	// MaxEvents bounds the events of one ingest request.
 	MaxEvents int
+	// MaxInflight bounds the ingest requests decoded or waiting at once; beyond it ingest
+	// answers 503, so memory stays bounded however many clients send.
+	MaxInflight int
 	// Retention is how long events are kept; older events are refused at ingest and their days
 	// are dropped from ClickHouse.
 	Retention time.Duration
@@ -82,6 +85,7 @@ func Default() Config {
 		IngestRate:            200,
 		MaxBodyBytes:          8 << 20,
 		MaxEvents:             10_000,
+		MaxInflight:           64,
 		Retention:             30 * 24 * time.Hour,
 		FlushInterval:         100 * time.Millisecond,
 		FlushRows:             20_000,
@@ -111,6 +115,7 @@ func (c *Config) settings() []setting {
 		{"ingest-rate", "TRUTHBOARD_INGEST_RATE", "ingest requests per second per API key (0: no limit)", (*count)(&c.IngestRate)},
 		{"max-body-bytes", "TRUTHBOARD_MAX_BODY_BYTES", "largest ingest body after decompression, in bytes", (*count)(&c.MaxBodyBytes)},
 		{"max-events", "TRUTHBOARD_MAX_EVENTS", "most events in one ingest request", (*count)(&c.MaxEvents)},
+		{"max-inflight", "TRUTHBOARD_MAX_INFLIGHT", "most ingest requests decoded or waiting at once; beyond it ingest answers 503", (*count)(&c.MaxInflight)},
 		{"retention", "TRUTHBOARD_RETENTION", "how long events are kept, e.g. 720h", (*duration)(&c.Retention)},
 		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
 		{"flush-rows", "TRUTHBOARD_FLUSH_ROWS", "insert as soon as this many events wait", (*count)(&c.FlushRows)},
@@ -154,6 +159,7 @@ func (c Config) Validate() error {
 	}
 	positive(c.MaxBodyBytes, "max-body-bytes", "TRUTHBOARD_MAX_BODY_BYTES")
 	positive(c.MaxEvents, "max-events", "TRUTHBOARD_MAX_EVENTS")
+	positive(c.MaxInflight, "max-inflight", "TRUTHBOARD_MAX_INFLIGHT")
 	positive(c.FlushRows, "flush-rows", "TRUTHBOARD_FLUSH_ROWS")
 	positive(c.QueueRows, "queue-rows", "TRUTHBOARD_QUEUE_ROWS")
 	if c.QueueRows < c.MaxEvents {

@@ -93,8 +93,9 @@ func (e *StoreError) Error() string { return "store events: " + e.Err.Error() }
 func (e *StoreError) Unwrap() error { return e.Err }
 
 type request struct {
-	events []event.Event
-	done   chan outcome // buffered: the writer never waits for a request that went away
+	events  []event.Event
+	arrived time.Time
+	done    chan outcome // buffered: the writer never waits for a request that went away
 }
 
 type outcome struct {
@@ -145,7 +146,7 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
 		return Result{}, ErrOverloaded
 	}
 	w.queued += len(evs)
-	r := &request{events: evs, done: make(chan outcome, 1)}
+	r := &request{events: evs, arrived: time.Now(), done: make(chan outcome, 1)}
 	w.in <- r
 	w.mu.Unlock()
 	select {
@@ -181,41 +182,47 @@ func (w *Writer) Close(ctx context.Context) error {
 
 func (w *Writer) run() {
 	defer close(w.stopped)
-	var (
-		pending []*request
-		rows    int
-		timer   = time.NewTimer(time.Hour)
-		armed   bool
-	)
+	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	flush := func() {
-		if armed && !timer.Stop() {
-			<-timer.C
-		}
-		armed = false
-		w.flush(pending, rows)
-		pending, rows = nil, 0
-	}
 	for {
-		select {
-		case r, ok := <-w.in:
-			if !ok {
-				if len(pending) > 0 {
-					flush()
+		first, ok := <-w.in
+		if !ok {
+			return
+		}
+		pending, rows := []*request{first}, len(first.events)
+		// The flush is due FlushInterval after the oldest event arrived, not after the writer
+		// got to it: requests that came in during the previous flush have waited already.
+		timer.Reset(time.Until(first.arrived.Add(w.opts.FlushInterval)))
+		open := true
+	gather:
+		for rows < w.opts.FlushRows {
+			// Take what is already queued before looking at the timer, so that a due flush
+			// still carries every waiting request.
+			select {
+			case r, ok := <-w.in:
+				if !ok {
+					open = false
+					break gather
 				}
-				return
+				pending, rows = append(pending, r), rows+len(r.events)
+				continue
+			default:
 			}
-			pending = append(pending, r)
-			rows += len(r.events)
-			if rows >= w.opts.FlushRows {
-				flush()
-			} else if !armed {
-				timer.Reset(w.opts.FlushInterval)
-				armed = true
+			select {
+			case r, ok := <-w.in:
+				if !ok {
+					open = false
+					break gather
+				}
+				pending, rows = append(pending, r), rows+len(r.events)
+			case <-timer.C:
+				break gather
 			}
-		case <-timer.C:
-			armed = false
-			flush()
+		}
+		timer.Stop()
+		w.flush(pending, rows)
+		if !open {
+			return
 		}
 	}
 }

@@ -1152,6 +1152,37 @@ func TestIngestSlowClickHouse(t *testing.T) {
 		assertStoredOnce(t, db, append(aIDs, bIDs...))
 	})
 
+	t.Run("too many requests at once", func(t *testing.T) {
+		db := storetest.Open(t)
+		sink := newGatedSink(db)
+		s := startServer(t, serverConfig{db: db, sink: sink, web: web.Options{MaxInflight: 2}})
+		t.Cleanup(sink.open)
+		var held [][]string
+		done := make(chan ingestResult, 2)
+		for i := range 2 { // two requests wait for the held flush and take both places
+			ids, evs := batch(fmt.Sprintf("held%d", i), 3, at)
+			held = append(held, ids)
+			go func() { r, err := s.post(jsonArray(evs)); done <- ingestResult{r, err} }()
+		}
+		waitQueued(t, s.writer, 6)
+		ids, evs := batch("third", 3, at)
+		r := s.mustPost(t, jsonArray(evs))
+		r.unavailable(t)
+		if r.header.Get("Retry-After") != "1" || !strings.Contains(r.answer.Error, "too many ingest requests") {
+			t.Errorf("answer beyond the in-flight limit: Retry-After %q, %s", r.header.Get("Retry-After"), r.body)
+		}
+		sink.open()
+		for range 2 {
+			res := <-done
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			res.reply.accepted(t, 3, 0)
+		}
+		s.mustPost(t, jsonArray(evs)).accepted(t, 3, 0) // the places are free again
+		assertStoredOnce(t, db, append(append(held[0], held[1]...), ids...))
+	})
+
 	t.Run("acknowledgement timeout", func(t *testing.T) {
 		db := storetest.Open(t)
 		sink := newGatedSink(db)

@@ -51,6 +51,10 @@ type Options struct {
 	Hub *live.Hub
 	// Live are the settings of GET /v1/live.
 	Live LiveOptions
+	// MaxInflight bounds the ingest requests being decoded or waiting for their flush; more are
+	// refused with 503 before their body is decoded, so decoded events take bounded memory
+	// however many clients send at once (default 64).
+	MaxInflight int
 	// AckTimeout bounds how long an ingest request waits for its events to be committed.
 	AckTimeout time.Duration
 	// Now is the server's clock (nil: time.Now): it checks occurred_at on ingest and places the
@@ -64,9 +68,11 @@ type Server struct {
 	writer Writer
 	db     Database
 	hub    *live.Hub
-	opts   Options
-	log    *slog.Logger
-	now    func() time.Time
+	// inflight holds a token per ingest request being decoded or stored.
+	inflight chan struct{}
+	opts     Options
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // New builds the HTTP server; Listen or App start it.
@@ -77,8 +83,12 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = 30 * time.Second
 	}
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = 64
+	}
 	opts.Live = opts.Live.withDefaults()
-	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now}
+	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now,
+		inflight: make(chan struct{}, opts.MaxInflight)}
 	if opts.Now != nil {
 		s.now = opts.Now
 	}
