@@ -38,9 +38,9 @@ type ExecutiveData struct {
 	Touchpoints []rollup.Row `json:"touchpoints,omitempty"`
 }
 
-// buildView runs the queries of a subscription's view and builds its charts: two queries for
-// the executive view (moment × channel with the previous period; the trend per moment), three
-// for the drill-down (plus the touchpoint breakdown). It returns how many queries it ran.
+// buildView runs the queries of a subscription's view and builds its charts: one query for
+// the executive view (moment × channel by trend bucket, with the previous period), two for the
+// drill-down (plus the touchpoint breakdown). It returns how many queries it ran.
 func buildView(ctx context.Context, src Source, sub Subscription, now time.Time, rules metric.Rules) (*view, int, error) {
 	queries := 0
 	run := func(q rollup.Query) (rollup.Plan, []rollup.Group, error) {
@@ -50,26 +50,35 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 		return p, g, err
 	}
 
-	gridQ := sub.Query
-	gridQ.By, gridQ.Compare, gridQ.Step = []string{"moment", "channel"}, true, 0
-	gridP, gridG, err := run(gridQ)
+	// One query gives the moment × channel grid of the window and of the previous period, cut
+	// into trend buckets: the grid, the KPIs and the consistency sum the buckets, the trend
+	// sums the channels. The executive view shows no wait figures, so it skips their histogram.
+	q := sub.Query
+	q.By, q.Compare = []string{"moment", "channel"}, true
+	q.Step = rollup.TrendStep(q.Window, q.Plan(now).Resolution)
+	q.WithoutWait = sub.View != "drilldown"
+	p, groups, err := run(q)
 	if err != nil {
 		return nil, queries, err
 	}
-	grid := rollup.Build(gridQ, gridP, gridG, rules)
-	cons := rollup.BuildConsistency(gridQ, gridP, gridG, rules)
+	gridQ := q
+	gridQ.Step = 0
+	grid := rollup.Build(gridQ, p, groups, rules)
+	cons := rollup.BuildConsistency(gridQ, p, groups, rules)
 
-	trendQ := sub.Query
+	trendQ := q
 	trendQ.By, trendQ.Compare = []string{"moment"}, false
-	trendQ.Step = rollup.TrendStep(trendQ.Window, trendQ.Plan(now).Resolution)
-	trendP, trendG, err := run(trendQ)
-	if err != nil {
-		return nil, queries, err
+	perMoment := make([]rollup.Group, 0, len(groups))
+	for _, g := range groups {
+		if !g.Previous {
+			g.Channel = ""
+			perMoment = append(perMoment, g)
+		}
 	}
-	trend := rollup.Build(trendQ, trendP, trendG, rules)
+	trend := rollup.Build(trendQ, p, perMoment, rules)
 
 	data := ExecutiveData{
-		Window: gridQ.WindowName, From: gridP.From, To: gridP.To,
+		Window: gridQ.WindowName, From: p.From, To: p.To,
 		KPIs: grid.Total, Grid: grid.Rows, Consistency: cons.Moments,
 	}
 	for i := range data.Grid { // the grid's own previous periods would only weigh on the wire
@@ -107,7 +116,7 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 		data.Touchpoints = rollup.Build(tpQ, tpP, tpG, rules).Rows
 	}
 
-	v := &view{data: data, charts: map[string]any{}, updates: map[string]any{}, newest: newest(gridG)}
+	v := &view{data: data, charts: map[string]any{}, updates: map[string]any{}, newest: newest(groups)}
 	for name, o := range charts {
 		v.charts[name] = o
 		v.updates[name] = chart.SeriesOnly(o)

@@ -74,6 +74,9 @@ type Query struct {
 	Compare bool
 	// Step, when above 0, splits the window into buckets of this length (a trend series).
 	Step time.Duration
+	// WithoutWait leaves the wait-time histogram out (wait_p50_ms and wait_p90_ms have no
+	// value): merging it is most of a query's cost, and views without wait figures skip it.
+	WithoutWait bool
 	// Recovery adds the recovery rate of the window's negative moments, read from the raw
 	// events (a later positive event of the same journey within 7 days recovers one).
 	Recovery bool

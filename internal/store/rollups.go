@@ -19,8 +19,13 @@ var rollupTables = map[string]bool{"overview_1s": true, "overview_1m": true, "de
 // measures are the sums of every rollup table, in the order of rollup.Counts.
 const measures = `max(t), sumMerge(events), sumMerge(csat_n), sumMerge(csat_top2), sumMerge(nps_n),
 	sumMerge(nps_promoters), sumMerge(nps_detractors), sumMerge(ces_n), sumMerge(ces_sum),
-	sumMerge(negative), sumMerge(with_outcome), sumMerge(abandoned), sumMerge(wait_n),
-	tupleElement(sumMapMerge(wait_hist), 1), tupleElement(sumMapMerge(wait_hist), 2)`
+	sumMerge(negative), sumMerge(with_outcome), sumMerge(abandoned), sumMerge(wait_n)`
+
+// The wait-time histogram, or in its place empty arrays for a query WithoutWait.
+const (
+	waitHistogram = `tupleElement(sumMapMerge(wait_hist), 1), tupleElement(sumMapMerge(wait_hist), 2)`
+	noHistogram   = `emptyArrayUInt8(), emptyArrayUInt64()`
+)
 
 // RollupSQL is the query behind Rollup and the values bound to it. Filter values are bound,
 // never spliced into the text; table names and times come from the Plan.
@@ -38,11 +43,20 @@ func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) {
 		sel, group = append(sel, "t < toDateTime("+unix(p.From)+") AS previous"), append(group, "previous")
 	}
 	if q.Step > 0 {
-		// toUInt32: the product alone is a UInt64, which does not scan into the uint32 below.
 		step := strconv.Itoa(int(q.Step.Seconds()))
-		sel, group = append(sel, "toUInt32(intDiv(toUInt32(t), "+step+") * "+step+") AS bucket"), append(group, "bucket")
+		bucket := "intDiv(toUInt32(t), " + step + ") * " + step
+		if q.Compare { // the previous period is one total, not a trend: all in bucket 0
+			bucket = "if(t < toDateTime(" + unix(p.From) + "), 0, " + bucket + ")"
+		}
+		// toUInt32: the product alone is a UInt64, which does not scan into the uint32 below.
+		sel, group = append(sel, "toUInt32("+bucket+") AS bucket"), append(group, "bucket")
 	}
 	sel = append(sel, measures)
+	if q.WithoutWait {
+		sel = append(sel, noHistogram)
+	} else {
+		sel = append(sel, waitHistogram)
+	}
 	where := []string{"t >= toDateTime(" + unix(start) + ")", "t < toDateTime(" + unix(p.To) + ")"}
 	var args []any
 	for _, param := range rollup.FilterParams {

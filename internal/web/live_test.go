@@ -255,9 +255,9 @@ func TestLiveHundredScreensOneQuerySet(t *testing.T) {
 	if st.Feeds != 1 || st.Clients != 100 {
 		t.Fatalf("stats = %+v, want 1 feed with 100 clients", st)
 	}
-	// The executive view costs two queries per tick, whatever the number of screens.
-	if st.Queries != 2*st.Ticks {
-		t.Fatalf("%d queries in %d ticks, want 2 per tick", st.Queries, st.Ticks)
+	// The executive view costs one query per tick, whatever the number of screens.
+	if st.Queries != st.Ticks {
+		t.Fatalf("%d queries in %d ticks, want 1 per tick", st.Queries, st.Ticks)
 	}
 	other := s.dial(t)
 	other.subscribe("drilldown", "5m")
