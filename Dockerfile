@@ -5,11 +5,18 @@
 #   docker run -p 127.0.0.1:8080:8080 -e TRUTHBOARD_CLICKHOUSE_ADDR=host:9000 truthboard
 # Settings are TRUTHBOARD_* environment variables (`docker run truthboard help` lists them).
 
+# The dashboards' ECharts, from npm with the lock file; copied into static/vendor/ for go:embed.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY static/package.json static/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
+COPY --from=web /web/node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/truthboard ./cmd/truthboard
 

@@ -22,7 +22,9 @@
 #      var/clickhouse/. Tests create a database each and drop it when they end.
 #   3. clickhouse/compat/node_modules (chdb, a modern ClickHouse embedded in Node.js, ~540 MB):
 #      `npm ci` when it is missing or older than package-lock.json.
-#   4. go vet, then go test -race -count=1; both always run.
+#   4. static/node_modules (ECharts for the dashboards): `npm ci` when it is missing or older than
+#      static/package-lock.json, then static/vendor/echarts.min.js is copied from it (go:embed).
+#   5. go vet, then go test -race -count=1; both always run.
 # Exit status: 0 when every step passed. The project-local ClickHouse keeps running afterwards
 # (the next run starts faster); `scripts/clickhouse.sh stop` stops it.
 set -euo pipefail
@@ -130,6 +132,20 @@ ensure_compat_modules() {
 	(cd "$COMPAT_DIR" && npm ci --no-audit --no-fund) || die "npm ci in $COMPAT_DIR failed"
 }
 
+# ensure_static_modules runs npm ci in static/ when needed and copies ECharts to static/vendor/,
+# where static/embed.go embeds it into the binary.
+ensure_static_modules() {
+	local marker=static/node_modules/.package-lock.json
+	if [[ -f static/node_modules/echarts/package.json && ! static/package-lock.json -nt $marker ]]; then
+		say "static/node_modules is up to date"
+	else
+		say "npm ci in static/ (ECharts)"
+		(cd static && npm ci --no-audit --no-fund) || die "npm ci in static/ failed"
+	fi
+	cp static/node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js ||
+		die "cannot copy ECharts to static/vendor/"
+}
+
 # --- arguments ------------------------------------------------------------------------------
 
 GO_ARGS=()
@@ -184,6 +200,10 @@ done_step ok
 
 step "npm ci ($COMPAT_DIR)"
 ensure_compat_modules
+done_step ok
+
+step "npm ci (static: ECharts)"
+ensure_static_modules
 done_step ok
 
 # --- checks ---------------------------------------------------------------------------------

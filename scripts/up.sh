@@ -6,7 +6,8 @@
 # 1. Finds ClickHouse with scripts/clickhouse.sh: the server at TRUTHBOARD_CLICKHOUSE_ADDR if set,
 #    else one on 127.0.0.1:9000, else a project-local server in var/clickhouse/ (installing
 #    Debian's clickhouse-server with apt-get first if needed).
-# 2. Builds bin/truthboard.
+# 2. Builds bin/truthboard, with the dashboards' ECharts from npm (`npm ci` in static/ when
+#    static/node_modules is missing or older than static/package-lock.json).
 # 3. Runs `bin/truthboard serve` in the foreground, sending itself TRUTHBOARD_DEMO_RATE demo events
 #    per second (40 unless set; 0 turns the demo traffic off). Ctrl-C stops it cleanly.
 #
@@ -39,9 +40,19 @@ clickhouse_env=$(scripts/clickhouse.sh env) || die "no ClickHouse (see the messa
 eval "$clickhouse_env"
 say "ClickHouse: $TRUTHBOARD_CLICKHOUSE_ADDR"
 
+# ECharts for the dashboards: npm ci in static/, then copied where static/embed.go embeds it.
+if [[ ! -f static/node_modules/echarts/package.json || static/package-lock.json -nt static/node_modules/.package-lock.json ]]; then
+	command -v npm >/dev/null 2>&1 ||
+		die "npm is missing: install Node.js and npm (apt-get install nodejs npm) for the dashboards' charts"
+	say "npm ci in static/ (ECharts)"
+	(cd static && npm ci --no-audit --no-fund) || die "npm ci in static/ failed"
+fi
+cp static/node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
+
 say "building bin/truthboard"
 go build -o bin/truthboard ./cmd/truthboard
 
 export TRUTHBOARD_DEMO_RATE=${TRUTHBOARD_DEMO_RATE:-40}
 say "starting Truthboard (demo traffic: $TRUTHBOARD_DEMO_RATE events/s; Ctrl-C stops)"
+say "dashboards: /executive, /drilldown and /tv on the listen address (add ?token=<admin token>)"
 exec bin/truthboard serve "$@"

@@ -1,0 +1,148 @@
+import {
+  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, kpiTilesHTML, renderKPIs,
+  subscriptionFromURL, withToken,
+} from './live.js';
+
+hasECharts();
+const $ = (id) => document.getElementById(id);
+const kpis = $('kpis');
+kpis.innerHTML = kpiTilesHTML();
+$('badge').innerHTML = badgeHTML;
+$('channels').innerHTML = MOMENTS.map((m) =>
+  `<div class="panel"><div class="chart" data-chart="channels_${m}"></div><p class="cci" data-cci="${m}"></p></div>`).join('');
+
+const form = $('filters');
+for (const [name, values] of [['moment', MOMENTS], ['channel', CHANNELS]]) {
+  form.elements[name].insertAdjacentHTML('beforeend', values.map((v) => `<option>${v}</option>`).join(''));
+}
+
+// The drill path lives in the URL: every step is a history entry, so Back walks back up.
+function navigate(changes) {
+  const u = new URL(location.href);
+  for (const [k, v] of Object.entries(changes)) {
+    if (v) u.searchParams.set(k, v);
+    else u.searchParams.delete(k);
+  }
+  if (u.search === location.search) return;
+  history.pushState(null, '', u);
+  fromURL();
+}
+
+function fromURL() {
+  const sub = subscriptionFromURL('drilldown');
+  const q = new URLSearchParams(location.search);
+  form.elements.window.value = sub.window;
+  for (const f of FILTERS) if (form.elements[f]) form.elements[f].value = q.get(f) || '';
+  renderPath(q);
+  live.resubscribe(sub);
+}
+
+function renderPath(q) {
+  const steps = [['All moments', {moment: '', channel: '', touchpoint: ''}]];
+  if (q.get('moment')) steps.push([q.get('moment'), {channel: '', touchpoint: ''}]);
+  if (q.get('channel')) steps.push([q.get('channel'), {touchpoint: ''}]);
+  if (q.get('touchpoint')) steps.push([q.get('touchpoint'), {}]);
+  const nav = $('path');
+  nav.replaceChildren();
+  steps.forEach(([label, clear], i) => {
+    if (i) nav.append(' › ');
+    if (i === steps.length - 1) {
+      const s = document.createElement('strong');
+      s.textContent = label;
+      nav.append(s);
+      return;
+    }
+    const a = document.createElement('a');
+    const u = new URL(location.href);
+    for (const k of Object.keys(clear)) u.searchParams.delete(k);
+    a.href = u.pathname + u.search;
+    a.textContent = label;
+    a.addEventListener('click', (e) => {
+      e.preventDefault();
+      navigate(clear);
+    });
+    nav.append(a);
+  });
+}
+
+form.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const changes = {window: form.elements.window.value};
+  for (const f of FILTERS) if (form.elements[f]) changes[f] = form.elements[f].value.trim();
+  navigate(changes);
+});
+for (const name of ['window', 'moment', 'channel']) {
+  form.elements[name].addEventListener('change', () => form.requestSubmit());
+}
+
+const charts = new ChartSet({decorate: () => ({toolbox: {show: false}})});
+charts.onCreate = (name, c) => {
+  if (name !== 'heatmap') return;
+  c.on('click', (p) => {
+    const v = p.data && p.data.value ? p.data.value : p.value;
+    if (!Array.isArray(v)) return;
+    const o = c.getOption();
+    const channel = o.xAxis[0].data[v[0]];
+    const moment = o.yAxis[0].data[v[1]];
+    if (moment && channel) navigate({moment, channel, touchpoint: ''});
+  });
+};
+
+const pct = (f) => (f && f.value !== null ? (f.value * 100).toFixed(1) + '%' : '—');
+const fix = (f, d) => (f && f.value !== null ? f.value.toFixed(d) : '—');
+
+function renderTouchpoints(rows) {
+  const body = $('touchpoints').tBodies[0];
+  rows = (rows || []).slice().sort((a, b) => b.events - a.events).slice(0, 100);
+  if (!rows.length) {
+    body.innerHTML = '<tr><td colspan="8" class="empty">no events in this window</td></tr>';
+    return;
+  }
+  const tr = rows.map((r) => {
+    const cells = [r.moment, r.channel, r.touchpoint, r.events.toLocaleString(), pct(r.csat), fix(r.nps, 0), fix(r.ces, 2), pct(r.negative_rate)];
+    const row = document.createElement('tr');
+    row.dataset.moment = r.moment;
+    row.dataset.channel = r.channel;
+    row.dataset.touchpoint = r.touchpoint;
+    cells.forEach((c, i) => {
+      const td = document.createElement('td');
+      td.textContent = c;
+      if (i >= 3) td.className = 'num';
+      row.append(td);
+    });
+    return row;
+  });
+  body.replaceChildren(...tr);
+}
+$('touchpoints').addEventListener('click', (e) => {
+  const row = e.target.closest('tr[data-touchpoint]');
+  if (row) navigate({moment: row.dataset.moment, channel: row.dataset.channel, touchpoint: row.dataset.touchpoint});
+});
+
+function renderConsistency(list) {
+  for (const m of MOMENTS) {
+    const el = document.querySelector(`[data-cci="${m}"]`);
+    const c = (list || []).find((x) => x.moment === m);
+    el.textContent = c && c.cci && c.cci.value !== null
+      ? `CCI ${c.cci.value.toFixed(2)} (n = ${c.cci.n})`
+      : `CCI: not enough data${c && c.cci ? ` (n = ${c.cci.n})` : ''}`;
+  }
+}
+
+const live = new Live({
+  subscription: subscriptionFromURL('drilldown'),
+  badge: $('badge'),
+  onMessage(m) {
+    if (m.data) {
+      renderKPIs(kpis, m.data.kpis);
+      renderTouchpoints(m.data.touchpoints);
+      renderConsistency(m.data.consistency);
+    }
+    charts.apply(m);
+  },
+});
+window.addEventListener('popstate', fromURL);
+document.querySelector('a.home').href = withToken('/');
+fromURL();
+live.start();
+window.truthboard = {live, charts};

@@ -1,0 +1,355 @@
+// live.js: the shared client of Truthboard's dashboards. It keeps one WebSocket to /v1/live
+// (reconnecting forever with backoff and jitter), applies snapshots and updates to ECharts
+// instances that are created once and updated in place, renders the KPI tiles and drives the
+// freshness badge. Protocol: docs/live-protocol.md.
+
+export const WINDOWS = ['1m', '5m', '15m', '1h', '24h'];
+export const MOMENTS = ['zmot', 'fmot', 'smot', 'tmot', 'service'];
+export const CHANNELS = ['web', 'app', 'store', 'voice', 'ivr', 'chat', 'messaging', 'email',
+  'social', 'review_site', 'field_service'];
+export const FILTERS = ['moment', 'channel', 'touchpoint', 'region', 'product', 'segment', 'agent_team'];
+
+const BACKOFF_MIN = 1000;
+const BACKOFF_MAX = 30000;
+
+// token is the credential in the page's URL, if any; without it the session cookie is used.
+export function token() {
+  return new URLSearchParams(location.search).get('token') || '';
+}
+
+// withToken returns path with the page's ?token= carried over.
+export function withToken(path) {
+  const t = token();
+  if (!t) return path;
+  const u = new URL(path, location.href);
+  u.searchParams.set('token', t);
+  return u.pathname + u.search;
+}
+
+// authHeaders are the headers of a REST call: the URL's token as a bearer token.
+export function authHeaders() {
+  const t = token();
+  return t ? {Authorization: 'Bearer ' + t} : {};
+}
+
+// subscriptionFromURL reads window and filters from the page's URL (comma-separated values).
+export function subscriptionFromURL(view, defaultWindow = '5m') {
+  const q = new URLSearchParams(location.search);
+  const w = q.get('window');
+  const filters = {};
+  for (const f of FILTERS) {
+    const vals = (q.get(f) || '').split(',').map((s) => s.trim()).filter(Boolean);
+    if (vals.length) filters[f] = vals;
+  }
+  return {type: 'subscribe', view, window: WINDOWS.includes(w) ? w : defaultWindow, filters};
+}
+
+// hasECharts shows a clear message when the chart library did not load, instead of blank
+// panels; the figures still update.
+export function hasECharts() {
+  if (window.echarts) return true;
+  const div = document.createElement('div');
+  div.className = 'banner error';
+  div.id = 'no-echarts';
+  div.textContent = 'The chart library (assets/vendor/echarts.min.js) is missing from this ' +
+    'build, so charts cannot be drawn; the figures below still update. Rebuild with ' +
+    'scripts/up.sh (or see static/vendor/README.md).';
+  document.body.prepend(div);
+  return false;
+}
+
+// ---- formatting ----
+
+export function timeOf(iso) {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  return d.toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false});
+}
+
+function ago(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 90) return s + ' s';
+  if (s < 5400) return Math.round(s / 60) + ' min';
+  return Math.round(s / 3600) + ' h';
+}
+
+const num = (v, d = 0) => v.toLocaleString([], {minimumFractionDigits: d, maximumFractionDigits: d});
+const signed = (s, v) => (v > 0 ? '+' : v < 0 ? '−' : '±') + s;
+
+// KPIS are the tiles: the figure's key in data.kpis, its label and formats. better is +1 when
+// up is good, -1 when down is good.
+export const KPIS = [
+  {key: 'nps', label: 'NPS', fmt: (v) => num(v, 0), delta: (d) => signed(num(Math.abs(d), 1), d), better: 1},
+  {key: 'csat', label: 'CSAT', fmt: (v) => num(v * 100, 1) + '%', delta: (d) => signed(num(Math.abs(d * 100), 1) + ' pts', d), better: 1},
+  {key: 'ces', label: 'CES', fmt: (v) => num(v, 2), delta: (d) => signed(num(Math.abs(d), 2), d), better: 1},
+  {key: 'events', label: 'Volume', fmt: (v) => num(v, 0), delta: (d) => signed(num(Math.abs(d), 0), d), better: 0},
+  {key: 'negative_rate', label: 'Negative moments', fmt: (v) => num(v * 100, 1) + '%', delta: (d) => signed(num(Math.abs(d * 100), 1) + ' pts', d), better: -1},
+];
+
+// renderKPIs fills the .tile[data-kpi] elements inside root from data.kpis.
+export function renderKPIs(root, kpis) {
+  if (!kpis) return;
+  for (const k of KPIS) {
+    const tile = root.querySelector(`.tile[data-kpi="${k.key}"]`);
+    if (!tile) continue;
+    let value, n;
+    if (k.key === 'events') {
+      value = kpis.events;
+      n = null;
+    } else {
+      value = kpis[k.key] ? kpis[k.key].value : null;
+      n = kpis[k.key] ? kpis[k.key].n : 0;
+    }
+    const v = tile.querySelector('.value');
+    const nodata = value === null || value === undefined;
+    v.textContent = nodata ? 'not enough data' : k.fmt(value);
+    v.classList.toggle('nodata', nodata);
+    tile.querySelector('.n').textContent = k.key === 'events'
+      ? num(kpis.rate_per_s || 0, 2) + ' / s'
+      : 'n = ' + num(n || 0, 0);
+    const dEl = tile.querySelector('.delta');
+    const d = kpis.delta ? kpis.delta[k.key] : null;
+    dEl.classList.remove('good', 'bad', 'flat');
+    if (d === null || d === undefined) {
+      dEl.textContent = 'vs previous: —';
+      dEl.title = 'not enough data in the previous period';
+    } else {
+      dEl.textContent = (d > 0 ? '▲ ' : d < 0 ? '▼ ' : '') + k.delta(d);
+      dEl.title = 'change against the previous period';
+      dEl.classList.add(k.better === 0 || d === 0 ? 'flat' : d * k.better > 0 ? 'good' : 'bad');
+    }
+  }
+}
+
+// kpiTilesHTML is the markup of the tiles, filled by renderKPIs.
+export function kpiTilesHTML() {
+  return KPIS.map((k) => `<div class="tile" data-kpi="${k.key}"><div class="label">${k.label}</div>` +
+    '<div class="value nodata">…</div><div class="meta"><span class="n"></span>' +
+    '<span class="delta"></span></div></div>').join('');
+}
+
+// ---- charts ----
+
+// ChartSet owns the ECharts instances of a page, one per element with data-chart="name". An
+// instance is created at its first snapshot and then only updated: never re-created, never
+// cleared (a message without charts leaves the last ones on screen).
+export class ChartSet {
+  constructor({theme = null, decorate = null} = {}) {
+    this.theme = theme;
+    this.decorate = decorate;
+    this.charts = new Map();
+    this.shapes = new Map(); // name → the last snapshot's options, for decorate on resize
+    this.enabled = !!window.echarts;
+    let pending = false;
+    window.addEventListener('resize', () => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        this.resize();
+      });
+    });
+  }
+
+  get(name) { return this.charts.get(name); }
+
+  apply(msg) {
+    if (!this.enabled || !msg.charts) return;
+    for (const [name, opt] of Object.entries(msg.charts)) {
+      const el = document.querySelector(`[data-chart="${name}"]`);
+      if (!el) continue;
+      let c = this.charts.get(name);
+      if (msg.type === 'snapshot') {
+        if (!c) {
+          c = window.echarts.init(el, this.theme);
+          this.charts.set(name, c);
+          if (this.onCreate) this.onCreate(name, c);
+        }
+        c.setOption(opt, {notMerge: true});
+        this.shapes.set(name, opt);
+        if (this.decorate) c.setOption(this.decorate(name, opt));
+      } else if (c) {
+        c.setOption(opt);
+      }
+    }
+  }
+
+  resize() {
+    for (const [name, c] of this.charts) {
+      c.resize();
+      if (this.decorate && this.shapes.has(name)) c.setOption(this.decorate(name, this.shapes.get(name)));
+    }
+  }
+}
+
+// ---- the connection ----
+
+const LABELS = {
+  connecting: 'Connecting',
+  fresh: 'Live',
+  degraded: 'Degraded',
+  stale: 'Stale',
+  reconnecting: 'Reconnecting',
+  offline: 'Offline',
+};
+
+// Live keeps a screen subscribed to /v1/live. onMessage(msg) gets every snapshot and update;
+// the badge element (if any) and document.body's data-live attribute show the freshness.
+export class Live {
+  constructor({subscription, onMessage, badge}) {
+    this.sub = subscription;
+    this.onMessage = onMessage;
+    this.badge = badge;
+    this.ws = null;
+    this.open = false;
+    this.failures = 0; // connections in a row that ended without a message
+    this.tickMs = 1000;
+    this.last = null; // the last snapshot or update
+    this.lastAt = 0; // when it arrived (ms)
+    this.retryAt = 0;
+    this.problem = '';
+    this.state = 'connecting';
+  }
+
+  start() {
+    this.connect();
+    setInterval(() => this.watch(), 500);
+    this.render();
+  }
+
+  // resubscribe moves the screen to another window or filters; the next message is a snapshot.
+  resubscribe(sub) {
+    this.sub = sub;
+    if (this.open) this.ws.send(JSON.stringify(sub));
+  }
+
+  connect() {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const t = token();
+    const url = `${scheme}://${location.host}/v1/live` + (t ? '?token=' + encodeURIComponent(t) : '');
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (e) {
+      this.closed(false);
+      return;
+    }
+    this.ws = ws;
+    let opened = false;
+    let heard = false;
+    ws.onopen = () => {
+      opened = true;
+      this.open = true;
+      ws.send(JSON.stringify(this.sub));
+      this.render();
+    };
+    ws.onmessage = (e) => {
+      let m;
+      try {
+        m = JSON.parse(e.data);
+      } catch (err) {
+        return;
+      }
+      if (m.type === 'error') {
+        console.warn('truthboard live:', m.error);
+        this.problem = m.error;
+        this.render();
+        return;
+      }
+      if (!heard) {
+        heard = true;
+        this.failures = 0;
+      }
+      if (this.last && this.last.tick && m.tick) {
+        const dt = Date.parse(m.tick) - Date.parse(this.last.tick);
+        if (dt >= 100 && dt <= 60000) this.tickMs = dt;
+      }
+      if (m.data || m.charts || !this.last) this.last = m;
+      else this.last = Object.assign({}, this.last, {tick: m.tick, degraded: m.degraded, problem: m.problem});
+      this.lastAt = Date.now();
+      this.problem = m.degraded ? (m.problem || 'the server reports degraded data') : '';
+      this.degraded = !!m.degraded;
+      if (m.data || m.charts) this.onMessage(m);
+      this.render();
+    };
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      this.open = false;
+      if (e.code === 1009) console.error('truthboard live: subscribe message too big');
+      this.closed(opened, heard);
+    };
+    ws.onerror = () => {}; // onclose follows
+  }
+
+  async closed(opened, heard) {
+    if (!heard) this.failures++;
+    if (!opened) {
+      // A refused handshake looks like any network error: ask a REST route whether the
+      // credentials are the reason, and send the user to sign in if so.
+      try {
+        const r = await fetch('/v1/stats', {headers: authHeaders(), credentials: 'same-origin', cache: 'no-store'});
+        if (r.status === 401) {
+          location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
+          return;
+        }
+      } catch (e) { /* offline: retry below */ }
+    }
+    const base = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** Math.max(0, this.failures - 1));
+    const delay = base * (0.5 + Math.random() / 2);
+    this.retryAt = Date.now() + delay;
+    this.render();
+    setTimeout(() => this.connect(), delay);
+  }
+
+  // watch re-evaluates freshness, and drops a socket that looks open but has been silent for
+  // 10 ticks (at least 15 s): the server ticks even when degraded, so silence means a dead link.
+  watch() {
+    if (this.open && this.lastAt && Date.now() - this.lastAt > Math.max(15000, 10 * this.tickMs)) {
+      const ws = this.ws;
+      this.ws = null;
+      this.open = false;
+      try { ws.close(); } catch (e) { /* already closed */ }
+      this.closed(true, false);
+    }
+    this.render();
+  }
+
+  computeState() {
+    const now = Date.now();
+    if (this.open) {
+      if (!this.lastAt) return 'connecting';
+      if (now - this.lastAt > 3 * this.tickMs + 250) return 'stale';
+      return this.degraded ? 'degraded' : 'fresh';
+    }
+    if (!this.lastAt && this.failures <= 1) return 'connecting';
+    return this.failures <= 1 ? 'reconnecting' : 'offline';
+  }
+
+  render() {
+    const state = this.computeState();
+    this.state = state;
+    document.body.dataset.live = state;
+    const greyed = state === 'stale' || state === 'reconnecting' || state === 'offline';
+    document.body.classList.toggle('greyed', greyed && !!this.last);
+    if (!this.badge) return;
+    this.badge.dataset.state = state;
+    this.badge.querySelector('.label').textContent = LABELS[state];
+    let detail = '';
+    const m = this.last;
+    if (state === 'fresh' || state === 'degraded') {
+      detail = 'data ' + timeOf(m.newest_event || m.tick);
+      if (m.newest_event) detail += ' · ' + ago(Date.parse(m.tick) - Date.parse(m.newest_event)) + ' old';
+      if (state === 'degraded') detail += ' · ' + this.problem;
+    } else if (m) {
+      detail = 'last data ' + timeOf(m.tick);
+      if (!this.open && this.retryAt > Date.now()) detail += ' · retry in ' + ago(this.retryAt - Date.now());
+    } else if (!this.open && this.retryAt > Date.now()) {
+      detail = 'retry in ' + ago(this.retryAt - Date.now());
+    }
+    this.badge.querySelector('.detail').textContent = detail;
+    this.badge.title = this.problem || '';
+  }
+}
+
+// badgeHTML is the markup of the freshness badge.
+export const badgeHTML = '<span class="dot"></span><span class="label">Connecting</span><span class="detail"></span>';

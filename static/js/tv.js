@@ -1,0 +1,96 @@
+import {ChartSet, Live, badgeHTML, hasECharts, kpiTilesHTML, renderKPIs, subscriptionFromURL} from './live.js';
+
+// The TV wall: no controls; the URL sets window, filters and rotate (e.g. rotate=30s, rotate=0
+// to stay on the first panel).
+hasECharts();
+const $ = (id) => document.getElementById(id);
+$('kpis').innerHTML = kpiTilesHTML();
+$('badge').innerHTML = badgeHTML;
+
+function rotateMs() {
+  const r = new URLSearchParams(location.search).get('rotate');
+  if (r === null || r === '') return 20000;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(r.trim());
+  if (!m) return 20000;
+  const ms = parseFloat(m[1]) * ({ms: 1, s: 1000, m: 60000}[m[2] || 's']);
+  return ms === 0 ? 0 : Math.max(3000, ms);
+}
+
+// Type and chart text scale with the screen's width: the same layout on 1080p and 4K.
+const unit = () => Math.max(12, Math.min(64, window.innerWidth / 80));
+const fg = '#e6edf3';
+const dim = '#9aa7b4';
+
+function decorate(name, opt) {
+  const f = unit();
+  const series = (opt.series || []).map((s) => {
+    if (s.type === 'gauge') {
+      return {
+        radius: '88%',
+        detail: {fontSize: f * 2.2, color: fg, offsetCenter: [0, '35%']},
+        title: {fontSize: f * 0.9, color: dim, offsetCenter: [0, '80%']},
+        axisLabel: {fontSize: f * 0.6, color: dim, distance: f * 1.2},
+        axisLine: {lineStyle: {width: f * 0.9}},
+        progress: {width: f * 0.9},
+        splitLine: {length: f * 0.5},
+        axisTick: {show: false},
+        pointer: {width: f * 0.35},
+      };
+    }
+    if (s.type === 'heatmap') return {label: {fontSize: f * 0.8}};
+    if (s.type === 'funnel') return {label: {fontSize: f * 0.9, color: fg}};
+    if (s.type === 'line') return {lineStyle: {width: Math.max(2, f / 8)}, symbolSize: f / 3};
+    return {label: {fontSize: f * 0.8}};
+  });
+  const axis = {axisLabel: {fontSize: f * 0.8, color: dim}, nameTextStyle: {fontSize: f * 0.8}};
+  const o = {
+    backgroundColor: 'transparent',
+    animationDurationUpdate: 600,
+    toolbox: {show: false},
+    textStyle: {fontSize: f},
+    title: {textStyle: {fontSize: f * 1.1, color: fg}, left: f * 0.5, top: f * 0.3},
+    legend: {textStyle: {fontSize: f * 0.8, color: dim}, itemWidth: f * 1.2, itemHeight: f * 0.7, top: f * 0.3, right: f},
+    tooltip: {show: false},
+    series,
+  };
+  if (opt.xAxis) o.xAxis = axis;
+  if (opt.yAxis) o.yAxis = axis;
+  if (opt.grid) o.grid = {top: f * 3.5, left: f * 1.5, right: f * 2, bottom: name === 'heatmap' ? f * 5 : f * 1.5, containLabel: true};
+  if (opt.visualMap) o.visualMap = {itemHeight: f * 12, itemWidth: f, textStyle: {fontSize: f * 0.8, color: dim}, bottom: 0};
+  return o;
+}
+
+const charts = new ChartSet({theme: 'dark', decorate});
+const live = new Live({
+  subscription: subscriptionFromURL('tv'),
+  badge: $('badge'),
+  onMessage(m) {
+    if (m.data) renderKPIs($('kpis'), m.data.kpis);
+    charts.apply(m);
+  },
+});
+
+// Rotation: panels are stacked and cross-faded; every chart stays alive and sized, so a
+// panel coming back shows the latest data without being redrawn from scratch.
+const panels = [...document.querySelectorAll('#panels > .panel')];
+const dots = $('dots');
+dots.innerHTML = panels.map(() => '<span></span>').join('');
+let current = 0;
+function show(i) {
+  current = i;
+  panels.forEach((p, j) => p.classList.toggle('active', i === j));
+  [...dots.children].forEach((d, j) => d.classList.toggle('on', i === j));
+  $('panel-title').textContent = panels[i].dataset.title;
+}
+show(0);
+const every = rotateMs();
+if (every > 0) setInterval(() => show((current + 1) % panels.length), every);
+
+function tickClock() {
+  $('clock').textContent = new Date().toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', hour12: false});
+}
+tickClock();
+setInterval(tickClock, 1000);
+
+live.start();
+window.truthboard = {live, charts, show};
