@@ -3,6 +3,7 @@
 //	truthboard serve    the server: ingest API, metrics, live dashboards
 //	truthboard migrate  apply the ClickHouse schema and exit
 //	truthboard demo     send simulated customer journeys to a running server
+//	truthboard token    create, list and revoke display tokens (read-only, for TV walls)
 //	truthboard help     every setting, its flag and environment variable
 //
 // serve starts its components in dependency order (ClickHouse, schema, writer, HTTP, demo
@@ -19,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,6 +51,8 @@ func main() {
 		err = migrate(ctx, args, log)
 	case "demo":
 		err = runDemo(ctx, args, log)
+	case "token":
+		err = runToken(ctx, args, os.Stdout)
 	case "help", "-h", "-help", "--help":
 		usage(os.Stdout)
 	default:
@@ -72,6 +76,13 @@ Usage:
   truthboard serve [flags]    run the server (ingest API, dashboards)
   truthboard migrate [flags]  apply the ClickHouse schema and exit
   truthboard demo [flags]     send simulated customer journeys to a server
+  truthboard token create -name NAME [flags]
+                              create a display token (read-only, for TV walls); printed once
+  truthboard token list [flags]
+                              list display tokens (never their secrets)
+  truthboard token revoke ID [flags]
+                              revoke a display token; every server refuses it within
+                              -display-token-refresh
   truthboard help             this text
 
 `)
@@ -170,12 +181,20 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	// Live figures for the dashboards: one feed per distinct view.
 	hub := live.NewHub(db, live.Options{Tick: cfg.LiveTick}, log.With("component", "live"))
 
+	// Display tokens, reloaded from ClickHouse so that a revocation on any node reaches this one.
+	displayTokens := auth.NewDisplayCache(db.DisplayTokens, cfg.DisplayTokenRefresh, log.With("component", "display-tokens"))
+	if err := displayTokens.Refresh(ctx); err != nil {
+		return err
+	}
+	go displayTokens.Run(ctx)
+
 	// The HTTP edge.
 	srv := web.New(writer, db, web.Options{
 		Hub:         hub,
 		Live:        web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
 		IngestKeys:  auth.NewKeySet(ingestKeys...),
 		AdminToken:  auth.NewKeySet(adminToken),
+		Access:      web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db},
 		IngestRate:  cfg.IngestRate,
 		MaxInflight: cfg.MaxInflight,
 		Limits: event.Limits{
@@ -234,7 +253,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 // dropExpired drops expired days of events now and every hour, until ctx ends.
 func dropExpired(ctx context.Context, db *store.Store, retention time.Duration, log *slog.Logger) {
 	for {
-		dropped, err := db.DropExpired(ctx, time.Now().Add(-retention))
+		dropped, err := db.DropExpired(ctx, time.Now(), retention)
 		if err != nil && ctx.Err() == nil {
 			log.Warn("retention", "err", err)
 		}
@@ -263,4 +282,93 @@ func runDemo(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	return demo.Run(ctx, cfg, log)
+}
+
+// runToken manages display tokens directly in ClickHouse, with the settings of migrate:
+// token create -name NAME, token list, token revoke ID.
+func runToken(ctx context.Context, args []string, out io.Writer) error {
+	const use = "usage: truthboard token create -name NAME | token list | token revoke ID (plus the ClickHouse flags of migrate)"
+	if len(args) == 0 {
+		return errors.New(use)
+	}
+	sub, rest := args[0], args[1:]
+	var name, id string
+	var settings []string
+	// Our own arguments are taken out; the rest are the settings of `truthboard migrate`.
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case sub == "create" && (a == "-name" || a == "--name"):
+			if i+1 == len(rest) {
+				return errors.New("-name needs a value, e.g. -name \"Wall 3\"")
+			}
+			name = rest[i+1]
+			i++
+		case sub == "create" && (strings.HasPrefix(a, "-name=") || strings.HasPrefix(a, "--name=")):
+			_, name, _ = strings.Cut(a, "=")
+		case sub == "revoke" && id == "" && !strings.HasPrefix(a, "-"):
+			id = a
+		default:
+			settings = append(settings, a)
+		}
+	}
+	switch sub {
+	case "create":
+		if err := auth.ValidateDisplayTokenName(name); err != nil {
+			return fmt.Errorf("-name %w", err)
+		}
+	case "revoke":
+		if !auth.ValidDisplayTokenID(id) {
+			return fmt.Errorf("revoke needs the id of a display token (16 hex digits, see `truthboard token list`), got %q", id)
+		}
+	case "list":
+	default:
+		return fmt.Errorf("unknown token command %q; %s", sub, use)
+	}
+
+	cfg, err := config.Load(settings, os.Getenv, os.Stderr)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, storeOptions(cfg))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+
+	switch sub {
+	case "create":
+		t, token := auth.NewDisplayToken(name, time.Now())
+		if err := db.CreateDisplayToken(ctx, t); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Display token %q created (id %s). It is shown only now:\n\n  %s\n\n"+
+			"Open a dashboard with ?token=<token>, e.g. /tv?token=%s\n", t.Name, t.ID, token, token)
+	case "list":
+		tokens, err := db.DisplayTokens(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%-16s  %-20s  %-20s  %s\n", "ID", "CREATED", "REVOKED", "NAME")
+		for _, t := range tokens {
+			revoked := "-"
+			if t.Revoked() {
+				revoked = t.RevokedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(out, "%-16s  %-20s  %-20s  %s\n", t.ID, t.CreatedAt.UTC().Format(time.RFC3339), revoked, t.Name)
+		}
+	case "revoke":
+		found, err := db.RevokeDisplayToken(ctx, id, time.Now())
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("no display token has the id %s (see `truthboard token list`)", id)
+		}
+		fmt.Fprintf(out, "Display token %s revoked; every server refuses it within %s.\n", id, cfg.DisplayTokenRefresh)
+	}
+	return nil
 }

@@ -63,6 +63,9 @@ type Config struct {
 
 	// LiveTick is how often live dashboards are recomputed and pushed.
 	LiveTick time.Duration
+	// DisplayTokenRefresh is how often the server reloads the display tokens from ClickHouse:
+	// the longest a revoked token still works on a node that did not revoke it.
+	DisplayTokenRefresh time.Duration
 	// AllowedOrigins are browser origins, besides the server's own, that may open live
 	// connections (scheme://host:port, comma-separated; * for any).
 	AllowedOrigins []string
@@ -91,6 +94,7 @@ func Default() Config {
 		FlushRows:             20_000,
 		QueueRows:             200_000,
 		LiveTick:              time.Second,
+		DisplayTokenRefresh:   5 * time.Second,
 	}
 }
 
@@ -121,6 +125,7 @@ func (c *Config) settings() []setting {
 		{"flush-rows", "TRUTHBOARD_FLUSH_ROWS", "insert as soon as this many events wait", (*count)(&c.FlushRows)},
 		{"queue-rows", "TRUTHBOARD_QUEUE_ROWS", "most events waiting for an insert; beyond it ingest answers 503", (*count)(&c.QueueRows)},
 		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed", (*duration)(&c.LiveTick)},
+		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
 		{"allowed-origins", "TRUTHBOARD_ALLOWED_ORIGINS", "other browser origins allowed to open live connections (comma-separated, * for any)", (*list)(&c.AllowedOrigins)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
 	}
@@ -173,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if c.LiveTick < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-live-tick (TRUTHBOARD_LIVE_TICK) is %s: use at least 100ms, e.g. 1s", c.LiveTick))
+	}
+	if c.DisplayTokenRefresh < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-display-token-refresh (TRUTHBOARD_DISPLAY_TOKEN_REFRESH) is %s: use at least 100ms, e.g. 5s", c.DisplayTokenRefresh))
 	}
 	if c.ClickHouseDatabase == "" {
 		errs = append(errs, errors.New("-clickhouse-database (TRUTHBOARD_CLICKHOUSE_DATABASE) must not be empty"))

@@ -6,35 +6,76 @@ import (
 	"time"
 )
 
-// DropExpired drops the days of raw events that ended before cutoff. ClickHouse 18.16 has no
-// TTL, and dropping a whole partition is instant where deleting rows is not. It returns the
-// partitions dropped, e.g. "20261022".
-func (s *Store) DropExpired(ctx context.Context, cutoff time.Time) ([]string, error) {
-	// A day partition may be dropped once its last second is before the cutoff.
-	last := cutoff.UTC().AddDate(0, 0, -1).Format("20060102")
-	rows, err := s.conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
-		WHERE database = ? AND table = 'events' AND active AND partition <= ?
-		ORDER BY partition`, s.database, last)
-	if err != nil {
-		return nil, fmt.Errorf("list expired partitions: %w", err)
+// Retention of the rollups, by what the queries need: the one-second overview answers windows
+// up to 15 minutes, the minute detail windows up to an hour (both with their previous period);
+// the minute overview and the hour detail keep the trends of days and months.
+const (
+	Overview1sRetention = 2 * 24 * time.Hour
+	Detail1mRetention   = 8 * 24 * time.Hour
+	Detail1hRetention   = 400 * 24 * time.Hour
+)
+
+// retained is every table the retention job trims, how long it keeps data (raw is the
+// configured retention of events) and whether it is partitioned by month (else by day).
+var retained = []struct {
+	table   string
+	keep    func(raw time.Duration) time.Duration
+	monthly bool
+}{
+	{"events", func(raw time.Duration) time.Duration { return raw }, false},
+	{"event_keys", func(raw time.Duration) time.Duration { return raw }, false},
+	{"overview_1s", func(time.Duration) time.Duration { return Overview1sRetention }, false},
+	{"overview_1m", func(raw time.Duration) time.Duration { return raw }, false},
+	{"detail_1m", func(time.Duration) time.Duration { return Detail1mRetention }, false},
+	{"detail_1h", func(time.Duration) time.Duration { return Detail1hRetention }, true},
+}
+
+// DropExpired drops, from every table, the partitions whose data all ended before its
+// retention: raw events and their keys after rawRetention, each rollup after its own.
+// ClickHouse 18.16 has no TTL, and dropping a whole partition is instant where deleting rows
+// is not. It returns the dropped partitions as "table:partition".
+func (s *Store) DropExpired(ctx context.Context, now time.Time, rawRetention time.Duration) ([]string, error) {
+	var dropped []string
+	for _, r := range retained {
+		cutoff := now.UTC().Add(-r.keep(rawRetention))
+		// A partition may go once its last second is before the cutoff: a day partition up to
+		// the day before the cutoff's, a month partition up to the month before the cutoff's.
+		last, width := cutoff.AddDate(0, 0, -1).Format("20060102"), 8
+		if r.monthly {
+			last, width = cutoff.AddDate(0, -1, 0).Format("200601"), 6
+		}
+		parts, err := s.partitionsUpTo(ctx, r.table, last)
+		if err != nil {
+			return dropped, err
+		}
+		for _, p := range parts {
+			if len(p) != width { // not ours: leave it to a person
+				continue
+			}
+			if err := s.conn.Exec(ctx, "ALTER TABLE "+r.table+" DROP PARTITION "+p); err != nil {
+				return dropped, fmt.Errorf("drop partition %s of %s: %w", p, r.table, err)
+			}
+			dropped = append(dropped, r.table+":"+p)
+		}
 	}
+	return dropped, nil
+}
+
+func (s *Store) partitionsUpTo(ctx context.Context, table, last string) ([]string, error) {
+	rows, err := s.conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
+		WHERE database = ? AND table = ? AND active AND partition <= ?
+		ORDER BY partition`, s.database, table, last)
+	if err != nil {
+		return nil, fmt.Errorf("list expired partitions of %s: %w", table, err)
+	}
+	defer rows.Close()
 	var parts []string
 	for rows.Next() {
 		var p string
 		if err := rows.Scan(&p); err != nil {
-			rows.Close()
 			return nil, err
 		}
 		parts = append(parts, p)
 	}
-	rows.Close()
-	for i, p := range parts {
-		if len(p) != 8 { // not a toYYYYMMDD partition: leave it to a person
-			continue
-		}
-		if err := s.conn.Exec(ctx, "ALTER TABLE events DROP PARTITION "+p); err != nil {
-			return parts[:i], fmt.Errorf("drop partition %s of events: %w", p, err)
-		}
-	}
-	return parts, nil
+	return parts, rows.Err()
 }

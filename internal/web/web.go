@@ -51,6 +51,8 @@ type Options struct {
 	Hub *live.Hub
 	// Live are the settings of GET /v1/live.
 	Live LiveOptions
+	// Access are the settings of signing in and of display tokens (access.go).
+	Access AccessOptions
 	// MaxInflight bounds the ingest requests being decoded or waiting for their flush; more are
 	// refused with 503 before their body is decoded, so decoded events take bounded memory
 	// however many clients send at once (default 64).
@@ -71,6 +73,8 @@ type Server struct {
 	// inflight holds a token per ingest request being decoded or stored.
 	inflight chan struct{}
 	opts     Options
+	// sessions signs and checks session cookies (access.go).
+	sessions *auth.Sessions
 	log      *slog.Logger
 	now      func() time.Time
 }
