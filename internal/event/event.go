@@ -3,7 +3,10 @@
 // database, so every other package can rely on an Event that passed Validate.
 package event
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // The vocabulary of the domain. The order of each list is the order the dashboards show and
 // the order of the ClickHouse Enum8 values in clickhouse/migrations (a test keeps them equal).
@@ -56,21 +59,48 @@ type Event struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
+// negativeRules are the rules of a negative moment, in the order NegativeReasons gives them:
+// csat <= 2, nps <= 6, ces <= 3, sentiment <= -0.25, or an outcome of abandoned, failed or
+// unresolved. Negative and NegativeReasons both read this one list, so they cannot disagree.
+var negativeRules = []struct {
+	hit    func(e *Event) bool
+	reason func(e *Event) string
+}{
+	{func(e *Event) bool { return e.CSAT != nil && *e.CSAT <= 2 },
+		func(e *Event) string { return "csat " + strconv.Itoa(int(*e.CSAT)) }},
+	{func(e *Event) bool { return e.NPS != nil && *e.NPS <= 6 },
+		func(e *Event) string { return "nps " + strconv.Itoa(int(*e.NPS)) }},
+	{func(e *Event) bool { return e.CES != nil && *e.CES <= 3 },
+		func(e *Event) string { return "ces " + strconv.Itoa(int(*e.CES)) }},
+	{func(e *Event) bool { return e.Sentiment != nil && *e.Sentiment <= -0.25 },
+		func(e *Event) string { return "sentiment " + strconv.FormatFloat(*e.Sentiment, 'f', -1, 64) }},
+	{func(e *Event) bool {
+		return e.Outcome == "abandoned" || e.Outcome == "failed" || e.Outcome == "unresolved"
+	}, func(e *Event) string { return "outcome " + e.Outcome }},
+}
+
 // Negative reports whether the event is a negative moment: csat <= 2, nps <= 6, ces <= 3,
 // sentiment <= -0.25, or an outcome of abandoned, failed or unresolved.
 func (e *Event) Negative() bool {
-	switch {
-	case e.CSAT != nil && *e.CSAT <= 2,
-		e.NPS != nil && *e.NPS <= 6,
-		e.CES != nil && *e.CES <= 3,
-		e.Sentiment != nil && *e.Sentiment <= -0.25:
-		return true
-	}
-	switch e.Outcome {
-	case "abandoned", "failed", "unresolved":
-		return true
+	for _, r := range negativeRules {
+		if r.hit(e) {
+			return true
+		}
 	}
 	return false
+}
+
+// NegativeReasons names every rule that makes the event a negative moment, with the value that
+// broke it ("csat 2", "nps 4", "ces 3", "sentiment -0.5", "outcome abandoned"), in that order;
+// nil when the event is not negative.
+func (e *Event) NegativeReasons() []string {
+	var out []string
+	for _, r := range negativeRules {
+		if r.hit(e) {
+			out = append(out, r.reason(e))
+		}
+	}
+	return out
 }
 
 // Positive reports whether the event recovers an earlier negative moment of its journey:

@@ -19,13 +19,18 @@ import (
 
 // fixedSource is a Source of our own that answers every query with a fixed grid: events
 // spread over a few moment × channel cells, the previous period, and trend buckets. It can be
-// made to fail, and counts the queries it answers by grouping.
+// made to fail, and counts the queries it answers by grouping ("negatives" for the latest
+// negative moments, which it answers with one event).
 type fixedSource struct {
 	events atomic.Uint64 // events of the zmot/web cell
 	fail   atomic.Bool
 
 	mu    sync.Mutex
 	calls map[string]int // by the query's grouping
+	// The last LatestNegatives call's arguments.
+	negQuery rollup.Query
+	negPlan  rollup.Plan
+	negLimit int
 }
 
 func newFixedSource(events uint64) *fixedSource {
@@ -66,6 +71,19 @@ func (s *fixedSource) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan)
 		groups = append(groups, prev)
 	}
 	return groups, nil
+}
+
+func (s *fixedSource) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error) {
+	s.mu.Lock()
+	s.calls["negatives"]++
+	s.negQuery, s.negPlan, s.negLimit = q, p, limit
+	s.mu.Unlock()
+	if s.fail.Load() {
+		return nil, errors.New("connection refused")
+	}
+	csat := uint8(1)
+	return []rollup.NegativeEvent{{EventID: "neg-1", OccurredAt: p.To.Add(-p.Resolution), Moment: "service",
+		Channel: "voice", Touchpoint: "checkout", CSAT: &csat, Reasons: []string{"csat 1"}}}, nil
 }
 
 func (s *fixedSource) callsBy(by string) int {
@@ -119,6 +137,10 @@ type received struct {
 			Events uint64 `json:"events"`
 		} `json:"kpis"`
 		Touchpoints []any `json:"touchpoints"`
+		Negatives   []struct {
+			EventID string   `json:"event_id"`
+			Reasons []string `json:"reasons"`
+		} `json:"negatives"`
 	} `json:"data"`
 }
 
@@ -198,12 +220,25 @@ func TestHubOneFeedPerKey(t *testing.T) {
 }
 
 func TestHubDrilldownCharts(t *testing.T) {
-	h := newTestHub(t, newFixedSource(100), Options{Tick: time.Hour})
+	src := newFixedSource(100)
+	h := newTestHub(t, src, Options{Tick: time.Hour})
 	c := NewClient()
-	h.Subscribe(c, subscription(t, `{"type":"subscribe","view":"drilldown"}`))
+	h.Subscribe(c, subscription(t, `{"type":"subscribe","view":"drilldown","window":"15m","filters":{"moment":["service"],"region":["north"]}}`))
 	m := next(t, c)
 	if m.Data == nil || len(m.Data.Touchpoints) == 0 {
 		t.Fatalf("drill-down snapshot data %+v: want touchpoints", m.Data)
+	}
+	// The latest negative moments: the drill path's filters, the touchpoints' window.
+	if len(m.Data.Negatives) != 1 || m.Data.Negatives[0].EventID != "neg-1" || !slices.Equal(m.Data.Negatives[0].Reasons, []string{"csat 1"}) {
+		t.Fatalf("drill-down negatives %+v, want the source's one event with its reason", m.Data.Negatives)
+	}
+	src.mu.Lock()
+	nq, np, limit := src.negQuery, src.negPlan, src.negLimit
+	src.mu.Unlock()
+	if !slices.Equal(nq.Filters.Moment, []string{"service"}) || !slices.Equal(nq.Filters.Region, []string{"north"}) ||
+		np.To.Sub(np.From) != 15*time.Minute || np.Table != "detail_1m" || limit != rollup.DefaultNegatives {
+		t.Errorf("negatives asked with filters %+v, plan %+v, limit %d: want the subscription's filters over its 15 minutes, %d events",
+			nq.Filters, np, limit, rollup.DefaultNegatives)
 	}
 	// Channel bars for every moment, those without answers too (fmot here): an update never
 	// names a chart the snapshot did not have.
@@ -216,7 +251,7 @@ func TestHubDrilldownCharts(t *testing.T) {
 	// Moving the screen to the executive view: a new snapshot, the drill-down feed stops.
 	h.Subscribe(c, subscription(t, `{"type":"subscribe","view":"executive"}`))
 	m = next(t, c)
-	if m.Type != "snapshot" || m.View != "executive" || m.Charts["channels_service"] != nil {
+	if m.Type != "snapshot" || m.View != "executive" || m.Charts["channels_service"] != nil || m.Data.Negatives != nil {
 		t.Fatalf("after resubscribing: %s of %s with %v, want an executive snapshot", m.Type, m.View, keys(m.Charts))
 	}
 	if st := h.Stats(); st.Feeds != 1 || st.Clients != 1 {
@@ -236,7 +271,7 @@ func TestHubQueriesPerTickIndependentOfClients(t *testing.T) {
 	for _, tc := range []struct {
 		view    string
 		perTick uint64
-	}{{"executive", 1}, {"tv", 1}, {"drilldown", 2}} {
+	}{{"executive", 1}, {"tv", 1}, {"drilldown", 3}} {
 		t.Run(tc.view, func(t *testing.T) {
 			src := newFixedSource(100)
 			h := NewHub(src, Options{Tick: 5 * time.Millisecond, MaxMissed: 1 << 20}, slog.New(slog.DiscardHandler))
@@ -261,6 +296,9 @@ func TestHubQueriesPerTickIndependentOfClients(t *testing.T) {
 			}
 			if got := src.callsBy("moment,channel"); uint64(got) != st.Ticks {
 				t.Errorf("%d grid queries in %d ticks", got, st.Ticks)
+			}
+			if got, want := src.callsBy("negatives"), map[bool]uint64{true: st.Ticks}[tc.view == "drilldown"]; uint64(got) != want {
+				t.Errorf("%d negative-moment queries in %d ticks of the %s view, want %d", got, st.Ticks, tc.view, want)
 			}
 		})
 	}

@@ -13,7 +13,13 @@ import (
 // Source answers the feeds' queries; *store.Store in production.
 type Source interface {
 	Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error)
+	// LatestNegatives lists the newest raw negative moments of the plan's window that pass the
+	// query's filters, at most limit of them.
+	LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error)
 }
+
+// drilldownNegatives is how many latest negative moments the drill-down lists.
+const drilldownNegatives = rollup.DefaultNegatives
 
 // view is what one tick of a feed computed.
 type view struct {
@@ -36,11 +42,14 @@ type ExecutiveData struct {
 	Consistency []rollup.MomentConsistency `json:"consistency"`
 	// Touchpoints is the breakdown by moment, channel and touchpoint (drill-down view only).
 	Touchpoints []rollup.Row `json:"touchpoints,omitempty"`
+	// Negatives are the window's latest negative moments, newest first (drill-down view only).
+	Negatives []rollup.NegativeEvent `json:"negatives,omitempty"`
 }
 
 // buildView runs the queries of a subscription's view and builds its charts: one query for
-// the executive view (moment × channel by trend bucket, with the previous period), two for the
-// drill-down (plus the touchpoint breakdown). It returns how many queries it ran.
+// the executive view (moment × channel by trend bucket, with the previous period), three for the
+// drill-down (plus the touchpoint breakdown and the latest negative moments). It returns how
+// many queries it ran.
 func buildView(ctx context.Context, src Source, sub Subscription, now time.Time, rules metric.Rules) (*view, int, error) {
 	queries := 0
 	run := func(q rollup.Query) (rollup.Plan, []rollup.Group, error) {
@@ -114,6 +123,14 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 			return nil, queries, err
 		}
 		data.Touchpoints = rollup.Build(tpQ, tpP, tpG, rules).Rows
+
+		// The last step of the drill path: single events, over the touchpoints' exact window
+		// and filters, so the list agrees with the table above it.
+		queries++
+		data.Negatives, err = src.LatestNegatives(ctx, tpQ, tpP, drilldownNegatives)
+		if err != nil {
+			return nil, queries, err
+		}
 	}
 
 	v := &view{data: data, charts: map[string]any{}, updates: map[string]any{}, newest: newest(groups)}

@@ -12,8 +12,9 @@ import (
 )
 
 // TestAPIQueriesOnModernClickHouse runs the SQL behind /v1/metrics, /v1/consistency and the
-// live feeds (every rollup table, grouping, comparison, trend and filter) and the recovery
-// query on modern ClickHouse; the rest of the suite runs them on 18.16.
+// live feeds (every rollup table, grouping, comparison, trend and filter), the recovery query and
+// the drill-down's latest negative moments on modern ClickHouse; the rest of the suite runs them
+// on 18.16.
 func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 	now := time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC) // the time of compat insert A's events
 	var queries []string
@@ -58,7 +59,15 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 		p := q.Plan(now)
 		add(store.RollupSQL(q, p))
 		add(store.RecoverySQL(q, p, now))
+		add(store.LatestNegativesSQL(q, p, 20))
 	}
+	// The drill-down's negative moments of one cell: the sort key's prefix narrows.
+	cell := rollup.Query{Filters: rollup.Filters{Moment: []string{"service"}, Channel: []string{"voice", "chat"}, AgentTeam: []string{"team_a"}}}
+	add(store.LatestNegativesSQL(cell, rollup.Plan{From: now.Add(-time.Hour), To: now}, 5))
 	statements := append(MigrationStatements(t), compatInsertA("a", 500))
-	RunOnModernClickHouse(t, statements, queries)
+	rep := RunOnModernClickHouse(t, statements, queries)
+	// compat insert A has one negative service event on voice or chat for team_a: number 49.
+	if last := rep.Queries[len(rep.Queries)-1]; len(last.Rows) != 1 || string(last.Rows[0]["event_id"]) != `"compat-a-49"` {
+		t.Errorf("latest negatives of one cell on modern ClickHouse: %d rows %v, want compat-a-49", len(last.Rows), last.Rows)
+	}
 }

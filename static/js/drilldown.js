@@ -119,6 +119,77 @@ $('touchpoints').addEventListener('click', (e) => {
   if (row) navigate({moment: row.dataset.moment, channel: row.dataset.channel, touchpoint: row.dataset.touchpoint});
 });
 
+// ---- latest negative moments ----
+
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+function clockMs(iso) {
+  const d = new Date(iso);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+const opt = (v, f = String) => (v === null || v === undefined ? '—' : f(v));
+const waitText = (ms) => (ms < 1000 ? ms + ' ms' : ms < 120000 ? (ms / 1000).toFixed(1) + ' s' : (ms / 60000).toFixed(1) + ' min');
+
+// negativeCells are the cells of a negative moment's row: [text, class, title].
+function negativeCells(n) {
+  return [
+    [clockMs(n.occurred_at), 'time', n.occurred_at],
+    [`${n.moment} · ${n.channel} · ${n.touchpoint}`, '', ''],
+    [(n.reasons && n.reasons.length ? n.reasons : ['negative']).join(', '), 'reason', ''],
+    [opt(n.csat), 'num', ''],
+    [opt(n.nps), 'num', ''],
+    [opt(n.ces), 'num', ''],
+    [opt(n.sentiment, (v) => v.toFixed(2)), 'num', ''],
+    [opt(n.wait_ms, waitText), 'num', ''],
+    [[n.region, n.segment, n.agent_team].map((v) => v || '—').join(' · '), '', n.journey_id ? 'journey ' + n.journey_id : ''],
+  ];
+}
+
+// renderNegatives shows the latest negative moments, newest first. Rows are keyed by event_id
+// and kept across ticks: a row is created once, its cells are written only when they change,
+// and it is moved only when the order changes, so the list updates in place without flicker.
+// A snapshot (first message, or a new drill path) marks no row as arrived.
+const negativeRows = new Map(); // event_id → <tr>
+function renderNegatives(list, snapshot) {
+  const body = $('negatives').tBodies[0];
+  list = list || [];
+  const keep = new Set(list.map((n) => n.event_id));
+  for (const [id, row] of negativeRows) {
+    if (!keep.has(id)) {
+      row.remove();
+      negativeRows.delete(id);
+    }
+  }
+  let placeholder = body.querySelector('tr.placeholder');
+  if (!list.length) {
+    if (!placeholder) {
+      placeholder = document.createElement('tr');
+      placeholder.className = 'placeholder';
+      placeholder.innerHTML = '<td colspan="9" class="empty"></td>';
+      body.append(placeholder);
+    }
+    placeholder.firstChild.textContent = 'no negative moments in this window';
+    return;
+  }
+  if (placeholder) placeholder.remove();
+  list.forEach((n, i) => {
+    let row = negativeRows.get(n.event_id);
+    if (!row) {
+      row = document.createElement('tr');
+      row.dataset.eventId = n.event_id;
+      if (!snapshot) row.classList.add('arrived');
+      negativeCells(n).forEach(() => row.append(document.createElement('td')));
+      negativeRows.set(n.event_id, row);
+    }
+    negativeCells(n).forEach(([text, cls, title], j) => {
+      const td = row.cells[j];
+      if (td.textContent !== text) td.textContent = text;
+      if (td.className !== cls) td.className = cls;
+      if (td.title !== title) td.title = title;
+    });
+    if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null);
+  });
+}
+
 function renderConsistency(list) {
   for (const m of MOMENTS) {
     const el = document.querySelector(`[data-cci="${m}"]`);
@@ -136,6 +207,7 @@ const live = new Live({
     if (m.data) {
       renderKPIs(kpis, m.data.kpis);
       renderTouchpoints(m.data.touchpoints);
+      renderNegatives(m.data.negatives, m.type === 'snapshot');
       renderConsistency(m.data.consistency);
     }
     charts.apply(m);

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/truthboard/truthboard/internal/event"
+	"github.com/truthboard/truthboard/internal/rollup"
+)
+
+// LatestNegativesSQL is the query behind LatestNegatives and the values bound to it: the raw
+// negative moments of [p.From, p.To) that pass the query's filters, newest first. Filter values
+// are bound, never spliced into the text; times come from the Plan and limit is clamped with
+// rollup.NegativesLimit.
+//
+// It reads little because every condition but the filters on free-text columns narrows by the
+// table's sort key (moment, channel, occurred_at, event_id) or its day partitions: a moment or
+// channel filter selects key prefixes, the time bounds select granules within each (moment,
+// channel) and whole days, and PREWHERE reads the negative column alone before the others, so
+// the wide columns are read only for the granules that hold negative moments. ClickHouse 18.16
+// cannot read in key order for ORDER BY … LIMIT, so the window's matching rows are sorted; the
+// window is the one the drill-down already shows.
+func LatestNegativesSQL(q rollup.Query, p rollup.Plan, limit int) (string, []any) {
+	where := []string{"occurred_at >= toDateTime(" + unix(p.From) + ")", "occurred_at < toDateTime(" + unix(p.To) + ")"}
+	var args []any
+	for _, param := range rollup.FilterParams {
+		vals := *q.Filters.Field(param)
+		if len(vals) == 0 {
+			continue
+		}
+		where = append(where, param+" IN ?")
+		set := make([]any, len(vals))
+		for i, v := range vals {
+			set[i] = v
+		}
+		args = append(args, clickhouse.GroupSet{Value: set})
+	}
+	sql := `SELECT event_id, occurred_at, occurred_ms, moment, channel, touchpoint, outcome, csat, nps, ces,
+	sentiment, wait_ms, region, product, segment, agent_team, journey_id
+FROM events
+PREWHERE negative = 1
+WHERE ` + strings.Join(where, " AND ") + `
+ORDER BY occurred_at DESC, occurred_ms DESC, event_id DESC
+LIMIT ` + strconv.Itoa(rollup.NegativesLimit(limit))
+	return sql, args
+}
+
+// LatestNegatives returns the latest raw negative moments of the window that pass the query's
+// filters, newest first: at most limit (rollup.DefaultNegatives for 0, at most
+// rollup.MaxNegatives). Each carries the rules it broke, from event.Event.NegativeReasons.
+func (s *Store) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error) {
+	sql, args := LatestNegativesSQL(q, p, limit)
+	rows, err := s.conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query latest negative moments: %w", err)
+	}
+	defer rows.Close()
+	var out []rollup.NegativeEvent
+	for rows.Next() {
+		var (
+			n  rollup.NegativeEvent
+			at time.Time
+			ms uint16
+		)
+		if err := rows.Scan(&n.EventID, &at, &ms, &n.Moment, &n.Channel, &n.Touchpoint, &n.Outcome,
+			&n.CSAT, &n.NPS, &n.CES, &n.Sentiment, &n.WaitMS, &n.Region, &n.Product, &n.Segment,
+			&n.AgentTeam, &n.JourneyID); err != nil {
+			return nil, fmt.Errorf("read latest negative moments: %w", err)
+		}
+		n.OccurredAt = at.Add(time.Duration(ms) * time.Millisecond).UTC()
+		e := event.Event{CSAT: n.CSAT, NPS: n.NPS, CES: n.CES, Sentiment: n.Sentiment, Outcome: n.Outcome}
+		n.Reasons = e.NegativeReasons()
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read latest negative moments: %w", err)
+	}
+	return out, nil
+}
