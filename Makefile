@@ -5,11 +5,13 @@
 FUZZTIME ?= 5m
 # What `make bench` measures (go run ./cmd/truthboard-bench -h lists the suites).
 BENCH_SUITE ?= ingest
+# Flags of `make leakcheck` (go run ./cmd/truthboard-browse -h): LEAKCHECK="-first 30s -total 3m".
+LEAKCHECK ?=
 
 # Runs a command with TRUTHBOARD_CLICKHOUSE_ADDR set, starting a local ClickHouse if needed.
 WITH_CLICKHOUSE = env_=$$(scripts/clickhouse.sh env) && eval "$$env_" &&
 
-.PHONY: help run test build fuzz bench clickhouse-stop
+.PHONY: help run test build fuzz bench screenshots leakcheck clickhouse-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -28,6 +30,12 @@ fuzz: ## fuzz the event decoder for FUZZTIME (default 5m)
 
 bench: ## measure BENCH_SUITE (default ingest) and write its section of docs/benchmarks.md
 	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-bench -suite $(BENCH_SUITE) -out docs/benchmarks.md
+
+screenshots: build ## PNGs of every view from a live run with demo traffic, into docs/screenshots/
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-browse -bin bin/truthboard -out docs/screenshots screenshots
+
+leakcheck: build ## the TV wall's JS heap after 10 min of live updates, against after 1 min (fails above +20%)
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-browse -bin bin/truthboard $(LEAKCHECK) leakcheck
 
 clickhouse-stop: ## stop the project-local ClickHouse server (var/clickhouse/)
 	scripts/clickhouse.sh stop

@@ -107,8 +107,14 @@ func Heatmap(rows []rollup.Row) Options {
 			data = append(data, opts.HeatMapData{Value: []any{x, y, v}})
 		}
 	}
-	h.AddSeries("CSAT %", data, charts.WithLabelOpts(opts.Label{Show: opts.Bool(true)}))
-	return toOptions(h)
+	h.AddSeries("CSAT %", data)
+	o := toOptions(h)
+	// Dark bold figures with a light outline read on every cell colour, red to green, on the
+	// light and the dark (TV) theme alike.
+	o["series"].([]any)[0].(map[string]any)["label"] = map[string]any{
+		"show": true, "color": "#111", "fontWeight": "bold", "textBorderColor": "#fff", "textBorderWidth": 2,
+	}
+	return o
 }
 
 // allLabels labels every category of an axis, slanted so that eleven channels fit. (go-echarts
@@ -160,18 +166,22 @@ func CSATPercent(p rollup.Point) any { return value(p.CSAT, 100) }
 func Gauge(name string, f metric.Figure, scale float64, min, max int) Options {
 	g := charts.NewGauge()
 	g.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: name}), charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}))
-	g.AddSeries(name, []opts.GaugeData{{Name: fmt.Sprintf("n = %d", f.N), Value: value(f, scale)}},
+	// The item's name stays the same from tick to tick: ECharts takes a renamed item for a new
+	// one and swings the needle in from the start of the dial at every update. The n changes,
+	// so it goes in the item's own detail text, which travels with every update.
+	g.AddSeries(name, []opts.GaugeData{{Name: name, Value: value(f, scale)}},
 		charts.WithSeriesOpts(func(s *charts.SingleSeries) {
 			s.Min, s.Max = min, max
 		}))
 	o := toOptions(g)
+	item := o["series"].([]any)[0].(map[string]any)["data"].([]any)[0].(map[string]any)
+	item["detail"] = map[string]any{"formatter": fmt.Sprintf("{value}\nn = %d", f.N)}
 	if !f.OK {
 		// ECharts would write NaN and point the needle at an arbitrary place: hide the needle
 		// and say why. Both are set on the data item (go-echarts' GaugeData has no field for
 		// them) so that an update with a value brings the needle and the number back.
-		item := o["series"].([]any)[0].(map[string]any)["data"].([]any)[0].(map[string]any)
 		item["itemStyle"] = map[string]any{"color": "transparent"}
-		item["detail"] = map[string]any{"formatter": "not enough data", "fontSize": 16}
+		item["detail"] = map[string]any{"formatter": fmt.Sprintf("not enough data\nn = %d", f.N), "fontSize": 16}
 	}
 	return o
 }
