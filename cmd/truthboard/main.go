@@ -190,13 +190,13 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 
 	// The HTTP edge.
 	srv := web.New(writer, db, web.Options{
-		Hub:         hub,
-		Live:        web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
-		IngestKeys:  auth.NewKeySet(ingestKeys...),
-		AdminToken:  auth.NewKeySet(adminToken),
-		Access:      web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db},
-		IngestRate:  cfg.IngestRate,
-		MaxInflight: cfg.MaxInflight,
+		Hub:              hub,
+		Live:             web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
+		IngestKeys:       auth.NewKeySet(ingestKeys...),
+		AdminToken:       auth.NewKeySet(adminToken),
+		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db},
+		IngestRate:       cfg.IngestRate,
+		MaxInflightBytes: int64(cfg.MaxInflightBytes),
 		Limits: event.Limits{
 			MaxBodyBytes: int64(cfg.MaxBodyBytes),
 			MaxEvents:    cfg.MaxEvents,

@@ -47,9 +47,9 @@ type Config struct {
 	MaxBodyBytes int
 	// MaxEvents bounds the events of one ingest request.
 	MaxEvents int
-	// MaxInflight bounds the ingest requests decoded or waiting at once; beyond it ingest
-	// answers 503, so memory stays bounded however many clients send.
-	MaxInflight int
+	// MaxInflightBytes bounds the bodies of the ingest requests decoded or waiting at once;
+	// beyond it ingest answers 503, so memory stays bounded however many clients send.
+	MaxInflightBytes int
 	// Retention is how long events are kept; older events are refused at ingest and their days
 	// are dropped from ClickHouse.
 	Retention time.Duration
@@ -88,7 +88,7 @@ func Default() Config {
 		IngestRate:            200,
 		MaxBodyBytes:          8 << 20,
 		MaxEvents:             10_000,
-		MaxInflight:           64,
+		MaxInflightBytes:      64 << 20,
 		Retention:             30 * 24 * time.Hour,
 		FlushInterval:         100 * time.Millisecond,
 		FlushRows:             20_000,
@@ -119,7 +119,7 @@ func (c *Config) settings() []setting {
 		{"ingest-rate", "TRUTHBOARD_INGEST_RATE", "ingest requests per second per API key (0: no limit)", (*count)(&c.IngestRate)},
 		{"max-body-bytes", "TRUTHBOARD_MAX_BODY_BYTES", "largest ingest body after decompression, in bytes", (*count)(&c.MaxBodyBytes)},
 		{"max-events", "TRUTHBOARD_MAX_EVENTS", "most events in one ingest request", (*count)(&c.MaxEvents)},
-		{"max-inflight", "TRUTHBOARD_MAX_INFLIGHT", "most ingest requests decoded or waiting at once; beyond it ingest answers 503", (*count)(&c.MaxInflight)},
+		{"max-inflight-bytes", "TRUTHBOARD_MAX_INFLIGHT_BYTES", "most bytes of ingest bodies decoded or waiting at once; beyond it ingest answers 503", (*count)(&c.MaxInflightBytes)},
 		{"retention", "TRUTHBOARD_RETENTION", "how long events are kept, e.g. 720h", (*duration)(&c.Retention)},
 		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
 		{"flush-rows", "TRUTHBOARD_FLUSH_ROWS", "insert as soon as this many events wait", (*count)(&c.FlushRows)},
@@ -164,7 +164,10 @@ func (c Config) Validate() error {
 	}
 	positive(c.MaxBodyBytes, "max-body-bytes", "TRUTHBOARD_MAX_BODY_BYTES")
 	positive(c.MaxEvents, "max-events", "TRUTHBOARD_MAX_EVENTS")
-	positive(c.MaxInflight, "max-inflight", "TRUTHBOARD_MAX_INFLIGHT")
+	positive(c.MaxInflightBytes, "max-inflight-bytes", "TRUTHBOARD_MAX_INFLIGHT_BYTES")
+	if c.MaxInflightBytes < c.MaxBodyBytes {
+		errs = append(errs, fmt.Errorf("-max-inflight-bytes (TRUTHBOARD_MAX_INFLIGHT_BYTES) is %d, below -max-body-bytes (%d): the largest request could never be taken; raise it", c.MaxInflightBytes, c.MaxBodyBytes))
+	}
 	positive(c.FlushRows, "flush-rows", "TRUTHBOARD_FLUSH_ROWS")
 	positive(c.QueueRows, "queue-rows", "TRUTHBOARD_QUEUE_ROWS")
 	if c.QueueRows < c.MaxEvents {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
 
 	"github.com/truthboard/truthboard/internal/event"
 )
@@ -89,31 +90,36 @@ type Key struct {
 // KeyOf is the duplicate-detection key of an event.
 func KeyOf(e *event.Event) Key { return Key{EventID: e.EventID, Second: e.OccurredAt.Unix()} }
 
-// ExistingKeys returns which of the given events are already stored. It reads event_keys,
-// sorted by (occurred_at, event_id): the batch's seconds select a few granules per second, so its
-// cost follows the batch, not the table.
+// ExistingKeys returns which of the given events are already stored. The batch's keys travel
+// as an external table of the native protocol rather than as IN lists in the query text: with
+// 20,000 keys, parsing the text cost ClickHouse 18.16 four times more than the lookup itself.
+// event_keys is sorted by (occurred_at, event_id), so the batch's seconds select a few granules
+// and the cost follows the batch, not the table.
 func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (map[Key]bool, error) {
 	found := map[Key]bool{}
 	if len(evs) == 0 {
 		return found, nil
 	}
-	seconds, ids := set[int64]{}, set[string]{}
-	for i := range evs {
-		e := &evs[i]
-		seconds.add(e.OccurredAt.Unix())
-		ids.add(e.EventID)
-	}
-	secs := make([]any, 0, len(seconds))
-	for s := range seconds {
-		secs = append(secs, time.Unix(s, 0).UTC())
-	}
-	query := `SELECT event_id, occurred_at FROM event_keys WHERE occurred_at IN ? AND event_id IN ?`
-	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-		// The IN lists of a large batch are longer than the default 256 KiB query text.
-		"max_query_size": 64 << 20,
-	})), query, clickhouse.GroupSet{Value: secs}, ids.tuple())
+	keys, err := ext.NewTable("batch_keys", ext.Column("at", "DateTime"), ext.Column("id", "String"))
 	if err != nil {
-		return nil, fmt.Errorf("look up %d event ids: %w", len(ids), err)
+		return nil, fmt.Errorf("look up event ids: %w", err)
+	}
+	seen := make(map[Key]bool, len(evs))
+	for i := range evs {
+		k := KeyOf(&evs[i])
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if err := keys.Append(time.Unix(k.Second, 0).UTC(), k.EventID); err != nil {
+			return nil, fmt.Errorf("look up event ids: %w", err)
+		}
+	}
+	const query = `SELECT event_id, occurred_at FROM event_keys
+		WHERE occurred_at IN (SELECT at FROM batch_keys) AND event_id IN (SELECT id FROM batch_keys)`
+	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(keys)), query)
+	if err != nil {
+		return nil, fmt.Errorf("look up %d event ids: %w", len(seen), err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -123,7 +129,9 @@ func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (map[Key]bo
 			return nil, fmt.Errorf("look up event ids: %w", err)
 		}
 		k.Second = at.Unix()
-		found[k] = true
+		if seen[k] { // the IN conditions are separate: keep only the batch's own pairs
+			found[k] = true
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("look up event ids: %w", err)
@@ -136,19 +144,6 @@ func (s *Store) CountEvents(ctx context.Context) (uint64, error) {
 	var n uint64
 	err := s.conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n)
 	return n, err
-}
-
-type set[T comparable] map[T]struct{}
-
-func (s set[T]) add(v T) { s[v] = struct{}{} }
-
-// tuple renders the set as a ClickHouse tuple literal for IN, quoted by the driver.
-func (s set[T]) tuple() clickhouse.GroupSet {
-	vs := make([]any, 0, len(s))
-	for v := range s {
-		vs = append(vs, v)
-	}
-	return clickhouse.GroupSet{Value: vs}
 }
 
 func sortedAttributes(m map[string]string) (keys, values []string) {

@@ -23,13 +23,13 @@ type ingestAnswer struct {
 // postEvents takes one object, an array or NDJSON, optionally gzip-encoded, and answers 202 only
 // once the valid events are committed in ClickHouse.
 func (s *Server) postEvents(c *fiber.Ctx) error {
-	select {
-	case s.inflight <- struct{}{}:
-		defer func() { <-s.inflight }()
-	default:
+	size := int64(len(c.Request().Body()))
+	if s.inflightBytes.Add(size) > s.opts.MaxInflightBytes && size < s.opts.MaxInflightBytes {
+		s.inflightBytes.Add(-size)
 		c.Set(fiber.HeaderRetryAfter, "1")
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "too many ingest requests at once; nothing of this request was stored, retry after 1 s"})
 	}
+	defer s.inflightBytes.Add(-size)
 	// The raw body: Fiber's c.Body() would gunzip without a size limit (a gzip bomb).
 	body, err := event.Decompressed(bytes.NewReader(c.Request().Body()), c.Get(fiber.HeaderContentEncoding), s.opts.Limits.MaxBodyBytes)
 	if err != nil {

@@ -1155,14 +1155,19 @@ func TestIngestSlowClickHouse(t *testing.T) {
 	t.Run("too many requests at once", func(t *testing.T) {
 		db := storetest.Open(t)
 		sink := newGatedSink(db)
-		s := startServer(t, serverConfig{db: db, sink: sink, web: web.Options{MaxInflight: 2}})
-		t.Cleanup(sink.open)
 		var held [][]string
-		done := make(chan ingestResult, 2)
-		for i := range 2 { // two requests wait for the held flush and take both places
+		var bodies [][]byte
+		for i := range 2 {
 			ids, evs := batch(fmt.Sprintf("held%d", i), 3, at)
-			held = append(held, ids)
-			go func() { r, err := s.post(jsonArray(evs)); done <- ingestResult{r, err} }()
+			held, bodies = append(held, ids), append(bodies, jsonArray(evs))
+		}
+		// Room for exactly the two held bodies.
+		budget := int64(len(bodies[0]) + len(bodies[1]))
+		s := startServer(t, serverConfig{db: db, sink: sink, web: web.Options{MaxInflightBytes: budget}})
+		t.Cleanup(sink.open)
+		done := make(chan ingestResult, 2)
+		for _, body := range bodies { // two requests wait for the held flush and fill the budget
+			go func() { r, err := s.post(body); done <- ingestResult{r, err} }()
 		}
 		waitQueued(t, s.writer, 6)
 		ids, evs := batch("third", 3, at)

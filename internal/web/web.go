@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
@@ -53,10 +54,12 @@ type Options struct {
 	Live LiveOptions
 	// Access are the settings of signing in and of display tokens (access.go).
 	Access AccessOptions
-	// MaxInflight bounds the ingest requests being decoded or waiting for their flush; more are
-	// refused with 503 before their body is decoded, so decoded events take bounded memory
-	// however many clients send at once (default 64).
-	MaxInflight int
+	// MaxInflightBytes bounds the bodies of the ingest requests being decoded or waiting for
+	// their flush; a request that would exceed it is refused with 503 before its body is
+	// decoded, so decoded events take bounded memory however many clients send at once. It
+	// counts bytes, not requests, so many small requests are not refused while the queue has
+	// room (default 64 MiB).
+	MaxInflightBytes int64
 	// AckTimeout bounds how long an ingest request waits for its events to be committed.
 	AckTimeout time.Duration
 	// Now is the server's clock (nil: time.Now): it checks occurred_at on ingest and places the
@@ -70,9 +73,9 @@ type Server struct {
 	writer Writer
 	db     Database
 	hub    *live.Hub
-	// inflight holds a token per ingest request being decoded or stored.
-	inflight chan struct{}
-	opts     Options
+	// inflightBytes is the body size of the ingest requests being decoded or stored.
+	inflightBytes atomic.Int64
+	opts          Options
 	// sessions signs and checks session cookies (access.go).
 	sessions *auth.Sessions
 	log      *slog.Logger
@@ -87,12 +90,11 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	if opts.AckTimeout <= 0 {
 		opts.AckTimeout = 30 * time.Second
 	}
-	if opts.MaxInflight <= 0 {
-		opts.MaxInflight = 64
+	if opts.MaxInflightBytes <= 0 {
+		opts.MaxInflightBytes = 64 << 20
 	}
 	opts.Live = opts.Live.withDefaults()
-	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now,
-		inflight: make(chan struct{}, opts.MaxInflight)}
+	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now}
 	if opts.Now != nil {
 		s.now = opts.Now
 	}
