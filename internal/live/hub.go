@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -172,6 +173,15 @@ type feed struct {
 
 func (f *feed) run() {
 	defer f.hub.wg.Done()
+	// The first tick runs at once, for the screen that is waiting; the following ones at an
+	// offset within the tick that depends on the feed, so that many feeds started together do
+	// not all query ClickHouse in the same instant and queue for its connections.
+	f.tick()
+	select {
+	case <-f.stop:
+		return
+	case <-time.After(tickOffset(f.sub.Key, f.hub.opts.Tick)):
+	}
 	t := time.NewTicker(f.hub.opts.Tick)
 	defer t.Stop()
 	for {
@@ -184,6 +194,13 @@ func (f *feed) run() {
 	}
 }
 
+// tickOffset spreads feeds over the tick by a hash of their key.
+func tickOffset(key string, tick time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return time.Duration(h.Sum64() % uint64(tick))
+}
+
 // tick runs the feed's queries once and offers the frame to every subscriber.
 func (f *feed) tick() {
 	h := f.hub
@@ -194,9 +211,12 @@ func (f *feed) tick() {
 	h.queries.Add(uint64(queries))
 	h.ticks.Add(1)
 	f.seq++
+	// The tick is stamped when its figures are ready, so that a screen's lag behind it is the
+	// delivery alone; the window itself ends at now.
+	ready := h.opts.Now().UTC()
 
 	// The feed's view, not its first subscriber's: a TV wall and an executive screen share it.
-	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: feedView(f.sub.View), Tick: &now}
+	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: feedView(f.sub.View), Tick: &ready}
 	if err != nil {
 		if !f.degraded {
 			h.log.Warn("live feed degraded", "feed", f.sub.Key, "err", err)
