@@ -167,21 +167,21 @@ func Gauge(name string, f metric.Figure, scale float64, min, max int) Options {
 	g := charts.NewGauge()
 	g.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: name}), charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}))
 	// The item's name stays the same from tick to tick: ECharts takes a renamed item for a new
-	// one and swings the needle in from the start of the dial at every update. The n changes,
-	// so it goes in the item's own detail text, which travels with every update.
+	// one and swings the needle in from the start of the dial at every update. The n is on the
+	// KPI tile beside every gauge; a second line under the value collides with it on a TV.
 	g.AddSeries(name, []opts.GaugeData{{Name: name, Value: value(f, scale)}},
 		charts.WithSeriesOpts(func(s *charts.SingleSeries) {
 			s.Min, s.Max = min, max
 		}))
 	o := toOptions(g)
 	item := o["series"].([]any)[0].(map[string]any)["data"].([]any)[0].(map[string]any)
-	item["detail"] = map[string]any{"formatter": fmt.Sprintf("{value}\nn = %d", f.N)}
+	item["detail"] = map[string]any{"formatter": "{value}"}
 	if !f.OK {
 		// ECharts would write NaN and point the needle at an arbitrary place: hide the needle
 		// and say why. Both are set on the data item (go-echarts' GaugeData has no field for
 		// them) so that an update with a value brings the needle and the number back.
 		item["itemStyle"] = map[string]any{"color": "transparent"}
-		item["detail"] = map[string]any{"formatter": fmt.Sprintf("not enough data\nn = %d", f.N), "fontSize": 16}
+		item["detail"] = map[string]any{"formatter": "not enough data", "fontSize": 16}
 	}
 	return o
 }
