@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/rollup"
 )
@@ -27,19 +25,7 @@ import (
 // window is the one the drill-down already shows.
 func LatestNegativesSQL(q rollup.Query, p rollup.Plan, limit int) (string, []any) {
 	where := []string{"occurred_at >= toDateTime(" + unix(p.From) + ")", "occurred_at < toDateTime(" + unix(p.To) + ")"}
-	var args []any
-	for _, param := range rollup.FilterParams {
-		vals := *q.Filters.Field(param)
-		if len(vals) == 0 {
-			continue
-		}
-		where = append(where, param+" IN ?")
-		set := make([]any, len(vals))
-		for i, v := range vals {
-			set[i] = v
-		}
-		args = append(args, clickhouse.GroupSet{Value: set})
-	}
+	where, args := filterConditions(where, q.Filters)
 	sql := `SELECT event_id, occurred_at, occurred_ms, moment, channel, touchpoint, outcome, csat, nps, ces,
 	sentiment, wait_ms, region, product, segment, agent_team, journey_id
 FROM events

@@ -58,19 +58,7 @@ func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) {
 		sel = append(sel, waitHistogram)
 	}
 	where := []string{"t >= toDateTime(" + unix(start) + ")", "t < toDateTime(" + unix(p.To) + ")"}
-	var args []any
-	for _, param := range rollup.FilterParams {
-		vals := *q.Filters.Field(param)
-		if len(vals) == 0 {
-			continue
-		}
-		where = append(where, param+" IN ?")
-		set := make([]any, len(vals))
-		for i, v := range vals {
-			set[i] = v
-		}
-		args = append(args, clickhouse.GroupSet{Value: set})
-	}
+	where, args := filterConditions(where, q.Filters)
 	sql := "SELECT " + strings.Join(sel, ", ") + "\nFROM " + p.Table + "\nWHERE " + strings.Join(where, " AND ")
 	if len(group) > 0 {
 		sql += "\nGROUP BY " + strings.Join(group, ", ")
@@ -149,19 +137,7 @@ func RecoverySQL(q rollup.Query, p rollup.Plan, now time.Time) (string, []any) {
 	keys = append(keys, q.By...)
 	where := []string{"negative = 1", "journey_id != ''",
 		"occurred_at >= toDateTime(" + unix(p.From) + ")", "occurred_at < toDateTime(" + unix(p.To) + ")"}
-	var args []any
-	for _, param := range rollup.FilterParams {
-		vals := *q.Filters.Field(param)
-		if len(vals) == 0 {
-			continue
-		}
-		where = append(where, param+" IN ?")
-		set := make([]any, len(vals))
-		for i, v := range vals {
-			set[i] = v
-		}
-		args = append(args, clickhouse.GroupSet{Value: set})
-	}
+	where, args := filterConditions(where, q.Filters)
 	w := strconv.FormatInt(recoveryWindowSeconds, 10)
 	recovered := "arrayExists(x -> x > t AND x <= t + " + w + ", positives)"
 	closed := "t + " + w + " < " + unix(now)
@@ -214,4 +190,22 @@ func (s *Store) Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now
 		out = append(out, g)
 	}
 	return out, rows.Err()
+}
+
+// filterConditions adds a condition per filter of f to where, its values bound as a tuple by
+// the driver (quoted, never spliced as text), and returns the conditions with their arguments.
+func filterConditions(where []string, f rollup.Filters) ([]string, []any) {
+	var args []any
+	for _, param := range rollup.FilterParams {
+		vals := *f.Field(param)
+		if len(vals) == 0 {
+			continue
+		}
+		set := make([]any, len(vals))
+		for i, v := range vals {
+			set[i] = v
+		}
+		where, args = append(where, param+" IN ?"), append(args, clickhouse.GroupSet{Value: set})
+	}
+	return where, args
 }
