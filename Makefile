@@ -3,15 +3,13 @@
 
 # How long `make fuzz` fuzzes, as a Go duration: make fuzz FUZZTIME=30s
 FUZZTIME ?= 5m
-# What `make bench` measures (go run ./cmd/truthboard-bench -h lists the suites).
-BENCH_SUITE ?= ingest
 # Flags of `make leakcheck` (go run ./cmd/truthboard-browse -h): LEAKCHECK="-first 30s -total 3m".
 LEAKCHECK ?=
 
 # Runs a command with TRUTHBOARD_CLICKHOUSE_ADDR set, starting a local ClickHouse if needed.
 WITH_CLICKHOUSE = env_=$$(scripts/clickhouse.sh env) && eval "$$env_" &&
 
-.PHONY: help run test build fuzz bench screenshots leakcheck clickhouse-stop
+.PHONY: help run test build fuzz bench bench-ingest bench-metrics bench-live screenshots leakcheck clickhouse-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -28,8 +26,16 @@ build: ## build bin/truthboard
 fuzz: ## fuzz the event decoder for FUZZTIME (default 5m)
 	go test -run '^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/event/
 
-bench: ## measure BENCH_SUITE (default ingest) and write its section of docs/benchmarks.md
-	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-bench -suite $(BENCH_SUITE) -out docs/benchmarks.md
+bench: bench-ingest bench-metrics bench-live ## every benchmark, each writing its section of docs/benchmarks.md
+
+bench-ingest: ## HTTP ingest against the bare driver, ack latency at 20k events/s, overload (~5 min)
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-bench -suite ingest -out docs/benchmarks.md
+
+bench-metrics: ## the executive view's queries per tick at 1M, 10M and 50M events of history (~10 min)
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-metrics-bench -diagnose 0 -out docs/benchmarks.md
+
+bench-live: ## freshness, and fan-out to 1,000 and 5,000 screens on one view and over 50 (~5 min)
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-live-bench -out docs/benchmarks.md
 
 screenshots: build ## PNGs of every view from a live run with demo traffic, into docs/screenshots/
 	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-browse -bin bin/truthboard -out docs/screenshots screenshots
