@@ -49,6 +49,9 @@ STEP_START=$SECONDS
 SUMMARY=()
 
 # step NAME starts timing a step; done_step RESULT records it.
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+
 step() {
 	STEP_NAME=$1
 	STEP_START=$SECONDS
@@ -69,27 +72,6 @@ print_summary() {
 
 # --- packages from apt ----------------------------------------------------------------------
 
-APT_UPDATED=0
-
-# apt_install PACKAGE... installs Debian packages non-interactively, with sudo when not root.
-apt_install() {
-	command -v apt-get >/dev/null 2>&1 ||
-		die "$* missing and apt-get is not available: install $* yourself"
-	local sudo=()
-	if [[ $(id -u) -ne 0 ]]; then
-		command -v sudo >/dev/null 2>&1 ||
-			die "$* missing and this user cannot install packages: run 'apt-get install $*' as root"
-		sudo=(sudo)
-	fi
-	if [[ $APT_UPDATED == 0 ]]; then
-		say "apt-get update"
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || die "apt-get update failed"
-		APT_UPDATED=1
-	fi
-	say "installing $* with apt-get"
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" ||
-		die "apt-get install $* failed"
-}
 
 ensure_go() {
 	if ! command -v go >/dev/null 2>&1; then

@@ -24,6 +24,8 @@ die() {
 	say "error: $*"
 	exit 1
 }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # Go: on PATH, or where the official tarball puts it.
 if ! command -v go >/dev/null 2>&1; then
@@ -42,8 +44,7 @@ say "ClickHouse: $TRUTHBOARD_CLICKHOUSE_ADDR"
 
 # ECharts for the dashboards: npm ci in static/, then copied where static/embed.go embeds it.
 if [[ ! -f static/node_modules/echarts/package.json || static/package-lock.json -nt static/node_modules/.package-lock.json ]]; then
-	command -v npm >/dev/null 2>&1 ||
-		die "npm is missing: install Node.js and npm (apt-get install nodejs npm) for the dashboards' charts"
+	command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 	say "npm ci in static/ (ECharts)"
 	(cd static && npm ci --no-audit --no-fund) || die "npm ci in static/ failed"
 fi
