@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/truthboard/truthboard/internal/benchdoc"
 	"io"
 	"log/slog"
 	"os"
@@ -86,7 +87,7 @@ func run(args []string, log *slog.Logger) error {
 	if *out == "" {
 		return nil
 	}
-	if err := writeSection(*out, s.Title, section); err != nil {
+	if err := benchdoc.WriteSection(*out, s.Title, section); err != nil {
 		return err
 	}
 	log.Info("section written", "file", *out, "section", "## "+s.Title)
@@ -135,74 +136,6 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// writeSection replaces the "## title" section of the Markdown file at path with section, or
-// appends it when the file has none; the file is created when missing. A section runs to the
-// next "## " heading outside a code fence.
-func writeSection(path, title, section string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(old) == 0 {
-		old = []byte(fileIntro)
-	}
-	updated := replaceSection(string(old), title, section)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(updated), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replace %s: %w", path, err)
-	}
-	return nil
-}
-
-// fileIntro starts a new benchmarks file.
-const fileIntro = `# Benchmarks
-
-Each section is written by ` + "`go run ./cmd/truthboard-bench -suite NAME -out docs/benchmarks.md`" + `
-(one ` + "`##`" + ` section per subsystem; a run replaces only its own section) and names the command,
-machine and date of its figures. Figures are compared with a baseline measured in the same run,
-because the machines are small and shared: absolute numbers move from run to run.
-`
-
-func replaceSection(doc, title, section string) string {
-	lines := strings.SplitAfter(doc, "\n")
-	heading := "## " + title
-	start, end := -1, len(lines)
-	fenced := false
-	for i, l := range lines {
-		t := strings.TrimRight(l, "\r\n")
-		if strings.HasPrefix(strings.TrimSpace(t), "```") {
-			fenced = !fenced
-			continue
-		}
-		if fenced || !strings.HasPrefix(t, "## ") {
-			continue
-		}
-		if start < 0 && strings.TrimSpace(t) == heading {
-			start = i
-		} else if start >= 0 {
-			end = i
-			break
-		}
-	}
-	section = strings.TrimRight(section, "\n") + "\n"
-	if start < 0 {
-		doc = strings.TrimRight(doc, "\n")
-		if doc == "" {
-			return section
-		}
-		return doc + "\n\n" + section
-	}
-	before := strings.Join(lines[:start], "")
-	after := strings.Join(lines[end:], "")
-	if after != "" {
-		section += "\n"
-	}
-	return before + section + after
 }
 
 // discard is a logger for components whose logs the benchmark does not need.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/truthboard/truthboard/internal/benchdoc"
 	"math"
 	"os"
 	"strings"
@@ -406,42 +407,7 @@ func cutSubsection(body, heading string) (sub, rest string) {
 	return strings.Join(lines[start:end], ""), strings.Join(lines[:start], "") + strings.Join(lines[end:], "")
 }
 
-// writeSection replaces the "## <title>" section of file (up to the next "## " heading) with
-// body, or appends it; the rest of the file is kept as it is. The file is read right before it
-// is written: other tools own its other sections.
+// writeSection replaces the "## <title>" section of file with body under that heading.
 func writeSection(file, title, body string) error {
-	old, err := os.ReadFile(file)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	text := string(old)
-	if text == "" {
-		text = "# Benchmarks\n"
-	}
-	heading := "## " + title
-	section := heading + "\n\n" + strings.Trim(body, "\n") + "\n"
-	lines := strings.SplitAfter(text, "\n")
-	start, end := -1, len(lines)
-	for i, l := range lines {
-		t := strings.TrimRight(l, "\r\n")
-		if start < 0 && t == heading {
-			start = i
-			continue
-		}
-		if start >= 0 && strings.HasPrefix(t, "## ") {
-			end = i
-			break
-		}
-	}
-	var out string
-	if start < 0 {
-		out = strings.TrimRight(text, "\n") + "\n\n" + section
-	} else {
-		after := strings.Join(lines[end:], "")
-		if after != "" {
-			section += "\n"
-		}
-		out = strings.Join(lines[:start], "") + section + after
-	}
-	return os.WriteFile(file, []byte(out), 0o644)
+	return benchdoc.WriteSection(file, title, "## "+title+"\n\n"+strings.Trim(body, "\n")+"\n")
 }

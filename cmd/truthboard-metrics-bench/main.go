@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/truthboard/truthboard/internal/benchdoc"
 	"log/slog"
 	"math"
 	"os"
@@ -102,7 +103,7 @@ func run(args []string, log *slog.Logger) error {
 	if cfg.Out == "" {
 		return nil
 	}
-	if err := writeSection(cfg.Out, "Metrics", section); err != nil {
+	if err := benchdoc.WriteSection(cfg.Out, "Metrics", section); err != nil {
 		return err
 	}
 	log.Info("section written", "file", cfg.Out, "section", "## Metrics")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,34 +109,6 @@ func TestGeneratedHistory(t *testing.T) {
 		if _, _, err := hubSet(view).run(ctx, db, to); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func TestWriteSection(t *testing.T) {
-	for _, c := range []struct {
-		name, old, want string
-	}{
-		{"new file", "", "# Benchmarks\n\nFigures of Truthboard's benchmark commands, each section with the command, machine and date that produced it.\n\n## Metrics\n\nnew\n"},
-		{"appended", "# B\n\n## Ingest\n\ningest\n", "# B\n\n## Ingest\n\ningest\n\n## Metrics\n\nnew\n"},
-		{"replaced, others kept", "# B\n\n## Metrics\n\nold\n\n## Ingest\n\ningest\n", "# B\n\n## Metrics\n\nnew\n\n## Ingest\n\ningest\n"},
-		{"last, replaced", "# B\n\n## Ingest\n\ningest\n\n## Metrics\n\nold\n### Sub\n\nold\n", "# B\n\n## Ingest\n\ningest\n\n## Metrics\n\nnew\n"},
-		{"heading in a fence is text", "## Metrics\n\n```\n## Ingest\n```\n\n## Ingest\n\ni\n", "## Metrics\n\nnew\n\n## Ingest\n\ni\n"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "benchmarks.md")
-			if c.old != "" {
-				if err := os.WriteFile(path, []byte(c.old), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := writeSection(path, "Metrics", "## Metrics\n\nnew\n"); err != nil {
-				t.Fatal(err)
-			}
-			got, _ := os.ReadFile(path)
-			if string(got) != c.want {
-				t.Errorf("got\n%s\nwant\n%s", got, c.want)
-			}
-		})
 	}
 }
 

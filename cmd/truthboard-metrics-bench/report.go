@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -347,57 +346,4 @@ func commandLine(args []string) string {
 		parts = append(parts, a)
 	}
 	return strings.Join(parts, " ")
-}
-
-// writeSection replaces the "## title" section of the Markdown file at path (up to the next
-// "## " heading outside a code fence) with section, or appends it; the rest of the file is kept.
-// A missing file is created with a one-line introduction.
-func writeSection(path, title, section string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	doc := string(old)
-	if strings.TrimSpace(doc) == "" {
-		doc = "# Benchmarks\n\nFigures of Truthboard's benchmark commands, each section with the command, machine and date that produced it.\n"
-	}
-	lines := strings.SplitAfter(doc, "\n")
-	heading := "## " + title
-	start, end := -1, len(lines)
-	fenced := false
-	for i, l := range lines {
-		t := strings.TrimRight(l, "\r\n")
-		if strings.HasPrefix(strings.TrimSpace(t), "```") {
-			fenced = !fenced
-			continue
-		}
-		if fenced || !strings.HasPrefix(t, "## ") {
-			continue
-		}
-		if start < 0 && strings.TrimSpace(t) == heading {
-			start = i
-		} else if start >= 0 {
-			end = i
-			break
-		}
-	}
-	section = strings.TrimRight(section, "\n") + "\n"
-	var updated string
-	if start < 0 {
-		updated = strings.TrimRight(doc, "\n") + "\n\n" + section
-	} else {
-		after := strings.Join(lines[end:], "")
-		if after != "" {
-			section += "\n"
-		}
-		updated = strings.Join(lines[:start], "") + section + after
-	}
-	tmp := path + ".tmp-metrics"
-	if err := os.WriteFile(tmp, []byte(updated), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replace %s: %w", path, err)
-	}
-	return nil
 }
