@@ -6,8 +6,12 @@ package store
 
 import (
 	"context"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -107,11 +111,23 @@ func (s *Store) Database() string { return s.database }
 
 // Unavailable reports whether err means ClickHouse could not be reached (as opposed to a query
 // it refused), so that callers can answer 503 and ask the client to retry.
+//
+// Only failures of the connection count: refused, reset or closed, timed out, or a pool that
+// could not get a connection. The server's own exceptions and errors of ours (a value that does
+// not scan, say) are not outages: telling a client to retry them would only hide a bug.
 func Unavailable(err error) bool {
-	var exc *clickhouse.Exception
-	// Anything but the server's own answer (an exception) is a connection problem: refused,
-	// reset, timed out, or a pool that could not get a connection.
-	return err != nil && !errors.As(err, &exc)
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, net.ErrClosed), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, sqldriver.ErrBadConn), errors.Is(err, clickhouse.ErrAcquireConnTimeout):
+		return true
+	}
+	return false
 }
 
 // quoteIdent quotes a ClickHouse identifier such as a database name.
