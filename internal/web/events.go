@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -23,15 +25,32 @@ type ingestAnswer struct {
 // postEvents takes one object, an array or NDJSON, optionally gzip-encoded, and answers 202 only
 // once the valid events are committed in ClickHouse.
 func (s *Server) postEvents(c *fiber.Ctx) error {
-	size := int64(len(c.Request().Body()))
+	// Admission by the body's declared size, before it is read: memory stays bounded however
+	// many clients send at once. A chunked body (no Content-Length) is counted at the limit.
+	max := s.opts.Limits.MaxBodyBytes
+	size := int64(c.Request().Header.ContentLength())
+	if size > max {
+		return s.bodyTooLarge(c)
+	}
+	if size < 0 {
+		size = max
+	}
 	if s.inflightBytes.Add(size) > s.opts.MaxInflightBytes && size < s.opts.MaxInflightBytes {
 		s.inflightBytes.Add(-size)
 		c.Set(fiber.HeaderRetryAfter, "1")
+		c.Context().SetConnectionClose() // the body was not read
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "too many ingest requests at once; nothing of this request was stored, retry after 1 s"})
 	}
 	defer s.inflightBytes.Add(-size)
+	raw, fits, err := readBody(c, max)
+	if err != nil {
+		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: "the body could not be read: " + err.Error()})
+	}
+	if !fits {
+		return s.bodyTooLarge(c)
+	}
 	// The raw body: Fiber's c.Body() would gunzip without a size limit (a gzip bomb).
-	body, err := event.Decompressed(bytes.NewReader(c.Request().Body()), c.Get(fiber.HeaderContentEncoding), s.opts.Limits.MaxBodyBytes)
+	body, err := event.Decompressed(bytes.NewReader(raw), c.Get(fiber.HeaderContentEncoding), max)
 	if err != nil {
 		code := fiber.StatusBadRequest
 		if errors.Is(err, event.ErrUnsupportedEncoding) {
@@ -84,4 +103,41 @@ func (s *Server) writeFailed(c *fiber.Ctx, err error) error {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable; the events were not acknowledged, retry after 5 s (a retry is never counted twice)"})
 	}
 	return err // 500, logged by the error handler
+}
+
+// readBody reads the request body (streamed by fasthttp, see New) up to limit bytes; fits is
+// false when the body is longer.
+func readBody(c *fiber.Ctx, limit int64) (body []byte, fits bool, err error) {
+	stream := c.Context().RequestBodyStream()
+	if stream == nil { // not streamed (app.Test, or a body already read)
+		body = c.Request().Body()
+		return body, int64(len(body)) <= limit, nil
+	}
+	var buf bytes.Buffer
+	if n := c.Request().Header.ContentLength(); n > 0 {
+		buf.Grow(n)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(stream, limit+1))
+	if err != nil {
+		return nil, false, err
+	}
+	return buf.Bytes(), n <= limit, nil
+}
+
+// drainLimit is how much of a body over the limit is read and thrown away before the 413, so
+// that a client still sending it reads the answer instead of a reset connection.
+const drainLimit = 16 << 20
+
+// bodyTooLarge answers 413 to a body over the limit and closes the connection, whose unread
+// rest cannot be told from a next request.
+func (s *Server) bodyTooLarge(c *fiber.Ctx) error {
+	if stream := c.Context().RequestBodyStream(); stream != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(stream, drainLimit))
+	}
+	c.Context().SetConnectionClose()
+	return c.Status(fiber.StatusRequestEntityTooLarge).JSON(apiError{Error: tooLargeMessage(s.opts.Limits.MaxBodyBytes)})
+}
+
+func tooLargeMessage(max int64) string {
+	return "the body is larger than " + strconv.FormatInt(max, 10) + " bytes; send fewer events per request"
 }

@@ -1212,3 +1212,45 @@ type ingestResult struct {
 	reply
 	err error
 }
+
+// A body over the limit gets its 413 whether its length is declared or it comes chunked, and
+// whether it is a little or a lot larger: the client reads the answer, not a reset connection.
+// Other routes take small bodies only.
+func TestOversizeBodiesGetTheirAnswer(t *testing.T) {
+	const maxBody = 64 << 10
+	s := startServer(t, serverConfig{web: web.Options{Limits: event.Limits{MaxBodyBytes: maxBody}}})
+	for _, size := range []int{maxBody + 1, 3 * maxBody, 40 * maxBody} {
+		body := []byte("[" + strings.Repeat(" ", size-2) + "]")
+		for _, chunked := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d bytes chunked=%v", size, chunked), func(t *testing.T) {
+				var r io.Reader = bytes.NewReader(body)
+				if chunked { // a reader of unknown length makes net/http send chunks
+					r = io.MultiReader(r)
+				}
+				req, _ := http.NewRequest(http.MethodPost, s.url+"/v1/events", r)
+				req.Header.Set("Authorization", "Bearer "+testKey)
+				resp, err := s.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "larger than 65536 bytes") {
+					t.Fatalf("status %d: %s", resp.StatusCode, b)
+				}
+			})
+		}
+	}
+	resp, err := s.client.Post(s.url+"/login", "application/x-www-form-urlencoded", strings.NewReader("token="+strings.Repeat("x", 100<<10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a 100 KiB sign-in form: status %d, want 413: %s", resp.StatusCode, b)
+	}
+	// The server still takes a good request afterwards.
+	_, evs := batch("after", 3, base())
+	s.mustPost(t, jsonArray(evs)).accepted(t, 3, 0)
+}

@@ -101,14 +101,17 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	s.app = fiber.New(fiber.Config{
 		AppName:               "truthboard",
 		DisableStartupMessage: true,
-		// Compressed bodies are limited here, decompressed ones by the event decoder.
-		BodyLimit:    int(opts.Limits.MaxBodyBytes),
-		ReadTimeout:  30 * time.Second,
-		WriteTimeout: 30 * time.Second,
-		IdleTimeout:  120 * time.Second,
-		ErrorHandler: s.errorHandler,
+		// Bodies are streamed: fasthttp reads only their first 8 KiB before the handler, so an
+		// ingest body is read once it is admitted (postEvents) and other routes refuse large
+		// ones (smallBodies). BodyLimit is then the size up to which fasthttp pre-reads.
+		StreamRequestBody: true,
+		BodyLimit:         int(opts.Limits.MaxBodyBytes),
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorHandler:      s.errorHandler,
 	})
-	s.app.Use(recover.New())
+	s.app.Use(recover.New(), s.smallBodies)
 	s.app.Get("/livez", s.livez)
 	s.app.Get("/readyz", s.readyz)
 
@@ -153,7 +156,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	}
 	msg := err.Error()
 	if code == fiber.StatusRequestEntityTooLarge {
-		msg = "the body is larger than " + strconv.Itoa(int(s.opts.Limits.MaxBodyBytes)) + " bytes; send fewer events per request"
+		msg = tooLargeMessage(s.opts.Limits.MaxBodyBytes)
 	}
 	if code >= 500 {
 		s.log.Error("request failed", "path", c.Path(), "err", err)
@@ -194,6 +197,25 @@ func (s *Server) rateLimit(perSecond int) fiber.Handler {
 				Error: "rate limit of " + strconv.Itoa(perSecond) + " requests per second for this key reached; retry after 1 s or send more events per request"})
 		},
 	})
+}
+
+// maxFormBytes bounds the body of every route but POST /v1/events: sign-in forms and token
+// requests are small.
+const maxFormBytes = 64 << 10
+
+// smallBodies refuses a body over maxFormBytes on every route but ingest, which bounds its own
+// (postEvents). With streamed bodies, fasthttp would otherwise read any length into memory for
+// a handler that asks for the body.
+func (s *Server) smallBodies(c *fiber.Ctx) error {
+	if c.Path() == "/v1/events" {
+		return c.Next()
+	}
+	n := c.Request().Header.ContentLength()
+	if n > maxFormBytes || (n == -1 && c.Context().RequestBodyStream() != nil) {
+		c.Context().SetConnectionClose()
+		return c.Status(fiber.StatusRequestEntityTooLarge).JSON(apiError{Error: "the body is larger than " + strconv.Itoa(maxFormBytes) + " bytes, the limit outside POST /v1/events"})
+	}
+	return c.Next()
 }
 
 func (s *Server) livez(c *fiber.Ctx) error { return c.SendString("ok\n") }
