@@ -1,0 +1,159 @@
+// Package telemetry defines Truthboard's own metrics, exposed in the Prometheus text format on
+// GET /metrics. Every metric is registered on the Metrics' own registry (never the client
+// library's global one), beside the Go runtime and process collectors, so tests and several
+// servers in one process do not share series.
+package telemetry
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Reasons of truthboard_events_rejected_total. RejectInvalid counts events (one bad event of a
+// batch is one); every other reason counts requests refused as a whole, whose events were not
+// read or not counted.
+const (
+	RejectInvalid      = "invalid_event" // an event failed validation (400, or listed in a 207)
+	RejectBadBody      = "bad_body"      // the body is not a JSON array or object of events (400)
+	RejectTooLarge     = "too_large"     // the body or its event count is over the limit (413)
+	RejectUnauthorized = "unauthorized"  // no bearer token, or one that is not valid (401)
+	RejectRateLimited  = "rate_limited"  // the key's requests per second are used up (429)
+	RejectOverloaded   = "overloaded"    // the bodies in flight are at their bound (503)
+	RejectSpoolFull    = "spool_full"    // the spool on disk is at its bound (503)
+	RejectUnavailable  = "unavailable"   // ClickHouse does not answer and nothing can hold the events (503)
+	RejectShuttingDown = "shutting_down" // the server is stopping (503)
+)
+
+// RejectReasons lists every reason of truthboard_events_rejected_total.
+var RejectReasons = []string{
+	RejectInvalid, RejectBadBody, RejectTooLarge, RejectUnauthorized, RejectRateLimited,
+	RejectOverloaded, RejectSpoolFull, RejectUnavailable, RejectShuttingDown,
+}
+
+// Results of truthboard_insert_batches_total.
+const (
+	ResultOK    = "ok"
+	ResultError = "error"
+)
+
+// Metrics are the server's metrics. Components update the fields they own; nothing else reads
+// them but the registry.
+type Metrics struct {
+	// Registry holds every metric below and the Go and process collectors.
+	Registry *prometheus.Registry
+
+	// Ingest.
+	EventsAccepted  prometheus.Counter     // truthboard_events_accepted_total
+	EventsRejected  *prometheus.CounterVec // truthboard_events_rejected_total{reason}
+	EventsDuplicate prometheus.Counter     // truthboard_events_duplicate_total
+	InsertBatches   *prometheus.CounterVec // truthboard_insert_batches_total{result}
+	InsertedEvents  prometheus.Counter     // truthboard_inserted_events_total
+	InsertDuration  prometheus.Histogram   // truthboard_insert_duration_seconds
+
+	// Live screens (internal/live).
+	LiveClients       prometheus.Gauge       // truthboard_live_clients
+	LiveCloses        *prometheus.CounterVec // truthboard_live_closes_total{reason}
+	LiveFeeds         prometheus.Gauge       // truthboard_live_feeds
+	LiveFeedsDegraded prometheus.Gauge       // truthboard_live_feeds_degraded
+	LiveTicks         prometheus.Counter     // truthboard_live_ticks_total
+	LiveQueries       prometheus.Counter     // truthboard_live_queries_total
+	LiveTickQueries   prometheus.Gauge       // truthboard_live_tick_queries
+	LiveQueryDuration prometheus.Histogram   // truthboard_live_query_duration_seconds
+	LiveTickDuration  prometheus.Histogram   // truthboard_live_tick_duration_seconds
+
+	now func() time.Time // the clock of the spool's age
+}
+
+// New returns the metrics, registered, every labelled series at 0.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	f := factory{r}
+	m := &Metrics{
+		Registry: r,
+		now:      time.Now,
+
+		EventsAccepted: f.counter("truthboard_events_accepted_total",
+			"Events made durable and acknowledged with 202 (in ClickHouse, or in the spool while it is away)."),
+		EventsRejected: f.counterVec("truthboard_events_rejected_total",
+			"Events refused by validation (reason invalid_event, one per event) and ingest requests refused as a whole, by reason.",
+			"reason"),
+		EventsDuplicate: f.counter("truthboard_events_duplicate_total",
+			"Events acknowledged but not stored again because their event_id was already stored."),
+		InsertBatches: f.counterVec("truthboard_insert_batches_total",
+			"Batches the writer sent to ClickHouse, by result (ok or error).",
+			"result"),
+		InsertedEvents: f.counter("truthboard_inserted_events_total",
+			"Rows written to ClickHouse's raw events table."),
+		InsertDuration: f.histogram("truthboard_insert_duration_seconds",
+			"Time of one batch written to ClickHouse: the duplicate lookup and the insert.",
+			prometheus.ExponentialBuckets(0.005, 2, 13)), // 5 ms to 20 s
+
+		LiveClients: f.gauge("truthboard_live_clients",
+			"Live screens subscribed to a feed."),
+		LiveCloses: f.counterVec("truthboard_live_closes_total",
+			"Live screens whose connection ended, by reason (client_gone, going_away, slow_consumer, message_too_big).",
+			"reason"),
+		LiveFeeds: f.gauge("truthboard_live_feeds",
+			"Live feeds running: distinct subscriptions (view, window and filters), each querying ClickHouse once per tick however many screens share it."),
+		LiveFeedsDegraded: f.gauge("truthboard_live_feeds_degraded",
+			"Live feeds whose last tick failed and which show their last good figures."),
+		LiveTicks: f.counter("truthboard_live_ticks_total",
+			"Ticks run by the live feeds, all feeds together."),
+		LiveQueries: f.counter("truthboard_live_queries_total",
+			"ClickHouse queries run by the live feeds."),
+		LiveTickQueries: f.gauge("truthboard_live_tick_queries",
+			"ClickHouse queries the live feeds run per tick: the sum over the feeds of the queries of each one's last tick."),
+		LiveQueryDuration: f.histogram("truthboard_live_query_duration_seconds",
+			"Time of one ClickHouse query of a live feed.",
+			prometheus.ExponentialBuckets(0.001, 2, 13)), // 1 ms to 4 s
+		LiveTickDuration: f.histogram("truthboard_live_tick_duration_seconds",
+			"Time of one live feed's tick: its queries and the encoding of its frame.",
+			prometheus.ExponentialBuckets(0.001, 2, 13)),
+	}
+	for _, reason := range RejectReasons {
+		m.EventsRejected.WithLabelValues(reason)
+	}
+	m.InsertBatches.WithLabelValues(ResultOK)
+	m.InsertBatches.WithLabelValues(ResultError)
+	r.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+// factory creates metrics registered on one registry.
+type factory struct{ r *prometheus.Registry }
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) counterVec(name, help, label string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+	f.r.MustRegister(c)
+	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.r.MustRegister(g)
+	return g
+}
+
+func (f factory) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	f.r.MustRegister(h)
+	return h
+}
