@@ -1,0 +1,159 @@
+package spool
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/event"
+)
+
+// Batch is records handed out by Next: their events, in order, each with the time its
+// request was received. Commit it once downstream has every event.
+type Batch struct {
+	Events   []event.Event
+	Received []time.Time
+	records  int
+}
+
+// ErrUncommitted means Next was called before the previous batch was committed.
+var ErrUncommitted = errors.New("spool: the previous batch is not committed")
+
+// Next waits until records are waiting, then returns the oldest ones: whole records, at least
+// one, up to maxEvents events in all unless the first record alone holds more. It waits up to
+// linger after the first record was received for more records, so that batches are large
+// when the traffic is. ctx ending returns ctx's error. Only one goroutine may read.
+func (s *Spool) Next(ctx context.Context, maxEvents int, linger time.Duration) (Batch, error) {
+	var timer *time.Timer
+	for {
+		s.mu.Lock()
+		if s.readPos != 0 {
+			s.mu.Unlock()
+			return Batch{}, ErrUncommitted
+		}
+		take, events := 0, 0
+		for _, r := range s.records {
+			if take > 0 && events+r.count > maxEvents {
+				break
+			}
+			take, events = take+1, events+r.count
+		}
+		var wait time.Duration
+		if take > 0 {
+			wait = time.Until(s.records[0].received.Add(linger))
+		}
+		full := take > 0 && (events >= maxEvents || take < len(s.records))
+		if take > 0 && (full || wait <= 0) {
+			recs := append([]record(nil), s.records[:take]...)
+			s.readPos = take
+			s.mu.Unlock()
+			return s.read(recs, events)
+		}
+		s.mu.Unlock()
+		var lingerDone <-chan time.Time
+		if take > 0 {
+			if timer == nil {
+				timer = time.NewTimer(wait)
+				defer timer.Stop()
+			} else {
+				timer.Reset(wait)
+			}
+			lingerDone = timer.C
+		}
+		select {
+		case <-s.more:
+		case <-lingerDone:
+		case <-ctx.Done():
+			return Batch{}, ctx.Err()
+		}
+	}
+}
+
+// read loads the events of recs from their segments.
+func (s *Spool) read(recs []record, events int) (Batch, error) {
+	b := Batch{Events: make([]event.Event, 0, events), Received: make([]time.Time, 0, events), records: len(recs)}
+	var buf []byte
+	for _, r := range recs {
+		f, err := s.reader(r.segment)
+		if err != nil {
+			s.abandonRead()
+			return Batch{}, err
+		}
+		n := int(r.size - headerBytes)
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := f.ReadAt(buf, r.offset+headerBytes); err != nil {
+			s.abandonRead()
+			return Batch{}, fmt.Errorf("spool: read segment %d at %d: %w", r.segment, r.offset, err)
+		}
+		var evs []event.Event
+		if err := json.Unmarshal(buf, &evs); err != nil || len(evs) != r.count {
+			s.abandonRead()
+			return Batch{}, fmt.Errorf("spool: the record in segment %d at %d does not hold its %d events (%d): %v", r.segment, r.offset, r.count, len(evs), err)
+		}
+		b.Events = append(b.Events, evs...)
+		for range r.count {
+			b.Received = append(b.Received, r.received)
+		}
+	}
+	return b, nil
+}
+
+func (s *Spool) abandonRead() {
+	s.mu.Lock()
+	s.readPos = 0
+	s.mu.Unlock()
+}
+
+func (s *Spool) reader(id uint64) (*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.readers[id]; f != nil {
+		return f, nil
+	}
+	f, err := os.Open(s.path(id))
+	if err != nil {
+		return nil, fmt.Errorf("spool: open segment: %w", err)
+	}
+	s.readers[id] = f
+	return f, nil
+}
+
+// Commit marks the batch from Next as delivered: its records leave the spool, and so does
+// every segment whose records all have.
+func (s *Spool) Commit(b Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b.records != s.readPos || b.records == 0 {
+		return fmt.Errorf("spool: commit of %d records, but %d were handed out", b.records, s.readPos)
+	}
+	for _, r := range s.records[:b.records] {
+		s.events -= int64(r.count)
+	}
+	s.records = append(s.records[:0], s.records[b.records:]...)
+	s.readPos = 0
+	// Segments before the one holding the oldest record left are done; the last segment is
+	// being written and stays.
+	keepFrom := s.segments[len(s.segments)-1].id
+	if len(s.records) > 0 {
+		keepFrom = s.records[0].segment
+	}
+	for len(s.segments) > 1 && s.segments[0].id < keepFrom {
+		seg := s.segments[0]
+		if f := s.readers[seg.id]; f != nil {
+			f.Close()
+			delete(s.readers, seg.id)
+		}
+		if err := os.Remove(s.path(seg.id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("spool: remove a delivered segment: %w", err)
+		}
+		s.segments = s.segments[1:]
+		s.bytes -= seg.size
+	}
+	return nil
+}

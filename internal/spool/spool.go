@@ -1,0 +1,468 @@
+// Package spool is the durable local log between the ingest API and ClickHouse. An acknowledged
+// request's events are appended to it and synced to disk before the answer; a reader (the
+// ingest drainer) takes them out in order and commits each batch once ClickHouse has it.
+//
+// On disk the spool is a folder of segment files named by a growing number, each a sequence
+// of records:
+//
+//	length  uint32  bytes of payload
+//	crc     uint32  CRC-32C of count, received and payload
+//	count   uint32  events in the record
+//	received int64  Unix nanoseconds the request was received
+//	payload         the events as a JSON array
+//
+// One goroutine appends: concurrent Appends are written together and share one fsync (group
+// commit). A segment is removed once every record in it is committed. At Open, a record cut
+// off by a crash (or failing its CRC) ends its segment: the segment is truncated there. Such a
+// record was never acknowledged, since its fsync had not returned.
+//
+// The spool touches only its own folder.
+package spool
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/event"
+)
+
+// Options configure a spool.
+type Options struct {
+	// Dir is the spool's folder, created if missing. Keep it on a local disk: acknowledged
+	// events live here until ClickHouse has them.
+	Dir string
+	// SegmentBytes is the size at which the spool starts a new segment file (default 16 MiB).
+	SegmentBytes int64
+	// MaxBytes is the disk quota of the spool: an Append that would exceed it fails with ErrFull
+	// (ingest answers 503 + Retry-After) until the drainer frees room (default 1 GiB).
+	MaxBytes int64
+}
+
+// Defaults of Options.
+const (
+	DefaultSegmentBytes = 16 << 20
+	DefaultMaxBytes     = 1 << 30
+)
+
+func (o Options) withDefaults() Options {
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = DefaultSegmentBytes
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	return o
+}
+
+var (
+	// ErrFull means the spool reached its disk quota (or the disk is full): nothing of the
+	// request was made durable, the client should retry later.
+	ErrFull = errors.New("the spool is full")
+	// ErrClosed means the spool is closed.
+	ErrClosed = errors.New("the spool is closed")
+)
+
+const (
+	headerBytes = 20
+	segmentExt  = ".seg"
+	// maxRecordBytes bounds one record's payload, so a corrupt length cannot make Open or the
+	// reader allocate gigabytes.
+	maxRecordBytes = 256 << 20
+	// appendQueue bounds the Appends waiting for the appender.
+	appendQueue = 1024
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// record is where one appended record lies and what it holds.
+type record struct {
+	segment  uint64
+	offset   int64 // of the header
+	size     int64 // header and payload
+	count    int
+	received time.Time
+}
+
+// segment is one file of the spool.
+type segment struct {
+	id   uint64
+	size int64
+}
+
+// Spool is a durable, segmented log of event batches. Open it, Append from any goroutine,
+// and read with Next and Commit from one goroutine.
+type Spool struct {
+	opts Options
+	log  *slog.Logger
+
+	in       chan *appendReq
+	appended chan struct{} // closed when the appender has stopped
+	more     chan struct{} // a buffered signal to the reader: records were added
+
+	mu       sync.Mutex
+	closed   bool
+	segments []segment // oldest first; the last one is being written
+	bytes    int64     // sum of the segments' sizes
+	records  []record  // not yet committed, oldest first
+	events   int64     // events in records
+	readPos  int       // records[:readPos] were handed out by Next and not yet committed
+
+	cur     *os.File // the segment being written (appender goroutine only)
+	readers map[uint64]*os.File
+}
+
+type appendReq struct {
+	payload  []byte
+	count    int
+	received time.Time
+	done     chan error
+}
+
+// Open opens the spool in opts.Dir, recovers what a crash left (see the package comment) and
+// starts its appender. Records found are read again from the start: the reader must tolerate
+// records it may have committed downstream already.
+func Open(opts Options, log *slog.Logger) (*Spool, error) {
+	opts = opts.withDefaults()
+	if opts.Dir == "" {
+		return nil, errors.New("spool: no folder given (set -spool-dir or TRUTHBOARD_SPOOL_DIR)")
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool: create %s: %w", opts.Dir, err)
+	}
+	s := &Spool{
+		opts:     opts,
+		log:      log,
+		in:       make(chan *appendReq, appendQueue),
+		appended: make(chan struct{}),
+		more:     make(chan struct{}, 1),
+		readers:  map[uint64]*os.File{},
+	}
+	ids, err := s.segmentIDs()
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := s.recover(id); err != nil {
+			return nil, err
+		}
+	}
+	// Always write a new segment: a recovered one is never appended to.
+	next := uint64(1)
+	if len(ids) > 0 {
+		next = ids[len(ids)-1] + 1
+	}
+	if err := s.startSegment(next); err != nil {
+		return nil, err
+	}
+	if len(s.records) > 0 {
+		s.log.Info("spool: events from before the restart will be sent to ClickHouse", "events", s.events, "records", len(s.records), "bytes", s.bytes)
+		s.signal()
+	}
+	go s.appender()
+	return s, nil
+}
+
+func (s *Spool) path(id uint64) string {
+	return filepath.Join(s.opts.Dir, fmt.Sprintf("%020d%s", id, segmentExt))
+}
+
+func (s *Spool) segmentIDs() ([]uint64, error) {
+	entries, err := os.ReadDir(s.opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: read %s: %w", s.opts.Dir, err)
+	}
+	var ids []uint64
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), segmentExt)
+		if !ok || e.IsDir() {
+			continue
+		}
+		id, err := strconv.ParseUint(name, 10, 64)
+		if err != nil {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// recover indexes the records of one segment and truncates it after its last whole record.
+func (s *Spool) recover(id uint64) error {
+	path := s.path(id)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("spool: read segment %s: %w", path, err)
+	}
+	var off int64
+	for off < int64(len(data)) {
+		r, err := parseHeader(data[off:], id, off)
+		if err != nil {
+			s.log.Warn("spool: segment ends in a damaged record, which was never acknowledged; truncating it",
+				"segment", path, "offset", off, "dropped_bytes", int64(len(data))-off, "reason", err)
+			if err := os.Truncate(path, off); err != nil {
+				return fmt.Errorf("spool: truncate %s: %w", path, err)
+			}
+			break
+		}
+		s.records = append(s.records, r)
+		s.events += int64(r.count)
+		off += r.size
+	}
+	if off == 0 {
+		return os.Remove(path)
+	}
+	s.segments = append(s.segments, segment{id: id, size: off})
+	s.bytes += off
+	return nil
+}
+
+// parseHeader checks the record at the start of b, which lies at offset off of segment id.
+func parseHeader(b []byte, id uint64, off int64) (record, error) {
+	if len(b) < headerBytes {
+		return record{}, fmt.Errorf("header cut off after %d of %d bytes", len(b), headerBytes)
+	}
+	n := binary.LittleEndian.Uint32(b[0:])
+	if n > maxRecordBytes {
+		return record{}, fmt.Errorf("length %d over the %d limit", n, maxRecordBytes)
+	}
+	if int64(len(b)) < headerBytes+int64(n) {
+		return record{}, fmt.Errorf("payload cut off after %d of %d bytes", len(b)-headerBytes, n)
+	}
+	if crc32.Checksum(b[8:headerBytes+n], castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return record{}, errors.New("checksum mismatch")
+	}
+	return record{
+		segment:  id,
+		offset:   off,
+		size:     headerBytes + int64(n),
+		count:    int(binary.LittleEndian.Uint32(b[8:])),
+		received: time.Unix(0, int64(binary.LittleEndian.Uint64(b[12:]))),
+	}, nil
+}
+
+func encodeRecord(buf []byte, r *appendReq) []byte {
+	var h [headerBytes]byte
+	binary.LittleEndian.PutUint32(h[0:], uint32(len(r.payload)))
+	binary.LittleEndian.PutUint32(h[8:], uint32(r.count))
+	binary.LittleEndian.PutUint64(h[12:], uint64(r.received.UnixNano()))
+	crc := crc32.Update(crc32.Checksum(h[8:], castagnoli), castagnoli, r.payload)
+	binary.LittleEndian.PutUint32(h[4:], crc)
+	return append(append(buf, h[:]...), r.payload...)
+}
+
+func (s *Spool) startSegment(id uint64) error {
+	f, err := os.OpenFile(s.path(id), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("spool: create segment: %w", err)
+	}
+	if err := syncDir(s.opts.Dir); err != nil {
+		f.Close()
+		return err
+	}
+	s.cur = f
+	s.mu.Lock()
+	s.segments = append(s.segments, segment{id: id})
+	s.mu.Unlock()
+	return nil
+}
+
+// syncDir makes a created or removed file's name durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("spool: open folder: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("spool: sync folder: %w", err)
+	}
+	return nil
+}
+
+// Append makes events durable: it returns nil once they are written and synced to disk.
+// ErrFull means the quota is reached and nothing was written.
+func (s *Spool) Append(evs []event.Event, received time.Time) error {
+	payload, err := json.Marshal(evs)
+	if err != nil {
+		return fmt.Errorf("spool: encode events: %w", err)
+	}
+	if len(payload) > maxRecordBytes {
+		return fmt.Errorf("spool: %d bytes of events in one record, over the %d limit", len(payload), maxRecordBytes)
+	}
+	r := &appendReq{payload: payload, count: len(evs), received: received, done: make(chan error, 1)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.in <- r // holding mu: Close cannot close s.in under us
+	s.mu.Unlock()
+	return <-r.done
+}
+
+// appender writes what Appends sent, a group at a time with one fsync, until Close.
+func (s *Spool) appender() {
+	defer close(s.appended)
+	var buf []byte
+	for first := range s.in {
+		group := []*appendReq{first}
+	gather:
+		for len(group) < appendQueue {
+			select {
+			case r, ok := <-s.in:
+				if !ok {
+					break gather
+				}
+				group = append(group, r)
+			default:
+				break gather
+			}
+		}
+		buf = s.writeGroup(group, buf[:0])
+	}
+	if s.cur != nil {
+		s.cur.Close()
+	}
+}
+
+// writeGroup writes the records of group that fit the quota in one write and one fsync, and
+// answers each request.
+func (s *Spool) writeGroup(group []*appendReq, buf []byte) []byte {
+	s.mu.Lock()
+	room := s.opts.MaxBytes - s.bytes
+	cur := s.segments[len(s.segments)-1]
+	s.mu.Unlock()
+	var written []*appendReq
+	var added []record
+	off := cur.size
+	for _, r := range group {
+		size := headerBytes + int64(len(r.payload))
+		if size > room {
+			r.done <- ErrFull
+			continue
+		}
+		room -= size
+		buf = encodeRecord(buf, r)
+		added = append(added, record{segment: cur.id, offset: off, size: size, count: r.count, received: r.received})
+		off += size
+		written = append(written, r)
+	}
+	if len(written) == 0 {
+		return buf
+	}
+	err := s.writeSynced(buf, cur.size)
+	if err == nil { // index the records before answering: a reader may look right after
+		s.mu.Lock()
+		s.segments[len(s.segments)-1].size = off
+		s.bytes += off - cur.size
+		s.records = append(s.records, added...)
+		for _, r := range added {
+			s.events += int64(r.count)
+		}
+		s.mu.Unlock()
+		s.signal()
+	}
+	for _, r := range written {
+		r.done <- err
+	}
+	if err != nil {
+		return buf
+	}
+	if off >= s.opts.SegmentBytes {
+		if err := s.rotate(cur.id + 1); err != nil {
+			s.log.Error("spool: cannot start a new segment; appending to the current one", "err", err)
+		}
+	}
+	return buf
+}
+
+// writeSynced writes b at the end of the current segment (size bytes long) and syncs it. On
+// failure the segment is cut back to size, so no half-written record stays behind.
+func (s *Spool) writeSynced(b []byte, size int64) error {
+	_, err := s.cur.Write(b)
+	if err == nil {
+		err = s.cur.Sync()
+	}
+	if err == nil {
+		return nil
+	}
+	if terr := s.cur.Truncate(size); terr != nil {
+		s.log.Error("spool: cannot cut back a failed write", "err", terr)
+	}
+	if _, serr := s.cur.Seek(size, 0); serr != nil {
+		s.log.Error("spool: cannot seek after a failed write", "err", serr)
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: the disk is full: %v", ErrFull, err)
+	}
+	return fmt.Errorf("spool: write: %w", err)
+}
+
+func (s *Spool) rotate(id uint64) error {
+	old := s.cur
+	if err := s.startSegment(id); err != nil {
+		return err
+	}
+	return old.Close() // synced by its last write
+}
+
+func (s *Spool) signal() {
+	select {
+	case s.more <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops appending and waits for the appender; records not committed stay on disk for
+// the next Open.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.in)
+	s.mu.Unlock()
+	<-s.appended
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, f := range s.readers {
+		f.Close()
+		delete(s.readers, id)
+	}
+	return nil
+}
+
+// Stats describe what waits in the spool.
+type Stats struct {
+	Segments int
+	Bytes    int64
+	MaxBytes int64
+	Events   int64     // events not yet committed
+	Oldest   time.Time // when the oldest of them was received; zero when there is none
+}
+
+// Stats are the spool's figures now.
+func (s *Spool) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Segments: len(s.segments), Bytes: s.bytes, MaxBytes: s.opts.MaxBytes, Events: s.events}
+	if len(s.records) > 0 {
+		st.Oldest = s.records[0].received
+	}
+	return st
+}

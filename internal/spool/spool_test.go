@@ -1,0 +1,243 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/event"
+)
+
+func events(prefix string, n int) []event.Event {
+	evs := make([]event.Event, n)
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for i := range evs {
+		evs[i] = event.Event{EventID: fmt.Sprintf("%s-%d", prefix, i), OccurredAt: at, Moment: "fmot", Channel: "web", Touchpoint: "checkout"}
+	}
+	return evs
+}
+
+func open(t *testing.T, dir string, opts Options) *Spool {
+	t.Helper()
+	opts.Dir = dir
+	s, err := Open(opts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// drain takes everything waiting, committing each batch, and returns the event ids in order.
+func drain(t *testing.T, s *Spool, maxEvents int) []string {
+	t.Helper()
+	var ids []string
+	for s.Stats().Events > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		b, err := s.Next(ctx, maxEvents, 0)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range b.Events {
+			ids = append(ids, e.EventID)
+		}
+		if err := s.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+func TestAppendThenReadInOrder(t *testing.T) {
+	s := open(t, t.TempDir(), Options{SegmentBytes: 1 << 10})
+	for i := range 20 {
+		if err := s.Append(events(fmt.Sprint("r", i), 5), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Events != 100 || st.Segments < 3 || st.Oldest.IsZero() {
+		t.Fatalf("stats after 20 appends across small segments: %+v", st)
+	}
+	ids := drain(t, s, 12)
+	if len(ids) != 100 || ids[0] != "r0-0" || ids[99] != "r19-4" || ids[5] != "r1-0" {
+		t.Fatalf("read %d events, first %v, want 100 in append order", len(ids), ids[:min(len(ids), 6)])
+	}
+	st := s.Stats()
+	if st.Events != 0 || st.Segments != 1 || !st.Oldest.IsZero() {
+		t.Fatalf("after draining everything: %+v, want no events and only the segment being written", st)
+	}
+	files, _ := filepath.Glob(filepath.Join(s.opts.Dir, "*"+segmentExt))
+	if len(files) != 1 {
+		t.Fatalf("%d segment files left, want 1: %v", len(files), files)
+	}
+}
+
+// Concurrent appends share fsyncs and none is lost or torn.
+func TestConcurrentAppends(t *testing.T) {
+	s := open(t, t.TempDir(), Options{SegmentBytes: 64 << 10})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				if err := s.Append(events(fmt.Sprintf("g%d-%d", g, i), 3), time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ids := drain(t, s, 1000)
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("%s read twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != 8*50*3 {
+		t.Fatalf("read %d distinct events, want %d", len(seen), 8*50*3)
+	}
+}
+
+// What was appended and not committed is read again after a restart; committed records are not.
+func TestReopenRereadsWhatWasNotCommitted(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{SegmentBytes: 512})
+	for i := range 10 {
+		if err := s.Append(events(fmt.Sprint("r", i), 2), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := s.Next(context.Background(), 6, 0)
+	if err != nil || len(b.Events) != 6 {
+		t.Fatalf("first batch: %d events, %v", len(b.Events), err)
+	}
+	if err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Next(context.Background(), 6, 0); err != nil { // handed out, never committed
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s2 := open(t, dir, Options{SegmentBytes: 512})
+	ids := drain(t, s2, 100)
+	if len(ids) < 14 || ids[len(ids)-1] != "r9-1" {
+		t.Fatalf("after a restart read %d events ending %v, want at least the 14 not committed", len(ids), ids)
+	}
+	for _, id := range ids {
+		if id == "r0-0" {
+			t.Fatalf("a record in a removed segment came back: %v", ids)
+		}
+	}
+}
+
+// A crash in the middle of a write leaves a cut-off record: Open keeps every whole record
+// before it, drops the cut one, and appends after it.
+func TestHalfWrittenLastRecord(t *testing.T) {
+	for _, cut := range []struct {
+		name string
+		trim func(size int64) int64 // new size of the last segment
+		tail []byte                 // bytes appended after trimming
+	}{
+		{name: "header cut off", trim: func(n int64) int64 { return n }, tail: []byte{200, 0, 0}},
+		{name: "payload cut off", trim: func(n int64) int64 { return n - 7 }},
+		{name: "garbage after the last record", trim: func(n int64) int64 { return n }, tail: []byte("\x10\x00\x00\x00garbage-garbage-garbage")},
+	} {
+		t.Run(cut.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := open(t, dir, Options{})
+			for i := range 3 {
+				if err := s.Append(events(fmt.Sprint("r", i), 4), time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.Close()
+			path := s.path(1)
+			info, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, cut.trim(info.Size())); err != nil {
+				t.Fatal(err)
+			}
+			f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			f.Write(cut.tail)
+			f.Close()
+
+			s2 := open(t, dir, Options{})
+			if err := s2.Append(events("after", 1), time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			ids := drain(t, s2, 100)
+			want := 13
+			if cut.trim(100) != 100 { // the last record was cut: its 4 events were never acknowledged
+				want = 9
+			}
+			if len(ids) != want || ids[len(ids)-1] != "after-0" {
+				t.Fatalf("read %d events %v, want %d ending with the one appended after the restart", len(ids), ids, want)
+			}
+		})
+	}
+}
+
+func TestQuota(t *testing.T) {
+	s := open(t, t.TempDir(), Options{SegmentBytes: 2 << 10, MaxBytes: 8 << 10})
+	n := 0
+	var err error
+	for ; n < 1000; n++ {
+		if err = s.Append(events(fmt.Sprint("q", n), 5), time.Now()); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("append %d: %v, want ErrFull", n, err)
+	}
+	if st := s.Stats(); st.Bytes > st.MaxBytes {
+		t.Fatalf("the spool holds %d bytes, over its quota of %d", st.Bytes, st.MaxBytes)
+	}
+	// Draining frees room (whole segments) and appends work again.
+	if ids := drain(t, s, 1000); len(ids) != n*5 {
+		t.Fatalf("drained %d events, want the %d acknowledged", len(ids), n*5)
+	}
+	for i := range 3 {
+		if err := s.Append(events(fmt.Sprint("again", i), 5), time.Now()); err != nil {
+			t.Fatalf("append after draining: %v", err)
+		}
+	}
+}
+
+// Next lingers for more records up to linger after the first was received, unless the batch
+// is full; it returns on ctx's end when nothing waits.
+func TestNextLingers(t *testing.T) {
+	s := open(t, t.TempDir(), Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.Next(ctx, 10, time.Second); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next on an empty spool: %v, want the context's deadline", err)
+	}
+	if err := s.Append(events("a", 1), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		s.Append(events("b", 1), time.Now())
+	}()
+	b, err := s.Next(context.Background(), 10, 300*time.Millisecond)
+	if err != nil || len(b.Events) != 2 {
+		t.Fatalf("lingering Next: %d events, %v; want both records", len(b.Events), err)
+	}
+	if _, err := s.Next(context.Background(), 10, 0); !errors.Is(err, ErrUncommitted) {
+		t.Fatalf("Next before Commit: %v, want ErrUncommitted", err)
+	}
+}
