@@ -37,6 +37,11 @@ func (r CloseReason) String() string {
 	return [...]string{"client gone", "going away", "slow consumer", "message too big"}[r]
 }
 
+// Label is the reason as the value of the label reason of truthboard_live_closes_total.
+func (r CloseReason) Label() string {
+	return [...]string{"client_gone", "going_away", "slow_consumer", "message_too_big"}[r]
+}
+
 // frame is one tick of a feed, encoded once and shared by every subscriber.
 type frame struct {
 	feed     *feed // the feed that made it

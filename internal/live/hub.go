@@ -9,7 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/truthboard/truthboard/internal/metric"
+	"github.com/truthboard/truthboard/internal/telemetry"
 )
 
 // Options tune the Hub. Zero values take the defaults.
@@ -26,6 +29,8 @@ type Options struct {
 	Rules metric.Rules
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Telemetry receives the Hub's metrics (nil: metrics of its own, which nothing exposes).
+	Telemetry *telemetry.Metrics
 }
 
 func (o Options) withDefaults() Options {
@@ -40,6 +45,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Telemetry == nil {
+		o.Telemetry = telemetry.New()
 	}
 	return o
 }
@@ -57,11 +65,21 @@ type Hub struct {
 
 	queries, ticks atomic.Uint64
 	closes         [numCloseReasons]atomic.Uint64
+
+	m            *telemetry.Metrics
+	closeCounter [numCloseReasons]prometheus.Counter // m.LiveCloses by reason
 }
 
 // NewHub returns a Hub reading from src.
 func NewHub(src Source, opts Options, log *slog.Logger) *Hub {
-	return &Hub{src: src, opts: opts.withDefaults(), log: log, feeds: map[string]*feed{}}
+	opts = opts.withDefaults()
+	m := opts.Telemetry
+	h := &Hub{opts: opts, log: log, feeds: map[string]*feed{}, m: m}
+	h.src = timedSource{src: src, duration: m.LiveQueryDuration}
+	for r := CloseReason(0); r < numCloseReasons; r++ {
+		h.closeCounter[r] = m.LiveCloses.WithLabelValues(r.Label()) // every reason's series exists at 0
+	}
+	return h
 }
 
 // Stats are the Hub's counters.
@@ -106,8 +124,12 @@ func (h *Hub) Subscribe(c *Client, sub Subscription) {
 	if f == nil {
 		f = &feed{hub: h, sub: sub, clients: map[*Client]struct{}{}, stop: make(chan struct{})}
 		h.feeds[sub.Key] = f
+		h.m.LiveFeeds.Inc()
 		h.wg.Add(1)
 		go f.run()
+	}
+	if _, ok := f.clients[c]; !ok {
+		h.m.LiveClients.Inc()
 	}
 	f.clients[c] = struct{}{}
 	c.feed = f
@@ -124,6 +146,7 @@ func (h *Hub) Subscribe(c *Client, sub Subscription) {
 func (h *Hub) Leave(c *Client, reason CloseReason) {
 	c.Close(reason)
 	h.closes[c.Reason()].Add(1)
+	h.closeCounter[c.Reason()].Inc()
 	h.mu.Lock()
 	h.removeLocked(c)
 	h.mu.Unlock()
@@ -134,24 +157,33 @@ func (h *Hub) removeLocked(c *Client) {
 	if f == nil {
 		return
 	}
-	delete(f.clients, c)
+	if _, ok := f.clients[c]; ok {
+		delete(f.clients, c)
+		h.m.LiveClients.Dec()
+	}
 	c.feed = nil
 	if len(f.clients) == 0 && h.feeds[f.sub.Key] == f {
-		close(f.stop)
-		delete(h.feeds, f.sub.Key)
+		h.stopLocked(f)
 	}
 }
 
+// stopLocked ends a feed's goroutine and forgets the feed.
+func (h *Hub) stopLocked(f *feed) {
+	close(f.stop)
+	delete(h.feeds, f.sub.Key)
+	h.m.LiveFeeds.Dec()
+}
+
 // Close stops every feed and closes every client as going away; connections then send 1001.
+// The clients stay counted as live until their connections Leave.
 func (h *Hub) Close() {
 	h.mu.Lock()
 	h.closed = true
-	for key, f := range h.feeds {
+	for _, f := range h.feeds {
 		for c := range f.clients {
 			c.Close(GoingAway)
 		}
-		close(f.stop)
-		delete(h.feeds, key)
+		h.stopLocked(f)
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
@@ -169,10 +201,12 @@ type feed struct {
 	seq      uint64
 	lastGood *view
 	degraded bool
+	queries  int // of the last tick, its share of m.LiveTickQueries
 }
 
 func (f *feed) run() {
 	defer f.hub.wg.Done()
+	defer f.stopped()
 	// The first tick runs at once, for the screen that is waiting; the following ones at an
 	// offset within the tick that depends on the feed, so that many feeds started together do
 	// not all query ClickHouse in the same instant and queue for its connections.
@@ -201,15 +235,29 @@ func tickOffset(key string, tick time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(tick))
 }
 
+// stopped takes the feed's share out of the gauges its ticks keep.
+func (f *feed) stopped() {
+	m := f.hub.m
+	m.LiveTickQueries.Sub(float64(f.queries))
+	if f.degraded {
+		m.LiveFeedsDegraded.Dec()
+	}
+}
+
 // tick runs the feed's queries once and offers the frame to every subscriber.
 func (f *feed) tick() {
-	h := f.hub
+	h, m := f.hub, f.hub.m
+	started := time.Now()
 	now := h.opts.Now().UTC()
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.QueryTimeout)
 	v, queries, err := buildView(ctx, h.src, f.sub, now, h.opts.Rules)
 	cancel()
 	h.queries.Add(uint64(queries))
 	h.ticks.Add(1)
+	m.LiveTicks.Inc()
+	m.LiveQueries.Add(float64(queries))
+	m.LiveTickQueries.Add(float64(queries - f.queries))
+	f.queries = queries
 	f.seq++
 	// The tick is stamped when its figures are ready, so that a screen's lag behind it is the
 	// delivery alone; the window itself ends at now.
@@ -220,6 +268,7 @@ func (f *feed) tick() {
 	if err != nil {
 		if !f.degraded {
 			h.log.Warn("live feed degraded", "feed", f.sub.Key, "err", err)
+			m.LiveFeedsDegraded.Inc()
 		}
 		f.degraded = true
 		msg.Degraded, msg.Problem = true, "the database did not answer; showing the last figures"
@@ -227,6 +276,7 @@ func (f *feed) tick() {
 	} else {
 		if f.degraded {
 			h.log.Info("live feed recovered", "feed", f.sub.Key)
+			m.LiveFeedsDegraded.Dec()
 		}
 		f.degraded, f.lastGood = false, v
 	}
@@ -244,6 +294,7 @@ func (f *feed) tick() {
 		fr.snapshot = fr.update
 	}
 	f.last.Store(fr)
+	m.LiveTickDuration.Observe(time.Since(started).Seconds())
 
 	h.mu.Lock()
 	clients := make([]*Client, 0, len(f.clients))

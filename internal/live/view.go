@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/truthboard/truthboard/internal/chart"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/metric"
@@ -17,6 +19,24 @@ type Source interface {
 	// query's filters, at most limit of them.
 	LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error)
 }
+
+// timedSource observes the duration of every query of src.
+type timedSource struct {
+	src      Source
+	duration prometheus.Observer
+}
+
+func (s timedSource) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error) {
+	defer s.observe(time.Now())
+	return s.src.Rollup(ctx, q, p)
+}
+
+func (s timedSource) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error) {
+	defer s.observe(time.Now())
+	return s.src.LatestNegatives(ctx, q, p, limit)
+}
+
+func (s timedSource) observe(started time.Time) { s.duration.Observe(time.Since(started).Seconds()) }
 
 // drilldownNegatives is how many latest negative moments the drill-down lists.
 const drilldownNegatives = rollup.DefaultNegatives
