@@ -31,6 +31,7 @@ import (
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/live"
 	"github.com/truthboard/truthboard/internal/store"
+	"github.com/truthboard/truthboard/internal/telemetry"
 	"github.com/truthboard/truthboard/internal/web"
 )
 
@@ -158,6 +159,9 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		}
 	}
 
+	// The metrics every component counts into, served on GET /metrics.
+	metrics := telemetry.New()
+
 	// ClickHouse and its schema.
 	db, err := store.Open(ctx, storeOptions(cfg))
 	if err != nil {
@@ -179,7 +183,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	}, log)
 
 	// Live figures for the dashboards: one feed per distinct view.
-	hub := live.NewHub(db, live.Options{Tick: cfg.LiveTick}, log.With("component", "live"))
+	hub := live.NewHub(db, live.Options{Tick: cfg.LiveTick, Telemetry: metrics}, log.With("component", "live"))
 
 	// Display tokens, reloaded from ClickHouse so that a revocation on any node reaches this one.
 	displayTokens := auth.NewDisplayCache(db.DisplayTokens, cfg.DisplayTokenRefresh, log.With("component", "display-tokens"))
@@ -191,6 +195,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	// The HTTP edge.
 	srv := web.New(writer, db, web.Options{
 		Hub:              hub,
+		Telemetry:        metrics,
 		Live:             web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
 		IngestKeys:       auth.NewKeySet(ingestKeys...),
 		AdminToken:       auth.NewKeySet(adminToken),

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/truthboard/truthboard/internal/live"
 	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/rollup"
+	"github.com/truthboard/truthboard/internal/telemetry"
 )
 
 // Writer stores accepted events; *ingest.Writer in production.
@@ -65,6 +67,9 @@ type Options struct {
 	// Now is the server's clock (nil: time.Now): it checks occurred_at on ingest and places the
 	// windows of the metrics. Tests set it to make windows deterministic.
 	Now func() time.Time
+	// Telemetry are the metrics served on GET /metrics to the admin token (nil: metrics of the
+	// server's own).
+	Telemetry *telemetry.Metrics
 }
 
 // Server holds the Fiber app and what its handlers need.
@@ -94,6 +99,9 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		opts.MaxInflightBytes = 64 << 20
 	}
 	opts.Live = opts.Live.withDefaults()
+	if opts.Telemetry == nil {
+		opts.Telemetry = telemetry.New()
+	}
 	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now}
 	if opts.Now != nil {
 		s.now = opts.Now
@@ -114,6 +122,8 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	s.app.Use(recover.New(), s.smallBodies)
 	s.app.Get("/livez", s.livez)
 	s.app.Get("/readyz", s.readyz)
+	// Prometheus scrapes with the admin token (scrape config authorization: credentials).
+	s.app.Get("/metrics", s.bearer(opts.AdminToken, "admin token"), adaptor.HTTPHandler(opts.Telemetry.Handler()))
 
 	v1 := s.app.Group("/v1")
 	ingestAuth := s.bearer(opts.IngestKeys, "ingest key")
@@ -167,13 +177,20 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 // bearer admits requests whose Authorization header carries a token of keys. The token is
 // kept in Locals for the rate limiter.
 func (s *Server) bearer(keys *auth.KeySet, what string) fiber.Handler {
+	// A refused ingest request counts as rejected; a refused scrape of /metrics does not.
+	refused := func() {}
+	if keys == s.opts.IngestKeys {
+		refused = s.opts.Telemetry.EventsRejected.WithLabelValues(telemetry.RejectUnauthorized).Inc
+	}
 	return func(c *fiber.Ctx) error {
 		token, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
 		if !ok {
+			refused()
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard"`)
 			return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "missing Authorization header: send the header Authorization: Bearer followed by your " + what})
 		}
 		if !keys.Check(token) {
+			refused()
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard", error="invalid_token"`)
 			return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "the bearer token is not a valid " + what})
 		}
@@ -186,12 +203,14 @@ type tokenKey struct{}
 
 // rateLimit allows perSecond requests per second for each token, with Fiber's sliding window.
 func (s *Server) rateLimit(perSecond int) fiber.Handler {
+	limited := s.opts.Telemetry.EventsRejected.WithLabelValues(telemetry.RejectRateLimited)
 	return limiter.New(limiter.Config{
 		Max:               perSecond,
 		Expiration:        time.Second,
 		LimiterMiddleware: limiter.SlidingWindow{},
 		KeyGenerator:      func(c *fiber.Ctx) string { return c.Locals(tokenKey{}).(string) },
 		LimitReached: func(c *fiber.Ctx) error {
+			limited.Inc()
 			c.Set(fiber.HeaderRetryAfter, "1")
 			return c.Status(fiber.StatusTooManyRequests).JSON(apiError{
 				Error: "rate limit of " + strconv.Itoa(perSecond) + " requests per second for this key reached; retry after 1 s or send more events per request"})
