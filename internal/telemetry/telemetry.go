@@ -13,9 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Reasons of truthboard_events_rejected_total. RejectInvalid counts events (one bad event of a
-// batch is one); every other reason counts requests refused as a whole, whose events were not
-// read or not counted.
+// Reasons of truthboard_events_rejected_total. A request refused before its events were read
+// counts one (bad_body, too_large, unauthorized, rate_limited, overloaded); otherwise events
+// are counted: each invalid one (invalid_event), and the valid ones of a request that could not
+// be made durable (spool_full, unavailable, shutting_down).
 const (
 	RejectInvalid      = "invalid_event" // an event failed validation (400, or listed in a 207)
 	RejectBadBody      = "bad_body"      // the body is not a JSON array or object of events (400)
@@ -79,7 +80,7 @@ func New() *Metrics {
 		EventsAccepted: f.counter("truthboard_events_accepted_total",
 			"Events made durable and acknowledged with 202 (in ClickHouse, or in the spool while it is away)."),
 		EventsRejected: f.counterVec("truthboard_events_rejected_total",
-			"Events refused by validation (reason invalid_event, one per event) and ingest requests refused as a whole, by reason.",
+			"Ingest refusals by reason: events (invalid_event; and the valid events of a request not made durable: spool_full, unavailable, shutting_down), or requests whose events were not read (bad_body, too_large, unauthorized, rate_limited, overloaded).",
 			"reason"),
 		EventsDuplicate: f.counter("truthboard_events_duplicate_total",
 			"Events acknowledged but not stored again because their event_id was already stored."),
