@@ -5,6 +5,8 @@
 FUZZTIME ?= 5m
 # Flags of `make leakcheck` (go run ./cmd/truthboard-browse -h): LEAKCHECK="-first 30s -total 3m".
 LEAKCHECK ?=
+# Flags of `make soak` (go run ./cmd/truthboard-soak -h): SOAK="-duration 5m -rate 5000".
+SOAK ?=
 
 # Runs a command with TRUTHBOARD_CLICKHOUSE_ADDR set, starting a local ClickHouse if needed.
 WITH_CLICKHOUSE = env_=$$(scripts/clickhouse.sh env) && eval "$$env_" &&
@@ -42,6 +44,10 @@ screenshots: build ## PNGs of every view from a live run with demo traffic, into
 
 leakcheck: build ## the TV wall's JS heap after 10 min of live updates, against after 1 min (fails above +20%)
 	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-browse -bin bin/truthboard $(LEAKCHECK) leakcheck
+
+.PHONY: soak
+soak: build ## 30 min of 20k events/s and 500 live screens: server RSS, goroutines, open files must stay flat
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-soak -bin bin/truthboard -out docs/benchmarks.md $(SOAK)
 
 clickhouse-stop: ## stop the project-local ClickHouse server (var/clickhouse/)
 	scripts/clickhouse.sh stop
