@@ -39,6 +39,14 @@ func TestParseClientMessageValid(t *testing.T) {
 			view: "executive", window: 24 * time.Hour, key: "executive?window=24h",
 		},
 		{
+			name: "null is no value", msg: `{"type":"subscribe","view":"executive","window":null,"filters":{"region":null}}`,
+			view: "executive", window: 5 * time.Minute, key: "executive?window=5m",
+		},
+		{
+			name: "hostile values are only values", msg: `{"type":"subscribe","view":"executive","filters":{"region":["' OR 1=1 --"]}}`,
+			view: "executive", window: 5 * time.Minute, key: "executive?region=%27+OR+1%3D1+--&window=5m", region: []string{"' OR 1=1 --"},
+		},
+		{
 			name: "duplicates and blanks dropped", msg: `{"type":"subscribe","view":"executive","filters":{"channel":["web"," web",""]}}`,
 			view: "executive", window: 5 * time.Minute, key: "executive?channel=web&window=5m", channel: []string{"web"},
 		},
@@ -108,22 +116,33 @@ func TestParseClientMessageErrorsNameTheField(t *testing.T) {
 	}
 	many := strings.Join(vals, ",")
 	cases := []struct{ msg, want string }{
-		{``, "not a valid JSON object"},
+		{``, "the message is empty"},
+		{" \n", "the message is empty"},
 		{`{"type":"subscribe"`, "not a valid JSON object"},
-		{`["subscribe"]`, "not a valid JSON object"},
+		{`["subscribe"]`, `must be a JSON object such as {"type":"subscribe","view":"executive"} (got a list)`},
+		{`null`, "must be a JSON object"},
+		{"{\"type\":\"subscribe\",\"view\":\"executive\",\"filters\":{\"region\":[\"caf\xe9\"]}}", "not valid UTF-8"},
+		{`{"TYPE":"subscribe","view":"executive"}`, `unknown field "TYPE"; a message has the fields type, view, window, filters (field names are case-sensitive: did you mean "type"?)`},
+		{`{"type":"subscribe","view":"executive","view":"tv"}`, "view: appears more than once"},
+		{`{"type":"subscribe","view":"executive","filters":{"region":["a"],"region":["b"]}}`, "filters.region: appears more than once"},
+		{`{"type":"subscribe","view":"executive","window":60}`, "window: must be a string (got 60)"},
+		{`{"type":["subscribe"],"view":"executive"}`, `type: must be a string (got a list)`},
+		{`{"type":"subscribe","view":"executive","filters":["region"]}`, `filters: must be an object of lists such as {"region": ["north"]} (got a list)`},
+		{`{"type":"subscribe","view":"executive","filters":{"region":[1]}}`, `filters.region: must be a list of strings such as ["north"] (got 1 in the list)`},
+		{`{"type":"subscribe","view":"executive","filters":{"region":["a\u0000b"]}}`, "filters.region: a value contains the NUL character"},
 		{`{"type":"subscribe","view":"executive","extra":1}`, `"extra"`},
 		{`{"type":"subscribe","view":"executive"} {"type":"subscribe"}`, "one JSON object per message"},
 		{`{"view":"executive"}`, `type ""`},
 		{`{"type":"hello","view":"executive"}`, `type "hello"`},
 		{`{"type":"subscribe"}`, `view ""`},
 		{`{"type":"subscribe","view":"wall"}`, `view "wall"`},
-		{`{"type":"subscribe","view":"executive","window":"2h"}`, "window"},
+		{`{"type":"subscribe","view":"executive","window":"2h"}`, `window: "2h" is not a window; use one of 1m, 5m, 15m, 1h, 24h`},
 		{`{"type":"subscribe","view":"executive","filters":{"colour":["red"]}}`, "filters.colour"},
 		{`{"type":"subscribe","view":"executive","filters":{"channel":["fax"]}}`, "filters.channel"},
 		{`{"type":"subscribe","view":"executive","filters":{"moment":["amot"]}}`, "filters.moment"},
 		{`{"type":"subscribe","view":"executive","filters":{"touchpoint":["` + long + `"]}}`, "filters.touchpoint"},
 		{`{"type":"subscribe","view":"executive","filters":{"region":[` + many + `]}}`, "filters.region: at most 50 values"},
-		{`{"type":"subscribe","view":"executive","filters":{"segment":"vip"}}`, "not a valid JSON object"},
+		{`{"type":"subscribe","view":"executive","filters":{"segment":"vip"}}`, `filters.segment: must be a list of strings such as ["north"] (got "vip")`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/truthboard/truthboard/internal/event"
 )
@@ -88,21 +89,41 @@ type ParamError struct {
 	Message string
 }
 
-func (e *ParamError) Error() string { return fmt.Sprintf("parameter %s: %s", e.Param, e.Message) }
+func (e *ParamError) Error() string {
+	if e.Param == "" {
+		return "parameter \"\": " + e.Message // a query string such as ?=x
+	}
+	return fmt.Sprintf("parameter %s: %s", e.Param, e.Message)
+}
 
 // Limits of filter values: few enough to keep the SQL small, long enough for any real value.
 const (
 	MaxFilterValues = 50
-	maxFilterLen    = event.MaxIDLen
+	// MaxFilterLen is the length of the longest filter value, in characters: the longest
+	// touchpoint an event may have (region, product, segment and agent_team are shorter).
+	MaxFilterLen = event.MaxIDLen
 )
 
+// onceParams are the parameters that take one value: a second one is refused rather than
+// silently ignored.
+var onceParams = []string{"window", "compare", "series", "recovery"}
+
 // ParseQuery reads window, by, compare and the filters from URL parameters. Unknown parameters
-// are refused so a typo does not silently show unfiltered data.
+// are refused so a typo does not silently show unfiltered data; the first one in name order is
+// named, so the same query always gets the same answer.
 func ParseQuery(v url.Values) (Query, error) {
 	q := Query{}
+	params := make([]string, 0, len(v))
 	for p := range v {
-		if p != "window" && p != "by" && p != "compare" && p != "series" && p != "recovery" && !slices.Contains(FilterParams, p) {
+		params = append(params, p)
+	}
+	sort.Strings(params)
+	for _, p := range params {
+		switch {
+		case p != "by" && !slices.Contains(onceParams, p) && !slices.Contains(FilterParams, p):
 			return q, &ParamError{p, "unknown parameter; use window, by, compare, series, recovery, or a filter: " + strings.Join(FilterParams, ", ")}
+		case len(v[p]) > 1 && slices.Contains(onceParams, p):
+			return q, &ParamError{p, fmt.Sprintf("given %d times; give it once", len(v[p]))}
 		}
 	}
 	name := v.Get("window")
@@ -173,7 +194,9 @@ func windowNames() string {
 }
 
 // filterValues splits and checks the values of one filter; moment and channel must be known
-// values, the others are free text bound as query parameters, never spliced into SQL.
+// values, the others are free text bound as query parameters, never spliced into SQL. Every
+// value taken is valid UTF-8 without NUL, trimmed, without commas, of 1 to MaxFilterLen
+// characters, and given once.
 func filterValues(param string, raw []string) ([]string, error) {
 	var vals []string
 	for _, list := range raw {
@@ -181,11 +204,8 @@ func filterValues(param string, raw []string) ([]string, error) {
 			if s = strings.TrimSpace(s); s == "" || slices.Contains(vals, s) {
 				continue
 			}
-			if len(s) > maxFilterLen {
-				return nil, &ParamError{param, fmt.Sprintf("a value is longer than %d bytes", maxFilterLen)}
-			}
-			if !utf8Valid(s) {
-				return nil, &ParamError{param, "a value is not valid UTF-8"}
+			if msg := filterValueProblem(s); msg != "" {
+				return nil, &ParamError{param, msg}
 			}
 			switch param {
 			case "moment":
@@ -197,17 +217,27 @@ func filterValues(param string, raw []string) ([]string, error) {
 					return nil, &ParamError{param, fmt.Sprintf("%q is not a channel; use %s", s, strings.Join(event.Channels, ", "))}
 				}
 			}
+			if len(vals) == MaxFilterValues {
+				return nil, &ParamError{param, fmt.Sprintf("at most %d values are allowed per filter", MaxFilterValues)}
+			}
 			vals = append(vals, s)
 		}
-	}
-	if len(vals) > MaxFilterValues {
-		return nil, &ParamError{param, fmt.Sprintf("at most %d values", MaxFilterValues)}
 	}
 	return vals, nil
 }
 
-func utf8Valid(s string) bool {
-	return strings.ToValidUTF8(s, "\uFFFD") == s && !strings.ContainsRune(s, 0)
+// filterValueProblem says what is wrong with a filter value, or "".
+func filterValueProblem(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "a value is not valid UTF-8 (percent-encode the UTF-8 bytes of the text)"
+	case strings.IndexByte(s, 0) >= 0:
+		return "a value contains the NUL character"
+	}
+	if n := utf8.RuneCountInString(s); n > MaxFilterLen {
+		return fmt.Sprintf("a value is longer than %d characters (got %d)", MaxFilterLen, n)
+	}
+	return ""
 }
 
 // Detailed reports whether the query needs the detail tables: a filter beyond moment and

@@ -45,6 +45,10 @@ func TestParseQuery(t *testing.T) {
 			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Filters: rollup.Filters{Region: fifty}}},
 		{"a value of 100 bytes", "product=" + strings.Repeat("p", 100),
 			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Filters: rollup.Filters{Product: []string{strings.Repeat("p", 100)}}}},
+		{"a value of 100 characters, 200 bytes: the longest touchpoint", "touchpoint=" + strings.Repeat("%C3%A9", 100),
+			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Filters: rollup.Filters{Touchpoint: []string{strings.Repeat("é", 100)}}}},
+		{"by twice is one list", "by=moment&by=moment,channel",
+			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", By: []string{"moment", "channel"}}},
 		{"series on the overview", "series=true&window=1m", rollup.Query{Window: time.Minute, WindowName: "1m", Step: 2 * time.Second}},
 		{"series on detail_1h", "series=true&window=24h&region=north",
 			rollup.Query{Window: 24 * time.Hour, WindowName: "24h", Step: time.Hour, Filters: rollup.Filters{Region: []string{"north"}}}},
@@ -92,7 +96,15 @@ func TestParseQueryErrors(t *testing.T) {
 		{"region=" + strings.Join(many, ","), "region", "at most 50"},
 		{"segment=" + strings.Repeat("s", 101), "segment", "longer than 100"},
 		{"agent_team=%FF", "agent_team", "UTF-8"},
-		{"touchpoint=a%00b", "touchpoint", "UTF-8"},
+		{"touchpoint=a%00b", "touchpoint", "NUL"},
+		{"region=%C0%AF", "region", "UTF-8"}, // an overlong '/'
+		{"touchpoint=" + strings.Repeat("%C3%A9", 101), "touchpoint", "longer than 100 characters (got 101)"},
+		{"window=1m&window=24h", "window", "given 2 times"},
+		{"compare=previous&compare=none", "compare", "given 2 times"},
+		{"series=true&series=true", "series", "given 2 times"},
+		{"recovery=true&recovery=false", "recovery", "given 2 times"},
+		{"zz=1&colour=red&window=2h", "colour", "unknown parameter"}, // the first unknown by name, every time
+		{"=x", "", "unknown parameter"},
 		{"series=yes", "series", "series=true"},
 		{"series=1", "series", "series=true"},
 		{"recovery=yes", "recovery", "recovery=true"},
@@ -111,7 +123,11 @@ func TestParseQueryErrors(t *testing.T) {
 				t.Errorf("ParseQuery(%q): param %q, message %q; want param %q and a message mentioning %q",
 					tc.query, pe.Param, pe.Message, tc.param, tc.mentions)
 			}
-			if want := "parameter " + tc.param + ": "; !strings.HasPrefix(err.Error(), want) {
+			want := "parameter " + tc.param + ": "
+			if tc.param == "" {
+				want = `parameter "": `
+			}
+			if !strings.HasPrefix(err.Error(), want) {
 				t.Errorf("Error() = %q, want it to start with %q", err.Error(), want)
 			}
 		})
