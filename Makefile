@@ -1,8 +1,11 @@
 # Shortcuts for Truthboard's scripts and Go tools; `make help` lists them. The scripts are the
 # real entry points: `make run` is scripts/up.sh and `make test` is scripts/test.sh.
 
-# How long `make fuzz` fuzzes, as a Go duration: make fuzz FUZZTIME=30s
+# How long `make fuzz` fuzzes each target, as a Go duration: make fuzz FUZZTIME=30s
 FUZZTIME ?= 5m
+# The fuzz targets, as package:Target: the event decoder, the metrics query parameters and the
+# live subscription messages.
+FUZZ_TARGETS = ./internal/event:FuzzDecode ./internal/rollup:FuzzParseQuery ./internal/live:FuzzParseClientMessage
 # Flags of `make leakcheck` (go run ./cmd/truthboard-browse -h): LEAKCHECK="-first 30s -total 3m".
 LEAKCHECK ?=
 # Flags of `make soak` (go run ./cmd/truthboard-soak -h): SOAK="-duration 5m -rate 5000".
@@ -25,8 +28,11 @@ test: ## install what the tests need and run every test, as CI does (scripts/tes
 build: ## build bin/truthboard
 	go build -o bin/truthboard ./cmd/truthboard
 
-fuzz: ## fuzz the event decoder for FUZZTIME (default 5m)
-	go test -run '^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./internal/event/
+fuzz: ## fuzz the event decoder, metrics query parameters and live messages, FUZZTIME each (default 5m)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		go test -run '^$$' -fuzz="^$${t#*:}\$$" -fuzztime=$(FUZZTIME) $${t%%:*}/; \
+	done
 
 bench: bench-ingest bench-metrics bench-live ## every benchmark, each writing its section of docs/benchmarks.md
 
