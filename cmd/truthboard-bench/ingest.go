@@ -41,9 +41,9 @@ type ingestOptions struct {
 	latencyDuration      time.Duration
 	maxInFlight          int
 
-	overloadDuration  time.Duration
-	overloadClients   string
-	overloadQueueRows int
+	overloadDuration time.Duration
+	overloadClients  string
+	overloadSpoolMiB int
 
 	server     string
 	serverBin  string
@@ -71,7 +71,7 @@ func ingestSuite() *suite {
 			fs.IntVar(&o.maxInFlight, "max-in-flight", 2000, "ingest: most `requests` in flight in the latency pass (open loop)")
 			fs.DurationVar(&o.overloadDuration, "overload-duration", 5*time.Second, "ingest: `length` of each overload pass")
 			fs.StringVar(&o.overloadClients, "overload-clients", "64,512", "ingest: comma-separated `counts` of unpaced clients, one overload pass each")
-			fs.IntVar(&o.overloadQueueRows, "overload-queue-rows", 20_000, "ingest: the server's -queue-rows in the overload passes")
+			fs.IntVar(&o.overloadSpoolMiB, "overload-spool-mib", 64, "ingest: the server's spool quota (-spool-max-bytes) in the overload passes, in `MiB`")
 			fs.StringVar(&o.server, "server", modeChild, "ingest: run the server as a `child` process of cmd/truthboard (honest memory and CPU) or `inprocess` (for -cpuprofile)")
 			fs.StringVar(&o.serverBin, "server-bin", "", "ingest: truthboard `binary` for -server child (default: go build ./cmd/truthboard)")
 			fs.StringVar(&o.cpuProfile, "cpuprofile", "", "ingest: write a CPU profile of the first HTTP throughput pass to `file` (needs -server inprocess)")
@@ -101,8 +101,8 @@ func (o *ingestOptions) validate() ([]int, error) {
 	if o.requestEvents > event.DefaultMaxEvents || o.latencyRequestEvents > event.DefaultMaxEvents {
 		errs = append(errs, fmt.Errorf("-request-events and -latency-request-events must be at most %d (the server's -max-events)", event.DefaultMaxEvents))
 	}
-	if o.overloadQueueRows < event.DefaultMaxEvents {
-		errs = append(errs, fmt.Errorf("-overload-queue-rows must be at least %d (the server's -max-events)", event.DefaultMaxEvents))
+	if o.overloadSpoolMiB < 2*config.Default().MaxBodyBytes>>20 {
+		errs = append(errs, fmt.Errorf("-overload-spool-mib must be at least %d (twice the server's -max-body-bytes)", 2*config.Default().MaxBodyBytes>>20))
 	}
 	if o.server != modeChild && o.server != modeInProcess {
 		errs = append(errs, fmt.Errorf("-server %q: want %s or %s", o.server, modeChild, modeInProcess))
@@ -203,7 +203,7 @@ type latencyResult struct {
 
 type overloadResult struct {
 	Clients    int
-	QueueRows  int
+	SpoolMiB   int
 	Elapsed    time.Duration
 	Offered    float64 // events/s sent (any answer)
 	Accepted   int64
@@ -404,7 +404,7 @@ func (b *ingestBench) bare(ctx context.Context, evs []event.Event, batch int, lo
 }
 
 func (b *ingestBench) defaultServer() serverSettings {
-	return serverSettings{FlushRows: b.o.batchRows, QueueRows: max(config.Default().QueueRows, b.o.batchRows)}
+	return serverSettings{FlushRows: b.o.batchRows}
 }
 
 // httpThroughput posts every body through the clients as fast as the server acknowledges
@@ -601,7 +601,7 @@ func (b *ingestBench) overload(ctx context.Context, clients int) (res overloadRe
 	if err := b.db.reset(ctx); err != nil {
 		return res, err
 	}
-	settings := serverSettings{FlushRows: b.o.batchRows, QueueRows: b.o.overloadQueueRows}
+	settings := serverSettings{FlushRows: b.o.batchRows, SpoolMaxBytes: b.o.overloadSpoolMiB << 20}
 	srv, err := b.launcher.start(ctx, settings)
 	if err != nil {
 		return res, err
@@ -614,7 +614,7 @@ func (b *ingestBench) overload(ctx context.Context, clients int) (res overloadRe
 	client := newIngestClient(srv.URL, b.launcher.ingestKey, clients)
 	defer client.close()
 	res.Clients = clients
-	res.QueueRows = max(settings.QueueRows, settings.FlushRows) // as ingest.Options does
+	res.SpoolMiB = b.o.overloadSpoolMiB
 	res.Statuses = &statusCounts{}
 
 	time.Sleep(time.Second)

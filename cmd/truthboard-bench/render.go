@@ -146,8 +146,8 @@ func renderIngest(env *benchEnv, o *ingestOptions, m machine, runs []ingestRun, 
 		return mib(peak) + " / " + mib(r.Latency.PeakRSS)
 	})
 	for i, c := range levels {
-		row(fmt.Sprintf("**Overload**, %d unpaced clients × %s events, queue %s rows, %s: offered / acknowledged events/s",
-			c, num(o.requestEvents), num(max(o.overloadQueueRows, o.batchRows)), o.overloadDuration),
+		row(fmt.Sprintf("**Overload**, %d unpaced clients × %s events, spool quota %d MiB, %s: offered / acknowledged events/s",
+			c, num(o.requestEvents), o.overloadSpoolMiB, o.overloadDuration),
 			func(r ingestRun) string {
 				x := r.Overload[i]
 				return fmt.Sprintf("%s / %s", num(int(x.Offered)), num(int(float64(x.Accepted)/x.Elapsed.Seconds())))
@@ -182,8 +182,8 @@ func renderIngest(env *benchEnv, o *ingestOptions, m machine, runs []ingestRun, 
 	p("How it is measured:\n\n")
 	p("- Events: %s from `internal/demo`'s simulator (steady rate, 1%% late, no duplicates: every event_id unique), validated; about %.0f bytes of NDJSON each.\n", num(max(o.events, int(o.latencyDuration/interval)*o.latencyRequestEvents)), bodyBytesPerEvent)
 	p("- Every pass starts from empty tables (`TRUNCATE TABLE` of the raw table and every rollup, in a fresh database `truthboard_bench_<random>` dropped at the end), after ClickHouse's merges stop.\n")
-	p("- Server: %s; settings as defaults (`-flush-interval %s`, `-queue-rows %s`, `-max-events %s`) except `-flush-rows %d` and the rate limit, off. Requests are encoded before timing.\n",
-		serverHow, d.FlushInterval, num(max(d.QueueRows, o.batchRows)), num(d.MaxEvents), o.batchRows)
+	p("- Server: %s; settings as defaults (`-flush-interval %s`, `-spool-max-bytes %d MiB`, `-max-events %s`) except `-flush-rows %d` and the rate limit, off. A 202 means synced to the spool; the drainer inserts in batches of up to `-flush-rows`. Requests are encoded before timing.\n",
+		serverHow, d.FlushInterval, d.SpoolMaxBytes>>20, num(d.MaxEvents), o.batchRows)
 	p("- Throughput: an HTTP pass counts from its first request to its last 202, a bare pass from its first insert to its last (one goroutine, like the server's single writer); bare and HTTP passes alternate (bare, HTTP, bare, …) after an unmeasured warm-up, and each HTTP pass is compared with the bare passes on either side. The bare path has no duplicate lookup; the HTTP path does one per flush (the context rows show its cost).\n")
 	p("- Latency: requests leave on a fixed schedule whatever the answers (open loop); each is timed from its scheduled send to its answer, so a late client or server is counted, not hidden. The tables are empty when it starts.\n")
 	p("- Overload: clients that ignore Retry-After and send the next request at once; peak RSS is sampled every 20 ms from `/proc/<pid>/status` (VmRSS). The rate limit (429) is off in every pass, so refusals are the queue's 503s.\n")

@@ -21,6 +21,7 @@ import (
 	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
+	"github.com/truthboard/truthboard/internal/spool"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/web"
 )
@@ -28,8 +29,8 @@ import (
 // serverSettings are the settings of `truthboard serve` a phase changes; the others keep
 // their defaults (config.Default), except the rate limit, which is off.
 type serverSettings struct {
-	FlushRows int
-	QueueRows int
+	FlushRows     int
+	SpoolMaxBytes int // 0: the default quota
 }
 
 // server is a running Truthboard server under test.
@@ -100,7 +101,9 @@ func (l *serverLauncher) startChild(ctx context.Context, s serverSettings) (*ser
 		"-ingest-rate", "0",
 		"-demo-rate", "0",
 		"-flush-rows", strconv.Itoa(s.FlushRows),
-		"-queue-rows", strconv.Itoa(s.QueueRows),
+	}
+	if s.SpoolMaxBytes > 0 {
+		args = append(args, "-spool-max-bytes", strconv.Itoa(s.SpoolMaxBytes))
 	}
 	cmd := exec.Command(l.bin, args...)
 	// Settings come from the flags above only: a TRUTHBOARD_* variable of the caller's shell
@@ -189,11 +192,20 @@ func (l *serverLauncher) startInProcess(ctx context.Context, s serverSettings) (
 	}
 	flushes := &flushStats{}
 	log := slog.New(flushes)
-	writer := ingest.New(db, ingest.Options{
+	spoolDir, err := os.MkdirTemp(l.dir, "spool-")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	writer, err := ingest.Open(db, ingest.Options{
+		Spool:         spool.Options{Dir: spoolDir, MaxBytes: int64(max(s.SpoolMaxBytes, cfg.SpoolMaxBytes))},
 		FlushInterval: cfg.FlushInterval,
 		FlushRows:     s.FlushRows,
-		QueueRows:     s.QueueRows,
 	}, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	srv := web.New(writer, db, web.Options{
 		IngestKeys: auth.NewKeySet(l.ingestKey),
 		AdminToken: auth.NewKeySet("bench-admin-" + l.ingestKey),
@@ -224,14 +236,14 @@ func (l *serverLauncher) startInProcess(ctx context.Context, s serverSettings) (
 	}, nil
 }
 
-// flushStats sums the writer's "flushed" debug records: how many inserts, of how many rows,
+// flushStats sums the drainer's "drained" debug records: how many inserts, of how many rows,
 // taking how long. It reads them from a child's log or, in process, is the slog handler.
 type flushStats struct {
 	mu       sync.Mutex
 	count    int
 	rows     int
 	requests int
-	insert   time.Duration // sum of the insert times ("took": InsertEvents only, not the lookup)
+	insert   time.Duration // sum of the insert times ("took": the duplicate lookup and the insert)
 	maxTook  time.Duration
 	problems []string // warnings and errors the server logged
 }
@@ -287,7 +299,7 @@ func (f *flushStats) readLog(r io.Reader) {
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case strings.Contains(line, " msg=flushed "):
+		case strings.Contains(line, " msg=drained "):
 			kv := map[string]string{}
 			for _, field := range strings.Fields(line) {
 				if k, v, ok := strings.Cut(field, "="); ok {
@@ -310,7 +322,7 @@ func (f *flushStats) readLog(r io.Reader) {
 func (f *flushStats) Enabled(_ context.Context, l slog.Level) bool { return true }
 
 func (f *flushStats) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "flushed" {
+	if r.Message == "drained" {
 		var events, requests int
 		var took time.Duration
 		r.Attrs(func(a slog.Attr) bool {

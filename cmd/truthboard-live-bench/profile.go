@@ -19,6 +19,7 @@ import (
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/live"
+	"github.com/truthboard/truthboard/internal/spool"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/web"
 )
@@ -39,7 +40,16 @@ func (e *benchEnv) startInProcess(ctx context.Context, name string) (*server, er
 		db.Close()
 		return nil, err
 	}
-	writer := ingest.New(db, ingest.Options{FlushInterval: cfg.FlushInterval, FlushRows: cfg.FlushRows, QueueRows: cfg.QueueRows}, log)
+	spoolDir, err := os.MkdirTemp("", "truthboard-live-bench-spool-")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	writer, err := ingest.Open(db, ingest.Options{Spool: spool.Options{Dir: spoolDir}, FlushInterval: cfg.FlushInterval, FlushRows: cfg.FlushRows}, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	hub := live.NewHub(db, live.Options{Tick: e.o.tick}, log)
 	srv := web.New(writer, db, web.Options{
 		Hub:        hub,

@@ -30,6 +30,7 @@ import (
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/live"
+	"github.com/truthboard/truthboard/internal/spool"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/telemetry"
 	"github.com/truthboard/truthboard/internal/web"
@@ -175,12 +176,21 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 	log.Info("clickhouse ready", "addr", cfg.ClickHouseAddr, "version", db.ServerVersion(), "database", cfg.ClickHouseDatabase, "migrations_applied", len(applied))
 	go dropExpired(ctx, db, cfg.Retention, log)
 
-	// The single writer of events.
-	writer := ingest.New(db, ingest.Options{
+	// Ingest: the spool that makes accepted events durable (a crash's leftovers are sent
+	// first), and its drainer into ClickHouse.
+	writer, err := ingest.Open(db, ingest.Options{
+		Spool:         spool.Options{Dir: cfg.SpoolFolder(), MaxBytes: int64(cfg.SpoolMaxBytes)},
 		FlushInterval: cfg.FlushInterval,
 		FlushRows:     cfg.FlushRows,
-		QueueRows:     cfg.QueueRows,
-	}, log)
+		Observe:       func(a ingest.Attempt) { metrics.ObserveInsert(a.Inserted, a.Took, a.Err) },
+	}, log.With("component", "ingest"))
+	if err != nil {
+		return err
+	}
+	metrics.WatchSpool(func() telemetry.SpoolStats {
+		st := writer.Stats()
+		return telemetry.SpoolStats{Segments: st.Segments, Bytes: st.Bytes, Events: st.Events, Oldest: st.Oldest}
+	})
 
 	// Live figures for the dashboards: one feed per distinct view.
 	hub := live.NewHub(db, live.Options{Tick: cfg.LiveTick, Telemetry: metrics}, log.With("component", "live"))
@@ -239,19 +249,20 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		return fmt.Errorf("http server: %w", err)
 	}
 
-	// Stop in reverse order: demo traffic, live screens (1001), HTTP (answers in-flight
-	// requests), writer (flushes).
+	// Stop in reverse order, within -shutdown-timeout: demo traffic, live screens (1001), HTTP
+	// (stops accepting, answers in-flight requests), ingest (drains the spool to ClickHouse
+	// while it can; the rest stays on disk for the next start).
 	<-demoDone
 	hub.Close()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
 	if err := writer.Close(shutdownCtx); err != nil {
-		return err
+		log.Warn("ingest stopped before the spool was empty", "err", err)
 	}
-	log.Info("stopped")
+	log.Info("stopped", "spool_events", writer.Stats().Events)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,8 @@ type Config struct {
 	// Listen is the host:port of the HTTP server (ingest API, dashboards, WebSockets). Keep it on
 	// 127.0.0.1 unless a TLS-terminating proxy stands in front.
 	Listen string
-	// DataDir holds what the server keeps on local disk: generated keys and tokens.
+	// DataDir holds what the server keeps on local disk: generated keys and tokens, and the
+	// spool unless SpoolDir is set.
 	DataDir string
 
 	// ClickHouseAddr is host:port of ClickHouse's native protocol (not the HTTP port 8123).
@@ -58,13 +60,22 @@ type Config struct {
 	FlushInterval time.Duration
 	// FlushRows writes as soon as this many events wait.
 	FlushRows int
-	// QueueRows bounds the events waiting to be written; beyond it ingest answers 503.
-	QueueRows int
+	// SpoolDir is where acknowledged events wait until ClickHouse has them (a segmented log,
+	// synced before every 202). Keep it on a local disk that survives restarts. Empty:
+	// DataDir/spool.
+	SpoolDir string
+	// SpoolMaxBytes is the spool's disk quota: while ClickHouse is away the spool grows up to
+	// it, then ingest answers 503 until ClickHouse takes the backlog.
+	SpoolMaxBytes int
+	// ShutdownTimeout bounds a graceful stop (SIGTERM): in-flight requests are answered and the
+	// spool is drained to ClickHouse for at most this long; what remains stays in the spool.
+	ShutdownTimeout time.Duration
 
 	// LiveTick is how often live dashboards are recomputed and pushed.
 	LiveTick time.Duration
-	// DisplayTokenRefresh is how often the server reloads the display tokens from ClickHouse:
-	// the longest a revoked token still works on a node that did not revoke it.
+	// DisplayTokenRefresh is how often the server reloads the display tokens and the stored
+	// ingest keys from ClickHouse: the longest a revoked one still works on a node that did not
+	// revoke it, or a new one is refused.
 	DisplayTokenRefresh time.Duration
 	// AllowedOrigins are browser origins, besides the server's own, that may open live
 	// connections (scheme://host:port, comma-separated; * for any).
@@ -92,7 +103,8 @@ func Default() Config {
 		Retention:             30 * 24 * time.Hour,
 		FlushInterval:         100 * time.Millisecond,
 		FlushRows:             20_000,
-		QueueRows:             200_000,
+		SpoolMaxBytes:         1 << 30,
+		ShutdownTimeout:       15 * time.Second,
 		LiveTick:              time.Second,
 		DisplayTokenRefresh:   5 * time.Second,
 	}
@@ -107,7 +119,7 @@ type setting struct {
 func (c *Config) settings() []setting {
 	return []setting{
 		{"listen", "TRUTHBOARD_LISTEN", "host:port of the HTTP server", (*hostPort)(&c.Listen)},
-		{"data-dir", "TRUTHBOARD_DATA_DIR", "folder for generated keys and tokens", (*text)(&c.DataDir)},
+		{"data-dir", "TRUTHBOARD_DATA_DIR", "folder for generated keys and tokens, and the spool", (*text)(&c.DataDir)},
 		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol", (*hostPort)(&c.ClickHouseAddr)},
 		{"clickhouse-database", "TRUTHBOARD_CLICKHOUSE_DATABASE", "ClickHouse database, created when missing", (*text)(&c.ClickHouseDatabase)},
 		{"clickhouse-user", "TRUTHBOARD_CLICKHOUSE_USER", "ClickHouse user", (*text)(&c.ClickHouseUser)},
@@ -123,9 +135,11 @@ func (c *Config) settings() []setting {
 		{"retention", "TRUTHBOARD_RETENTION", "how long events are kept, e.g. 720h", (*duration)(&c.Retention)},
 		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
 		{"flush-rows", "TRUTHBOARD_FLUSH_ROWS", "insert as soon as this many events wait", (*count)(&c.FlushRows)},
-		{"queue-rows", "TRUTHBOARD_QUEUE_ROWS", "most events waiting for an insert; beyond it ingest answers 503", (*count)(&c.QueueRows)},
+		{"spool-dir", "TRUTHBOARD_SPOOL_DIR", "folder of the local spool of acknowledged events (empty: <data-dir>/spool)", (*text)(&c.SpoolDir)},
+		{"spool-max-bytes", "TRUTHBOARD_SPOOL_MAX_BYTES", "disk quota of the spool in bytes; beyond it ingest answers 503", (*count)(&c.SpoolMaxBytes)},
+		{"shutdown-timeout", "TRUTHBOARD_SHUTDOWN_TIMEOUT", "longest graceful stop on SIGTERM; what is not in ClickHouse by then stays in the spool", (*duration)(&c.ShutdownTimeout)},
 		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed", (*duration)(&c.LiveTick)},
-		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
+		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens and stored ingest keys are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
 		{"allowed-origins", "TRUTHBOARD_ALLOWED_ORIGINS", "other browser origins allowed to open live connections (comma-separated, * for any)", (*list)(&c.AllowedOrigins)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
 	}
@@ -169,9 +183,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("-max-inflight-bytes (TRUTHBOARD_MAX_INFLIGHT_BYTES) is %d, below -max-body-bytes (%d): the largest request could never be taken; raise it", c.MaxInflightBytes, c.MaxBodyBytes))
 	}
 	positive(c.FlushRows, "flush-rows", "TRUTHBOARD_FLUSH_ROWS")
-	positive(c.QueueRows, "queue-rows", "TRUTHBOARD_QUEUE_ROWS")
-	if c.QueueRows < c.MaxEvents {
-		errs = append(errs, fmt.Errorf("-queue-rows (TRUTHBOARD_QUEUE_ROWS) is %d, below -max-events (%d): a full request could never be queued; raise it", c.QueueRows, c.MaxEvents))
+	if c.SpoolMaxBytes < 2*c.MaxBodyBytes {
+		errs = append(errs, fmt.Errorf("-spool-max-bytes (TRUTHBOARD_SPOOL_MAX_BYTES) is %d, below twice -max-body-bytes (%d): the spool could not hold two full requests; raise it", c.SpoolMaxBytes, c.MaxBodyBytes))
+	}
+	if c.ShutdownTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("-shutdown-timeout (TRUTHBOARD_SHUTDOWN_TIMEOUT) is %s: use at least 1s, e.g. 15s", c.ShutdownTimeout))
 	}
 	if c.Retention < time.Hour {
 		errs = append(errs, fmt.Errorf("-retention (TRUTHBOARD_RETENTION) is %s: keep at least 1h so the dashboards' windows have data", c.Retention))
@@ -277,4 +293,12 @@ func (l *list) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// SpoolFolder is SpoolDir, or DataDir/spool when it is not set.
+func (c Config) SpoolFolder() string {
+	if c.SpoolDir != "" {
+		return c.SpoolDir
+	}
+	return filepath.Join(c.DataDir, "spool")
 }

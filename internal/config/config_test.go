@@ -39,7 +39,7 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{"bad env duration", nil, map[string]string{"TRUTHBOARD_RETENTION": "a month"}, "TRUTHBOARD_RETENTION"},
 		{"bad env address", nil, map[string]string{"TRUTHBOARD_CLICKHOUSE_ADDR": "localhost"}, "TRUTHBOARD_CLICKHOUSE_ADDR"},
 		{"bad flag number", []string{"-max-events", "-3"}, nil, "max-events"},
-		{"queue below a request", []string{"-queue-rows", "10", "-max-events", "100"}, nil, "-queue-rows"},
+		{"spool below two requests", []string{"-spool-max-bytes", "1000", "-max-body-bytes", "1000"}, nil, "-spool-max-bytes"},
 		{"tiny retention", []string{"-retention", "10m"}, nil, "-retention"},
 		{"tick too fast", []string{"-live-tick", "1ms"}, nil, "-live-tick"},
 		{"stray argument", []string{"now"}, nil, "unexpected argument"},

@@ -1,14 +1,22 @@
-// Package ingest makes accepted events durable. A single Writer goroutine groups the events of
-// concurrent requests into one ClickHouse insert per flush (by size and by time), drops events
-// already stored, and answers each request only once its events are committed.
+// Package ingest makes accepted events durable and moves them to ClickHouse exactly once.
+//
+// Write appends a request's events to the spool (a segmented log on local disk) and returns
+// once they are synced: that is what a 202 means. A single drainer goroutine takes the spool's
+// records in order, in batches of up to FlushRows events (waiting up to FlushInterval for a
+// batch to fill), drops the events ClickHouse already has, inserts the rest in one insert and
+// only then commits the batch, which lets the spool remove delivered segments. While ClickHouse
+// is down the drainer retries with backoff and the spool grows up to its quota; Write keeps
+// answering from local disk meanwhile.
 //
 // Duplicates: event_id is the idempotency key. An event is a duplicate when an event with the
 // same event_id and the same occurred_at second is already stored, or comes earlier in the same
-// flush. The horizon is therefore the raw table's retention: a retry of a stored event is
-// recognised however late it comes, as long as it carries the same occurred_at (a retry re-sends
-// the same event, so it does). Flushes run one at a time, so two requests carrying the same
-// event through one node cannot both store it; two nodes behind a load balancer can, in the
-// narrow window where both flush the same new event in the same instant.
+// batch. The drainer checks every batch against ClickHouse before inserting it, also a batch
+// that may already have landed before a crash or a failed answer, so neither the raw table nor
+// the rollups count an event twice. The horizon is therefore the raw table's retention. The
+// answer to a request counts as duplicates the events repeated within it and those this server
+// acknowledged among its last RecentKeys events; a retry of an older event is answered as
+// accepted and still stored once. Two nodes behind a load balancer can both store the same new
+// event in the narrow window where both insert it in the same instant.
 package ingest
 
 import (
@@ -20,36 +28,47 @@ import (
 	"time"
 
 	"github.com/truthboard/truthboard/internal/event"
+	"github.com/truthboard/truthboard/internal/spool"
 	"github.com/truthboard/truthboard/internal/store"
 )
 
-// Sink is where a Writer stores events: the ClickHouse store in production.
+// Sink is where the drainer stores events: the ClickHouse store in production.
 type Sink interface {
 	ExistingKeys(ctx context.Context, evs []event.Event) (map[store.Key]bool, error)
-	InsertEvents(ctx context.Context, evs []event.Event, receivedAt time.Time) error
+	InsertReceived(ctx context.Context, evs []event.Event, received []time.Time) error
 }
 
-// Options tunes the Writer. Zero values take the defaults below.
+// Options tunes ingest. Zero values take the defaults below.
 type Options struct {
-	// FlushInterval is the longest an event waits before its flush starts. It bounds the
-	// acknowledgement latency at low load; ClickHouse prefers few inserts, so keep it >= 50 ms.
+	// Spool is where acknowledged events wait for ClickHouse; Spool.Dir is required.
+	Spool spool.Options
+	// FlushInterval is the longest an event waits in the spool for its batch to fill before
+	// it is sent to ClickHouse, which prefers few inserts: keep it >= 50 ms.
 	FlushInterval time.Duration
-	// FlushRows starts a flush as soon as this many events wait.
+	// FlushRows is the most events of one insert.
 	FlushRows int
-	// QueueRows bounds the events waiting for a flush or in one. A request that would exceed it
-	// is refused at once with ErrOverloaded (HTTP 503 + Retry-After), so memory stays bounded
-	// whatever the offered load.
-	QueueRows int
-	// FlushTimeout bounds one flush (lookup and insert) against a ClickHouse that hangs.
+	// FlushTimeout bounds one attempt (lookup and insert) against a ClickHouse that hangs.
 	FlushTimeout time.Duration
+	// RecentKeys is how many acknowledged events the answer's duplicate count remembers.
+	RecentKeys int
+	// Observe, when set, is told of each insert attempt (for metrics).
+	Observe func(Attempt)
+}
+
+// Attempt is one try at sending a batch to ClickHouse.
+type Attempt struct {
+	Events   int // in the batch
+	Inserted int // new events written (0 on error)
+	Took     time.Duration
+	Err      error
 }
 
 // Defaults for Options.
 const (
 	DefaultFlushInterval = 100 * time.Millisecond
 	DefaultFlushRows     = 20_000
-	DefaultQueueRows     = 200_000
 	DefaultFlushTimeout  = 10 * time.Second
+	DefaultRecentKeys    = 100_000
 )
 
 func (o Options) withDefaults() Options {
@@ -59,223 +78,314 @@ func (o Options) withDefaults() Options {
 	if o.FlushRows <= 0 {
 		o.FlushRows = DefaultFlushRows
 	}
-	if o.QueueRows <= 0 {
-		o.QueueRows = DefaultQueueRows
-	}
-	if o.QueueRows < o.FlushRows {
-		o.QueueRows = o.FlushRows
-	}
 	if o.FlushTimeout <= 0 {
 		o.FlushTimeout = DefaultFlushTimeout
+	}
+	if o.RecentKeys <= 0 {
+		o.RecentKeys = DefaultRecentKeys
 	}
 	return o
 }
 
-// ErrOverloaded means the queue is full: the client should retry later.
-var ErrOverloaded = errors.New("ingest queue is full")
-
-// ErrClosed means the Writer is shutting down.
-var ErrClosed = errors.New("ingest is shutting down")
+var (
+	// ErrSpoolFull means the spool reached its quota: nothing was made durable; retry later.
+	ErrSpoolFull = spool.ErrFull
+	// ErrClosed means ingest is shutting down.
+	ErrClosed = errors.New("ingest is shutting down")
+)
 
 // Result is what happened to the events of one Write.
 type Result struct {
-	Accepted   int // stored by this request
-	Duplicates int // already stored, or repeated within the flush
+	Accepted   int // made durable by this request
+	Duplicates int // repeated within the request, or acknowledged before (see the package comment)
 }
 
-// StoreError is a flush that failed; Unavailable tells whether ClickHouse could not be reached.
-type StoreError struct {
-	Err         error
-	Unavailable bool
-}
-
-func (e *StoreError) Error() string { return "store events: " + e.Err.Error() }
-func (e *StoreError) Unwrap() error { return e.Err }
-
-type request struct {
-	events  []event.Event
-	arrived time.Time
-	done    chan outcome // buffered: the writer never waits for a request that went away
-}
-
-type outcome struct {
-	res Result
-	err error
-}
-
-// Writer is the single writer of events. Create it with New, stop it with Close.
+// Writer takes events into the spool and drains them to ClickHouse. Open it, stop it with Close.
 type Writer struct {
-	sink Sink
-	opts Options
-	log  *slog.Logger
+	sink  Sink
+	spool *spool.Spool
+	opts  Options
+	log   *slog.Logger
 
-	in      chan *request
 	mu      sync.Mutex
-	queued  int // rows accepted into the queue and not yet answered
 	closing bool
-	stopped chan struct{}
+	recent  recentKeys
+	// failures counts the drainer's attempts that failed in a row; lastErr is the latest.
+	failures int
+	lastErr  error
+	// drainedSignal is closed and replaced after each committed batch.
+	drainedSignal chan struct{}
+
+	cancelDrain context.CancelFunc
+	drainStop   chan struct{} // closed when the drainer has returned
 }
 
-// New starts a Writer.
-func New(sink Sink, opts Options, log *slog.Logger) *Writer {
+// Open opens the spool (recovering what a crash left) and starts the drainer.
+func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 	opts = opts.withDefaults()
-	w := &Writer{
-		sink:    sink,
-		opts:    opts,
-		log:     log,
-		in:      make(chan *request, opts.QueueRows), // never full: queued rows bound it first
-		stopped: make(chan struct{}),
+	sp, err := spool.Open(opts.Spool, log.With("component", "spool"))
+	if err != nil {
+		return nil, err
 	}
-	go w.run()
-	return w
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Writer{
+		sink:          sink,
+		spool:         sp,
+		opts:          opts,
+		log:           log,
+		recent:        newRecentKeys(opts.RecentKeys),
+		drainedSignal: make(chan struct{}),
+		cancelDrain:   cancel,
+		drainStop:     make(chan struct{}),
+	}
+	go w.drain(ctx)
+	return w, nil
 }
 
-// Write queues events for the next flush and waits until they are committed. ctx only bounds
-// the wait: events already queued are still written if the caller goes away.
+// Write makes the new events of evs durable in the spool and returns once they are synced.
+// Nothing of the request is kept when it fails.
 func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
-	if len(evs) == 0 {
-		return Result{}, nil
-	}
 	w.mu.Lock()
-	switch {
-	case w.closing:
+	if w.closing {
 		w.mu.Unlock()
 		return Result{}, ErrClosed
-	case w.queued+len(evs) > w.opts.QueueRows:
-		w.mu.Unlock()
-		return Result{}, ErrOverloaded
 	}
-	w.queued += len(evs)
-	r := &request{events: evs, arrived: time.Now(), done: make(chan outcome, 1)}
-	w.in <- r
+	fresh := make([]event.Event, 0, len(evs))
+	inRequest := make(map[store.Key]bool, len(evs))
+	for i := range evs {
+		k := store.KeyOf(&evs[i])
+		if inRequest[k] || w.recent.has(k) {
+			continue
+		}
+		inRequest[k] = true
+		fresh = append(fresh, evs[i])
+	}
 	w.mu.Unlock()
-	select {
-	case o := <-r.done:
-		return o.res, o.err
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
+	res := Result{Accepted: len(fresh), Duplicates: len(evs) - len(fresh)}
+	if len(fresh) == 0 {
+		return res, nil
 	}
+	if err := w.spool.Append(fresh, time.Now()); err != nil {
+		if errors.Is(err, spool.ErrClosed) {
+			return Result{}, ErrClosed
+		}
+		return Result{}, err
+	}
+	// Only now, durable, may a retry be answered as a duplicate of these events.
+	w.mu.Lock()
+	for i := range fresh {
+		w.recent.add(store.KeyOf(&fresh[i]))
+	}
+	w.mu.Unlock()
+	return res, nil
 }
 
-// Queued is the number of events waiting for or in a flush.
-func (w *Writer) Queued() int {
+// Stats describe the spool and the drainer.
+type Stats struct {
+	spool.Stats
+	// Failures is the drainer's failed attempts in a row (0 when ClickHouse takes inserts).
+	Failures int
+	// LastError is the latest failure while Failures > 0.
+	LastError string
+}
+
+// Stats are the figures of ingest now.
+func (w *Writer) Stats() Stats {
+	st := Stats{Stats: w.spool.Stats()}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.queued
+	st.Failures = w.failures
+	if w.failures > 0 && w.lastErr != nil {
+		st.LastError = w.lastErr.Error()
+	}
+	return st
 }
 
-// Close stops accepting events, flushes what is queued and waits for the flush to end or ctx.
+// WaitDrained waits until every event acknowledged so far is in ClickHouse, or ctx ends.
+func (w *Writer) WaitDrained(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		signal := w.drainedSignal
+		w.mu.Unlock()
+		if w.spool.Stats().Events == 0 {
+			return nil
+		}
+		select {
+		case <-signal:
+		case <-w.drainStop:
+			return fmt.Errorf("ingest: the drainer stopped with %d events in the spool", w.spool.Stats().Events)
+		case <-ctx.Done():
+			return fmt.Errorf("ingest: %d events still in the spool: %w", w.spool.Stats().Events, ctx.Err())
+		}
+	}
+}
+
+// Close stops taking events, sends what the spool holds to ClickHouse until ctx ends or an
+// attempt fails, and closes the spool. What is not sent stays on disk for the next start.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
-	if !w.closing {
-		w.closing = true
-		close(w.in)
-	}
+	w.closing = true
 	w.mu.Unlock()
-	select {
-	case <-w.stopped:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("ingest: %d events not flushed at shutdown: %w", w.Queued(), ctx.Err())
-	}
-}
-
-func (w *Writer) run() {
-	defer close(w.stopped)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	drained := make(chan error, 1)
+	go func() { drained <- w.WaitDrained(ctx) }()
+	var err error
+	// Give up at once when ClickHouse is failing: the spool keeps the events.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+wait:
 	for {
-		first, ok := <-w.in
-		if !ok {
-			return
-		}
-		pending, rows := []*request{first}, len(first.events)
-		// The flush is due FlushInterval after the oldest event arrived, not after the writer
-		// got to it: requests that came in during the previous flush have waited already.
-		timer.Reset(time.Until(first.arrived.Add(w.opts.FlushInterval)))
-		open := true
-	gather:
-		for rows < w.opts.FlushRows {
-			// Take what is already queued before looking at the timer, so that a due flush
-			// still carries every waiting request.
-			select {
-			case r, ok := <-w.in:
-				if !ok {
-					open = false
-					break gather
-				}
-				pending, rows = append(pending, r), rows+len(r.events)
-				continue
-			default:
+		select {
+		case err = <-drained:
+			break wait
+		case <-tick.C:
+			if st := w.Stats(); st.Failures > 0 {
+				err = fmt.Errorf("ingest: ClickHouse is failing (%s); %d events stay in the spool for the next start", st.LastError, st.Events)
+				break wait
 			}
-			select {
-			case r, ok := <-w.in:
-				if !ok {
-					open = false
-					break gather
-				}
-				pending, rows = append(pending, r), rows+len(r.events)
-			case <-timer.C:
-				break gather
-			}
-		}
-		timer.Stop()
-		w.flush(pending, rows)
-		if !open {
-			return
 		}
 	}
+	w.cancelDrain()
+	<-w.drainStop
+	if cerr := w.spool.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
-// flush stores the new events of pending requests in one insert and answers each request.
-func (w *Writer) flush(pending []*request, rows int) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.opts.FlushTimeout)
-	defer cancel()
-	results, err := w.commit(ctx, pending, rows)
-	// Free the room before answering: a client that sends its next request as soon as it has
-	// its answer must not be refused with ErrOverloaded by its own, finished, rows.
-	w.mu.Lock()
-	w.queued -= rows
-	w.mu.Unlock()
-	for i, r := range pending {
+// drain moves the spool's records to ClickHouse, a batch at a time, until ctx ends.
+func (w *Writer) drain(ctx context.Context) {
+	defer close(w.drainStop)
+	for {
+		b, err := w.spool.Next(ctx, w.opts.FlushRows, w.opts.FlushInterval)
+		if ctx.Err() != nil {
+			return
+		}
 		if err != nil {
-			r.done <- outcome{err: err}
-		} else {
-			r.done <- outcome{res: results[i]}
+			// The spool cannot read its own record: a damaged disk or a bug. Retrying keeps
+			// the events; skipping would lose acknowledged ones.
+			w.failed(err)
+			if !sleep(ctx, w.backoff()) {
+				return
+			}
+			continue
 		}
+		for !w.send(ctx, b) {
+			if !sleep(ctx, w.backoff()) {
+				return
+			}
+		}
+		if err := w.spool.Commit(b); err != nil {
+			w.log.Error("spool commit", "err", err)
+		}
+		w.mu.Lock()
+		close(w.drainedSignal)
+		w.drainedSignal = make(chan struct{})
+		w.mu.Unlock()
 	}
 }
 
-func (w *Writer) commit(ctx context.Context, pending []*request, rows int) ([]Result, error) {
-	all := make([]event.Event, 0, rows)
-	for _, r := range pending {
-		all = append(all, r.events...)
-	}
-	stored, err := w.sink.ExistingKeys(ctx, all)
-	if err != nil {
-		return nil, &StoreError{Err: err, Unavailable: store.Unavailable(err)}
-	}
-	results := make([]Result, len(pending))
-	fresh := all[:0] // reuses all: each event is read before its slot is overwritten
-	i := 0
-	for ri, r := range pending {
-		for range r.events {
-			e := all[i]
-			i++
-			k := store.KeyOf(&e)
-			if stored[k] {
-				results[ri].Duplicates++
-				continue
-			}
-			stored[k] = true
-			results[ri].Accepted++
-			fresh = append(fresh, e)
-		}
-	}
+// send stores the events of b that ClickHouse does not have yet; false when it failed.
+func (w *Writer) send(ctx context.Context, b spool.Batch) bool {
+	ctx, cancel := context.WithTimeout(ctx, w.opts.FlushTimeout)
+	defer cancel()
 	start := time.Now()
-	if err := w.sink.InsertEvents(ctx, fresh, start.UTC()); err != nil {
-		return nil, &StoreError{Err: err, Unavailable: store.Unavailable(err)}
+	inserted, err := w.insertNew(ctx, b)
+	if w.opts.Observe != nil {
+		w.opts.Observe(Attempt{Events: len(b.Events), Inserted: inserted, Took: time.Since(start), Err: err})
 	}
-	w.log.Debug("flushed", "events", len(fresh), "duplicates", rows-len(fresh), "requests", len(pending), "took", time.Since(start))
-	return results, nil
+	if err != nil {
+		w.failed(err)
+		return false
+	}
+	w.mu.Lock()
+	if w.failures > 0 {
+		w.log.Info("ClickHouse takes inserts again", "failed_attempts", w.failures)
+	}
+	w.failures, w.lastErr = 0, nil
+	w.mu.Unlock()
+	w.log.Debug("drained", "events", len(b.Events), "inserted", inserted, "requests", b.Records(), "took", time.Since(start))
+	return true
+}
+
+func (w *Writer) insertNew(ctx context.Context, b spool.Batch) (int, error) {
+	stored, err := w.sink.ExistingKeys(ctx, b.Events)
+	if err != nil {
+		return 0, err
+	}
+	fresh := make([]event.Event, 0, len(b.Events))
+	received := make([]time.Time, 0, len(b.Events))
+	for i := range b.Events {
+		k := store.KeyOf(&b.Events[i])
+		if stored[k] {
+			continue
+		}
+		stored[k] = true
+		fresh = append(fresh, b.Events[i])
+		received = append(received, b.Received[i])
+	}
+	if err := w.sink.InsertReceived(ctx, fresh, received); err != nil {
+		return 0, err
+	}
+	return len(fresh), nil
+}
+
+func (w *Writer) failed(err error) {
+	w.mu.Lock()
+	w.failures++
+	w.lastErr = err
+	n := w.failures
+	w.mu.Unlock()
+	if n == 1 || n%20 == 0 {
+		w.log.Warn("events wait in the spool: ClickHouse insert failed; retrying", "attempts", n, "unavailable", store.Unavailable(err), "err", err)
+	}
+}
+
+// backoff is the wait before the next attempt: 100 ms doubling up to 5 s.
+func (w *Writer) backoff() time.Duration {
+	w.mu.Lock()
+	n := w.failures
+	w.mu.Unlock()
+	d := 100 * time.Millisecond
+	for i := 1; i < n && d < 5*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Second)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// recentKeys remembers the last n keys added, for the answer's duplicate count.
+type recentKeys struct {
+	set  map[store.Key]struct{}
+	ring []store.Key
+	next int
+}
+
+func newRecentKeys(n int) recentKeys {
+	return recentKeys{set: make(map[store.Key]struct{}), ring: make([]store.Key, 0, n)}
+}
+
+func (r *recentKeys) has(k store.Key) bool { _, ok := r.set[k]; return ok }
+
+func (r *recentKeys) add(k store.Key) {
+	if _, ok := r.set[k]; ok {
+		return
+	}
+	if len(r.ring) < cap(r.ring) {
+		r.ring = append(r.ring, k)
+	} else {
+		delete(r.set, r.ring[r.next])
+		r.ring[r.next] = k
+		r.next = (r.next + 1) % len(r.ring)
+	}
+	r.set[k] = struct{}{}
 }

@@ -19,6 +19,9 @@ type Batch struct {
 	records  int
 }
 
+// Records is the number of appended records (requests) the batch holds.
+func (b Batch) Records() int { return b.records }
+
 // ErrUncommitted means Next was called before the previous batch was committed.
 var ErrUncommitted = errors.New("spool: the previous batch is not committed")
 

@@ -24,20 +24,32 @@ var eventColumns = []string{
 
 var insertEvents = "INSERT INTO events (" + strings.Join(eventColumns, ", ") + ")"
 
-// InsertEvents writes events to the raw table in one batch, column by column. The insert is one
-// block, which ClickHouse writes atomically per partition (day): either every row of a day is
-// stored or none is. A failed batch cannot be re-sent, so callers keep their events and call
-// again.
+// InsertEvents writes events received at one time; see InsertReceived.
 func (s *Store) InsertEvents(ctx context.Context, evs []event.Event, receivedAt time.Time) error {
+	received := make([]time.Time, len(evs))
+	for i := range received {
+		received[i] = receivedAt
+	}
+	return s.InsertReceived(ctx, evs, received)
+}
+
+// InsertReceived writes events to the raw table in one batch, column by column; received[i]
+// is when evs[i] reached Truthboard. The insert is one block, which ClickHouse writes
+// atomically per partition (day): either every row of a day is stored or none is. A failed
+// batch cannot be re-sent, so callers keep their events and call again.
+func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time) error {
 	if len(evs) == 0 {
 		return nil
 	}
 	n := len(evs)
+	if len(received) != n {
+		return fmt.Errorf("insert events: %d events but %d receive times", n, len(received))
+	}
 	var (
 		ids, moments, channels, touchpoints   = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		stages, outcomes, customers, journeys = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		regions, products, segments, teams    = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		occurred, received                    = make([]time.Time, n), make([]time.Time, n)
+		occurred                              = make([]time.Time, n)
 		millis                                = make([]uint16, n)
 		csat, nps, ces                        = make([]*uint8, n), make([]*uint8, n), make([]*uint8, n)
 		sentiment                             = make([]*float64, n)
@@ -52,7 +64,6 @@ func (s *Store) InsertEvents(ctx context.Context, evs []event.Event, receivedAt 
 		regions[i], products[i], segments[i], teams[i] = e.Region, e.Product, e.Segment, e.AgentTeam
 		occurred[i] = e.OccurredAt.Truncate(time.Second)
 		millis[i] = uint16(e.OccurredAt.Nanosecond() / int(time.Millisecond))
-		received[i] = receivedAt
 		csat[i], nps[i], ces[i], sentiment[i], wait[i], handle[i] = e.CSAT, e.NPS, e.CES, e.Sentiment, e.WaitMS, e.HandleMS
 		negative[i], positive[i] = b2u(e.Negative()), b2u(e.Positive())
 		attrKeys[i], attrValues[i] = sortedAttributes(e.Attributes)

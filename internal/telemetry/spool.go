@@ -57,3 +57,15 @@ func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(spoolEvents, prometheus.GaugeValue, float64(s.Events))
 	ch <- prometheus.MustNewConstMetric(spoolOldestAge, prometheus.GaugeValue, age)
 }
+
+// ObserveInsert counts one attempt of the drainer to send a batch to ClickHouse: inserted new
+// events, taking took (lookup and insert), failed when err is not nil.
+func (m *Metrics) ObserveInsert(inserted int, took time.Duration, err error) {
+	m.InsertDuration.Observe(took.Seconds())
+	if err != nil {
+		m.InsertBatches.WithLabelValues(ResultError).Inc()
+		return
+	}
+	m.InsertBatches.WithLabelValues(ResultOK).Inc()
+	m.InsertedEvents.Add(float64(inserted))
+}

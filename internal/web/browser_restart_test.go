@@ -16,6 +16,7 @@ import (
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/live"
+	"github.com/truthboard/truthboard/internal/spool"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
 	"github.com/truthboard/truthboard/internal/web"
@@ -36,7 +37,10 @@ func startNode(t *testing.T, db *store.Store, addr string) *node {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	hub := live.NewHub(db, live.Options{Tick: 200 * time.Millisecond}, log)
-	w := ingest.New(db, ingest.Options{FlushInterval: 10 * time.Millisecond}, log)
+	w, err := ingest.Open(db, ingest.Options{FlushInterval: 10 * time.Millisecond, Spool: spool.Options{Dir: t.TempDir()}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := web.New(w, db, web.Options{
 		Hub:        hub,
 		Live:       web.LiveOptions{PingInterval: time.Second, WriteTimeout: time.Second},

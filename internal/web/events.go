@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
+	"github.com/truthboard/truthboard/internal/telemetry"
 )
 
 // ingestAnswer is the body of POST /v1/events: 202 when events were stored or already were,
@@ -23,13 +23,14 @@ type ingestAnswer struct {
 }
 
 // postEvents takes one object, an array or NDJSON, optionally gzip-encoded, and answers 202 only
-// once the valid events are committed in ClickHouse.
+// once the valid events are durable (synced to the spool, see package ingest).
 func (s *Server) postEvents(c *fiber.Ctx) error {
 	// Admission by the body's declared size, before it is read: memory stays bounded however
 	// many clients send at once. A chunked body (no Content-Length) is counted at the limit.
 	max := s.opts.Limits.MaxBodyBytes
 	size := int64(c.Request().Header.ContentLength())
 	if size > max {
+		s.rejected(telemetry.RejectTooLarge, 1)
 		return s.bodyTooLarge(c)
 	}
 	if size < 0 {
@@ -37,6 +38,7 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 	}
 	if s.inflightBytes.Add(size) > s.opts.MaxInflightBytes && size < s.opts.MaxInflightBytes {
 		s.inflightBytes.Add(-size)
+		s.rejected(telemetry.RejectOverloaded, 1)
 		c.Set(fiber.HeaderRetryAfter, "1")
 		c.Context().SetConnectionClose() // the body was not read
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "too many ingest requests at once; nothing of this request was stored, retry after 1 s"})
@@ -44,9 +46,11 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 	defer s.inflightBytes.Add(-size)
 	raw, fits, err := readBody(c, max)
 	if err != nil {
+		s.rejected(telemetry.RejectBadBody, 1)
 		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: "the body could not be read: " + err.Error()})
 	}
 	if !fits {
+		s.rejected(telemetry.RejectTooLarge, 1)
 		return s.bodyTooLarge(c)
 	}
 	// The raw body: Fiber's c.Body() would gunzip without a size limit (a gzip bomb).
@@ -56,16 +60,19 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 		if errors.Is(err, event.ErrUnsupportedEncoding) {
 			code = fiber.StatusUnsupportedMediaType
 		}
+		s.rejected(telemetry.RejectBadBody, 1)
 		return c.Status(code).JSON(apiError{Error: err.Error()})
 	}
 	batch, err := event.Decode(body, c.Get(fiber.HeaderContentType), s.opts.Limits, s.now())
 	if err != nil {
-		code := fiber.StatusBadRequest
+		code, reason := fiber.StatusBadRequest, telemetry.RejectBadBody
 		if errors.Is(err, event.ErrTooLarge) {
-			code = fiber.StatusRequestEntityTooLarge
+			code, reason = fiber.StatusRequestEntityTooLarge, telemetry.RejectTooLarge
 		}
+		s.rejected(reason, 1)
 		return c.Status(code).JSON(apiError{Error: err.Error()})
 	}
+	s.rejected(telemetry.RejectInvalid, batch.Rejected())
 	answer := ingestAnswer{Rejected: batch.Rejected(), Errors: batch.Errors}
 	if answer.Errors == nil {
 		answer.Errors = []event.FieldError{}
@@ -77,32 +84,38 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusBadRequest).JSON(answer)
 	}
 
-	ctx, cancel := context.WithTimeout(c.UserContext(), s.opts.AckTimeout)
-	defer cancel()
-	res, err := s.writer.Write(ctx, batch.Events)
+	res, err := s.writer.Write(c.UserContext(), batch.Events)
 	if err != nil {
-		return s.writeFailed(c, err)
+		return s.writeFailed(c, err, len(batch.Events))
 	}
+	s.opts.Telemetry.EventsAccepted.Add(float64(res.Accepted))
+	s.opts.Telemetry.EventsDuplicate.Add(float64(res.Duplicates))
 	answer.Accepted, answer.Duplicates = res.Accepted, res.Duplicates
 	return c.Status(fiber.StatusAccepted).JSON(answer)
 }
 
-// writeFailed answers a request none of whose events were stored.
-func (s *Server) writeFailed(c *fiber.Ctx, err error) error {
-	var se *ingest.StoreError
+// writeFailed answers a request none of whose n valid events could be made durable.
+func (s *Server) writeFailed(c *fiber.Ctx, err error, n int) error {
+	c.Set(fiber.HeaderRetryAfter, "5")
 	switch {
-	case errors.Is(err, ingest.ErrOverloaded):
-		c.Set(fiber.HeaderRetryAfter, "1")
-		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "too many events waiting to be stored; nothing of this request was stored, retry after 1 s"})
+	case errors.Is(err, ingest.ErrSpoolFull):
+		s.rejected(telemetry.RejectSpoolFull, n)
+		s.log.Warn("events refused: the spool is full", "err", err)
+		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the server cannot take more events until ClickHouse takes its backlog (its spool is full); nothing of this request was stored, retry after 5 s"})
 	case errors.Is(err, ingest.ErrClosed):
-		c.Set(fiber.HeaderRetryAfter, "5")
+		s.rejected(telemetry.RejectShuttingDown, n)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the server is shutting down; nothing of this request was stored, retry after 5 s"})
-	case errors.As(err, &se) && se.Unavailable, errors.Is(err, context.DeadlineExceeded):
-		s.log.Warn("events not stored", "err", err)
-		c.Set(fiber.HeaderRetryAfter, "5")
-		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable; the events were not acknowledged, retry after 5 s (a retry is never counted twice)"})
 	}
-	return err // 500, logged by the error handler
+	s.rejected(telemetry.RejectUnavailable, n)
+	s.log.Error("events not made durable", "err", err)
+	return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the events could not be made durable; nothing of this request was stored, retry after 5 s (a retry is never counted twice)"})
+}
+
+// rejected counts n events (or one request, when its events are unknown) refused for reason.
+func (s *Server) rejected(reason string, n int) {
+	if n > 0 {
+		s.opts.Telemetry.EventsRejected.WithLabelValues(reason).Add(float64(n))
+	}
 }
 
 // readBody reads the request body (streamed by fasthttp, see New) up to limit bytes; fits is

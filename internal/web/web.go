@@ -28,9 +28,10 @@ import (
 	"github.com/truthboard/truthboard/internal/telemetry"
 )
 
-// Writer stores accepted events; *ingest.Writer in production.
+// Writer makes accepted events durable; *ingest.Writer in production.
 type Writer interface {
 	Write(ctx context.Context, evs []event.Event) (ingest.Result, error)
+	Stats() ingest.Stats
 }
 
 // Database answers health checks and metrics queries; *store.Store in production.
@@ -62,8 +63,6 @@ type Options struct {
 	// counts bytes, not requests, so many small requests are not refused while the queue has
 	// room (default 64 MiB).
 	MaxInflightBytes int64
-	// AckTimeout bounds how long an ingest request waits for its events to be committed.
-	AckTimeout time.Duration
 	// Now is the server's clock (nil: time.Now): it checks occurred_at on ingest and places the
 	// windows of the metrics. Tests set it to make windows deterministic.
 	Now func() time.Time
@@ -91,9 +90,6 @@ type Server struct {
 func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	if opts.Limits.MaxBodyBytes <= 0 { // one default for Fiber's limit, the decoder's and the 413 message
 		opts.Limits.MaxBodyBytes = event.DefaultMaxBodyBytes
-	}
-	if opts.AckTimeout <= 0 {
-		opts.AckTimeout = 30 * time.Second
 	}
 	if opts.MaxInflightBytes <= 0 {
 		opts.MaxInflightBytes = 64 << 20
@@ -239,14 +235,47 @@ func (s *Server) smallBodies(c *fiber.Ctx) error {
 
 func (s *Server) livez(c *fiber.Ctx) error { return c.SendString("ok\n") }
 
+// readiness is the body of GET /readyz.
+type readiness struct {
+	// Ready is whether this server can acknowledge events: its spool has room. ClickHouse
+	// being down does not make it unready, since events wait in the spool.
+	Ready      bool       `json:"ready"`
+	ClickHouse string     `json:"clickhouse"` // "ok", or why it does not answer
+	Spool      spoolState `json:"spool"`
+}
+
+type spoolState struct {
+	Events           int64   `json:"events"`
+	Bytes            int64   `json:"bytes"`
+	MaxBytes         int64   `json:"max_bytes"`
+	Segments         int     `json:"segments"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+	// FailedInserts is the inserts into ClickHouse that failed in a row (0 when it takes them).
+	FailedInserts int    `json:"failed_inserts"`
+	LastError     string `json:"last_error,omitempty"`
+}
+
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
-	if err := s.db.Ping(ctx); err != nil {
-		c.Set(fiber.HeaderRetryAfter, "5")
-		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "clickhouse does not answer: " + err.Error()})
+	st := s.writer.Stats()
+	r := readiness{ClickHouse: "ok", Spool: spoolState{
+		Events: st.Events, Bytes: st.Bytes, MaxBytes: st.MaxBytes, Segments: st.Segments,
+		FailedInserts: st.Failures, LastError: st.LastError,
+	}}
+	if !st.Oldest.IsZero() {
+		r.Spool.OldestAgeSeconds = time.Since(st.Oldest).Seconds()
 	}
-	return c.SendString("ok\n")
+	if err := s.db.Ping(ctx); err != nil {
+		r.ClickHouse = "unavailable: " + err.Error()
+	}
+	// Ready while a typical request still fits: the body limit of room left in the spool.
+	r.Ready = st.MaxBytes-st.Bytes >= s.opts.Limits.MaxBodyBytes
+	if !r.Ready {
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return c.Status(fiber.StatusServiceUnavailable).JSON(r)
+	}
+	return c.JSON(r)
 }
 
 // Serve serves on an open listener until Shutdown.
