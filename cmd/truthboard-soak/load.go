@@ -228,7 +228,7 @@ func (l *load) totals() loadTotals {
 		if st == 0 {
 			name = "no answer"
 		}
-		answers = append(answers, fmt.Sprintf("%s: %d", name, l.statuses[st]))
+		answers = append(answers, name+": "+thousands(int64(l.statuses[st])))
 		if w := l.why[st]; w != "" {
 			why = append(why, name+": "+w)
 		}

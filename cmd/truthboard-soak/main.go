@@ -109,23 +109,19 @@ func run(args []string, log *slog.Logger) error {
 	loadStart := time.Now()
 	rep.loadAverage[0] = loadAverage()
 
-	// Sample every -every until -duration; the last sample is the end of the load.
-	next := time.NewTicker(o.every)
-	defer next.Stop()
-	end := time.NewTimer(o.duration)
-	defer end.Stop()
-	rep.samples = append(rep.samples, takeSample(ctx, srv, ld, scr, 0))
-	for running := true; running; {
+	// Sample every -every after the start of the load; the last sample is its end.
+	for at := o.every; ; at = min(at+o.every, o.duration) {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("interrupted after %s of load: %w", time.Since(loadStart).Round(time.Second), ctx.Err())
-		case <-next.C:
-		case <-end.C:
-			running = false
+		case <-time.After(time.Until(loadStart.Add(at))):
 		}
 		s := takeSample(ctx, srv, ld, scr, time.Since(loadStart))
 		rep.samples = append(rep.samples, s)
 		log.Info("sample", s.logAttrs()...)
+		if at == o.duration {
+			break
+		}
 	}
 	rep.loadAverage[1] = loadAverage()
 

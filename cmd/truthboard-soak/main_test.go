@@ -201,3 +201,40 @@ func TestGoroutines(t *testing.T) {
 		}
 	})
 }
+
+// TestScreensReconnect runs one screen against a server that sends two messages and then
+// closes with 1008: the screen reads both, counts the close and dials again.
+func TestScreensReconnect(t *testing.T) {
+	upgrader := websocket.Upgrader{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tba_test" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		conn, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if _, sub, err := conn.ReadMessage(); err != nil || !strings.Contains(string(sub), `"type":"subscribe"`) {
+			return
+		}
+		_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"snapshot","seq":1,"degraded":false}`))
+		_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"update","seq":2,"degraded":true}`))
+		_ = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "slow consumer"))
+		_, _, _ = conn.ReadMessage() // until the screen closes its side
+	}))
+	defer ts.Close()
+
+	scr := startScreens(t.Context(), &server{url: ts.URL, admin: "tba_test"}, 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for scr.dials.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	scr.stop()
+	got := scr.totals()
+	if got.Dials < 2 || got.DialFailures != 0 || got.Messages < 2 || got.Snapshots < 1 || got.Degraded < 1 ||
+		!strings.HasPrefix(got.Closes, "1008 policy violation: slow consumer: ") {
+		t.Errorf("totals = %+v; want 2 dials or more, messages and a 1008 close", got)
+	}
+}

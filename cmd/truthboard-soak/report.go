@@ -23,7 +23,7 @@ type report struct {
 	loadAverage [2]string
 
 	idle    sample   // after the server is ready, before any load
-	samples []sample // under load, the first at its start and the last at its end
+	samples []sample // under load, every -every; the last at its end
 
 	load         loadTotals
 	screens      screenTotals
@@ -81,7 +81,7 @@ func (r *report) judge(f figure) judgement {
 	base, end := r.windows()
 	j := judgement{idle: f.value(r.idle), base: median(base, f.value), end: median(end, f.value), min: -1, max: -1}
 	for _, s := range r.samples {
-		if v := f.value(s); v >= 0 {
+		if v := f.value(s); v >= 0 && s.At >= base[0].At {
 			if j.min < 0 || v < j.min {
 				j.min = v
 			}
@@ -169,7 +169,7 @@ func (r *report) render() string {
 		"**Every acknowledged event stored once** (rows stored after the server stopped = events accepted in 202 answers): %s (%s rows, %s events).\n\n",
 		100*o.margin, o.warmup, len(base), verdict(flat), verdict(int64(r.stored) == r.load.Accepted), thousands(int64(r.stored)), thousands(r.load.Accepted))
 
-	p("| server | idle, before the load | after the warm-up (%s) | end (%s) | min / max under load | end / after warm-up | flat |\n",
+	p("| server | idle, before the load | after the warm-up (%s) | end (%s) | min / max after the warm-up | end / after warm-up | flat |\n",
 		span(base), span(end))
 	p("|---|---|---|---|---|---|---|\n")
 	for _, f := range figures {
