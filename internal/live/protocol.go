@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"sort"
@@ -123,10 +124,14 @@ func messageObject(b []byte) ([]member, error) {
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
 		var se *json.SyntaxError
-		if errors.As(err, &se) {
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, errors.New("the message is not a valid JSON object: it ends before the object is complete")
+		case errors.As(err, &se):
 			return nil, fmt.Errorf("the message is not a valid JSON object: %v (at byte %d)", err, se.Offset)
+		default:
+			return nil, fmt.Errorf("the message is not a valid JSON object: %v", err)
 		}
-		return nil, fmt.Errorf("the message is not a valid JSON object: %v", err)
 	}
 	if dec.More() {
 		return nil, errors.New("send one JSON object per message")
