@@ -114,6 +114,8 @@ func run(args []string, log *slog.Logger) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("interrupted after %s of load: %w", time.Since(loadStart).Round(time.Second), ctx.Err())
+		case <-srv.exited:
+			return fmt.Errorf("the server exited after %s of load (%v); its log ends:\n%s", time.Since(loadStart).Round(time.Second), srv.exitErr, srv.logTail(20))
 		case <-time.After(time.Until(loadStart.Add(at))):
 		}
 		s := takeSample(ctx, srv, ld, scr, time.Since(loadStart))
