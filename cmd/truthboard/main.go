@@ -4,6 +4,7 @@
 //	truthboard migrate  apply the ClickHouse schema and exit
 //	truthboard demo     send simulated customer journeys to a running server
 //	truthboard token    create, list and revoke display tokens (read-only, for TV walls)
+//	truthboard key      create, list and revoke stored ingest keys
 //	truthboard help     every setting, its flag and environment variable
 //
 // serve starts its components in dependency order (ClickHouse, schema, writer, HTTP, demo
@@ -55,6 +56,8 @@ func main() {
 		err = runDemo(ctx, args, log)
 	case "token":
 		err = runToken(ctx, args, os.Stdout)
+	case "key":
+		err = runKey(ctx, args, os.Stdout)
 	case "help", "-h", "-help", "--help":
 		usage(os.Stdout)
 	default:
@@ -84,6 +87,14 @@ Usage:
                               list display tokens (never their secrets)
   truthboard token revoke ID [flags]
                               revoke a display token; every server refuses it within
+                              -display-token-refresh
+  truthboard key create -name NAME [flags]
+                              create an ingest key for POST /v1/events; printed once
+  truthboard key list [flags]
+                              list stored ingest keys (never the keys; configured ones
+                              are not stored)
+  truthboard key revoke ID [flags]
+                              revoke a stored ingest key; every server refuses it within
                               -display-token-refresh
   truthboard help             this text
 
@@ -201,6 +212,12 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	go displayTokens.Run(ctx)
+	// Stored ingest keys, reloaded the same way: added or revoked without a restart.
+	ingestKeyCache := auth.NewIngestKeyCache(db.IngestKeys, cfg.DisplayTokenRefresh, log.With("component", "ingest-keys"))
+	if err := ingestKeyCache.Refresh(ctx); err != nil {
+		return err
+	}
+	go ingestKeyCache.Run(ctx)
 
 	// The HTTP edge.
 	srv := web.New(writer, db, web.Options{
@@ -209,7 +226,7 @@ func serve(ctx context.Context, args []string, log *slog.Logger) error {
 		Live:             web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
 		IngestKeys:       auth.NewKeySet(ingestKeys...),
 		AdminToken:       auth.NewKeySet(adminToken),
-		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db},
+		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db},
 		IngestRate:       cfg.IngestRate,
 		MaxInflightBytes: int64(cfg.MaxInflightBytes),
 		Limits: event.Limits{

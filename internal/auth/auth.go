@@ -17,9 +17,13 @@ import (
 	"strings"
 )
 
-// KeySet is an immutable set of secrets. Check compares against every key so the time taken
-// does not depend on which key, if any, matched.
-type KeySet struct{ sums [][sha256.Size]byte }
+// KeySet is an immutable set of secrets, and optionally a cache of stored credentials (the
+// ingest keys an admin adds and revokes while the servers run). Check compares against every
+// secret so the time taken does not depend on which one, if any, matched.
+type KeySet struct {
+	sums   [][sha256.Size]byte
+	stored *Cache
+}
 
 // NewKeySet builds a set from secrets; empty strings are ignored.
 func NewKeySet(keys ...string) *KeySet {
@@ -32,7 +36,16 @@ func NewKeySet(keys ...string) *KeySet {
 	return k
 }
 
-// Check reports whether token is one of the set's secrets.
+// WithStored returns the set with the active credentials of c added: Check accepts a secret of
+// the set or a credential of c (nil: none). The set itself is not changed; a nil set is empty.
+func (k *KeySet) WithStored(c *Cache) *KeySet {
+	if k == nil {
+		return &KeySet{stored: c}
+	}
+	return &KeySet{sums: k.sums, stored: c}
+}
+
+// Check reports whether token is one of the set's secrets or an active stored credential.
 func (k *KeySet) Check(token string) bool {
 	// Hashing first gives equal-length inputs to ConstantTimeCompare, which would otherwise
 	// return early on a length mismatch.
@@ -41,10 +54,16 @@ func (k *KeySet) Check(token string) bool {
 	for i := range k.sums {
 		ok |= subtle.ConstantTimeCompare(sum[:], k.sums[i][:])
 	}
+	if k.stored != nil {
+		// Checked whatever the configured secrets said, so timing does not tell which matched.
+		if _, found := k.stored.Check(token); found {
+			ok = 1
+		}
+	}
 	return ok == 1 && token != ""
 }
 
-// Len is the number of secrets in the set.
+// Len is the number of configured secrets in the set (stored credentials not counted).
 func (k *KeySet) Len() int { return len(k.sums) }
 
 // BearerToken extracts the token of an "Authorization: Bearer <token>" header value.

@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestKeySetCheck(t *testing.T) {
@@ -21,6 +23,38 @@ func TestKeySetCheck(t *testing.T) {
 	}
 	if NewKeySet().Check("") {
 		t.Error("an empty set accepts the empty token")
+	}
+}
+
+func TestKeySetWithStored(t *testing.T) {
+	stored, key := IngestKeyKind.New("web-checkout", time.Now())
+	_, token := DisplayTokenKind.New("Wall 3", time.Now()) // another kind, same form
+	records := []Credential{stored}
+	c := NewIngestKeyCache(func(context.Context) ([]Credential, error) { return records, nil }, time.Second, nil)
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	configured := NewKeySet("tbi_configured")
+	k := configured.WithStored(c)
+	for _, tc := range []struct {
+		token string
+		want  bool
+	}{
+		{"tbi_configured", true}, {key, true}, {key + "x", false}, {token, false}, {"", false},
+	} {
+		if got := k.Check(tc.token); got != tc.want {
+			t.Errorf("Check(%q) = %v, want %v", tc.token, got, tc.want)
+		}
+	}
+	if configured.Check(key) {
+		t.Error("WithStored changed the set it was called on")
+	}
+	records[0].RevokedAt = time.Now()
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if k.Check(key) || !k.Check("tbi_configured") {
+		t.Error("after the revocation: the stored key is accepted, or the configured one refused")
 	}
 }
 

@@ -42,6 +42,14 @@ type Kind struct {
 	NameHint string
 }
 
+// ANoun is the noun with its article, e.g. "an ingest key", for messages.
+func (k Kind) ANoun() string {
+	if strings.ContainsRune("aeiou", rune(k.Noun[0])) {
+		return "an " + k.Noun
+	}
+	return "a " + k.Noun
+}
+
 // MaxCredentialName is the longest name of a stored credential, in characters.
 const MaxCredentialName = 64
 

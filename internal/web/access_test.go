@@ -6,11 +6,14 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,24 +32,32 @@ type accessNode struct {
 	noRedirect *http.Client // does not follow redirects, to see them
 }
 
-// startAccessNode serves a node on db whose display-token cache refreshes every refresh.
-func startAccessNode(t *testing.T, db *store.Store, refresh time.Duration, admin string) *accessNode {
+// startAccessNode serves a node on db whose caches of display tokens and stored ingest keys
+// refresh every refresh; set changes its options.
+func startAccessNode(t *testing.T, db *store.Store, refresh time.Duration, admin string, set ...func(*web.Options)) *accessNode {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithCancel(context.Background())
 	cache := auth.NewDisplayCache(db.DisplayTokens, refresh, log)
-	if err := cache.Refresh(ctx); err != nil {
-		t.Fatal(err)
+	keys := auth.NewIngestKeyCache(db.IngestKeys, refresh, log)
+	var done sync.WaitGroup
+	for _, c := range []*auth.Cache{cache, keys} {
+		if err := c.Refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		done.Go(func() { c.Run(ctx) })
 	}
-	done := make(chan struct{})
-	go func() { defer close(done); cache.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() { cancel(); done.Wait() })
 	hub := live.NewHub(db, live.Options{Tick: 100 * time.Millisecond}, log)
-	ts := startServer(t, serverConfig{db: db, web: web.Options{
+	opts := web.Options{
 		Hub:        hub,
 		AdminToken: auth.NewKeySet(admin),
-		Access:     web.AccessOptions{DisplayTokens: cache, TokenStore: db},
-	}})
+		Access:     web.AccessOptions{DisplayTokens: cache, TokenStore: db, IngestKeys: keys, KeyStore: db},
+	}
+	for _, f := range set {
+		f(&opts)
+	}
+	ts := startServer(t, serverConfig{db: db, web: opts})
 	t.Cleanup(hub.Close)
 	return &accessNode{
 		liveServer: &liveServer{testServer: ts, hub: hub},
@@ -80,17 +91,41 @@ func (n *accessNode) do(t *testing.T, method, path, body string, headers ...stri
 	return answerOf{resp.StatusCode, resp.Header, string(b)}
 }
 
-// login posts the sign-in form and returns the answer.
+// csrfToken opens the sign-in form as a browser would and returns the CSRF token in its form
+// and in the cookie the answer sets, which must be the same.
+func (n *accessNode) csrfToken(t *testing.T) string {
+	t.Helper()
+	a := n.do(t, http.MethodGet, "/login", "")
+	m := regexp.MustCompile(`name="` + web.CSRFField + `" value="([^"]+)"`).FindStringSubmatch(a.body)
+	c := cookieOf(a.header, web.CSRFCookie)
+	if a.status != http.StatusOK || m == nil || c == nil || c.Value != html.UnescapeString(m[1]) {
+		t.Fatalf("GET /login: %d, cookie %v, form field %v: the form and the cookie must carry the same CSRF token", a.status, c, m)
+	}
+	return c.Value
+}
+
+// login posts the sign-in form with a CSRF token from the form, as a browser on the sign-in
+// page would, and returns the answer.
 func (n *accessNode) login(t *testing.T, token, next string, headers ...string) answerOf {
 	t.Helper()
-	form := url.Values{"token": {token}, "next": {next}}.Encode()
-	return n.do(t, http.MethodPost, "/login", form, append([]string{"Content-Type", "application/x-www-form-urlencoded"}, headers...)...)
+	csrf := n.csrfToken(t)
+	return n.postForm(t, "/login", url.Values{"token": {token}, "next": {next}, web.CSRFField: {csrf}},
+		append([]string{"Cookie", web.CSRFCookie + "=" + csrf}, headers...)...)
+}
+
+// postForm posts a form; headers are name, value pairs.
+func (n *accessNode) postForm(t *testing.T, path string, form url.Values, headers ...string) answerOf {
+	t.Helper()
+	return n.do(t, http.MethodPost, path, form.Encode(), append([]string{"Content-Type", "application/x-www-form-urlencoded"}, headers...)...)
 }
 
 // sessionCookie is the tb_session cookie an answer sets, or nil.
-func sessionCookie(h http.Header) *http.Cookie {
+func sessionCookie(h http.Header) *http.Cookie { return cookieOf(h, web.SessionCookie) }
+
+// cookieOf is the cookie named name that an answer sets, or nil.
+func cookieOf(h http.Header, name string) *http.Cookie {
 	for _, c := range (&http.Response{Header: h}).Cookies() {
-		if c.Name == web.SessionCookie {
+		if c.Name == name {
 			return c
 		}
 	}
@@ -119,10 +154,20 @@ func TestLogin(t *testing.T) {
 			!strings.Contains(a.body, `<form method="post" action="/login">`) || !strings.Contains(a.body, `name="next" value="/tv"`) {
 			t.Fatalf("GET /login: %d %q: %s", a.status, a.header.Get("Content-Type"), a.body)
 		}
-		for _, external := range []string{"http://", "https://", "src=", "<link", "@import"} {
+		for _, external := range []string{"http://", "https://", "//", "src=", "@import"} {
 			if strings.Contains(a.body, external) {
 				t.Errorf("the form loads something from elsewhere (%q)", external)
 			}
+		}
+		// Nothing inline, so the Content-Security-Policy needs nothing but 'self'.
+		for _, inline := range []string{"<style", "<script", "style="} {
+			if strings.Contains(a.body, inline) {
+				t.Errorf("the form has inline %q", inline)
+			}
+		}
+		if css := n.do(t, http.MethodGet, "/login.css", ""); !strings.Contains(a.body, `<link rel="stylesheet" href="/login.css">`) ||
+			css.status != http.StatusOK || !strings.HasPrefix(css.header.Get("Content-Type"), "text/css") {
+			t.Errorf("the form's style sheet: %d %q", css.status, css.header.Get("Content-Type"))
 		}
 	})
 
@@ -141,6 +186,52 @@ func TestLogin(t *testing.T) {
 			if a.status != http.StatusForbidden || sessionCookie(a.header) != nil {
 				t.Errorf("%s %s: %d, cookie %v; want 403 and no cookie", h[0], h[1], a.status, sessionCookie(a.header))
 			}
+		}
+	})
+
+	t.Run("CSRF", func(t *testing.T) {
+		csrf := n.csrfToken(t)
+		expired := auth.NewCSRFTokens(auth.NewKeySet(adminToken), time.Hour).Issue(time.Now().Add(-61 * time.Minute))
+		foreign := auth.NewCSRFTokens(auth.NewKeySet("tba_other"), time.Hour).Issue(time.Now())
+		form := func(tok string) url.Values {
+			return url.Values{"token": {adminToken}, "next": {"/tv"}, web.CSRFField: {tok}}
+		}
+		for _, tc := range []struct {
+			name    string
+			form    url.Values
+			headers []string
+		}{
+			// What another site's form can send: a browser adds no SameSite=Strict cookie to it.
+			{"cross-site form post", url.Values{"token": {adminToken}}, []string{"Origin", "http://evil.example"}},
+			{"no token, same origin", url.Values{"token": {adminToken}}, []string{"Origin", n.url}},
+			{"field without the cookie", form(csrf), []string{"Origin", n.url}},
+			{"cookie without the field", url.Values{"token": {adminToken}}, []string{"Origin", n.url, "Cookie", web.CSRFCookie + "=" + csrf}},
+			{"field and cookie differ", form(csrf), []string{"Origin", n.url, "Cookie", web.CSRFCookie + "=" + n.csrfToken(t)}},
+			{"expired form", form(expired), []string{"Origin", n.url, "Cookie", web.CSRFCookie + "=" + expired}},
+			{"signed with another admin token", form(foreign), []string{"Origin", n.url, "Cookie", web.CSRFCookie + "=" + foreign}},
+			// Over HTTPS, Fiber's CSRF check also wants a Referer of this server.
+			{"https without a Referer", form(csrf), []string{"Cookie", web.CSRFCookie + "=" + csrf, "X-Forwarded-Proto", "https"}},
+		} {
+			a := n.postForm(t, "/login", tc.form, tc.headers...)
+			fresh := cookieOf(a.header, web.CSRFCookie)
+			if a.status != http.StatusForbidden || sessionCookie(a.header) != nil || !strings.Contains(a.body, "form expired or was sent from another site") {
+				t.Errorf("%s: %d, session cookie %v: %.300s; want 403, the form with the error, no session", tc.name, a.status, sessionCookie(a.header), a.body)
+				continue
+			}
+			// The form comes back with a fresh token, so a form that only expired works on the next try.
+			if fresh == nil || fresh.Value == "" || !strings.Contains(a.body, html.EscapeString(fresh.Value)) {
+				t.Errorf("%s: the refused form has no fresh CSRF token (cookie %v)", tc.name, fresh)
+				continue
+			}
+			retry := n.postForm(t, "/login", form(fresh.Value), "Origin", n.url, "Cookie", web.CSRFCookie+"="+fresh.Value)
+			if retry.status != http.StatusSeeOther || sessionCookie(retry.header) == nil {
+				t.Errorf("%s: signing in again from the refused form: %d, want 303 with a session", tc.name, retry.status)
+			}
+		}
+		host := strings.TrimPrefix(n.url, "http://")
+		a := n.postForm(t, "/login", form(csrf), "Cookie", web.CSRFCookie+"="+csrf, "X-Forwarded-Proto", "https", "Referer", "https://"+host+"/login")
+		if c := sessionCookie(a.header); a.status != http.StatusSeeOther || c == nil || !c.Secure {
+			t.Errorf("https with this server's Referer: %d, session cookie %v; want 303 and a Secure cookie", a.status, c)
 		}
 	})
 
@@ -176,13 +267,18 @@ func TestLogin(t *testing.T) {
 	})
 
 	t.Run("logout", func(t *testing.T) {
-		a := n.do(t, http.MethodPost, "/logout", "", "Origin", n.url)
+		csrf := n.csrfToken(t)
+		cookie := []string{"Cookie", web.CSRFCookie + "=" + csrf}
+		a := n.postForm(t, "/logout", url.Values{web.CSRFField: {csrf}}, append(cookie, "Origin", n.url)...)
 		c := sessionCookie(a.header)
 		if a.status != http.StatusSeeOther || a.header.Get("Location") != "/login" || c == nil || c.MaxAge >= 0 && c.Value != "" {
 			t.Errorf("logout: %d to %q, cookie %+v; want 303 to /login clearing the cookie", a.status, a.header.Get("Location"), c)
 		}
-		if a := n.do(t, http.MethodPost, "/logout", "", "Origin", "http://evil.example"); a.status != http.StatusForbidden {
+		if a := n.postForm(t, "/logout", url.Values{web.CSRFField: {csrf}}, append(cookie, "Origin", "http://evil.example")...); a.status != http.StatusForbidden {
 			t.Errorf("cross-origin logout: %d, want 403", a.status)
+		}
+		if a := n.do(t, http.MethodPost, "/logout", "", "Origin", n.url); a.status != http.StatusForbidden || !strings.Contains(a.body, "CSRF") {
+			t.Errorf("logout without a CSRF token: %d %s, want 403 naming CSRF", a.status, a.body)
 		}
 	})
 }
@@ -237,24 +333,36 @@ func TestSession(t *testing.T) {
 	}
 
 	t.Run("admin API", func(t *testing.T) {
-		cookie := web.SessionCookie + "=" + valid
-		if a := n.do(t, http.MethodGet, "/v1/display-tokens", "", "Cookie", cookie); a.status != http.StatusOK {
+		session := web.SessionCookie + "=" + valid
+		if a := n.do(t, http.MethodGet, "/v1/display-tokens", "", "Cookie", session); a.status != http.StatusOK {
 			t.Errorf("list with a session: %d: %s", a.status, a.body)
 		}
+		csrf := n.csrfToken(t)
+		withCSRF := []string{"Cookie", session + "; " + web.CSRFCookie + "=" + csrf, web.CSRFHeader, csrf}
+		otherCSRF := other.csrfToken(t) // signed by another node with the same admin token
 		for _, tc := range []struct {
 			name    string
 			headers []string
 			want    int
+			says    string
 		}{
-			{"own origin", []string{"Origin", n.url}, http.StatusCreated},
-			{"own referer", []string{"Referer", n.url + "/admin"}, http.StatusCreated},
-			{"foreign origin", []string{"Origin", "http://evil.example"}, http.StatusForbidden},
-			{"foreign referer", []string{"Referer", "http://evil.example/"}, http.StatusForbidden},
-			{"neither", nil, http.StatusForbidden},
+			{"own origin", append([]string{"Origin", n.url}, withCSRF...), http.StatusCreated, ""},
+			{"own referer", append([]string{"Referer", n.url + "/admin"}, withCSRF...), http.StatusCreated, ""},
+			{"token of another node", []string{"Origin", n.url, "Cookie", session + "; " + web.CSRFCookie + "=" + otherCSRF, web.CSRFHeader, otherCSRF}, http.StatusCreated, ""},
+			{"no CSRF token", []string{"Origin", n.url, "Cookie", session}, http.StatusForbidden, "CSRF check failed"},
+			{"header without the cookie", []string{"Origin", n.url, "Cookie", session, web.CSRFHeader, csrf}, http.StatusForbidden, "CSRF check failed"},
+			{"cookie without the header", []string{"Origin", n.url, "Cookie", session + "; " + web.CSRFCookie + "=" + csrf}, http.StatusForbidden, "CSRF check failed"},
+			{"a session value as the token", []string{"Origin", n.url, "Cookie", session + "; " + web.CSRFCookie + "=" + valid, web.CSRFHeader, valid}, http.StatusForbidden, "CSRF check failed"},
+			{"foreign origin", append([]string{"Origin", "http://evil.example"}, withCSRF...), http.StatusForbidden, "cross-origin"},
+			{"foreign referer", append([]string{"Referer", "http://evil.example/"}, withCSRF...), http.StatusForbidden, "cross-origin"},
+			{"neither", withCSRF, http.StatusForbidden, "cross-origin"},
+			// A bearer token is not sent by a browser on its own: no CSRF token needed.
+			{"bearer", []string{"Authorization", "Bearer " + adminToken}, http.StatusCreated, ""},
 		} {
-			h := append([]string{"Cookie", cookie, "Content-Type", "application/json"}, tc.headers...)
-			if a := n.do(t, http.MethodPost, "/v1/display-tokens", `{"name":"Wall"}`, h...); a.status != tc.want {
-				t.Errorf("%s: create with a session: %d, want %d: %s", tc.name, a.status, tc.want, a.body)
+			h := append([]string{"Content-Type", "application/json"}, tc.headers...)
+			a := n.do(t, http.MethodPost, "/v1/display-tokens", `{"name":"Wall"}`, h...)
+			if a.status != tc.want || !strings.Contains(a.body, tc.says) {
+				t.Errorf("%s: create with a session: %d, want %d saying %q: %s", tc.name, a.status, tc.want, tc.says, a.body)
 			}
 		}
 	})

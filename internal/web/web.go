@@ -82,6 +82,8 @@ type Server struct {
 	opts          Options
 	// sessions signs and checks session cookies (access.go).
 	sessions *auth.Sessions
+	// antiCSRF signs and checks the CSRF tokens of forms and cookie-authenticated requests.
+	antiCSRF *auth.CSRFTokens
 	log      *slog.Logger
 	now      func() time.Time
 }
@@ -95,6 +97,8 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		opts.MaxInflightBytes = 64 << 20
 	}
 	opts.Live = opts.Live.withDefaults()
+	// Stored ingest keys (access.go) are accepted beside the configured ones.
+	opts.IngestKeys = opts.IngestKeys.WithStored(opts.Access.IngestKeys)
 	if opts.Telemetry == nil {
 		opts.Telemetry = telemetry.New()
 	}
@@ -115,7 +119,7 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		IdleTimeout:       120 * time.Second,
 		ErrorHandler:      s.errorHandler,
 	})
-	s.app.Use(recover.New(), s.smallBodies)
+	s.app.Use(recover.New(), securityHeaders(), s.smallBodies)
 	s.app.Get("/livez", s.livez)
 	s.app.Get("/readyz", s.readyz)
 	// Prometheus scrapes with the admin token (scrape config authorization: credentials).
