@@ -8,6 +8,10 @@ FUZZTIME ?= 5m
 FUZZ_TARGETS = ./internal/event:FuzzDecode ./internal/rollup:FuzzParseQuery ./internal/live:FuzzParseClientMessage
 # Flags of `make leakcheck` (go run ./cmd/truthboard-browse -h): LEAKCHECK="-first 30s -total 3m".
 LEAKCHECK ?=
+# How long `make faults` keeps ClickHouse stopped, and each load phase lasts (the default suite
+# runs them with 5s and 2s).
+OUTAGE ?= 30s
+FAULTLOAD ?= 20s
 # Flags of `make soak` (go run ./cmd/truthboard-soak -h): SOAK="-duration 5m -rate 5000".
 SOAK ?=
 
@@ -50,6 +54,10 @@ screenshots: build ## PNGs of every view from a live run with demo traffic, into
 
 leakcheck: build ## the TV wall's JS heap after 10 min of live updates, against after 1 min (fails above +20%)
 	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-browse -bin bin/truthboard $(LEAKCHECK) leakcheck
+
+.PHONY: faults
+faults: ## the fault tests at full length: kill -9, ClickHouse stopped 30 s, full spool, half-written segment, SIGTERM
+	$(WITH_CLICKHOUSE) go test -count=1 -v -run '^TestFault' ./cmd/truthboard/ -args -outage $(OUTAGE) -load $(FAULTLOAD)
 
 .PHONY: soak
 soak: build ## 30 min of 20k events/s and 500 live screens: server RSS, goroutines, open files must stay flat

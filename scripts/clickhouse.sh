@@ -26,6 +26,8 @@
 #   TRUTHBOARD_LOCAL_CLICKHOUSE_HTTP_PORT        its HTTP port (18123)
 #   TRUTHBOARD_LOCAL_CLICKHOUSE_INTERSERVER_PORT its interserver HTTP port (19009)
 #   TRUTHBOARD_CLICKHOUSE_START_TIMEOUT          seconds to wait for it to answer (60)
+#   TRUTHBOARD_LOCAL_CLICKHOUSE_DIR              its config, data and logs (var/clickhouse); the
+#                                                fault tests start a second server this way
 #
 # The project-local server runs as the invoking user, root included: ClickHouse 18.16 (Debian
 # bookworm) neither refuses nor warns when run as root, and it owns the data directory it creates.
@@ -35,7 +37,7 @@ set -euo pipefail
 
 # The repository root, found from this file's location so the script works from any directory.
 ROOT=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
-STATE_DIR="$ROOT/var/clickhouse"
+STATE_DIR=${TRUTHBOARD_LOCAL_CLICKHOUSE_DIR:-"$ROOT/var/clickhouse"}
 CONFIG_FILE="$STATE_DIR/config.xml"
 USERS_FILE="$STATE_DIR/users.xml"
 PID_FILE="$STATE_DIR/clickhouse-server.pid"

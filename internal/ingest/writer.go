@@ -12,7 +12,9 @@
 // same event_id and the same occurred_at second is already stored, or comes earlier in the same
 // batch. The drainer checks every batch against ClickHouse before inserting it, also a batch
 // that may already have landed before a crash or a failed answer, so neither the raw table nor
-// the rollups count an event twice. The horizon is therefore the raw table's retention. The
+// the rollups count an event twice. An insert cut off by a crash or a timeout may still be
+// landing in ClickHouse when it is looked up again, so such a lookup first waits until no
+// insert of events runs (store.WaitForInserts). The horizon is therefore the raw table's retention. The
 // answer to a request counts as duplicates the events repeated within it and those this server
 // acknowledged among its last RecentKeys events; a retry of an older event is answered as
 // accepted and still stored once. Two nodes behind a load balancer can both store the same new
@@ -36,6 +38,9 @@ import (
 type Sink interface {
 	ExistingKeys(ctx context.Context, evs []event.Event) (map[store.Key]bool, error)
 	InsertReceived(ctx context.Context, evs []event.Event, received []time.Time) error
+	// WaitForInserts returns once ClickHouse runs no insert of events: one sent before a
+	// crash or a failed attempt may still be landing.
+	WaitForInserts(ctx context.Context) error
 }
 
 // Options tunes ingest. Zero values take the defaults below.
@@ -255,6 +260,7 @@ wait:
 // drain moves the spool's records to ClickHouse, a batch at a time, until ctx ends.
 func (w *Writer) drain(ctx context.Context) {
 	defer close(w.drainStop)
+	uncertain := true
 	for {
 		b, err := w.spool.Next(ctx, w.opts.FlushRows, w.opts.FlushInterval)
 		if ctx.Err() != nil {
@@ -269,11 +275,13 @@ func (w *Writer) drain(ctx context.Context) {
 			}
 			continue
 		}
-		for !w.send(ctx, b) {
+		for !w.send(ctx, b, uncertain) {
+			uncertain = true
 			if !sleep(ctx, w.backoff()) {
 				return
 			}
 		}
+		uncertain = false
 		if err := w.spool.Commit(b); err != nil {
 			w.log.Error("spool commit", "err", err)
 		}
@@ -285,11 +293,21 @@ func (w *Writer) drain(ctx context.Context) {
 }
 
 // send stores the events of b that ClickHouse does not have yet; false when it failed.
-func (w *Writer) send(ctx context.Context, b spool.Batch) bool {
+// uncertain says an insert may be in flight from before: the first batch after Open (a crash
+// may have left one) and every attempt after a failed one (a timed-out or cut-off insert can
+// still land). The lookup then waits for it, or it would miss its events.
+func (w *Writer) send(ctx context.Context, b spool.Batch, uncertain bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.FlushTimeout)
 	defer cancel()
 	start := time.Now()
-	inserted, err := w.insertNew(ctx, b)
+	var inserted int
+	err := error(nil)
+	if uncertain {
+		err = w.sink.WaitForInserts(ctx)
+	}
+	if err == nil {
+		inserted, err = w.insertNew(ctx, b)
+	}
 	if w.opts.Observe != nil {
 		w.opts.Observe(Attempt{Events: len(b.Events), Inserted: inserted, Took: time.Since(start), Err: err})
 	}

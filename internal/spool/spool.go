@@ -43,7 +43,8 @@ type Options struct {
 	// Dir is the spool's folder, created if missing. Keep it on a local disk: acknowledged
 	// events live here until ClickHouse has them.
 	Dir string
-	// SegmentBytes is the size at which the spool starts a new segment file (default 16 MiB).
+	// SegmentBytes is the size at which the spool starts a new segment file (default 16 MiB,
+	// at most an eighth of MaxBytes).
 	SegmentBytes int64
 	// MaxBytes is the disk quota of the spool: an Append that would exceed it fails with ErrFull
 	// (ingest answers 503 + Retry-After) until the drainer frees room (default 1 GiB).
@@ -63,6 +64,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
 	}
+	// Room comes back a whole segment at a time, and the segment being written stays until it
+	// is full: keep segments small against the quota, or a full spool could not free room.
+	o.SegmentBytes = max(min(o.SegmentBytes, o.MaxBytes/8), 256)
 	return o
 }
 
@@ -374,17 +378,14 @@ func (s *Spool) writeGroup(group []*appendReq, buf []byte) []byte {
 		}
 		s.mu.Unlock()
 		s.signal()
+		if off >= s.opts.SegmentBytes {
+			if err := s.rotate(cur.id + 1); err != nil {
+				s.log.Error("spool: cannot start a new segment; appending to the current one", "err", err)
+			}
+		}
 	}
 	for _, r := range written {
 		r.done <- err
-	}
-	if err != nil {
-		return buf
-	}
-	if off >= s.opts.SegmentBytes {
-		if err := s.rotate(cur.id + 1); err != nil {
-			s.log.Error("spool: cannot start a new segment; appending to the current one", "err", err)
-		}
 	}
 	return buf
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -68,6 +70,9 @@ func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received 
 		negative[i], positive[i] = b2u(e.Negative()), b2u(e.Positive())
 		attrKeys[i], attrValues[i] = sortedAttributes(e.Attributes)
 	}
+	// The query id lets WaitForInserts find this insert while ClickHouse still runs it, even
+	// after this process is gone.
+	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(insertQueryPrefix+newQuerySuffix()))
 	batch, err := s.conn.PrepareBatch(ctx, insertEvents)
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d events: %w", n, err)
@@ -88,6 +93,37 @@ func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received 
 		return fmt.Errorf("insert %d events: %w", n, err)
 	}
 	return nil
+}
+
+// insertQueryPrefix starts the query id of every insert of events.
+const insertQueryPrefix = "truthboard-insert-"
+
+func newQuerySuffix() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// WaitForInserts waits until ClickHouse runs no insert of events, from this process or
+// another. An insert whose client died or gave up after sending its data still lands; a
+// lookup of its events before it has landed would miss them, so a batch that may have been
+// sent before is looked up only after this returns.
+func (s *Store) WaitForInserts(ctx context.Context) error {
+	for {
+		var n uint64
+		err := s.conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id LIKE ?", insertQueryPrefix+"%").Scan(&n)
+		if err != nil {
+			return fmt.Errorf("look for inserts still running: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d inserts of events still running in ClickHouse: %w", n, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Key identifies a stored event for duplicate detection: its event_id and the second it

@@ -250,107 +250,11 @@ func gzipped(t testing.TB, b []byte) []byte {
 
 // ---- reading back ----
 
-// storedIDs counts the raw rows per event_id.
-func storedIDs(t testing.TB, db *store.Store) map[string]int {
-	t.Helper()
-	rows, err := db.Conn().Query(context.Background(), "SELECT event_id, count() FROM events GROUP BY event_id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	got := map[string]int{}
-	for rows.Next() {
-		var id string
-		var n uint64
-		if err := rows.Scan(&id, &n); err != nil {
-			t.Fatal(err)
-		}
-		got[id] = int(n)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
+func storedIDs(t testing.TB, db *store.Store) map[string]int { return storetest.StoredIDs(t, db) }
 
-// countsBy runs a query of (moment, channel, n) rows.
-func countsBy(t testing.TB, db *store.Store, query string) map[string]uint64 {
-	t.Helper()
-	rows, err := db.Conn().Query(context.Background(), query)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	got := map[string]uint64{}
-	for rows.Next() {
-		var moment, channel string
-		var n uint64
-		if err := rows.Scan(&moment, &channel, &n); err != nil {
-			t.Fatal(err)
-		}
-		got[moment+"/"+channel] = n
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
-
-// assertStoredOnce checks that the raw table holds exactly the events want, each once, and that
-// the per-second rollup counts the same events per moment and channel: a duplicate that reached
-// the rollups would show there even if the raw table were deduplicated later.
 func assertStoredOnce(t testing.TB, db *store.Store, want []string) {
 	t.Helper()
-	got := storedIDs(t, db)
-	var missing, twice, extra []string
-	wantSet := map[string]bool{}
-	for _, id := range want {
-		if wantSet[id] {
-			t.Fatalf("test bug: %s listed twice", id)
-		}
-		wantSet[id] = true
-		switch n := got[id]; {
-		case n == 0:
-			missing = append(missing, id)
-		case n > 1:
-			twice = append(twice, fmt.Sprintf("%s×%d", id, n))
-		}
-	}
-	for id := range got {
-		if !wantSet[id] {
-			extra = append(extra, id)
-		}
-	}
-	if len(missing)+len(twice)+len(extra) > 0 {
-		slices.Sort(missing)
-		slices.Sort(extra)
-		t.Fatalf("raw table: %d ids stored, want %d: missing %v, stored more than once %v, not sent %v",
-			len(got), len(want), head(missing), head(twice), head(extra))
-	}
-	raw := countsBy(t, db, "SELECT toString(moment), toString(channel), count() FROM events GROUP BY moment, channel")
-	rolled := countsBy(t, db, "SELECT toString(moment), toString(channel), sumMerge(events) FROM overview_1s GROUP BY moment, channel")
-	var total uint64
-	for k, n := range raw {
-		total += n
-		if rolled[k] != n {
-			t.Errorf("overview_1s counts %d events for %s, the raw table %d", rolled[k], k, n)
-		}
-	}
-	for k, n := range rolled {
-		if _, ok := raw[k]; !ok {
-			t.Errorf("overview_1s counts %d events for %s, the raw table none", n, k)
-		}
-	}
-	if total != uint64(len(want)) {
-		t.Errorf("raw table holds %d rows, want %d", total, len(want))
-	}
-}
-
-func head(s []string) []string {
-	if len(s) > 10 {
-		return append(s[:10:10], fmt.Sprintf("… (%d in all)", len(s)))
-	}
-	return s
+	storetest.AssertStoredOnce(t, db, want)
 }
 
 // count is the number of stored events once the spool is drained.
