@@ -372,6 +372,15 @@ func (l *loadGen) finish() (acked []string, maybe map[string]bool) {
 	return l.acked, l.inFlight
 }
 
+// checkStored stops the load, waits until srv's spool is empty, and checks that every event
+// answered 202 is stored exactly once (and that the rollups agree).
+func (l *loadGen) checkStored(srv *serverProc, db *store.Store) {
+	l.t.Helper()
+	acked, maybe := l.finish()
+	srv.drained()
+	storetest.AssertStoredOnceWithin(l.t, db, acked, maybe)
+}
+
 // ---- the faults ----
 
 func faultDatabase(t *testing.T) (*store.Store, store.Options) {
@@ -379,6 +388,14 @@ func faultDatabase(t *testing.T) (*store.Store, store.Options) {
 	o := storetest.Options(t)
 	o.Database = db.Database()
 	return db, o
+}
+
+// proxiedDatabase is faultDatabase reached through a proxy that the test can cut.
+func proxiedDatabase(t *testing.T) (*store.Store, store.Options, *storetest.Proxy) {
+	db, ch := faultDatabase(t)
+	proxy := storetest.NewProxy(t, ch.Addr)
+	ch.Addr = proxy.Addr()
+	return db, ch, proxy
 }
 
 // kill -9 during sustained load, then a restart: the spool's synced records are sent after the
@@ -396,9 +413,7 @@ func TestFaultKill9DuringLoad(t *testing.T) {
 		srv = startServer(t, cfg)
 	}
 	load.waitAcked(500, 30*time.Second)
-	acked, maybe := load.finish()
-	srv.drained()
-	storetest.AssertStoredOnceWithin(t, db, acked, maybe)
+	load.checkStored(srv, db)
 }
 
 // ClickHouse stopped during load, then started: ingest keeps answering 202 from the spool, and
@@ -430,17 +445,13 @@ func TestFaultClickHouseStopped(t *testing.T) {
 	}
 	srv.waitUntil("the drainer reaches ClickHouse again", 2*time.Minute, func(r readiness) bool { return r.Spool.FailedInserts == 0 })
 	load.waitAcked(500, 30*time.Second)
-	acked, maybe := load.finish()
-	srv.drained()
-	storetest.AssertStoredOnceWithin(t, db, acked, maybe)
+	load.checkStored(srv, db)
 }
 
 // The spool's disk quota reached while ClickHouse is away: 503 with Retry-After, nothing of a
 // refused request kept; acknowledged events all stored once it is back.
 func TestFaultSpoolQuota(t *testing.T) {
-	db, ch := faultDatabase(t)
-	proxy := storetest.NewProxy(t, ch.Addr)
-	ch.Addr = proxy.Addr()
+	db, ch, proxy := proxiedDatabase(t)
 	srv := startServer(t, serverConfig{addr: freeAddr(t), dataDir: t.TempDir(), ch: ch,
 		extra: []string{"-max-body-bytes", "262144", "-max-inflight-bytes", "262144", "-spool-max-bytes", "1048576"}})
 	load := startLoad(t, srv.url, 4)
@@ -458,20 +469,15 @@ func TestFaultSpoolQuota(t *testing.T) {
 	}
 	proxy.Restore()
 	load.waitAcked(500, 60*time.Second)
-	acked, maybe := load.finish()
-	srv.drained()
-	storetest.AssertStoredOnceWithin(t, db, acked, maybe)
+	load.checkStored(srv, db)
 }
 
 // A crash in the middle of a spool write leaves a cut-off record: the restart drops it (it
 // was never acknowledged) and sends every acknowledged event.
 func TestFaultHalfWrittenSegment(t *testing.T) {
-	db, ch := faultDatabase(t)
-	proxy := storetest.NewProxy(t, ch.Addr)
-	ch.Addr = proxy.Addr()
+	db, ch, proxy := proxiedDatabase(t)
 	cfg := serverConfig{addr: freeAddr(t), dataDir: t.TempDir(), ch: ch}
-	proxy.Cut() // the events stay in the spool
-	srv := startServerCut(t, cfg, proxy)
+	srv := startServerCut(t, cfg, proxy) // the events stay in the spool
 	load := startLoad(t, srv.url, 2)
 	load.waitAcked(300, 30*time.Second)
 	acked, maybe := load.finish()
@@ -562,9 +568,7 @@ func TestFaultSIGTERM(t *testing.T) {
 	t.Logf("exit %v after SIGTERM; last lines: %s", took.Round(time.Millisecond), srv.logTail(2))
 	srv = startServer(t, cfg) // clients keep retrying meanwhile
 	load.waitAcked(500, 30*time.Second)
-	acked, maybe := load.finish()
-	srv.drained()
-	storetest.AssertStoredOnceWithin(t, db, acked, maybe)
+	load.checkStored(srv, db)
 }
 
 // ---- a ClickHouse server of the test's own, to stop and start ----
