@@ -33,14 +33,18 @@ COPY --from=build /out/truthboard /usr/local/bin/truthboard
 USER truthboard
 WORKDIR /var/lib/truthboard
 # Listen on every interface of the container; the data folder keeps the generated ingest key
-# and admin token, so mount a volume there (docker-compose.yml does).
+# and admin token and the spool of acknowledged events not yet in ClickHouse, so mount a volume
+# there (docker-compose.yml does).
 ENV TRUTHBOARD_LISTEN=0.0.0.0:8080 \
     TRUTHBOARD_DATA_DIR=/var/lib/truthboard/data
 VOLUME /var/lib/truthboard/data
 EXPOSE 8080
-# Ready means ClickHouse answers too (/readyz); the port follows TRUTHBOARD_LISTEN.
+# Ready means the server can acknowledge events (/readyz: its spool has room); the port follows
+# TRUTHBOARD_LISTEN.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD curl -fsS -o /dev/null "http://127.0.0.1:${TRUTHBOARD_LISTEN##*:}/readyz" || exit 1
-# truthboard stops cleanly on SIGTERM (docker stop), flushing buffered events.
+# truthboard stops cleanly on SIGTERM (docker stop) within TRUTHBOARD_SHUTDOWN_TIMEOUT (15 s,
+# under docker's default 10 s grace: give it stop_grace_period 20s or lower the timeout); what
+# it could not send to ClickHouse stays in the spool for the next start.
 ENTRYPOINT ["truthboard"]
 CMD ["serve"]
