@@ -128,9 +128,6 @@ func NewCache(kind Kind, load func(context.Context) ([]Credential, error), inter
 		active: map[string]Credential{}, watch: map[string]chan struct{}{}}
 }
 
-// Kind is the sort of credential the cache holds.
-func (c *Cache) Kind() Kind { return c.kind }
-
 // Interval is how often Run refreshes the cache.
 func (c *Cache) Interval() time.Duration { return c.interval }
 
