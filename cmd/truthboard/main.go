@@ -21,7 +21,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -121,24 +120,33 @@ func storeOptions(cfg config.Config) store.Options {
 	}
 }
 
-func migrate(ctx context.Context, args []string, log *slog.Logger) error {
-	cfg, err := config.Load(args, os.Getenv, os.Stderr)
-	if err != nil {
-		return err
+// openMigrated loads the settings of args, opens ClickHouse and applies the schema; the
+// caller closes db.
+func openMigrated(ctx context.Context, args []string) (cfg config.Config, db *store.Store, applied []store.Migration, err error) {
+	if cfg, err = config.Load(args, os.Getenv, os.Stderr); err != nil {
+		return cfg, nil, nil, err
 	}
-	db, err := store.Open(ctx, storeOptions(cfg))
+	if db, err = store.Open(ctx, storeOptions(cfg)); err != nil {
+		return cfg, nil, nil, err
+	}
+	if applied, err = db.Migrate(ctx); err != nil {
+		db.Close()
+		return cfg, nil, applied, err
+	}
+	return cfg, db, applied, nil
+}
+
+func migrate(ctx context.Context, args []string, log *slog.Logger) error {
+	cfg, db, applied, err := openMigrated(ctx, args)
+	for _, m := range applied {
+		log.Info("migration applied", "version", m.Version, "name", m.Name)
+	}
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	applied, err := db.Migrate(ctx)
-	for _, m := range applied {
-		log.Info("migration applied", "version", m.Version, "name", m.Name)
-	}
-	if err == nil {
-		log.Info("schema up to date", "clickhouse", cfg.ClickHouseAddr, "version", db.ServerVersion(), "database", cfg.ClickHouseDatabase)
-	}
-	return err
+	log.Info("schema up to date", "clickhouse", cfg.ClickHouseAddr, "version", db.ServerVersion(), "database", cfg.ClickHouseDatabase)
+	return nil
 }
 
 func serve(ctx context.Context, args []string, log *slog.Logger) error {
@@ -315,93 +323,4 @@ func runDemo(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	return demo.Run(ctx, cfg, log)
-}
-
-// runToken manages display tokens directly in ClickHouse, with the settings of migrate:
-// token create -name NAME, token list, token revoke ID.
-func runToken(ctx context.Context, args []string, out io.Writer) error {
-	const use = "usage: truthboard token create -name NAME | token list | token revoke ID (plus the ClickHouse flags of migrate)"
-	if len(args) == 0 {
-		return errors.New(use)
-	}
-	sub, rest := args[0], args[1:]
-	var name, id string
-	var settings []string
-	// Our own arguments are taken out; the rest are the settings of `truthboard migrate`.
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		switch {
-		case sub == "create" && (a == "-name" || a == "--name"):
-			if i+1 == len(rest) {
-				return errors.New("-name needs a value, e.g. -name \"Wall 3\"")
-			}
-			name = rest[i+1]
-			i++
-		case sub == "create" && (strings.HasPrefix(a, "-name=") || strings.HasPrefix(a, "--name=")):
-			_, name, _ = strings.Cut(a, "=")
-		case sub == "revoke" && id == "" && !strings.HasPrefix(a, "-"):
-			id = a
-		default:
-			settings = append(settings, a)
-		}
-	}
-	switch sub {
-	case "create":
-		if err := auth.ValidateDisplayTokenName(name); err != nil {
-			return fmt.Errorf("-name %w", err)
-		}
-	case "revoke":
-		if !auth.ValidDisplayTokenID(id) {
-			return fmt.Errorf("revoke needs the id of a display token (16 hex digits, see `truthboard token list`), got %q", id)
-		}
-	case "list":
-	default:
-		return fmt.Errorf("unknown token command %q; %s", sub, use)
-	}
-
-	cfg, err := config.Load(settings, os.Getenv, os.Stderr)
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(ctx, storeOptions(cfg))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
-
-	switch sub {
-	case "create":
-		t, token := auth.NewDisplayToken(name, time.Now())
-		if err := db.CreateDisplayToken(ctx, t); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "Display token %q created (id %s). It is shown only now:\n\n  %s\n\n"+
-			"Open a dashboard with ?token=<token>, e.g. /tv?token=%s\n", t.Name, t.ID, token, token)
-	case "list":
-		tokens, err := db.DisplayTokens(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%-16s  %-20s  %-20s  %s\n", "ID", "CREATED", "REVOKED", "NAME")
-		for _, t := range tokens {
-			revoked := "-"
-			if t.Revoked() {
-				revoked = t.RevokedAt.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(out, "%-16s  %-20s  %-20s  %s\n", t.ID, t.CreatedAt.UTC().Format(time.RFC3339), revoked, t.Name)
-		}
-	case "revoke":
-		found, err := db.RevokeDisplayToken(ctx, id, time.Now())
-		if err != nil {
-			return err
-		}
-		if !found {
-			return fmt.Errorf("no display token has the id %s (see `truthboard token list`)", id)
-		}
-		fmt.Fprintf(out, "Display token %s revoked; every server refuses it within %s.\n", id, cfg.DisplayTokenRefresh)
-	}
-	return nil
 }

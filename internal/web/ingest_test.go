@@ -111,7 +111,7 @@ func startServer(t *testing.T, cfg serverConfig) *testServer {
 	go func() { served <- srv.Serve(ln) }()
 	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		client.CloseIdleConnections()
 		if err := srv.Shutdown(ctx); err != nil {
@@ -1099,4 +1099,24 @@ func TestOversizeBodiesGetTheirAnswer(t *testing.T) {
 	// The server still takes a good request afterwards.
 	_, evs := batch("after", 3, base())
 	s.mustPost(t, jsonArray(evs)).accepted(t, 3, 0)
+}
+
+// fasthttp's own error for unreadable headers quotes the raw request; the answer must keep
+// only the reason, never the Authorization header or the body.
+func TestUnreadableHeadersAreNotEchoed(t *testing.T) {
+	s := startServer(t, serverConfig{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: -1\r\nConnection: close\r\n\r\n{\"event_id\":\"secret-body\"}", testKey)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	answer, _ := io.ReadAll(conn)
+	if !strings.Contains(string(answer), " 400 ") || !strings.Contains(string(answer), "the request headers cannot be read") {
+		t.Fatalf("answer to a bad Content-Length: %q", answer)
+	}
+	if strings.Contains(string(answer), testKey) || strings.Contains(string(answer), "secret-body") {
+		t.Fatalf("the answer echoes the request: %q", answer)
+	}
 }

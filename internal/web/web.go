@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -158,6 +159,12 @@ type apiError struct {
 	Error string `json:"error"`
 }
 
+// headerErrorPrefix starts fasthttp's errors about unreadable request headers.
+const headerErrorPrefix = "error when reading request headers: "
+
+// readBufferSize is Fiber's default ReadBufferSize: the most bytes of request line and headers.
+const readBufferSize = 4096
+
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	code := fiber.StatusInternalServerError
 	var fe *fiber.Error
@@ -165,8 +172,16 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		code = fe.Code
 	}
 	msg := err.Error()
-	if code == fiber.StatusRequestEntityTooLarge {
+	switch {
+	case code == fiber.StatusRequestEntityTooLarge:
 		msg = tooLargeMessage(s.opts.Limits.MaxBodyBytes)
+	case code == fiber.StatusRequestHeaderFieldsTooLarge:
+		msg = "the request line and headers are larger than " + strconv.Itoa(readBufferSize) + " bytes: shorten the URL (its filters) or the headers"
+	case strings.HasPrefix(msg, headerErrorPrefix):
+		// fasthttp's message quotes the raw request, Authorization header and body included:
+		// keep only the reason, never echo a credential.
+		reason, _, _ := strings.Cut(strings.TrimPrefix(msg, headerErrorPrefix), ". Buffer size=")
+		msg = "the request headers cannot be read: " + reason
 	}
 	if code >= 500 {
 		s.log.Error("request failed", "path", c.Path(), "err", err)

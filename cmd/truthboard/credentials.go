@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/truthboard/truthboard/internal/auth"
-	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/store"
 )
 
@@ -38,6 +36,25 @@ var ingestKeyCommand = credentialCommand{
 		fmt.Fprintf(out, "Ingest key %q created (id %s). It is shown only now:\n\n  %s\n\n"+
 			"Send it as Authorization: Bearer %s to POST /v1/events.\n", k.Name, k.ID, key, key)
 	},
+}
+
+// displayTokenCommand is `truthboard token`: read-only display tokens for TV walls, which every
+// server refuses within -display-token-refresh of their revocation.
+var displayTokenCommand = credentialCommand{
+	command: "token",
+	kind:    auth.DisplayTokenKind,
+	create:  (*store.Store).CreateDisplayToken,
+	list:    (*store.Store).DisplayTokens,
+	revoke:  (*store.Store).RevokeDisplayToken,
+	created: func(out io.Writer, t auth.Credential, token string) {
+		fmt.Fprintf(out, "Display token %q created (id %s). It is shown only now:\n\n  %s\n\n"+
+			"Open a dashboard with ?token=<token>, e.g. /tv?token=%s\n", t.Name, t.ID, token, token)
+	},
+}
+
+// runToken is `truthboard token …`.
+func runToken(ctx context.Context, args []string, out io.Writer) error {
+	return displayTokenCommand.run(ctx, args, out)
 }
 
 // runKey is `truthboard key …`.
@@ -87,18 +104,11 @@ func (cc credentialCommand) run(ctx context.Context, args []string, out io.Write
 		return fmt.Errorf("unknown %s command %q; %s", cc.command, sub, use)
 	}
 
-	cfg, err := config.Load(settings, os.Getenv, os.Stderr)
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(ctx, storeOptions(cfg))
+	cfg, db, _, err := openMigrated(ctx, settings)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
 
 	switch sub {
 	case "create":
