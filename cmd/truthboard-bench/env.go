@@ -83,6 +83,19 @@ func (db *benchDB) drop() {
 	_ = db.Close()
 }
 
+// waitRows waits until the raw table holds want rows: a 202 means durable in the server's
+// spool, and its drainer inserts soon after. It returns the rows last counted.
+func (db *benchDB) waitRows(ctx context.Context, want uint64, within time.Duration) (uint64, error) {
+	deadline := time.Now().Add(within)
+	for {
+		n, err := db.CountEvents(ctx)
+		if err != nil || n >= want || time.Now().After(deadline) {
+			return n, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // reset empties every table of the database but the migration record, and waits until
 // ClickHouse runs no merge in it, so that each phase starts from the same empty schema with the
 // same materialized views. TRUNCATE TABLE works on ClickHouse 18.16 and leaves the views
