@@ -17,6 +17,8 @@ const (
 	SlowConsumer
 	// MessageTooBig: the screen sent a message over the read limit (1009).
 	MessageTooBig
+	// Revoked: the screen's credential was revoked or expired while it was connected (4401).
+	Revoked
 	numCloseReasons
 )
 
@@ -29,17 +31,19 @@ func (r CloseReason) Code() int {
 		return 1008
 	case MessageTooBig:
 		return 1009
+	case Revoked:
+		return 4401
 	}
 	return 1000
 }
 
 func (r CloseReason) String() string {
-	return [...]string{"client gone", "going away", "slow consumer", "message too big"}[r]
+	return [...]string{"client gone", "going away", "slow consumer", "message too big", "credential revoked"}[r]
 }
 
 // Label is the reason as the value of the label reason of truthboard_live_closes_total.
 func (r CloseReason) Label() string {
-	return [...]string{"client_gone", "going_away", "slow_consumer", "message_too_big"}[r]
+	return [...]string{"client_gone", "going_away", "slow_consumer", "message_too_big", "revoked"}[r]
 }
 
 // frame is one tick of a feed, encoded once and shared by every subscriber.

@@ -39,7 +39,32 @@ LIMIT ` + strconv.Itoa(rollup.NegativesLimit(limit))
 // LatestNegatives returns the latest raw negative moments of the window that pass the query's
 // filters, newest first: at most limit (rollup.DefaultNegatives for 0, at most
 // rollup.MaxNegatives). Each carries the rules it broke, from event.Event.NegativeReasons.
+//
+// The newest negatives are looked for in the window's last 10 s first, then its last 2 min,
+// then the whole window, until a slice holds limit of them: every event of a slice is newer
+// than every event outside it, so the slice's newest are the window's. With heavy traffic the
+// first slice suffices and the query reads seconds of events instead of the whole window
+// (sorting a 15-minute window's negatives at 20,000 events/s took over 2 s on a loaded
+// 2-core machine); with light traffic each slice is small anyway.
 func (s *Store) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error) {
+	limit = rollup.NegativesLimit(limit)
+	for _, last := range negativeSlices {
+		slice := p
+		if from := p.To.Add(-last); from.After(p.From) {
+			slice.From = from
+		}
+		out, err := s.latestNegatives(ctx, q, slice, limit)
+		if err != nil || len(out) >= limit || slice.From.Equal(p.From) {
+			return out, err
+		}
+	}
+	return s.latestNegatives(ctx, q, p, limit)
+}
+
+// negativeSlices are the ends of the window LatestNegatives looks in first, shortest first.
+var negativeSlices = []time.Duration{10 * time.Second, 2 * time.Minute}
+
+func (s *Store) latestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error) {
 	sql, args := LatestNegativesSQL(q, p, limit)
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {

@@ -102,6 +102,7 @@ func TestLatestNegatives(t *testing.T) {
 		want    []string
 	}{
 		{"limit", rollup.Filters{}, 2, []string{"last-ms", "nps"}},
+		{"limit met by the window's last seconds", rollup.Filters{}, 1, []string{"last-ms"}},
 		{"moment", rollup.Filters{Moment: []string{"service"}}, 0, []string{"last-ms", "same-second-later", "csat"}},
 		{"moment and channel", rollup.Filters{Moment: []string{"service"}, Channel: []string{"voice"}}, 0, []string{"last-ms", "csat"}},
 		{"two channels", rollup.Filters{Channel: []string{"chat", "web"}}, 0, []string{"nps", "same-second-later", "first-second"}},
@@ -121,6 +122,37 @@ func TestLatestNegatives(t *testing.T) {
 			}
 		})
 	}
+
+	// The search widens from the window's last 10 s to its last 2 min to all of it: whichever
+	// slice the newest negatives fall in, the answer is the window's newest, in order.
+	t.Run("newest across the slices", func(t *testing.T) {
+		end := p.To
+		var spread []event.Event
+		for _, x := range []struct {
+			id  string
+			ago time.Duration
+		}{{"s5a", 5 * time.Second}, {"s5b", 6 * time.Second}, {"s90a", 90 * time.Second}, {"s90b", 100 * time.Second}, {"m10", 10 * time.Minute}} {
+			spread = append(spread, event.Event{EventID: x.id, OccurredAt: end.Add(-x.ago), Moment: "smot", Channel: "store", Touchpoint: "till", CSAT: u8(1)})
+		}
+		if err := s.InsertEvents(ctx, spread, from); err != nil {
+			t.Fatal(err)
+		}
+		q := rollup.Query{Filters: rollup.Filters{Moment: []string{"smot"}}}
+		for limit, want := range map[int][]string{
+			2: {"s5a", "s5b"},
+			3: {"s5a", "s5b", "s90a"},
+			5: {"s5a", "s5b", "s90a", "s90b", "m10"},
+			9: {"s5a", "s5b", "s90a", "s90b", "m10"},
+		} {
+			got, err := s.LatestNegatives(ctx, q, p, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(got), want) {
+				t.Errorf("limit %d: %q, want %q", limit, ids(got), want)
+			}
+		}
+	})
 
 	t.Run("limit is clamped", func(t *testing.T) {
 		var many []event.Event

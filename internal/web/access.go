@@ -139,13 +139,6 @@ func stripTokenQuery(c *fiber.Ctx) {
 	uri.SetQueryString(string(args.QueryString()))
 }
 
-// viewerAllowed reports whether a request before a WebSocket upgrade carries a viewer's
-// credentials. Browsers cannot set headers on a WebSocket, so the token may come as ?token=;
-// a signed-in browser sends its session cookie.
-func (s *Server) viewerAllowed(c *fiber.Ctx) bool {
-	return s.identify(c, true).role >= display
-}
-
 // adminOnly admits the admin token (as a header) and sessions. A request that changes state
 // with a session cookie must come from the server's own origin and carry a CSRF token
 // (csrfCookieAuth, next in the chain): SameSite=Strict already keeps the cookie off cross-site

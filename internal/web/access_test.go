@@ -6,6 +6,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"html"
 	"io"
 	"log/slog"
@@ -518,5 +519,50 @@ func eventually(t *testing.T, within time.Duration, cond func() bool, what strin
 			t.Fatalf("waited %s for %s", within, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A screen open with a display token is closed with 4401 once the token is revoked, and can
+// not connect again.
+func TestRevokedDisplayTokenClosesLiveScreen(t *testing.T) {
+	db := storetest.Open(t)
+	const refresh = 100 * time.Millisecond
+	n := startAccessNode(t, db, refresh, adminToken, func(o *web.Options) {
+		o.Live = web.LiveOptions{PingInterval: 100 * time.Millisecond, WriteTimeout: time.Second}
+	})
+	bearer := "Bearer " + adminToken
+	a := n.do(t, http.MethodPost, "/v1/display-tokens", `{"name":"Wall 7"}`, "Authorization", bearer, "Content-Type", "application/json")
+	var tok createdToken
+	if a.status != http.StatusCreated || json.Unmarshal([]byte(a.body), &tok) != nil {
+		t.Fatalf("create: %d: %s", a.status, a.body)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(n.wsURL(tok.Token), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"subscribe","view":"tv","window":"5m"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := conn.ReadMessage(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if a := n.do(t, http.MethodDelete, "/v1/display-tokens/"+tok.ID, "", "Authorization", bearer); a.status != http.StatusNoContent {
+		t.Fatalf("revoke: %d: %s", a.status, a.body)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, _, err := conn.ReadMessage()
+		if err == nil {
+			continue // updates until the next check
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4401 || ce.Text != "credential revoked" {
+			t.Fatalf("the screen ended with %v, want close 4401 \"credential revoked\"", err)
+		}
+		break
+	}
+	if got := n.handshake(t, tok.Token, nil); got != http.StatusUnauthorized {
+		t.Errorf("reconnect with the revoked token: %d, want 401", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/live"
 )
 
@@ -48,13 +49,41 @@ func (s *Server) liveUpgrade(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return c.Status(fiber.StatusUpgradeRequired).JSON(apiError{Error: "GET /v1/live is a WebSocket: connect with a WebSocket client"})
 	}
-	if !s.viewerAllowed(c) {
+	valid := s.liveCredential(c)
+	if valid == nil {
 		return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "send an admin or display token as Authorization: Bearer or as ?token="})
 	}
+	c.Locals(credentialLocal, valid)
 	if origin := c.Get(fiber.HeaderOrigin); origin != "" && !s.originAllowed(origin, c.Hostname()) {
 		return c.Status(fiber.StatusForbidden).JSON(apiError{Error: "origin " + origin + " may not open live connections; add it to the allowed origins"})
 	}
 	return c.Next()
+}
+
+// credentialLocal names, in a live connection's Locals, the check that its credential still
+// holds (the WebSocket's Locals take string keys).
+const credentialLocal = "truthboard.live.credential"
+
+// liveCredential checks the viewer's credential of a live request and returns how to check it
+// again later: nil when it is not valid now. The admin token cannot be revoked; a display
+// token can, and a session expires.
+func (s *Server) liveCredential(c *fiber.Ctx) func() bool {
+	cr := s.identify(c, true)
+	switch {
+	case cr.role < display:
+		return nil
+	case cr.role == display:
+		token, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
+		if !ok {
+			token = c.Query("token")
+		}
+		token = strings.Clone(token) // fasthttp reuses the request's memory
+		return func() bool { _, ok := s.opts.Access.DisplayTokens.Check(token); return ok }
+	case cr.viaCookie:
+		session := strings.Clone(c.Cookies(SessionCookie))
+		return func() bool { return s.sessions.Valid(session, s.now()) }
+	}
+	return func() bool { return true }
 }
 
 // originAllowed admits the server's own origin and the configured ones.
@@ -77,10 +106,11 @@ func (s *Server) liveConn(conn *websocket.Conn) {
 	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
 
+	valid, _ := conn.Locals(credentialLocal).(func() bool)
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.liveWriter(conn, client)
+		s.liveWriter(conn, client, valid)
 	}()
 
 	reason := live.ClientGone
@@ -108,8 +138,10 @@ func (s *Server) liveConn(conn *websocket.Conn) {
 	s.hub.Leave(client, reason)
 }
 
-// liveWriter is the connection's only writer: messages, pings, and the close frame.
-func (s *Server) liveWriter(conn *websocket.Conn, client *live.Client) {
+// liveWriter is the connection's only writer: messages, pings, and the close frame. At each
+// ping it checks that the screen's credential still holds (valid), so a revoked display token
+// or an expired session ends an open connection too.
+func (s *Server) liveWriter(conn *websocket.Conn, client *live.Client, valid func() bool) {
 	o := s.opts.Live
 	ping := time.NewTicker(o.PingInterval)
 	defer ping.Stop()
@@ -129,6 +161,10 @@ func (s *Server) liveWriter(conn *websocket.Conn, client *live.Client) {
 				}
 			}
 		case <-ping.C:
+			if valid != nil && !valid() {
+				client.Close(live.Revoked) // the close frame follows from client.Done()
+				continue
+			}
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(o.WriteTimeout)); err != nil {
 				client.Close(live.SlowConsumer)
 				_ = conn.Close()

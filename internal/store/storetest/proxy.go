@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -14,17 +13,20 @@ import (
 
 // Proxy is a TCP proxy between a store and the test ClickHouse server. Cut plays a ClickHouse
 // outage (every open connection is closed and new ones are dropped as soon as they arrive);
-// Restore ends it. The proxy keeps its listener through a cut, so its address never changes and
+// Restore ends it. Hold plays a ClickHouse that hangs (connections stay open, nothing passes);
+// Release ends it. The proxy keeps its listener through a cut, so its address never changes and
 // no other process can take the port meanwhile.
 type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu     sync.Mutex
-	cut    bool
-	closed bool
-	conns  map[net.Conn]struct{} // both ends of every proxied connection
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	released *sync.Cond // signalled when held turns false, or on a cut or close
+	cut      bool
+	held     bool
+	closed   bool
+	conns    map[net.Conn]struct{} // both ends of every proxied connection
+	wg       sync.WaitGroup
 }
 
 // NewProxy listens on 127.0.0.1:0 and forwards every connection to target (host:port). It is
@@ -36,6 +38,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 		t.Fatalf("proxy: listen: %v", err)
 	}
 	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.released = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.Close)
@@ -54,6 +57,32 @@ func (p *Proxy) Cut() {
 		reset(c)
 	}
 	clear(p.conns)
+	p.released.Broadcast()
+}
+
+// Hold stops forwarding bytes, in both directions, on every connection, until Release: queries
+// hang as with an overloaded or frozen server.
+func (p *Proxy) Hold() {
+	p.mu.Lock()
+	p.held = true
+	p.mu.Unlock()
+}
+
+// Release forwards the held bytes and what follows.
+func (p *Proxy) Release() {
+	p.mu.Lock()
+	p.held = false
+	p.mu.Unlock()
+	p.released.Broadcast()
+}
+
+// waitReleased returns once the proxy is not held (or is cut or closed).
+func (p *Proxy) waitReleased() {
+	p.mu.Lock()
+	for p.held && !p.cut && !p.closed {
+		p.released.Wait()
+	}
+	p.mu.Unlock()
 }
 
 // Restore forwards new connections again.
@@ -75,6 +104,7 @@ func (p *Proxy) Close() {
 		reset(c)
 	}
 	clear(p.conns)
+	p.released.Broadcast()
 	p.mu.Unlock()
 	p.ln.Close()
 	p.wg.Wait()
@@ -120,7 +150,19 @@ func (p *Proxy) forward(c net.Conn) {
 	copies.Add(2)
 	pipe := func(dst, src net.Conn) {
 		defer copies.Done()
-		_, _ = io.Copy(dst, src)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.waitReleased()
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		// One direction ended (EOF or a cut): end the other one too.
 		dst.Close()
 		src.Close()
