@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/truthboard/truthboard/internal/event"
@@ -80,6 +81,13 @@ func (s *Spool) read(recs []record, events int) (Batch, error) {
 	b := Batch{Events: make([]event.Event, 0, events), Received: make([]time.Time, 0, events), records: len(recs)}
 	var buf []byte
 	for _, r := range recs {
+		if r.events != nil {
+			b.Events = append(b.Events, r.events...)
+			for range r.count {
+				b.Received = append(b.Received, r.received)
+			}
+			continue
+		}
 		f, err := s.reader(r.segment)
 		if err != nil {
 			s.abandonRead()
@@ -128,20 +136,35 @@ func (s *Spool) reader(id uint64) (*os.File, error) {
 }
 
 // Commit marks the batch from Next as delivered: its records leave the spool, and so does
-// every segment whose records all have.
+// every segment whose records all have. The position after the batch is saved (checkpoint),
+// so that a restart does not send delivered records again; without it, for instance after a
+// crash, they are sent again and the reader's duplicate check drops them.
 func (s *Spool) Commit(b Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if b.records != s.readPos || b.records == 0 {
 		return fmt.Errorf("spool: commit of %d records, but %d were handed out", b.records, s.readPos)
 	}
+	last := s.records[b.records-1]
 	for _, r := range s.records[:b.records] {
 		s.events -= int64(r.count)
+		if r.events != nil {
+			s.memEvents -= r.count
+		}
 	}
-	s.records = append(s.records[:0], s.records[b.records:]...)
+	n := copy(s.records, s.records[b.records:])
+	clear(s.records[n:]) // let the delivered events go
+	s.records = s.records[:n]
 	s.readPos = 0
-	// Segments before the one holding the oldest record left are done; the last segment is
-	// being written and stays.
+	if err := s.saveCheckpoint(position{Segment: last.segment, Offset: last.offset + last.size}); err != nil {
+		s.log.Warn("spool: cannot save the delivered position; a restart sends the last records again (and drops them as duplicates)", "err", err)
+	}
+	return s.removeDelivered()
+}
+
+// removeDelivered removes the segments before the one holding the oldest record left; the
+// last segment is being written and stays. s.mu is held.
+func (s *Spool) removeDelivered() error {
 	keepFrom := s.segments[len(s.segments)-1].id
 	if len(s.records) > 0 {
 		keepFrom = s.records[0].segment
@@ -159,4 +182,34 @@ func (s *Spool) Commit(b Batch) error {
 		s.bytes -= seg.size
 	}
 	return nil
+}
+
+// position is a place in the spool: a segment and a byte offset in it.
+type position struct {
+	Segment uint64 `json:"segment"`
+	Offset  int64  `json:"offset"`
+}
+
+const checkpointFile = "delivered.json"
+
+// saveCheckpoint records that everything before p is delivered. It is replaced atomically
+// but not synced: losing it costs only a duplicate check of records already delivered.
+func (s *Spool) saveCheckpoint(p position) error {
+	b, _ := json.Marshal(p)
+	tmp := filepath.Join(s.opts.Dir, checkpointFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(s.opts.Dir, checkpointFile))
+}
+
+// loadCheckpoint reads the delivered position; the zero position when there is none.
+func (s *Spool) loadCheckpoint() position {
+	var p position
+	b, err := os.ReadFile(filepath.Join(s.opts.Dir, checkpointFile))
+	if err == nil && json.Unmarshal(b, &p) != nil {
+		s.log.Warn("spool: the delivered position is unreadable; every record found is sent again (and dropped as a duplicate if ClickHouse has it)")
+		p = position{}
+	}
+	return p
 }

@@ -12,7 +12,10 @@
 //	payload         the events as a JSON array
 //
 // One goroutine appends: concurrent Appends are written together and share one fsync (group
-// commit). A segment is removed once every record in it is committed. At Open, a record cut
+// commit). A segment is removed once every record in it is committed, and the position after
+// the last committed record is kept in delivered.json, so a restart sends only what was not.
+// Records appended in this process are also kept in memory (up to MemoryEvents), so the reader
+// decodes from disk only a backlog and what a restart found. At Open, a record cut
 // off by a crash (or failing its CRC) ends its segment: the segment is truncated there. Such a
 // record was never acknowledged, since its fsync had not returned.
 //
@@ -49,12 +52,17 @@ type Options struct {
 	// MaxBytes is the disk quota of the spool: an Append that would exceed it fails with ErrFull
 	// (ingest answers 503 + Retry-After) until the drainer frees room (default 1 GiB).
 	MaxBytes int64
+	// MemoryEvents bounds the events the spool also keeps in memory, as appended, so that the
+	// reader need not decode them from disk (default 50,000). Records beyond it, and those
+	// found at Open, are read from disk.
+	MemoryEvents int
 }
 
 // Defaults of Options.
 const (
 	DefaultSegmentBytes = 16 << 20
 	DefaultMaxBytes     = 1 << 30
+	DefaultMemoryEvents = 50_000
 )
 
 func (o Options) withDefaults() Options {
@@ -63,6 +71,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.MemoryEvents <= 0 {
+		o.MemoryEvents = DefaultMemoryEvents
 	}
 	// Room comes back a whole segment at a time, and the segment being written stays until it
 	// is full: keep segments small against the quota, or a full spool could not free room.
@@ -97,6 +108,7 @@ type record struct {
 	size     int64 // header and payload
 	count    int
 	received time.Time
+	events   []event.Event // as appended, when kept in memory; nil: read from disk
 }
 
 // segment is one file of the spool.
@@ -121,6 +133,8 @@ type Spool struct {
 	bytes    int64     // sum of the segments' sizes
 	records  []record  // not yet committed, oldest first
 	events   int64     // events in records
+	// memEvents counts the events of records that keep them in memory (record.events).
+	memEvents int
 	readPos  int       // records[:readPos] were handed out by Next and not yet committed
 
 	cur     *os.File // the segment being written (appender goroutine only)
@@ -129,7 +143,7 @@ type Spool struct {
 
 type appendReq struct {
 	payload  []byte
-	count    int
+	events   []event.Event
 	received time.Time
 	done     chan error
 }
@@ -157,8 +171,9 @@ func Open(opts Options, log *slog.Logger) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
+	delivered := s.loadCheckpoint()
 	for _, id := range ids {
-		if err := s.recover(id); err != nil {
+		if err := s.recover(id, delivered); err != nil {
 			return nil, err
 		}
 	}
@@ -168,6 +183,9 @@ func Open(opts Options, log *slog.Logger) (*Spool, error) {
 		next = ids[len(ids)-1] + 1
 	}
 	if err := s.startSegment(next); err != nil {
+		return nil, err
+	}
+	if err := s.removeDelivered(); err != nil {
 		return nil, err
 	}
 	if len(s.records) > 0 {
@@ -203,8 +221,9 @@ func (s *Spool) segmentIDs() ([]uint64, error) {
 	return ids, nil
 }
 
-// recover indexes the records of one segment and truncates it after its last whole record.
-func (s *Spool) recover(id uint64) error {
+// recover indexes the records of one segment that were not delivered before, and truncates
+// it after its last whole record.
+func (s *Spool) recover(id uint64, delivered position) error {
 	path := s.path(id)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -221,8 +240,10 @@ func (s *Spool) recover(id uint64) error {
 			}
 			break
 		}
-		s.records = append(s.records, r)
-		s.events += int64(r.count)
+		if id > delivered.Segment || id == delivered.Segment && off >= delivered.Offset {
+			s.records = append(s.records, r)
+			s.events += int64(r.count)
+		}
 		off += r.size
 	}
 	if off == 0 {
@@ -260,7 +281,7 @@ func parseHeader(b []byte, id uint64, off int64) (record, error) {
 func encodeRecord(buf []byte, r *appendReq) []byte {
 	var h [headerBytes]byte
 	binary.LittleEndian.PutUint32(h[0:], uint32(len(r.payload)))
-	binary.LittleEndian.PutUint32(h[8:], uint32(r.count))
+	binary.LittleEndian.PutUint32(h[8:], uint32(len(r.events)))
 	binary.LittleEndian.PutUint64(h[12:], uint64(r.received.UnixNano()))
 	crc := crc32.Update(crc32.Checksum(h[8:], castagnoli), castagnoli, r.payload)
 	binary.LittleEndian.PutUint32(h[4:], crc)
@@ -297,7 +318,8 @@ func syncDir(dir string) error {
 }
 
 // Append makes events durable: it returns nil once they are written and synced to disk.
-// ErrFull means the quota is reached and nothing was written.
+// ErrFull means the quota is reached and nothing was written. The spool may keep evs for its
+// reader: do not change them afterwards.
 func (s *Spool) Append(evs []event.Event, received time.Time) error {
 	payload, err := json.Marshal(evs)
 	if err != nil {
@@ -306,7 +328,7 @@ func (s *Spool) Append(evs []event.Event, received time.Time) error {
 	if len(payload) > maxRecordBytes {
 		return fmt.Errorf("spool: %d bytes of events in one record, over the %d limit", len(payload), maxRecordBytes)
 	}
-	r := &appendReq{payload: payload, count: len(evs), received: received, done: make(chan error, 1)}
+	r := &appendReq{payload: payload, events: evs, received: received, done: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -360,7 +382,7 @@ func (s *Spool) writeGroup(group []*appendReq, buf []byte) []byte {
 		}
 		room -= size
 		buf = encodeRecord(buf, r)
-		added = append(added, record{segment: cur.id, offset: off, size: size, count: r.count, received: r.received})
+		added = append(added, record{segment: cur.id, offset: off, size: size, count: len(r.events), received: r.received, events: r.events})
 		off += size
 		written = append(written, r)
 	}
@@ -372,9 +394,14 @@ func (s *Spool) writeGroup(group []*appendReq, buf []byte) []byte {
 		s.mu.Lock()
 		s.segments[len(s.segments)-1].size = off
 		s.bytes += off - cur.size
-		s.records = append(s.records, added...)
 		for _, r := range added {
 			s.events += int64(r.count)
+			if s.memEvents+r.count <= s.opts.MemoryEvents {
+				s.memEvents += r.count
+			} else {
+				r.events = nil // the reader takes it from disk
+			}
+			s.records = append(s.records, r)
 		}
 		s.mu.Unlock()
 		s.signal()
