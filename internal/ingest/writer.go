@@ -14,7 +14,7 @@
 // that may already have landed before a crash or a failed answer, so neither the raw table nor
 // the rollups count an event twice. An insert cut off by a crash or a timeout may still be
 // landing in ClickHouse when it is looked up again, so such a lookup first waits until no
-// insert of events runs (store.WaitForInserts). The horizon is therefore the raw table's retention. The
+// insert of this spool's runs (store.WaitForInserts). The horizon is therefore the raw table's retention. The
 // answer to a request counts as duplicates the events repeated within it and those this server
 // acknowledged among its last RecentKeys events; a retry of an older event is answered as
 // accepted and still stored once. Two nodes behind a load balancer can both store the same new
@@ -23,9 +23,14 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -37,10 +42,11 @@ import (
 // Sink is where the drainer stores events: the ClickHouse store in production.
 type Sink interface {
 	ExistingKeys(ctx context.Context, evs []event.Event) (map[store.Key]bool, error)
-	InsertReceived(ctx context.Context, evs []event.Event, received []time.Time) error
-	// WaitForInserts returns once ClickHouse runs no insert of events: one sent before a
-	// crash or a failed attempt may still be landing.
-	WaitForInserts(ctx context.Context) error
+	// InsertReceived inserts events under the ClickHouse query id queryID.
+	InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error
+	// WaitForInserts returns once ClickHouse runs no insert whose query id starts with
+	// prefix: one sent before a crash or a failed attempt may still be landing.
+	WaitForInserts(ctx context.Context, prefix string) error
 }
 
 // Options tunes ingest. Zero values take the defaults below.
@@ -121,6 +127,13 @@ type Writer struct {
 	// drainedSignal is closed and replaced after each committed batch.
 	drainedSignal chan struct{}
 
+	// nodePrefix starts the ClickHouse query id of every insert from this spool, the same
+	// across restarts (see nodeID); insertPrefix adds this process's start to it, as two
+	// processes must not share a query id; inserts counts them (drainer only).
+	nodePrefix   string
+	insertPrefix string
+	inserts      uint64
+
 	cancelDrain context.CancelFunc
 	drainStop   chan struct{} // closed when the drainer has returned
 }
@@ -132,8 +145,15 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	node, err := nodeID(opts.Spool.Dir)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
+		nodePrefix:    "truthboard-insert-" + node + "-",
+		insertPrefix:  "truthboard-insert-" + node + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 		sink:          sink,
 		spool:         sp,
 		opts:          opts,
@@ -303,7 +323,7 @@ func (w *Writer) send(ctx context.Context, b spool.Batch, uncertain bool) bool {
 	var inserted int
 	err := error(nil)
 	if uncertain {
-		err = w.sink.WaitForInserts(ctx)
+		err = w.sink.WaitForInserts(ctx, w.nodePrefix)
 	}
 	if err == nil {
 		inserted, err = w.insertNew(ctx, b)
@@ -341,7 +361,8 @@ func (w *Writer) insertNew(ctx context.Context, b spool.Batch) (int, error) {
 		fresh = append(fresh, b.Events[i])
 		received = append(received, b.Received[i])
 	}
-	if err := w.sink.InsertReceived(ctx, fresh, received); err != nil {
+	w.inserts++
+	if err := w.sink.InsertReceived(ctx, fresh, received, w.insertPrefix+strconv.FormatUint(w.inserts, 10)); err != nil {
 		return 0, err
 	}
 	return len(fresh), nil
@@ -406,4 +427,21 @@ func (r *recentKeys) add(k store.Key) {
 		r.next = (r.next + 1) % len(r.ring)
 	}
 	r.set[k] = struct{}{}
+}
+
+// nodeID names the spool in the query ids of its inserts, so that after a crash the next
+// process finds (and if need be ends) the inserts of the one before: it is kept in the
+// spool's folder.
+func nodeID(dir string) (string, error) {
+	path := filepath.Join(dir, "node-id")
+	if b, err := os.ReadFile(path); err == nil && len(b) == 16 {
+		return string(b), nil
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(id), 0o600); err != nil {
+		return "", fmt.Errorf("spool: save the node id: %w", err)
+	}
+	return id, nil
 }

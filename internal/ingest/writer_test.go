@@ -138,8 +138,8 @@ type recordingSink struct {
 	failAfterInsert bool
 }
 
-func (r *recordingSink) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time) error {
-	err := r.Sink.InsertReceived(ctx, evs, received)
+func (r *recordingSink) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error {
+	err := r.Sink.InsertReceived(ctx, evs, received, queryID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil {

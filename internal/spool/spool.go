@@ -135,7 +135,7 @@ type Spool struct {
 	events   int64     // events in records
 	// memEvents counts the events of records that keep them in memory (record.events).
 	memEvents int
-	readPos  int       // records[:readPos] were handed out by Next and not yet committed
+	readPos   int // records[:readPos] were handed out by Next and not yet committed
 
 	cur     *os.File // the segment being written (appender goroutine only)
 	readers map[uint64]*os.File

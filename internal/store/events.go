@@ -32,14 +32,16 @@ func (s *Store) InsertEvents(ctx context.Context, evs []event.Event, receivedAt 
 	for i := range received {
 		received[i] = receivedAt
 	}
-	return s.InsertReceived(ctx, evs, received)
+	return s.InsertReceived(ctx, evs, received, "")
 }
 
 // InsertReceived writes events to the raw table in one batch, column by column; received[i]
-// is when evs[i] reached Truthboard. The insert is one block, which ClickHouse writes
+// is when evs[i] reached Truthboard. queryID names the insert in ClickHouse (system.processes),
+// so that WaitForInserts can find it while it runs, even after this process is gone; "" gives
+// it a random one. The insert is one block, which ClickHouse writes
 // atomically per partition (day): either every row of a day is stored or none is. A failed
 // batch cannot be re-sent, so callers keep their events and call again.
-func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time) error {
+func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -70,9 +72,10 @@ func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received 
 		negative[i], positive[i] = b2u(e.Negative()), b2u(e.Positive())
 		attrKeys[i], attrValues[i] = sortedAttributes(e.Attributes)
 	}
-	// The query id lets WaitForInserts find this insert while ClickHouse still runs it, even
-	// after this process is gone.
-	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(insertQueryPrefix+newQuerySuffix()))
+	if queryID == "" {
+		queryID = "truthboard-insert-" + newQuerySuffix()
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(queryID))
 	batch, err := s.conn.PrepareBatch(ctx, insertEvents)
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d events: %w", n, err)
@@ -95,28 +98,39 @@ func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received 
 	return nil
 }
 
-// insertQueryPrefix starts the query id of every insert of events.
-const insertQueryPrefix = "truthboard-insert-"
-
 func newQuerySuffix() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-// WaitForInserts waits until ClickHouse runs no insert of events, from this process or
-// another. An insert whose client died or gave up after sending its data still lands; a
-// lookup of its events before it has landed would miss them, so a batch that may have been
-// sent before is looked up only after this returns.
-func (s *Store) WaitForInserts(ctx context.Context) error {
+// abandonedInsertGrace is how long WaitForInserts lets a running insert finish before it
+// kills it.
+const abandonedInsertGrace = 2 * time.Second
+
+// WaitForInserts returns once ClickHouse runs no insert whose query id starts with prefix: the
+// inserts of one writer (this process, or the one before it on the same spool). An insert
+// whose client died or gave up after sending its data still lands, so a lookup of its events
+// must wait for it. One whose client went away before sending all its data would wait for
+// that data up to ClickHouse's receive_timeout (300 s) and then fail; after a grace period it
+// is killed (KILL QUERY … SYNC), which ends it either way before the lookup. Call it only when
+// the writer itself has no insert running.
+func (s *Store) WaitForInserts(ctx context.Context, prefix string) error {
+	pattern := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(prefix) + "%"
+	start := time.Now()
 	for {
 		var n uint64
-		err := s.conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id LIKE ?", insertQueryPrefix+"%").Scan(&n)
+		err := s.conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id LIKE ?", pattern).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("look for inserts still running: %w", err)
 		}
 		if n == 0 {
 			return nil
+		}
+		if time.Since(start) > abandonedInsertGrace {
+			if err := s.conn.Exec(ctx, "KILL QUERY WHERE query_id LIKE ? SYNC", pattern); err != nil {
+				return fmt.Errorf("end %d abandoned inserts: %w", n, err)
+			}
 		}
 		select {
 		case <-ctx.Done():

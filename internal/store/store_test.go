@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
@@ -78,4 +80,60 @@ func TestInsertAndFindExisting(t *testing.T) {
 			t.Fatalf("found %v, missing %v", found, k)
 		}
 	}
+}
+
+// WaitForInserts waits for the inserts of one writer (by query id prefix), and ends one that
+// runs past a grace period, as an insert abandoned by a crashed writer would; it leaves other
+// writers' queries alone.
+func TestWaitForInserts(t *testing.T) {
+	s := storetest.Open(t)
+	ctx := context.Background()
+	// Stand-ins for inserts that run on: 20 one-row blocks of half a second each.
+	slow := func(id string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Conn().Exec(clickhouse.Context(ctx, clickhouse.WithQueryID(id)),
+				"SELECT sleepEachRow(0.5) FROM numbers(20) SETTINGS max_block_size = 1")
+		}()
+		return done
+	}
+	waitRunning := func(id string) {
+		for range 200 {
+			var n uint64
+			if err := s.Conn().QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id = ?", id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n == 1 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("query %s never showed in system.processes", id)
+	}
+	mine, other := slow("truthboard-insert-node1-a-1"), slow("truthboard-insert-node2-a-1")
+	waitRunning("truthboard-insert-node1-a-1")
+	waitRunning("truthboard-insert-node2-a-1")
+
+	start := time.Now()
+	if err := s.WaitForInserts(ctx, "truthboard-insert-node1-"); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 2*time.Second || took > 8*time.Second {
+		t.Errorf("WaitForInserts returned after %v, want after the 2 s grace and well before the query's 10 s", took)
+	}
+	if err := <-mine; err == nil {
+		t.Errorf("the abandoned query finished normally, want it killed")
+	}
+	select {
+	case err := <-other:
+		t.Errorf("another writer's query ended too: %v", err)
+	default:
+	}
+	// Nothing of node1 runs now: it returns at once.
+	start = time.Now()
+	if err := s.WaitForInserts(ctx, "truthboard-insert-node1-"); err != nil || time.Since(start) > time.Second {
+		t.Errorf("with nothing running: %v after %v", err, time.Since(start))
+	}
+	_ = s.Conn().Exec(ctx, "KILL QUERY WHERE query_id = 'truthboard-insert-node2-a-1' SYNC")
+	<-other
 }

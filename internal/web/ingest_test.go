@@ -638,8 +638,8 @@ func (r *recordingSink) ExistingKeys(ctx context.Context, evs []event.Event) (ma
 	return r.Sink.ExistingKeys(ctx, evs)
 }
 
-func (r *recordingSink) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time) error {
-	err := r.Sink.InsertReceived(ctx, evs, received)
+func (r *recordingSink) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error {
+	err := r.Sink.InsertReceived(ctx, evs, received, queryID)
 	if err == nil {
 		ids := make([]string, len(evs))
 		for i := range evs {
