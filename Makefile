@@ -3,9 +3,9 @@
 
 # How long `make fuzz` fuzzes each target, as a Go duration: make fuzz FUZZTIME=30s
 FUZZTIME ?= 5m
-# The fuzz targets, as package:Target: the event decoder, the metrics query parameters and the
-# live subscription messages.
-FUZZ_TARGETS = ./internal/event:FuzzDecode ./internal/rollup:FuzzParseQuery ./internal/live:FuzzParseClientMessage
+# The fuzz targets, as package:Target: the event decoder, the metrics query parameters, the
+# live subscription messages and the spool's record decoder.
+FUZZ_TARGETS = ./internal/event:FuzzDecode ./internal/rollup:FuzzParseQuery ./internal/live:FuzzParseClientMessage ./internal/spool:FuzzDecodeEvents
 # Flags of `make leakcheck` (go run ./cmd/truthboard-browse -h): LEAKCHECK="-first 30s -total 3m".
 LEAKCHECK ?=
 # How long `make faults` keeps ClickHouse stopped, and each load phase lasts (the default suite

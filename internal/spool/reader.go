@@ -102,10 +102,10 @@ func (s *Spool) read(recs []record, events int) (Batch, error) {
 			s.abandonRead()
 			return Batch{}, fmt.Errorf("spool: read segment %d at %d: %w", r.segment, r.offset, err)
 		}
-		var evs []event.Event
-		if err := json.Unmarshal(buf, &evs); err != nil || len(evs) != r.count {
+		evs, err := decodeEvents(buf, r.count)
+		if err != nil {
 			s.abandonRead()
-			return Batch{}, fmt.Errorf("spool: the record in segment %d at %d does not hold its %d events (%d): %v", r.segment, r.offset, r.count, len(evs), err)
+			return Batch{}, fmt.Errorf("spool: the record in segment %d at %d: %w", r.segment, r.offset, err)
 		}
 		b.Events = append(b.Events, evs...)
 		for range r.count {

@@ -9,7 +9,7 @@
 //	crc     uint32  CRC-32C of count, received and payload
 //	count   uint32  events in the record
 //	received int64  Unix nanoseconds the request was received
-//	payload         the events as a JSON array
+//	payload         the events (codec.go)
 //
 // One goroutine appends: concurrent Appends are written together and share one fsync (group
 // commit). A segment is removed once every record in it is committed, and the position after
@@ -24,7 +24,6 @@ package spool
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -321,10 +320,7 @@ func syncDir(dir string) error {
 // ErrFull means the quota is reached and nothing was written. The spool may keep evs for its
 // reader: do not change them afterwards.
 func (s *Spool) Append(evs []event.Event, received time.Time) error {
-	payload, err := json.Marshal(evs)
-	if err != nil {
-		return fmt.Errorf("spool: encode events: %w", err)
-	}
+	payload := encodeEvents(nil, evs)
 	if len(payload) > maxRecordBytes {
 		return fmt.Errorf("spool: %d bytes of events in one record, over the %d limit", len(payload), maxRecordBytes)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -280,5 +281,54 @@ func TestNextLingers(t *testing.T) {
 	}
 	if _, err := s.Next(context.Background(), 10, 0); !errors.Is(err, ErrUncommitted) {
 		t.Fatalf("Next before Commit: %v, want ErrUncommitted", err)
+	}
+}
+
+// An event read back from disk equals the event appended, whatever its fields hold.
+func TestDiskRoundTrip(t *testing.T) {
+	received := time.Now().UTC()
+	u8 := func(v uint8) *uint8 { return &v }
+	u32 := func(v uint32) *uint32 { return &v }
+	f := func(v float64) *float64 { return &v }
+	evs := []event.Event{
+		{EventID: `quote " back\slash <tag> & é 😀`, OccurredAt: received.Add(-time.Hour).Truncate(time.Microsecond), Moment: "service", Channel: "voice",
+			Touchpoint: "billing_call", Stage: "service_interaction", Outcome: "unresolved", CustomerID: "c-1", JourneyID: "j-1",
+			CSAT: u8(1), NPS: u8(0), CES: u8(7), Sentiment: f(-1e-7), WaitMS: u32(0), HandleMS: u32(86_400_000),
+			Region: "north", Product: "mobile", Segment: "smb", AgentTeam: "tier 1",
+			Attributes: map[string]string{"campaign": "spring \"sale\"", "ab": "b"}},
+		{EventID: "minimal", OccurredAt: received.Add(4 * time.Minute), Moment: "zmot", Channel: "web", Touchpoint: "search"},
+		{EventID: "old", OccurredAt: received.Add(-29 * 24 * time.Hour), Moment: "tmot", Channel: "review_site", Touchpoint: "review", Sentiment: f(0.999999)},
+	}
+	for i := range evs {
+		if errs := event.Validate(&evs[i], received, event.DefaultRetention); len(errs) > 0 {
+			t.Fatalf("test bug: event %d is invalid: %v", i, errs)
+		}
+	}
+	dir := t.TempDir()
+	s := open(t, dir, Options{MemoryEvents: 1}) // nothing kept in memory: read from disk
+	if err := s.Append(evs, received); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir, Options{}) // and after a restart
+	b, err := s.Next(context.Background(), 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Events) != len(evs) {
+		t.Fatalf("read %d events, want %d", len(b.Events), len(evs))
+	}
+	for i := range evs {
+		got, want := b.Events[i], evs[i]
+		if !got.OccurredAt.Equal(want.OccurredAt) {
+			t.Errorf("event %d: occurred_at %v, want %v", i, got.OccurredAt, want.OccurredAt)
+		}
+		got.OccurredAt = want.OccurredAt
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("event %d read back as\n%+v\nwant\n%+v", i, got, want)
+		}
+		if !b.Received[i].Equal(received) {
+			t.Errorf("event %d: received %v, want %v", i, b.Received[i], received)
+		}
 	}
 }
