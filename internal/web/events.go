@@ -99,8 +99,7 @@ func (s *Server) writeFailed(c *fiber.Ctx, err error, n int) error {
 	c.Set(fiber.HeaderRetryAfter, "5")
 	switch {
 	case errors.Is(err, ingest.ErrSpoolFull):
-		s.rejected(telemetry.RejectSpoolFull, n)
-		s.log.Warn("events refused: the spool is full", "err", err)
+		s.rejected(telemetry.RejectSpoolFull, n) // counted, not logged: /readyz and the metrics show it
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the server cannot take more events until ClickHouse takes its backlog (its spool is full); nothing of this request was stored, retry after 5 s"})
 	case errors.Is(err, ingest.ErrClosed):
 		s.rejected(telemetry.RejectShuttingDown, n)
