@@ -40,7 +40,7 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 		s.inflightBytes.Add(-size)
 		s.rejected(telemetry.RejectOverloaded, 1)
 		c.Set(fiber.HeaderRetryAfter, "1")
-		c.Context().SetConnectionClose() // the body was not read
+		s.discardBody(c)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "too many ingest requests at once; nothing of this request was stored, retry after 1 s"})
 	}
 	defer s.inflightBytes.Add(-size)
@@ -140,12 +140,23 @@ func readBody(c *fiber.Ctx, limit int64) (body []byte, fits bool, err error) {
 // that a client still sending it reads the answer instead of a reset connection.
 const drainLimit = 16 << 20
 
+// discardBody reads and throws away the rest of a refused request's body, up to drainLimit,
+// through a small buffer: the client, still sending, then reads the answer instead of a reset
+// connection, and no memory is held. A longer body closes the connection after the answer.
+func (s *Server) discardBody(c *fiber.Ctx) {
+	stream := c.Context().RequestBodyStream()
+	if stream == nil {
+		return
+	}
+	if n, _ := io.Copy(io.Discard, io.LimitReader(stream, drainLimit+1)); n > drainLimit {
+		c.Context().SetConnectionClose()
+	}
+}
+
 // bodyTooLarge answers 413 to a body over the limit and closes the connection, whose unread
 // rest cannot be told from a next request.
 func (s *Server) bodyTooLarge(c *fiber.Ctx) error {
-	if stream := c.Context().RequestBodyStream(); stream != nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(stream, drainLimit))
-	}
+	s.discardBody(c)
 	c.Context().SetConnectionClose()
 	return c.Status(fiber.StatusRequestEntityTooLarge).JSON(apiError{Error: tooLargeMessage(s.opts.Limits.MaxBodyBytes)})
 }
