@@ -96,7 +96,7 @@ func New() *Metrics {
 		LiveClients: f.gauge("truthboard_live_clients",
 			"Live screens subscribed to a feed."),
 		LiveCloses: f.counterVec("truthboard_live_closes_total",
-			"Live screens whose connection ended, by reason (client_gone, going_away, slow_consumer, message_too_big).",
+			"Live screens whose connection ended, by reason (client_gone, going_away, slow_consumer, message_too_big, revoked).",
 			"reason"),
 		LiveFeeds: f.gauge("truthboard_live_feeds",
 			"Live feeds running: distinct subscriptions (view, window and filters), each querying ClickHouse once per tick however many screens share it."),
