@@ -207,8 +207,8 @@ type overloadResult struct {
 	SpoolMiB   int
 	Elapsed    time.Duration
 	Offered    float64 // events/s sent (any answer)
-	Accepted   int64 // events answered as accepted, repeats of forgotten events included
-	Distinct   int64 // distinct events answered 202
+	Accepted   int64   // events answered as accepted, repeats of forgotten events included
+	Distinct   int64   // distinct events answered 202
 	Rows       uint64
 	Statuses   *statusCounts
 	IdleRSS    int64
