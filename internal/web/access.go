@@ -86,7 +86,7 @@ const (
 type credentials struct {
 	role      role
 	viaCookie bool   // a session cookie, which a browser sends by itself: state changes need a same-origin check
-	tokenID   string // the display token's id
+	token     string // the display token itself (a copy), to check it again later
 	bad       bool   // a token was presented but is not valid
 }
 
@@ -102,8 +102,8 @@ func (s *Server) identify(c *fiber.Ctx, allowQuery bool) credentials {
 			return credentials{role: admin}
 		}
 		if dc := s.opts.Access.DisplayTokens; dc != nil {
-			if t, ok := dc.Check(token); ok {
-				return credentials{role: display, tokenID: t.ID}
+			if _, ok := dc.Check(token); ok {
+				return credentials{role: display, token: strings.Clone(token)}
 			}
 		}
 		return credentials{bad: true}

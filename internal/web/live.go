@@ -11,7 +11,6 @@ import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/live"
 )
 
@@ -73,12 +72,7 @@ func (s *Server) liveCredential(c *fiber.Ctx) func() bool {
 	case cr.role < display:
 		return nil
 	case cr.role == display:
-		token, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
-		if !ok {
-			token = c.Query("token")
-		}
-		token = strings.Clone(token) // fasthttp reuses the request's memory
-		return func() bool { _, ok := s.opts.Access.DisplayTokens.Check(token); return ok }
+		return func() bool { _, ok := s.opts.Access.DisplayTokens.Check(cr.token); return ok }
 	case cr.viaCookie:
 		session := strings.Clone(c.Cookies(SessionCookie))
 		return func() bool { return s.sessions.Valid(session, s.now()) }
