@@ -171,8 +171,8 @@ func Open(opts Options, log *slog.Logger) (*Spool, error) {
 		return nil, err
 	}
 	delivered := s.loadCheckpoint()
-	for _, id := range ids {
-		if err := s.recover(id, delivered); err != nil {
+	for i, id := range ids {
+		if err := s.recover(id, delivered, i == len(ids)-1); err != nil {
 			return nil, err
 		}
 	}
@@ -221,8 +221,10 @@ func (s *Spool) segmentIDs() ([]uint64, error) {
 }
 
 // recover indexes the records of one segment that were not delivered before, and truncates
-// it after its last whole record.
-func (s *Spool) recover(id uint64, delivered position) error {
+// it after its last whole record. Only the last segment can end in a record cut by a crash
+// (the others were synced whole before the next one started); damage in an earlier one is the
+// disk's, and what follows it is kept aside in a .damaged file rather than destroyed.
+func (s *Spool) recover(id uint64, delivered position, last bool) error {
 	path := s.path(id)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -232,8 +234,17 @@ func (s *Spool) recover(id uint64, delivered position) error {
 	for off < int64(len(data)) {
 		r, err := parseHeader(data[off:], id, off)
 		if err != nil {
-			s.log.Warn("spool: segment ends in a damaged record, which was never acknowledged; truncating it",
-				"segment", path, "offset", off, "dropped_bytes", int64(len(data))-off, "reason", err)
+			if last {
+				s.log.Warn("spool: segment ends in a damaged record, which was never acknowledged; truncating it",
+					"segment", path, "offset", off, "dropped_bytes", int64(len(data))-off, "reason", err)
+			} else {
+				aside := fmt.Sprintf("%s.damaged-%d", path, off)
+				if err := os.WriteFile(aside, data[off:], 0o600); err != nil {
+					return fmt.Errorf("spool: keep the damaged part of %s: %w", path, err)
+				}
+				s.log.Error("spool: a segment is damaged in the middle (disk damage?): the acknowledged events after the damage cannot be read and are not sent; its bytes are kept aside",
+					"segment", path, "offset", off, "bytes", int64(len(data))-off, "kept_in", aside, "reason", err)
+			}
 			if err := os.Truncate(path, off); err != nil {
 				return fmt.Errorf("spool: truncate %s: %w", path, err)
 			}

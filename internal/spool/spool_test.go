@@ -332,3 +332,33 @@ func TestDiskRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Damage in a segment that is not the last one is not a crash's cut-off write: the part after
+// it is kept aside, not destroyed, and the records before it are still sent.
+func TestDamagedEarlierSegmentIsKeptAside(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{SegmentBytes: 256})
+	for i := range 6 {
+		if err := s.Append(events(fmt.Sprint("r", i), 1), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	first := s.path(1)
+	data, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 0xff // the last record of the first segment fails its CRC
+	if err := os.WriteFile(first, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ids := drain(t, open(t, dir, Options{SegmentBytes: 256}), 100)
+	if len(ids) == 0 || len(ids) >= 6 || ids[len(ids)-1] != "r5-0" {
+		t.Fatalf("read %v, want every event but the damaged one(s)", ids)
+	}
+	aside, _ := filepath.Glob(first + ".damaged-*")
+	if len(aside) != 1 {
+		t.Fatalf("damaged part kept in %v, want one file", aside)
+	}
+}
