@@ -41,7 +41,7 @@ import (
 
 // Sink is where the drainer stores events: the ClickHouse store in production.
 type Sink interface {
-	ExistingKeys(ctx context.Context, evs []event.Event) (map[store.Key]bool, error)
+	ExistingKeys(ctx context.Context, evs []event.Event) (map[event.Key]bool, error)
 	// InsertReceived inserts events under the ClickHouse query id queryID.
 	InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error
 	// WaitForInserts returns once ClickHouse runs no insert whose query id starts with
@@ -176,9 +176,9 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
 		return Result{}, ErrClosed
 	}
 	fresh := make([]event.Event, 0, len(evs))
-	inRequest := make(map[store.Key]bool, len(evs))
+	inRequest := make(map[event.Key]bool, len(evs))
 	for i := range evs {
-		k := store.KeyOf(&evs[i])
+		k := evs[i].Key()
 		if inRequest[k] || w.recent.has(k) {
 			continue
 		}
@@ -199,7 +199,7 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
 	// Only now, durable, may a retry be answered as a duplicate of these events.
 	w.mu.Lock()
 	for i := range fresh {
-		w.recent.add(store.KeyOf(&fresh[i]))
+		w.recent.add(fresh[i].Key())
 	}
 	w.mu.Unlock()
 	return res, nil
@@ -353,7 +353,7 @@ func (w *Writer) insertNew(ctx context.Context, b spool.Batch) (int, error) {
 	fresh := make([]event.Event, 0, len(b.Events))
 	received := make([]time.Time, 0, len(b.Events))
 	for i := range b.Events {
-		k := store.KeyOf(&b.Events[i])
+		k := b.Events[i].Key()
 		if stored[k] {
 			continue
 		}
@@ -404,18 +404,18 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // recentKeys remembers the last n keys added, for the answer's duplicate count.
 type recentKeys struct {
-	set  map[store.Key]struct{}
-	ring []store.Key
+	set  map[event.Key]struct{}
+	ring []event.Key
 	next int
 }
 
 func newRecentKeys(n int) recentKeys {
-	return recentKeys{set: make(map[store.Key]struct{}), ring: make([]store.Key, 0, n)}
+	return recentKeys{set: make(map[event.Key]struct{}), ring: make([]event.Key, 0, n)}
 }
 
-func (r *recentKeys) has(k store.Key) bool { _, ok := r.set[k]; return ok }
+func (r *recentKeys) has(k event.Key) bool { _, ok := r.set[k]; return ok }
 
-func (r *recentKeys) add(k store.Key) {
+func (r *recentKeys) add(k event.Key) {
 	if _, ok := r.set[k]; ok {
 		return
 	}
