@@ -14,7 +14,7 @@
 // that may already have landed before a crash or a failed answer, so neither the raw table nor
 // the rollups count an event twice. An insert cut off by a crash or a timeout may still be
 // landing in ClickHouse when it is looked up again, so such a lookup first waits until no
-// insert of this spool's runs (store.WaitForInserts). The horizon is therefore the raw table's retention. The
+// insert of this spool's runs (Sink.WaitForInserts). The horizon is therefore the raw table's retention. The
 // answer to a request counts as duplicates the events repeated within it and those this server
 // acknowledged among its last RecentKeys events; a retry of an older event is answered as
 // accepted and still stored once. Two nodes behind a load balancer can both store the same new
@@ -36,7 +36,6 @@ import (
 
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/spool"
-	"github.com/truthboard/truthboard/internal/store"
 )
 
 // Sink is where the drainer stores events: the ClickHouse store in production.
@@ -375,8 +374,15 @@ func (w *Writer) failed(err error) {
 	n := w.failures
 	w.mu.Unlock()
 	if n == 1 || n%20 == 0 {
-		w.log.Warn("events wait in the spool: ClickHouse insert failed; retrying", "attempts", n, "unavailable", store.Unavailable(err), "err", err)
+		w.log.Warn("events wait in the spool: ClickHouse insert failed; retrying", "attempts", n, "unavailable", unavailable(err), "err", err)
 	}
+}
+
+// unavailable reports whether err says that ClickHouse could not be reached, as opposed to a
+// query it refused: the sink marks such errors with an Unavailable method.
+func unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
 }
 
 // backoff is the wait before the next attempt: 100 ms doubling up to 5 s.

@@ -41,7 +41,8 @@ func (s *Store) InsertEvents(ctx context.Context, evs []event.Event, receivedAt 
 // it a random one. The insert is one block, which ClickHouse writes
 // atomically per partition (day): either every row of a day is stored or none is. A failed
 // batch cannot be re-sent, so callers keep their events and call again.
-func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error {
+func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (err error) {
+	defer markUnavailable(&err)
 	if len(evs) == 0 {
 		return nil
 	}
@@ -115,7 +116,8 @@ const abandonedInsertGrace = 2 * time.Second
 // that data up to ClickHouse's receive_timeout (300 s) and then fail; after a grace period it
 // is killed (KILL QUERY … SYNC), which ends it either way before the lookup. Call it only when
 // the writer itself has no insert running.
-func (s *Store) WaitForInserts(ctx context.Context, prefix string) error {
+func (s *Store) WaitForInserts(ctx context.Context, prefix string) (err error) {
+	defer markUnavailable(&err)
 	pattern := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(prefix) + "%"
 	start := time.Now()
 	for {
@@ -145,7 +147,8 @@ func (s *Store) WaitForInserts(ctx context.Context, prefix string) error {
 // 20,000 keys, parsing the text cost ClickHouse 18.16 four times more than the lookup itself.
 // event_keys is sorted by (occurred_at, event_id), so the batch's seconds select a few granules
 // and the cost follows the batch, not the table.
-func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (map[event.Key]bool, error) {
+func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (_ map[event.Key]bool, err error) {
+	defer markUnavailable(&err)
 	found := map[event.Key]bool{}
 	if len(evs) == 0 {
 		return found, nil
@@ -190,9 +193,10 @@ func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (map[event.
 }
 
 // CountEvents counts the raw rows, for health output and tests.
-func (s *Store) CountEvents(ctx context.Context) (uint64, error) {
+func (s *Store) CountEvents(ctx context.Context) (_ uint64, err error) {
+	defer markUnavailable(&err)
 	var n uint64
-	err := s.conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n)
+	err = s.conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n)
 	return n, err
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/helmet"
 
 	"github.com/truthboard/truthboard/internal/auth"
-	"github.com/truthboard/truthboard/internal/store"
 )
 
 // Who may do what:
@@ -545,7 +544,7 @@ func (s *Server) refreshCredentials(ctx context.Context, api credentialAPI) {
 }
 
 func (s *Server) tokenStoreError(c *fiber.Ctx, err error) error {
-	if store.Unavailable(err) || errors.Is(err, context.DeadlineExceeded) {
+	if unavailable(err) || errors.Is(err, context.DeadlineExceeded) {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable, retry after 5 s: " + err.Error()})
 	}

@@ -42,6 +42,14 @@ type Database interface {
 	Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now time.Time) ([]rollup.RecoveryGroup, error)
 }
 
+// unavailable reports whether err says that the database could not be reached, as opposed to
+// a query it refused: the store marks such errors with an Unavailable method. They are
+// answered 503 with Retry-After, the others 500.
+func unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}
+
 // Options are the settings of the HTTP edge.
 type Options struct {
 	IngestKeys *auth.KeySet
