@@ -42,6 +42,16 @@ type Database interface {
 	Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now time.Time) ([]rollup.RecoveryGroup, error)
 }
 
+// Hub pushes live figures to the screens of GET /v1/live; *live.Hub in production.
+type Hub interface {
+	// Subscribe moves a screen to the feed of sub; a screen may change it at any time.
+	Subscribe(c *live.Client, sub live.Subscription)
+	// Leave removes a screen whose connection ended, closed for reason.
+	Leave(c *live.Client, reason live.CloseReason)
+	// Stats are the feeds and screens, for GET /v1/stats.
+	Stats() live.Stats
+}
+
 // unavailable reports whether err says that the database could not be reached, as opposed to
 // a query it refused: the store marks such errors with an Unavailable method. They are
 // answered 503 with Retry-After, the others 500.
@@ -61,7 +71,7 @@ type Options struct {
 	// Rules decide when a figure has enough data to be shown.
 	Rules metric.Rules
 	// Hub pushes live figures over GET /v1/live; nil leaves the route out.
-	Hub *live.Hub
+	Hub Hub
 	// Live are the settings of GET /v1/live.
 	Live LiveOptions
 	// Access are the settings of signing in and of display tokens (access.go).
@@ -85,7 +95,7 @@ type Server struct {
 	app    *fiber.App
 	writer Writer
 	db     Database
-	hub    *live.Hub
+	hub    Hub
 	// inflightBytes is the body size of the ingest requests being decoded or stored.
 	inflightBytes atomic.Int64
 	opts          Options
