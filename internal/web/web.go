@@ -74,7 +74,7 @@ type Options struct {
 	Hub Hub
 	// Live are the settings of GET /v1/live.
 	Live LiveOptions
-	// Access are the settings of signing in and of display tokens (access.go).
+	// Access are the settings of signing in, display tokens and stored ingest keys (auth.go).
 	Access AccessOptions
 	// MaxInflightBytes bounds the bodies of the ingest requests being decoded or waiting for
 	// their flush; a request that would exceed it is refused with 503 before its body is
@@ -99,9 +99,9 @@ type Server struct {
 	// inflightBytes is the body size of the ingest requests being decoded or stored.
 	inflightBytes atomic.Int64
 	opts          Options
-	// sessions signs and checks session cookies (access.go).
+	// sessions signs and checks session cookies (login.go).
 	sessions *auth.Sessions
-	// antiCSRF signs and checks the CSRF tokens of forms and cookie-authenticated requests.
+	// antiCSRF signs and checks the CSRF tokens of forms and cookie-authenticated requests (csrf.go).
 	antiCSRF *auth.CSRFTokens
 	log      *slog.Logger
 	now      func() time.Time
@@ -116,12 +116,16 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		opts.MaxInflightBytes = 64 << 20
 	}
 	opts.Live = opts.Live.withDefaults()
-	// Stored ingest keys (access.go) are accepted beside the configured ones.
+	opts.Access = opts.Access.withDefaults()
+	// Stored ingest keys (credentials.go) are accepted beside the configured ones.
 	opts.IngestKeys = opts.IngestKeys.WithStored(opts.Access.IngestKeys)
 	if opts.Telemetry == nil {
 		opts.Telemetry = telemetry.New()
 	}
-	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now}
+	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now,
+		sessions: auth.NewSessions(opts.AdminToken, opts.Access.SessionTTL),
+		antiCSRF: auth.NewCSRFTokens(opts.AdminToken, opts.Access.CSRFTTL),
+	}
 	if opts.Now != nil {
 		s.now = opts.Now
 	}
@@ -158,7 +162,8 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		v1.Get("/stats", readers, func(c *fiber.Ctx) error { return c.JSON(s.hub.Stats()) })
 		v1.Get("/live", s.liveUpgrade, websocket.New(s.liveConn, websocket.Config{HandshakeTimeout: 10 * time.Second}))
 	}
-	s.routeAccess()
+	s.routeLogin()
+	s.routeCredentials()
 	s.routeStatic()
 	return s
 }
@@ -206,33 +211,6 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	}
 	return c.Status(code).JSON(apiError{Error: msg})
 }
-
-// bearer admits requests whose Authorization header carries a token of keys. The token is
-// kept in Locals for the rate limiter.
-func (s *Server) bearer(keys *auth.KeySet, what string) fiber.Handler {
-	// A refused ingest request counts as rejected; a refused scrape of /metrics does not.
-	refused := func() {}
-	if keys == s.opts.IngestKeys {
-		refused = s.opts.Telemetry.EventsRejected.WithLabelValues(telemetry.RejectUnauthorized).Inc
-	}
-	return func(c *fiber.Ctx) error {
-		token, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
-		if !ok {
-			refused()
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard"`)
-			return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "missing Authorization header: send the header Authorization: Bearer followed by your " + what})
-		}
-		if !keys.Check(token) {
-			refused()
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard", error="invalid_token"`)
-			return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "the bearer token is not a valid " + what})
-		}
-		c.Locals(tokenKey{}, token)
-		return c.Next()
-	}
-}
-
-type tokenKey struct{}
 
 // rateLimit allows perSecond requests per second for each token, with Fiber's sliding window.
 func (s *Server) rateLimit(perSecond int) fiber.Handler {
