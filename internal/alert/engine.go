@@ -3,13 +3,14 @@ package alert
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/rollup"
@@ -311,23 +312,15 @@ func (r *Rule) Labels(k Key) map[string]string {
 	return l
 }
 
-// Fingerprint is the fingerprint of a label set: FNV-1a (64 bits) over the labels sorted by
-// name, each name and value followed by the byte 0xff, in 16 hex digits. It is Prometheus's
-// and Alertmanager's (model.LabelSet.Fingerprint), so an alert has the same ID here and there.
+// Fingerprint is the fingerprint of a label set: a 64-bit FNV-1a hash of the labels sorted by
+// name, in 16 hex digits, as Prometheus and Alertmanager compute it (model.LabelSet), so that an
+// alert has the same ID here, in delivery and in Alertmanager.
 func Fingerprint(labels map[string]string) string {
-	names := make([]string, 0, len(labels))
-	for n := range labels {
-		names = append(names, n)
+	ls := make(model.LabelSet, len(labels))
+	for k, v := range labels {
+		ls[model.LabelName(k)] = model.LabelValue(v)
 	}
-	sort.Strings(names)
-	h := fnv.New64a()
-	for _, n := range names {
-		h.Write([]byte(n))
-		h.Write([]byte{0xff})
-		h.Write([]byte(labels[n]))
-		h.Write([]byte{0xff})
-	}
-	return fmt.Sprintf("%016x", h.Sum64())
+	return ls.Fingerprint().String()
 }
 
 func (r *Rule) inScope(k Key) bool {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -677,19 +676,6 @@ func ParseRules(data []byte) ([]Rule, error) {
 			continue
 		}
 		rules = append(rules, r)
-	}
-	return rules, nil
-}
-
-// LoadRules reads the rules file at path; see ParseRules.
-func LoadRules(path string) ([]Rule, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("alert rules: %w", err)
-	}
-	rules, err := ParseRules(data)
-	if err != nil {
-		return nil, fmt.Errorf("alert rules %s: %w", path, err)
 	}
 	return rules, nil
 }
