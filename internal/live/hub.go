@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/telemetry"
 )
@@ -29,6 +30,9 @@ type Options struct {
 	Rules metric.Rules
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Alerts, when set, gives the alerts every screen shows at each tick, whatever its view and
+	// filters (an alert in another channel still concerns the viewer); nil: none.
+	Alerts func() []alert.Alert
 	// Telemetry receives the Hub's metrics (nil: metrics of its own, which nothing exposes).
 	Telemetry *telemetry.Metrics
 }
@@ -264,7 +268,10 @@ func (f *feed) tick() {
 	ready := h.opts.Now().UTC()
 
 	// The feed's view, not its first subscriber's: a TV wall and an executive screen share it.
-	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: feedView(f.sub.View), Tick: &ready}
+	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: feedView(f.sub.View), Tick: &ready, Alerts: []alert.Alert{}}
+	if h.opts.Alerts != nil {
+		msg.Alerts = h.opts.Alerts()
+	}
 	if err != nil {
 		if !f.degraded {
 			h.log.Warn("live feed degraded", "feed", f.sub.Key, "err", err)

@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/rollup"
 )
 
@@ -282,6 +283,9 @@ type Message struct {
 	Data any `json:"data,omitempty"`
 	// Charts are ECharts options by chart name.
 	Charts map[string]any `json:"charts,omitempty"`
+	// Alerts are the pending and firing alerts of the whole server, firing first (the pages
+	// show a banner, the TV wall pins the breach); always present in a tick's message.
+	Alerts []alert.Alert `json:"alerts"`
 }
 
 // ErrorMessage is the frame answering a bad client message.

@@ -10,10 +10,11 @@
 //  3. ClickHouse and its schema: everything below reads or writes it;
 //  4. retention: drops expired days now and every hour;
 //  5. ingest: the spool that makes accepted events durable and its drainer into ClickHouse;
-//  6. the live hub: one feed of figures per distinct view;
-//  7. credential caches: display tokens and stored ingest keys, reloaded from ClickHouse;
-//  8. the HTTP edge, on its listener;
-//  9. demo traffic, sent through the HTTP edge like any other source.
+//  6. alerts: delivery (webhooks, Alertmanager), then the evaluator of the rules;
+//  7. the live hub: one feed of figures per distinct view;
+//  8. credential caches: display tokens and stored ingest keys, reloaded from ClickHouse;
+//  9. the HTTP edge, on its listener;
+//  10. demo traffic, sent through the HTTP edge like any other source.
 //
 // Stop runs the same list backwards: demo traffic stops, live screens are closed as going away,
 // HTTP stops accepting and answers what is in flight, the caches and retention stop, the spool
@@ -29,10 +30,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/alert"
+	"github.com/truthboard/truthboard/internal/alert/evaluator"
+	"github.com/truthboard/truthboard/internal/alert/notify"
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/demo"
@@ -159,12 +164,19 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		return telemetry.SpoolStats{Segments: st.Segments, Bytes: st.Bytes, Events: st.Events, Oldest: st.Oldest}
 	})
 
-	// 6. Live figures for the dashboards.
+	// 6. Alerts: delivery first (the evaluator hands it what fires), then the evaluator, which
+	// restores the alerts of the history and evaluates every interval.
+	alerts, err := s.startAlerts(ctx, db, metrics)
+	if err != nil {
+		return err
+	}
+
+	// 7. Live figures for the dashboards.
 	// Feeds start with the first screen, so the hub has nothing to stop before HTTP serves; it
 	// is stopped right after HTTP starts (step 8).
-	hub := live.NewHub(db, live.Options{Tick: cfg.LiveTick, Telemetry: metrics}, log.With("component", "live"))
+	hub := live.NewHub(db, live.Options{Tick: cfg.LiveTick, Telemetry: metrics, Alerts: alerts.Active}, log.With("component", "live"))
 
-	// 7. Credentials kept in ClickHouse, reloaded so that a change on any node reaches this one.
+	// 8. Credentials kept in ClickHouse, reloaded so that a change on any node reaches this one.
 	displayTokens := auth.NewDisplayCache(db.DisplayTokens, cfg.DisplayTokenRefresh, log.With("component", "display-tokens"))
 	ingestKeyCache := auth.NewIngestKeyCache(db.IngestKeys, cfg.DisplayTokenRefresh, log.With("component", "ingest-keys"))
 	for _, c := range []*auth.Cache{displayTokens, ingestKeyCache} {
@@ -174,7 +186,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		s.goLoop("credential-cache", c.Run)
 	}
 
-	// 8. The HTTP edge.
+	// 9. The HTTP edge.
 	srv := web.New(writer, db, web.Options{
 		Hub:              hub,
 		Telemetry:        metrics,
@@ -182,6 +194,8 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		IngestKeys:       auth.NewKeySet(s.ingestKeys...),
 		AdminToken:       auth.NewKeySet(s.adminToken),
 		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db},
+		Alerts:           alerts,
+		AlertHistory:     db,
 		IngestRate:       cfg.IngestRate,
 		MaxInflightBytes: int64(cfg.MaxInflightBytes),
 		Limits: event.Limits{
@@ -217,7 +231,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	s.url = "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "Truthboard is running at %s (ingest: POST %s/v1/events)\n", s.url, s.url)
 
-	// 9. Demo traffic, sent through the public API like any other source.
+	// 10. Demo traffic, sent through the public API like any other source.
 	if cfg.DemoRate > 0 {
 		dc := demo.DefaultConfig()
 		dc.URL, dc.Key, dc.Rate = s.url, s.ingestKeys[0], cfg.DemoRate
@@ -229,6 +243,76 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		})
 	}
 	return nil
+}
+
+// startAlerts starts alert delivery and the evaluator of the configured (or default) rules.
+func (s *Server) startAlerts(ctx context.Context, db *store.Store, metrics *telemetry.Metrics) (*evaluator.Evaluator, error) {
+	cfg, log := s.cfg, s.log.With("component", "alerts")
+	rules := alert.DefaultRules()
+	if cfg.AlertRulesFile != "" {
+		b, err := os.ReadFile(cfg.AlertRulesFile)
+		if err != nil {
+			return nil, fmt.Errorf("alert rules (-alert-rules, TRUTHBOARD_ALERT_RULES): %w", err)
+		}
+		if rules, err = alert.ParseRules(b); err != nil {
+			return nil, fmt.Errorf("alert rules in %s (-alert-rules, TRUTHBOARD_ALERT_RULES): %w", cfg.AlertRulesFile, err)
+		}
+	}
+	engine, err := alert.NewEngine(alert.Config{Rules: rules})
+	if err != nil {
+		return nil, fmt.Errorf("alert rules: %w", err)
+	}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + cfg.Listen
+	}
+	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL}
+	delivery := notify.Delivery{Logger: log}
+	var destinations []func() []notify.DestinationStats
+	if len(cfg.AlertWebhookURLs) > 0 {
+		wh, err := notify.NewWebhook(notify.WebhookConfig{URLs: cfg.AlertWebhookURLs, ExternalURL: publicURL, Delivery: delivery})
+		if err != nil {
+			return nil, fmt.Errorf("alert webhooks (-alert-webhook-url, TRUTHBOARD_ALERT_WEBHOOK_URL): %w", err)
+		}
+		wh.Start()
+		s.add("alert-webhooks", wh.Close)
+		opts.Webhooks = append(opts.Webhooks, wh)
+		destinations = append(destinations, wh.Stats)
+	}
+	if len(cfg.AlertmanagerURLs) > 0 {
+		am, err := notify.NewAlertmanager(notify.AlertmanagerConfig{URLs: cfg.AlertmanagerURLs, Delivery: delivery})
+		if err != nil {
+			return nil, fmt.Errorf("Alertmanager (-alertmanager-url, TRUTHBOARD_ALERTMANAGER_URL): %w", err)
+		}
+		am.Start()
+		s.add("alertmanager", am.Close)
+		opts.Alertmanagers = append(opts.Alertmanagers, am)
+		destinations = append(destinations, am.Stats)
+	}
+	ev := evaluator.New(engine, db, opts, log)
+	ev.Start(ctx)
+	s.add("alert-evaluator", func(context.Context) error { ev.Stop(); return nil })
+	metrics.WatchAlerts(func() telemetry.AlertStats {
+		st := ev.Stats()
+		a := telemetry.AlertStats{Evaluations: st.Evaluations, Failures: st.Failures, LastDuration: st.LastDuration}
+		for _, x := range ev.Active() {
+			if x.State == alert.Firing {
+				a.Firing++
+			} else {
+				a.Pending++
+			}
+		}
+		return a
+	}, func() []telemetry.DeliveryStats {
+		var out []telemetry.DeliveryStats
+		for _, stats := range destinations {
+			for _, d := range stats() {
+				out = append(out, telemetry.DeliveryStats{Kind: d.Kind, URL: d.URL, Sent: d.Sent, Failed: d.Failed, Retries: d.Retries, Dropped: d.Dropped, Queued: d.Queued})
+			}
+		}
+		return out
+	})
+	return ev, nil
 }
 
 // URL is the address the HTTP edge answers on, e.g. http://127.0.0.1:8080; with a listen port

@@ -85,6 +85,11 @@ type Options struct {
 	// Now is the server's clock (nil: time.Now): it checks occurred_at on ingest and places the
 	// windows of the metrics. Tests set it to make windows deterministic.
 	Now func() time.Time
+	// Alerts is the alert evaluator behind /v1/alerts and /v1/silences (alerts.go); nil leaves
+	// those routes out.
+	Alerts Alerting
+	// AlertHistory lists recorded alert state changes (GET /v1/alerts/history).
+	AlertHistory AlertHistory
 	// Telemetry are the metrics served on GET /metrics to the admin token (nil: metrics of the
 	// server's own).
 	Telemetry *telemetry.Metrics
@@ -164,6 +169,7 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	}
 	s.routeLogin()
 	s.routeCredentials()
+	s.routeAlerts()
 	s.routeStatic()
 	return s
 }

@@ -196,9 +196,11 @@ const LABELS = {
 // Live keeps a screen subscribed to /v1/live. onMessage(msg) gets every snapshot and update;
 // the badge element (if any) and document.body's data-live attribute show the freshness.
 export class Live {
-  constructor({subscription, onMessage, badge}) {
+  constructor({subscription, onMessage, badge, onAlerts}) {
     this.sub = subscription;
     this.onMessage = onMessage;
+    // onAlerts(alerts) gets the server's pending and firing alerts with every message.
+    this.onAlerts = onAlerts;
     this.badge = badge;
     this.ws = null;
     this.open = false;
@@ -270,6 +272,7 @@ export class Live {
       this.problem = m.degraded ? (m.problem || 'the server reports degraded data') : '';
       this.degraded = !!m.degraded;
       if (m.data || m.charts) this.onMessage(m);
+      if (this.onAlerts && m.alerts) this.onAlerts(m.alerts);
       this.render();
     };
     ws.onclose = (e) => {

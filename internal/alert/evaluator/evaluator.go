@@ -1,0 +1,332 @@
+// Package evaluator runs the alert engine inside the server: every interval it reads what the
+// rules need from ClickHouse (one query set, whatever the number of screens), evaluates, records
+// each state change in the history, and hands the alerts that fire or resolve to delivery. It
+// is the alert engine's only I/O; internal/alert stays pure.
+//
+// At start it restores the alerts that were pending or firing and the silences in force from
+// the history, so that a restart neither forgets a breach nor announces it again as new: the
+// restored firing alerts go to Alertmanager (which needs them re-sent to keep them open, and
+// recognises them by fingerprint) but not to the webhooks (which would take them as new).
+package evaluator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/alert"
+	"github.com/truthboard/truthboard/internal/alert/notify"
+)
+
+// Store is what the evaluator reads and writes in ClickHouse (internal/store implements it).
+type Store interface {
+	AlertData(ctx context.Context, qs []alert.Query) ([]alert.Data, error)
+	AppendAlertTransitions(ctx context.Context, ts []alert.Transition) error
+	LatestAlerts(ctx context.Context) ([]alert.Alert, error)
+	AlertSilences(ctx context.Context, now time.Time) ([]alert.Silence, error)
+	AddAlertSilence(ctx context.Context, s alert.Silence) error
+}
+
+// Sender delivers alerts without blocking (notify.Webhook, notify.Alertmanager).
+type Sender interface {
+	Send(alerts []notify.Alert)
+}
+
+// Options configure an Evaluator.
+type Options struct {
+	// Interval between evaluations (default 1 s).
+	Interval time.Duration
+	// Timeout bounds one evaluation's queries (default 10 s, at most the interval's 10 times).
+	Timeout time.Duration
+	// PublicURL is where people reach the dashboards; alerts link to the drill-down there.
+	PublicURL string
+	// Webhooks get the alerts that fire and resolve; restored alerts are not sent to them.
+	Webhooks []Sender
+	// Alertmanagers get the same, and the restored firing alerts at start.
+	Alertmanagers []Sender
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Stats are the evaluator's counters since start.
+type Stats struct {
+	Evaluations uint64
+	Failures    uint64
+	// LastDuration is the last evaluation's time, its queries included.
+	LastDuration time.Duration
+	// LastError is the last failed evaluation's error, "" after a successful one.
+	LastError string
+}
+
+// Evaluator owns the evaluation loop of one engine.
+type Evaluator struct {
+	engine *alert.Engine
+	store  Store
+	opts   Options
+	log    *slog.Logger
+
+	evaluations, failures atomic.Uint64
+	mu                    sync.Mutex
+	lastDuration          time.Duration
+	lastError             string
+
+	// active is the engine's pending and firing alerts after the last evaluation, firing
+	// first, read by every screen's tick.
+	active atomic.Pointer[[]alert.Alert]
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns an evaluator of engine's rules over store. Start restores and starts it.
+func New(engine *alert.Engine, store Store, opts Options, log *slog.Logger) *Evaluator {
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = min(10*time.Second, 10*opts.Interval)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &Evaluator{engine: engine, store: store, opts: opts, log: log}
+	empty := []alert.Alert{}
+	e.active.Store(&empty)
+	return e
+}
+
+// Start restores the alerts and silences of the history (a failure is logged, and the engine
+// starts empty: ClickHouse may be down) and starts the loop. Stop ends it.
+func (e *Evaluator) Start(ctx context.Context) {
+	e.restore(ctx)
+	loopCtx, cancel := context.WithCancel(context.Background())
+	e.cancel, e.done = cancel, make(chan struct{})
+	go e.run(loopCtx)
+}
+
+// Stop ends the loop and waits for it.
+func (e *Evaluator) Stop() {
+	if e.cancel != nil {
+		e.cancel()
+		<-e.done
+	}
+}
+
+// Active returns the pending and firing alerts after the last evaluation, firing first. The
+// slice is shared: do not change it.
+func (e *Evaluator) Active() []alert.Alert { return *e.active.Load() }
+
+// Engine is the engine the evaluator runs, for the web edge (acknowledge, silence, rules).
+func (e *Evaluator) Engine() *alert.Engine { return e.engine }
+
+// Stats returns the counters now.
+func (e *Evaluator) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Stats{Evaluations: e.evaluations.Load(), Failures: e.failures.Load(), LastDuration: e.lastDuration, LastError: e.lastError}
+}
+
+func (e *Evaluator) restore(ctx context.Context) {
+	alerts, err := e.store.LatestAlerts(ctx)
+	if err != nil {
+		e.log.Warn("alerts not restored from the history; starting with none", "err", err)
+		return
+	}
+	silences, err := e.store.AlertSilences(ctx, e.opts.Now())
+	if err != nil {
+		e.log.Warn("silences not restored from the history", "err", err)
+	}
+	e.engine.Restore(alerts, silences)
+	e.publish(e.engine.Active())
+	var firing []notify.Alert
+	for _, a := range alerts {
+		if a.State == alert.Firing && !a.Silenced {
+			firing = append(firing, e.notifyAlert(a, notify.StatusFiring, time.Time{}))
+		}
+	}
+	if len(firing) > 0 {
+		for _, s := range e.opts.Alertmanagers {
+			s.Send(firing)
+		}
+	}
+	e.log.Info("alerts restored", "active", len(alerts), "firing", len(firing), "silences", len(silences))
+}
+
+func (e *Evaluator) run(ctx context.Context) {
+	defer close(e.done)
+	t := time.NewTicker(e.opts.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e.Evaluate(ctx)
+	}
+}
+
+// Evaluate runs one evaluation now: the loop calls it every interval; tests call it directly.
+func (e *Evaluator) Evaluate(ctx context.Context) {
+	started := time.Now()
+	now := e.opts.Now().UTC()
+	err := e.evaluate(ctx, now)
+	took := time.Since(started)
+	e.evaluations.Add(1)
+	e.mu.Lock()
+	e.lastDuration = took
+	if err != nil {
+		e.failures.Add(1)
+		if e.lastError == "" && ctx.Err() == nil {
+			e.log.Warn("alert evaluation failed; alerts keep their state", "err", err)
+		}
+		e.lastError = err.Error()
+	} else {
+		e.lastError = ""
+	}
+	e.mu.Unlock()
+}
+
+func (e *Evaluator) evaluate(ctx context.Context, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancel()
+	data, err := e.store.AlertData(ctx, e.engine.Queries(now))
+	if err != nil {
+		return fmt.Errorf("read the rollups: %w", err)
+	}
+	res := e.engine.Evaluate(alert.Input{Now: now, Data: data})
+	e.publish(res.Active)
+	if len(res.Transitions) == 0 {
+		return nil
+	}
+	// The history first: a transition that is delivered but not recorded would be announced
+	// again after a restart. A failure to record is retried by nothing (the engine has moved
+	// on), so it is logged; delivery goes ahead, as people must hear of a breach.
+	if err := e.store.AppendAlertTransitions(ctx, res.Transitions); err != nil {
+		e.log.Warn("alert transitions not recorded in the history", "transitions", len(res.Transitions), "err", err)
+	}
+	e.deliver(res.Transitions)
+	return nil
+}
+
+// deliver sends the transitions that people are told of: an alert that fires, and a firing
+// alert that resolves; silenced alerts are left out.
+func (e *Evaluator) deliver(ts []alert.Transition) {
+	var out []notify.Alert
+	for _, t := range ts {
+		if t.Alert.Silenced {
+			continue
+		}
+		switch {
+		case t.To == alert.Firing && t.From != alert.Firing:
+			out = append(out, e.notifyAlert(t.Alert, notify.StatusFiring, time.Time{}))
+		case t.To == alert.Resolved:
+			out = append(out, e.notifyAlert(t.Alert, notify.StatusResolved, t.At))
+		}
+	}
+	if len(out) == 0 {
+		return
+	}
+	for _, s := range slices.Concat(e.opts.Webhooks, e.opts.Alertmanagers) {
+		s.Send(out)
+	}
+}
+
+// notifyAlert is a as delivery sends it, linking to the drill-down of its moment × channel.
+func (e *Evaluator) notifyAlert(a alert.Alert, status notify.Status, endsAt time.Time) notify.Alert {
+	startsAt := a.FiredAt
+	if startsAt.IsZero() {
+		startsAt = a.ActiveAt
+	}
+	return notify.Alert{
+		Labels:       a.Labels,
+		Annotations:  a.Annotations,
+		StartsAt:     startsAt,
+		EndsAt:       endsAt,
+		GeneratorURL: e.drilldownURL(a.Labels),
+		Fingerprint:  a.Fingerprint,
+		Status:       status,
+	}
+}
+
+// drilldownURL is the drill-down of the alert's moment and channel (and filters).
+func (e *Evaluator) drilldownURL(labels map[string]string) string {
+	q := url.Values{}
+	for _, name := range append([]string{"moment", "channel"}, alert.FilterNames...) {
+		if v := labels[name]; v != "" {
+			q.Set(name, v)
+		}
+	}
+	return e.opts.PublicURL + "/drilldown?" + q.Encode()
+}
+
+// publish keeps the active alerts for the screens, firing before pending, each group in the
+// engine's order.
+func (e *Evaluator) publish(active []alert.Alert) {
+	sorted := slices.Clone(active)
+	slices.SortStableFunc(sorted, func(a, b alert.Alert) int {
+		return rank(a.State) - rank(b.State)
+	})
+	e.active.Store(&sorted)
+}
+
+func rank(s alert.State) int {
+	if s == alert.Firing {
+		return 0
+	}
+	return 1
+}
+
+// MaxSilences bounds the silences in force at once: each is checked against every alert at
+// every evaluation.
+const MaxSilences = 1000
+
+// ErrTooManySilences refuses a silence beyond MaxSilences.
+var ErrTooManySilences = fmt.Errorf("%d silences are in force: expire some before adding another", MaxSilences)
+
+// Acknowledge marks a pending or firing alert as seen by someone, and records it in the
+// history; it stays acknowledged until it resolves.
+func (e *Evaluator) Acknowledge(ctx context.Context, fingerprint, by string) (alert.Transition, error) {
+	t, err := e.engine.Acknowledge(fingerprint, by)
+	if err != nil {
+		return t, err
+	}
+	e.publish(e.engine.Active())
+	if err := e.store.AppendAlertTransitions(ctx, []alert.Transition{t}); err != nil {
+		return t, fmt.Errorf("acknowledged, but not recorded in the history: %w", err)
+	}
+	return t, nil
+}
+
+// Silence mutes the alerts matching every matcher until until, and records the silence so
+// that a restart keeps it.
+func (e *Evaluator) Silence(ctx context.Context, matchers []alert.Matcher, until time.Time, reason string) (alert.Silence, error) {
+	if len(e.engine.Silences()) >= MaxSilences {
+		return alert.Silence{}, ErrTooManySilences
+	}
+	s, err := e.engine.Silence(matchers, until, reason)
+	if err != nil {
+		return s, err
+	}
+	if err := e.store.AddAlertSilence(ctx, s); err != nil {
+		return s, fmt.Errorf("silenced, but not recorded (a restart would forget it): %w", err)
+	}
+	return s, nil
+}
+
+// Expire ends a silence now, and records its end.
+func (e *Evaluator) Expire(ctx context.Context, id string) (alert.Silence, error) {
+	s, err := e.engine.Expire(id)
+	if err != nil {
+		return s, err
+	}
+	if err := e.store.AddAlertSilence(ctx, s); err != nil {
+		return s, fmt.Errorf("silence ended, but not recorded (a restart would bring it back): %w", err)
+	}
+	return s, nil
+}
