@@ -16,7 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/truthboard/truthboard/internal/benchdoc"
+	"github.com/truthboard/truthboard/internal/benchkit"
 	"io"
 	"log/slog"
 	"os"
@@ -87,7 +87,7 @@ func run(args []string, log *slog.Logger) error {
 	if *out == "" {
 		return nil
 	}
-	if err := benchdoc.WriteSection(*out, s.Title, section); err != nil {
+	if err := benchkit.WriteSection(*out, s.Title, section); err != nil {
 		return err
 	}
 	log.Info("section written", "file", *out, "section", "## "+s.Title)

@@ -2,7 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/truthboard/truthboard/internal/benchdoc"
+	"github.com/truthboard/truthboard/internal/benchkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,7 +106,7 @@ func TestWriteSectionKeepsTheOthers(t *testing.T) {
 	if err := writeSection(file, "Live", "first\n"); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(file); string(b) != benchdoc.Intro+"\n## Live\n\nfirst\n" {
+	if b, _ := os.ReadFile(file); string(b) != benchkit.Intro+"\n## Live\n\nfirst\n" {
 		t.Fatalf("new file:\n%s", b)
 	}
 	others := "# Benchmarks\n\nIntro.\n\n## Ingest\n\ningest text\n### Sub\n\n## Live\n\nold live\n### Old sub\n\n## Metrics\n\nmetrics text\n"

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"github.com/truthboard/truthboard/internal/benchdoc"
+	"github.com/truthboard/truthboard/internal/benchkit"
 	"math"
 	"os"
 	"strings"
@@ -409,5 +409,5 @@ func cutSubsection(body, heading string) (sub, rest string) {
 
 // writeSection replaces the "## <title>" section of file with body under that heading.
 func writeSection(file, title, body string) error {
-	return benchdoc.WriteSection(file, title, "## "+title+"\n\n"+strings.Trim(body, "\n")+"\n")
+	return benchkit.WriteSection(file, title, "## "+title+"\n\n"+strings.Trim(body, "\n")+"\n")
 }

@@ -24,7 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/truthboard/truthboard/internal/benchdoc"
+	"github.com/truthboard/truthboard/internal/benchkit"
 	"log/slog"
 	"math"
 	"os"
@@ -103,7 +103,7 @@ func run(args []string, log *slog.Logger) error {
 	if cfg.Out == "" {
 		return nil
 	}
-	if err := benchdoc.WriteSection(cfg.Out, "Metrics", section); err != nil {
+	if err := benchkit.WriteSection(cfg.Out, "Metrics", section); err != nil {
 		return err
 	}
 	log.Info("section written", "file", cfg.Out, "section", "## Metrics")

@@ -40,7 +40,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/truthboard/truthboard/internal/benchdoc"
+	"github.com/truthboard/truthboard/internal/benchkit"
 )
 
 // options are the flags.
@@ -147,7 +147,7 @@ func run(args []string, log *slog.Logger) error {
 	section := rep.render()
 	fmt.Print("\n" + section)
 	if o.out != "" {
-		if err := benchdoc.WriteSection(o.out, sectionTitle, section); err != nil {
+		if err := benchkit.WriteSection(o.out, sectionTitle, section); err != nil {
 			return err
 		}
 		log.Info("section written", "file", o.out, "section", "## "+sectionTitle)

@@ -1,11 +1,11 @@
-package benchdoc_test
+package benchkit_test
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/truthboard/truthboard/internal/benchdoc"
+	"github.com/truthboard/truthboard/internal/benchkit"
 )
 
 func TestReplaceSection(t *testing.T) {
@@ -27,7 +27,7 @@ func TestReplaceSection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := benchdoc.ReplaceSection(tt.doc, "Ingest", section); got != tt.want {
+			if got := benchkit.ReplaceSection(tt.doc, "Ingest", section); got != tt.want {
 				t.Errorf("ReplaceSection:\n%q\nwant\n%q", got, tt.want)
 			}
 		})
@@ -38,7 +38,7 @@ func TestWriteSection(t *testing.T) {
 	for _, c := range []struct {
 		name, old, want string
 	}{
-		{"new file", "", benchdoc.Intro + "\n## Metrics\n\nnew\n"},
+		{"new file", "", benchkit.Intro + "\n## Metrics\n\nnew\n"},
 		{"appended", "# B\n\n## Ingest\n\ningest\n", "# B\n\n## Ingest\n\ningest\n\n## Metrics\n\nnew\n"},
 		{"replaced, others kept", "# B\n\n## Metrics\n\nold\n\n## Ingest\n\ningest\n", "# B\n\n## Metrics\n\nnew\n\n## Ingest\n\ningest\n"},
 		{"last, replaced", "# B\n\n## Ingest\n\ningest\n\n## Metrics\n\nold\n### Sub\n\nold\n", "# B\n\n## Ingest\n\ningest\n\n## Metrics\n\nnew\n"},
@@ -51,7 +51,7 @@ func TestWriteSection(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := benchdoc.WriteSection(path, "Metrics", "## Metrics\n\nnew\n"); err != nil {
+			if err := benchkit.WriteSection(path, "Metrics", "## Metrics\n\nnew\n"); err != nil {
 				t.Fatal(err)
 			}
 			got, _ := os.ReadFile(path)
@@ -59,5 +59,37 @@ func TestWriteSection(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", got, c.want)
 			}
 		})
+	}
+}
+
+func TestSection(t *testing.T) {
+	doc := "# B\n\n## Live\n\nbody\n### Sub\n\nsub\n\n## Metrics\n\nm\n"
+	if got, ok := benchkit.Section(doc, "Live"); !ok || got != "\nbody\n### Sub\n\nsub\n\n" {
+		t.Errorf("Section(Live) = %q, %v", got, ok)
+	}
+	if got, ok := benchkit.Section(doc, "Metrics"); !ok || got != "\nm\n" {
+		t.Errorf("Section(Metrics) = %q, %v", got, ok)
+	}
+	if _, ok := benchkit.Section(doc, "Soak"); ok {
+		t.Error("Section(Soak) found in a document without it")
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	got := benchkit.CommandLine("soak", []string{"-duration", "5m", "-out", "docs/benchmarks.md", "-note", "it's a test", ""})
+	want := `go run ./cmd/truthboard-tools soak -duration 5m -out docs/benchmarks.md -note 'it'\''s a test' ''`
+	if got != want {
+		t.Errorf("CommandLine = %s\nwant          %s", got, want)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -20000: "-20,000", 36_000_000: "36,000,000"} {
+		if got := benchkit.Thousands(n); got != want {
+			t.Errorf("Thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := benchkit.Thousands(uint64(1_000_000)); got != "1,000,000" {
+		t.Errorf("Thousands(uint64 1e6) = %q", got)
 	}
 }
