@@ -15,9 +15,12 @@ package benchkit
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/truthboard/truthboard/internal/store"
@@ -94,4 +97,19 @@ func (c ClickHouse) DropDatabase(ctx context.Context, name string) error {
 		return fmt.Errorf("drop database %s (drop it with: scripts/clickhouse.sh client --query 'DROP DATABASE %[1]s'): %w", name, err)
 	}
 	return nil
+}
+
+// ErrUsage marks an error of the command line: truthboard-tools exits with status 2 on it.
+var ErrUsage = errors.New("usage")
+
+// BuildServer compiles ./cmd/truthboard into dir and returns the binary; the command must run
+// from the module root.
+func BuildServer(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "truthboard")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/truthboard")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/truthboard (run from the module root, or give the binary with its flag): %w", err)
+	}
+	return bin, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/procfs"
@@ -188,3 +189,24 @@ func (w *PeakRSS) Stop() int64 {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// RaiseOpenFilesLimit sets this process's soft limit of open files to its hard limit, and fails
+// when that is below need. It sets it explicitly, although Go raises its own soft limit at
+// start, because Go hands child processes the original limit back: set here, a server started
+// afterwards (StartServe) inherits the raised one too.
+func RaiseOpenFilesLimit(need uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("read the open-files limit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return fmt.Errorf("raise the open-files limit to %d: %w", lim.Max, err)
+		}
+	}
+	if lim.Cur < need {
+		return fmt.Errorf("the open-files limit is %d, below the %d needed: raise the hard limit (ulimit -Hn)", lim.Cur, need)
+	}
+	return nil
+}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,7 +27,8 @@ type ServeOptions struct {
 	// DataDir is the server's -data-dir (the spool, generated credentials); required. Keep it
 	// across a restart to keep the spool.
 	DataDir string
-	// LogFile receives what the server writes, stdout and stderr; empty: DataDir + ".log".
+	// LogFile receives what the server writes, stdout and stderr; empty: DataDir + ".log"
+	// (beside the folder, not in it).
 	LogFile string
 	// ClickHouse and Database are the server's ClickHouse (the password goes in the environment,
 	// not the command line).
@@ -95,7 +95,7 @@ func StartServe(ctx context.Context, o ServeOptions) (*Serve, error) {
 		o.Listen = "127.0.0.1:0"
 	}
 	if o.LogFile == "" {
-		o.LogFile = filepath.Clean(o.DataDir) + ".log"
+		o.LogFile = o.DataDir + ".log"
 	}
 	if o.StartTimeout == 0 {
 		o.StartTimeout = time.Minute
@@ -302,16 +302,4 @@ func (s *Serve) Kill() {
 	}
 	_ = s.cmd.Process.Kill()
 	<-s.exited
-}
-
-// BuildServer compiles ./cmd/truthboard into dir and returns the binary; the command must run
-// from the module root.
-func BuildServer(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "truthboard")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/truthboard")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/truthboard (run from the module root, or give the binary with its flag): %w", err)
-	}
-	return bin, nil
 }
