@@ -56,8 +56,8 @@ func ClickHouseFromEnv() ClickHouse {
 func (c *ClickHouse) AddFlags(fs *flag.FlagSet) {
 	*c = ClickHouseFromEnv()
 	fs.StringVar(&c.Addr, "clickhouse-addr", c.Addr,
-		"`host:port` of ClickHouse's native protocol (default: TRUTHBOARD_CLICKHOUSE_ADDR, which `scripts/clickhouse.sh env` sets)")
-	fs.StringVar(&c.User, "clickhouse-user", c.User, "ClickHouse `user` (default: TRUTHBOARD_CLICKHOUSE_USER; the password is TRUTHBOARD_CLICKHOUSE_PASSWORD)")
+		"`host:port` of ClickHouse's native protocol; TRUTHBOARD_CLICKHOUSE_ADDR sets the default (eval \"$(scripts/clickhouse.sh env)\" sets it)")
+	fs.StringVar(&c.User, "clickhouse-user", c.User, "ClickHouse `user`; TRUTHBOARD_CLICKHOUSE_USER sets the default, TRUTHBOARD_CLICKHOUSE_PASSWORD the password")
 }
 
 // Store is how to open database on c: connections time out after 5 s and queries after a
