@@ -15,8 +15,8 @@
 # -run=./x, not -run ./x.
 #
 # Steps:
-#   1. Go (and the C compiler that -race needs), Node.js, Chromium: installed with apt-get when
-#      missing (with sudo when not root).
+#   1. Go (and the C compiler that -race needs), Node.js, Chromium, Prometheus Alertmanager:
+#      installed with apt-get when missing (with sudo when not root).
 #   2. ClickHouse: scripts/clickhouse.sh picks the server at TRUTHBOARD_CLICKHOUSE_ADDR, or one on
 #      127.0.0.1:9000, or starts (installing it first if needed) a project-local server in
 #      var/clickhouse/. Tests create a database each and drop it when they end.
@@ -35,6 +35,7 @@ cd "$ROOT"
 MODULE=github.com/truthboard/truthboard
 COMPAT_DIR=clickhouse/compat
 CHROMIUM=/usr/bin/chromium
+ALERTMANAGER=/usr/bin/prometheus-alertmanager
 
 say() { printf 'test.sh: %s\n' "$*" >&2; }
 die() {
@@ -99,6 +100,14 @@ ensure_node() {
 ensure_chromium() {
 	[[ -x $CHROMIUM ]] || apt_install chromium
 	[[ -x $CHROMIUM ]] || die "$CHROMIUM is still missing after installing chromium"
+}
+
+# ensure_alertmanager installs Debian's Prometheus Alertmanager: the alert delivery tests
+# (internal/alert/notify) run it on a loopback port of their own. Where systemd runs, the
+# package also enables its own service on port 9093.
+ensure_alertmanager() {
+	[[ -x $ALERTMANAGER ]] || apt_install prometheus-alertmanager
+	[[ -x $ALERTMANAGER ]] || die "$ALERTMANAGER is still missing after installing prometheus-alertmanager"
 }
 
 # ensure_compat_modules runs npm ci for the modern-ClickHouse check when node_modules is missing
@@ -167,10 +176,11 @@ fi
 
 # --- set-up ---------------------------------------------------------------------------------
 
-step "tools (go, gcc, node, chromium)"
+step "tools (go, gcc, node, chromium, alertmanager)"
 ensure_go
 ensure_node
 ensure_chromium
+ensure_alertmanager
 done_step ok
 
 step "clickhouse"

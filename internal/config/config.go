@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -81,6 +82,24 @@ type Config struct {
 	// connections (scheme://host:port, comma-separated; * for any).
 	AllowedOrigins []string
 
+	// PublicURL is the address people reach this server at (scheme://host[:port], e.g.
+	// https://truthboard.example.com), used in the links that alerts carry to the drill-down.
+	// Empty: the listen address.
+	PublicURL string
+	// AlertRulesFile is a JSON file of alert rules (docs/alerts.md). Empty: the default rules,
+	// which watch CSAT, NPS, CES, negative rate, abandonment and wait p90 of every moment ×
+	// channel with enough data.
+	AlertRulesFile string
+	// AlertInterval is how often the alert rules are evaluated: one query set per evaluation,
+	// whatever the number of screens.
+	AlertInterval time.Duration
+	// AlertWebhookURLs receive every alert that fires or resolves as an Alertmanager-compatible
+	// webhook (payload version 4).
+	AlertWebhookURLs []string
+	// AlertmanagerURLs are Prometheus Alertmanager base URLs (http://host:9093) that alerts are
+	// pushed to through its API v2, for routing to Slack, Teams, PagerDuty or email.
+	AlertmanagerURLs []string
+
 	// DemoRate, when above 0, makes `serve` send demo traffic to itself through its own HTTP API
 	// at this many events per second (see `truthboard demo`).
 	DemoRate float64
@@ -107,6 +126,7 @@ func Default() Config {
 		ShutdownTimeout:       15 * time.Second,
 		LiveTick:              time.Second,
 		DisplayTokenRefresh:   5 * time.Second,
+		AlertInterval:         time.Second,
 	}
 }
 
@@ -141,6 +161,11 @@ func (c *Config) settings() []setting {
 		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed", (*duration)(&c.LiveTick)},
 		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens and stored ingest keys are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
 		{"allowed-origins", "TRUTHBOARD_ALLOWED_ORIGINS", "other browser origins allowed to open live connections (comma-separated, * for any)", (*list)(&c.AllowedOrigins)},
+		{"public-url", "TRUTHBOARD_PUBLIC_URL", "address people reach this server at, for links in alerts (empty: the listen address)", (*webURL)(&c.PublicURL)},
+		{"alert-rules", "TRUTHBOARD_ALERT_RULES", "JSON file of alert rules (empty: the default rules)", (*text)(&c.AlertRulesFile)},
+		{"alert-interval", "TRUTHBOARD_ALERT_INTERVAL", "how often alert rules are evaluated", (*duration)(&c.AlertInterval)},
+		{"alert-webhook-url", "TRUTHBOARD_ALERT_WEBHOOK_URL", "comma-separated URLs that receive alerts as Alertmanager-compatible webhooks", (*webURLs)(&c.AlertWebhookURLs)},
+		{"alertmanager-url", "TRUTHBOARD_ALERTMANAGER_URL", "comma-separated Prometheus Alertmanager base URLs that alerts are pushed to", (*webURLs)(&c.AlertmanagerURLs)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
 	}
 }
@@ -206,6 +231,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("-data-dir (TRUTHBOARD_DATA_DIR) must not be empty"))
+	}
+	if c.AlertInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-alert-interval (TRUTHBOARD_ALERT_INTERVAL) is %s: use at least 100ms, e.g. 1s", c.AlertInterval))
 	}
 	if c.IngestRate < 0 || c.DemoRate < 0 {
 		errs = append(errs, errors.New("-ingest-rate and -demo-rate must not be negative"))
@@ -293,6 +321,52 @@ func (l *list) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// webURL is an absolute http or https URL without a query (a base for links), or empty.
+type webURL string
+
+func (u *webURL) String() string { return string(*u) }
+func (u *webURL) Set(v string) error {
+	v, err := checkWebURL(v, false)
+	*u = webURL(v)
+	return err
+}
+
+// webURLs is a comma-separated list of absolute http or https URLs; a URL may have a query
+// (webhook receivers often take their secret there).
+type webURLs []string
+
+func (l *webURLs) String() string { return strings.Join(*l, ",") }
+func (l *webURLs) Set(v string) error {
+	var out []string
+	for i, s := range strings.Split(v, ",") {
+		u, err := checkWebURL(s, true)
+		if err != nil {
+			return fmt.Errorf("URL %d of the list: %w", i+1, err)
+		}
+		if u != "" {
+			out = append(out, u)
+		}
+	}
+	*l = out
+	return nil
+}
+
+// checkWebURL trims v and checks that it is empty or an absolute http(s) URL.
+func checkWebURL(v string, query bool) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", nil
+	}
+	p, err := url.Parse(v)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.Fragment != "" || (!query && p.RawQuery != "") {
+		return "", fmt.Errorf("want an absolute http:// or https:// URL such as https://host:8080, got %q", v)
+	}
+	if !query {
+		v = strings.TrimRight(v, "/")
+	}
+	return v, nil
 }
 
 // SpoolFolder is SpoolDir, or DataDir/spool when it is not set.

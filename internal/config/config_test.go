@@ -63,3 +63,40 @@ func TestHelpListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestAlertURLs(t *testing.T) {
+	for _, tc := range []struct {
+		env, value, wantErr string
+	}{
+		{"TRUTHBOARD_ALERT_WEBHOOK_URL", "https://hooks.example.com/a?token=x, http://127.0.0.1:9000/b", ""},
+		{"TRUTHBOARD_ALERT_WEBHOOK_URL", "hooks.example.com/a", `TRUTHBOARD_ALERT_WEBHOOK_URL="hooks.example.com/a": URL 1 of the list: want an absolute http:// or https:// URL`},
+		{"TRUTHBOARD_ALERTMANAGER_URL", "http://127.0.0.1:9093,ftp://x", "URL 2 of the list"},
+		{"TRUTHBOARD_PUBLIC_URL", "https://truthboard.example.com/", ""},
+		{"TRUTHBOARD_PUBLIC_URL", "https://truthboard.example.com/?a=b", "TRUTHBOARD_PUBLIC_URL"},
+		{"TRUTHBOARD_ALERT_INTERVAL", "10ms", "use at least 100ms"},
+	} {
+		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
+			c, err := Load(nil, func(k string) string {
+				if k == tc.env {
+					return tc.value
+				}
+				return ""
+			}, io.Discard)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if tc.env == "TRUTHBOARD_ALERT_WEBHOOK_URL" && len(c.AlertWebhookURLs) != 2 {
+					t.Errorf("webhook URLs %q, want 2", c.AlertWebhookURLs)
+				}
+				if tc.env == "TRUTHBOARD_PUBLIC_URL" && c.PublicURL != "https://truthboard.example.com" {
+					t.Errorf("public URL %q, want it without the trailing slash", c.PublicURL)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}

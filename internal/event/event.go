@@ -111,3 +111,14 @@ func (e *Event) Positive() bool {
 		e.CES != nil && *e.CES >= 5 ||
 		e.Outcome == "resolved"
 }
+
+// Key identifies an event for duplicate detection: its event_id and the second it occurred in.
+// A retry re-sends the same event, so it carries the same time; keying on the time too lets a
+// lookup of stored events use their sort order (occurred_at, event_id) instead of a scan.
+type Key struct {
+	EventID string
+	Second  int64 // Unix seconds of occurred_at
+}
+
+// Key is the duplicate-detection key of the event.
+func (e *Event) Key() Key { return Key{EventID: e.EventID, Second: e.OccurredAt.Unix()} }

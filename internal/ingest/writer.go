@@ -14,7 +14,7 @@
 // that may already have landed before a crash or a failed answer, so neither the raw table nor
 // the rollups count an event twice. An insert cut off by a crash or a timeout may still be
 // landing in ClickHouse when it is looked up again, so such a lookup first waits until no
-// insert of this spool's runs (store.WaitForInserts). The horizon is therefore the raw table's retention. The
+// insert of this spool's runs (Sink.WaitForInserts). The horizon is therefore the raw table's retention. The
 // answer to a request counts as duplicates the events repeated within it and those this server
 // acknowledged among its last RecentKeys events; a retry of an older event is answered as
 // accepted and still stored once. Two nodes behind a load balancer can both store the same new
@@ -36,12 +36,11 @@ import (
 
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/spool"
-	"github.com/truthboard/truthboard/internal/store"
 )
 
 // Sink is where the drainer stores events: the ClickHouse store in production.
 type Sink interface {
-	ExistingKeys(ctx context.Context, evs []event.Event) (map[store.Key]bool, error)
+	ExistingKeys(ctx context.Context, evs []event.Event) (map[event.Key]bool, error)
 	// InsertReceived inserts events under the ClickHouse query id queryID.
 	InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error
 	// WaitForInserts returns once ClickHouse runs no insert whose query id starts with
@@ -176,9 +175,9 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
 		return Result{}, ErrClosed
 	}
 	fresh := make([]event.Event, 0, len(evs))
-	inRequest := make(map[store.Key]bool, len(evs))
+	inRequest := make(map[event.Key]bool, len(evs))
 	for i := range evs {
-		k := store.KeyOf(&evs[i])
+		k := evs[i].Key()
 		if inRequest[k] || w.recent.has(k) {
 			continue
 		}
@@ -199,7 +198,7 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
 	// Only now, durable, may a retry be answered as a duplicate of these events.
 	w.mu.Lock()
 	for i := range fresh {
-		w.recent.add(store.KeyOf(&fresh[i]))
+		w.recent.add(fresh[i].Key())
 	}
 	w.mu.Unlock()
 	return res, nil
@@ -353,7 +352,7 @@ func (w *Writer) insertNew(ctx context.Context, b spool.Batch) (int, error) {
 	fresh := make([]event.Event, 0, len(b.Events))
 	received := make([]time.Time, 0, len(b.Events))
 	for i := range b.Events {
-		k := store.KeyOf(&b.Events[i])
+		k := b.Events[i].Key()
 		if stored[k] {
 			continue
 		}
@@ -375,8 +374,15 @@ func (w *Writer) failed(err error) {
 	n := w.failures
 	w.mu.Unlock()
 	if n == 1 || n%20 == 0 {
-		w.log.Warn("events wait in the spool: ClickHouse insert failed; retrying", "attempts", n, "unavailable", store.Unavailable(err), "err", err)
+		w.log.Warn("events wait in the spool: ClickHouse insert failed; retrying", "attempts", n, "unavailable", unavailable(err), "err", err)
 	}
+}
+
+// unavailable reports whether err says that ClickHouse could not be reached, as opposed to a
+// query it refused: the sink marks such errors with an Unavailable method.
+func unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
 }
 
 // backoff is the wait before the next attempt: 100 ms doubling up to 5 s.
@@ -404,18 +410,18 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // recentKeys remembers the last n keys added, for the answer's duplicate count.
 type recentKeys struct {
-	set  map[store.Key]struct{}
-	ring []store.Key
+	set  map[event.Key]struct{}
+	ring []event.Key
 	next int
 }
 
 func newRecentKeys(n int) recentKeys {
-	return recentKeys{set: make(map[store.Key]struct{}), ring: make([]store.Key, 0, n)}
+	return recentKeys{set: make(map[event.Key]struct{}), ring: make([]event.Key, 0, n)}
 }
 
-func (r *recentKeys) has(k store.Key) bool { _, ok := r.set[k]; return ok }
+func (r *recentKeys) has(k event.Key) bool { _, ok := r.set[k]; return ok }
 
-func (r *recentKeys) add(k store.Key) {
+func (r *recentKeys) add(k event.Key) {
 	if _, ok := r.set[k]; ok {
 		return
 	}

@@ -101,7 +101,13 @@ func testOptions(t *testing.T) ingest.Options {
 
 func open(t *testing.T, sink ingest.Sink, o ingest.Options) *ingest.Writer {
 	t.Helper()
-	w, err := ingest.Open(sink, o, discard)
+	return openLogged(t, sink, o, discard)
+}
+
+// openLogged is open with the writer's log going to log.
+func openLogged(t *testing.T, sink ingest.Sink, o ingest.Options, log *slog.Logger) *ingest.Writer {
+	t.Helper()
+	w, err := ingest.Open(sink, o, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +319,73 @@ func TestWriterClickHouseRefuses(t *testing.T) {
 	}
 	drained(t, w)
 	assertStored(t, db, ids(evs))
+}
+
+// The writer's warning tells an operator whether ClickHouse is away, which waiting fixes, or
+// refuses the insert, which needs a person.
+func TestWriterWarningSaysWhetherClickHouseIsAway(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sink func(t *testing.T) ingest.Sink
+		want bool
+	}{
+		{"cut off", func(t *testing.T) ingest.Sink {
+			_, proxied, proxy := storetest.OpenProxied(t, 500*time.Millisecond)
+			proxy.Cut()
+			return proxied
+		}, true},
+		{"refusing the insert", func(t *testing.T) ingest.Sink {
+			db := storetest.Open(t)
+			if err := db.Conn().Exec(context.Background(), "RENAME TABLE events TO events_gone"); err != nil {
+				t.Fatal(err)
+			}
+			return db
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			warnings := &warningLog{}
+			w := openLogged(t, tc.sink(t), testOptions(t), slog.New(warnings))
+			mustWrite(t, w, events("w", 1), 1, 0)
+			deadline := time.Now().Add(20 * time.Second)
+			for len(warnings.unavailable()) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("no warning of the failed insert: %+v", w.Stats())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := warnings.unavailable()[0]; got != tc.want {
+				t.Fatalf("the warning says unavailable=%v for %q, want %v", got, w.Stats().LastError, tc.want)
+			}
+		})
+	}
+}
+
+// warningLog is a slog.Handler that keeps the "unavailable" attribute of each warning.
+type warningLog struct {
+	mu   sync.Mutex
+	seen []bool
+}
+
+func (h *warningLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *warningLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *warningLog) WithGroup(string) slog.Handler            { return h }
+
+func (h *warningLog) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if r.Level == slog.LevelWarn && a.Key == "unavailable" {
+			h.mu.Lock()
+			h.seen = append(h.seen, a.Value.Bool())
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (h *warningLog) unavailable() []bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.seen)
 }
 
 func TestWriterSpoolFull(t *testing.T) {

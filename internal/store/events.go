@@ -41,7 +41,8 @@ func (s *Store) InsertEvents(ctx context.Context, evs []event.Event, receivedAt 
 // it a random one. The insert is one block, which ClickHouse writes
 // atomically per partition (day): either every row of a day is stored or none is. A failed
 // batch cannot be re-sent, so callers keep their events and call again.
-func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error {
+func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (err error) {
+	defer markUnavailable(&err)
 	if len(evs) == 0 {
 		return nil
 	}
@@ -115,7 +116,8 @@ const abandonedInsertGrace = 2 * time.Second
 // that data up to ClickHouse's receive_timeout (300 s) and then fail; after a grace period it
 // is killed (KILL QUERY … SYNC), which ends it either way before the lookup. Call it only when
 // the writer itself has no insert running.
-func (s *Store) WaitForInserts(ctx context.Context, prefix string) error {
+func (s *Store) WaitForInserts(ctx context.Context, prefix string) (err error) {
+	defer markUnavailable(&err)
 	pattern := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(prefix) + "%"
 	start := time.Now()
 	for {
@@ -140,24 +142,14 @@ func (s *Store) WaitForInserts(ctx context.Context, prefix string) error {
 	}
 }
 
-// Key identifies a stored event for duplicate detection: its event_id and the second it
-// occurred in. A retry re-sends the same event, so it carries the same time; keying on the
-// time too lets the lookup use the table's sort order instead of scanning it.
-type Key struct {
-	EventID string
-	Second  int64 // Unix seconds of occurred_at
-}
-
-// KeyOf is the duplicate-detection key of an event.
-func KeyOf(e *event.Event) Key { return Key{EventID: e.EventID, Second: e.OccurredAt.Unix()} }
-
 // ExistingKeys returns which of the given events are already stored. The batch's keys travel
 // as an external table of the native protocol rather than as IN lists in the query text: with
 // 20,000 keys, parsing the text cost ClickHouse 18.16 four times more than the lookup itself.
 // event_keys is sorted by (occurred_at, event_id), so the batch's seconds select a few granules
 // and the cost follows the batch, not the table.
-func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (map[Key]bool, error) {
-	found := map[Key]bool{}
+func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (_ map[event.Key]bool, err error) {
+	defer markUnavailable(&err)
+	found := map[event.Key]bool{}
 	if len(evs) == 0 {
 		return found, nil
 	}
@@ -165,9 +157,9 @@ func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (map[Key]bo
 	if err != nil {
 		return nil, fmt.Errorf("look up event ids: %w", err)
 	}
-	seen := make(map[Key]bool, len(evs))
+	seen := make(map[event.Key]bool, len(evs))
 	for i := range evs {
-		k := KeyOf(&evs[i])
+		k := evs[i].Key()
 		if seen[k] {
 			continue
 		}
@@ -184,7 +176,7 @@ func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (map[Key]bo
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k Key
+		var k event.Key
 		var at time.Time
 		if err := rows.Scan(&k.EventID, &at); err != nil {
 			return nil, fmt.Errorf("look up event ids: %w", err)
@@ -201,9 +193,10 @@ func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (map[Key]bo
 }
 
 // CountEvents counts the raw rows, for health output and tests.
-func (s *Store) CountEvents(ctx context.Context) (uint64, error) {
+func (s *Store) CountEvents(ctx context.Context) (_ uint64, err error) {
+	defer markUnavailable(&err)
 	var n uint64
-	err := s.conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n)
+	err = s.conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n)
 	return n, err
 }
 

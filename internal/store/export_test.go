@@ -2,3 +2,9 @@ package store
 
 // DisplayTokensSQL is the query of Store.DisplayTokens, for the modern-ClickHouse check.
 const DisplayTokensSQL = displayTokensSelect + displayTokensGroup
+
+// MarkUnavailable is err as a method of Store returns it: marked when the connection failed.
+func MarkUnavailable(err error) error {
+	markUnavailable(&err)
+	return err
+}

@@ -80,6 +80,7 @@ func SplitStatements(text string) []string {
 // are written to be idempotent (IF NOT EXISTS), so a crash between a statement and its record
 // only repeats harmless work.
 func (s *Store) Migrate(ctx context.Context) (applied []Migration, err error) {
+	defer markUnavailable(&err)
 	ms, err := Migrations()
 	if err != nil {
 		return nil, err

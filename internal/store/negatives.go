@@ -46,7 +46,8 @@ LIMIT ` + strconv.Itoa(rollup.NegativesLimit(limit))
 // first slice suffices and the query reads seconds of events instead of the whole window
 // (sorting a 15-minute window's negatives at 20,000 events/s took over 2 s on a loaded
 // 2-core machine); with light traffic each slice is small anyway.
-func (s *Store) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error) {
+func (s *Store) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) (_ []rollup.NegativeEvent, err error) {
+	defer markUnavailable(&err)
 	limit = rollup.NegativesLimit(limit)
 	for _, last := range negativeSlices {
 		slice := p

@@ -34,7 +34,8 @@ var retained = []struct {
 // retention: raw events and their keys after rawRetention, each rollup after its own.
 // ClickHouse 18.16 has no TTL, and dropping a whole partition is instant where deleting rows
 // is not. It returns the dropped partitions as "table:partition".
-func (s *Store) DropExpired(ctx context.Context, now time.Time, rawRetention time.Duration) ([]string, error) {
+func (s *Store) DropExpired(ctx context.Context, now time.Time, rawRetention time.Duration) (_ []string, err error) {
+	defer markUnavailable(&err)
 	var dropped []string
 	for _, r := range retained {
 		cutoff := now.UTC().Add(-r.keep(rawRetention))

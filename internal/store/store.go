@@ -96,7 +96,10 @@ func connect(o Options, database string) (driver.Conn, error) {
 func (s *Store) Close() error { return s.conn.Close() }
 
 // Ping reports whether ClickHouse answers.
-func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer markUnavailable(&err)
+	return s.conn.Ping(ctx)
+}
 
 // ServerVersion is the version of the ClickHouse server, e.g. "18.16.1".
 func (s *Store) ServerVersion() string {
@@ -109,13 +112,31 @@ func (s *Store) Conn() driver.Conn { return s.conn }
 // Database is the name of the database the store uses.
 func (s *Store) Database() string { return s.database }
 
-// Unavailable reports whether err means ClickHouse could not be reached (as opposed to a query
-// it refused), so that callers can answer 503 and ask the client to retry.
+// unavailableError marks an error of ClickHouse not being reachable (as opposed to a query it
+// refused), so that callers can answer 503 and ask the client to retry. Callers recognise it by
+// its Unavailable method through errors.As, with an interface of their own: they need not
+// import this package to tell an outage from a bug.
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string     { return e.err.Error() }
+func (e *unavailableError) Unwrap() error     { return e.err }
+func (e *unavailableError) Unavailable() bool { return true }
+
+// markUnavailable wraps *errp in an unavailableError when it is a failure of the connection.
+// Every method of Store that talks to ClickHouse defers it on its named error result.
+func markUnavailable(errp *error) {
+	var marked *unavailableError
+	if err := *errp; connectionFailed(err) && !errors.As(err, &marked) {
+		*errp = &unavailableError{err}
+	}
+}
+
+// connectionFailed reports whether err means ClickHouse could not be reached.
 //
 // Only failures of the connection count: refused, reset or closed, timed out, or a pool that
 // could not get a connection. The server's own exceptions and errors of ours (a value that does
 // not scan, say) are not outages: telling a client to retry them would only hide a bug.
-func Unavailable(err error) bool {
+func connectionFailed(err error) bool {
 	var netErr net.Error
 	switch {
 	case err == nil:

@@ -71,7 +71,7 @@ func TestInsertAndFindExisting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[store.Key]bool{store.KeyOf(&evs[0]): true, store.KeyOf(&evs[1]): true}
+	want := map[event.Key]bool{evs[0].Key(): true, evs[1].Key(): true}
 	if len(found) != len(want) {
 		t.Fatalf("found %v, want %v", found, want)
 	}

@@ -37,9 +37,10 @@ var (
 	ingestKeysTable    = credentialTable{"ingest_keys", "ingest key"}
 )
 
-func (s *Store) createCredential(ctx context.Context, table credentialTable, c auth.Credential) error {
+func (s *Store) createCredential(ctx context.Context, table credentialTable, c auth.Credential) (err error) {
+	defer markUnavailable(&err)
 	// INSERT … VALUES through Exec waits forever on ClickHouse 18.16; INSERT … SELECT does not.
-	err := s.conn.Exec(ctx, `INSERT INTO `+table.name+` (id, name, secret_sha256, created_at, revoked, changed_at)
+	err = s.conn.Exec(ctx, `INSERT INTO `+table.name+` (id, name, secret_sha256, created_at, revoked, changed_at)
 		SELECT ?, ?, ?, toDateTime(?), 0, toDateTime(?)`,
 		c.ID, c.Name, hex.EncodeToString(c.SecretSHA256[:]), c.CreatedAt.Unix(), c.CreatedAt.Unix())
 	if err != nil {
@@ -49,6 +50,7 @@ func (s *Store) createCredential(ctx context.Context, table credentialTable, c a
 }
 
 func (s *Store) revokeCredential(ctx context.Context, table credentialTable, id string, at time.Time) (found bool, err error) {
+	defer markUnavailable(&err)
 	cs, err := s.credentials(ctx, table, id)
 	if err != nil {
 		return false, err
@@ -80,7 +82,8 @@ const (
 	displayTokensGroup  = credentialsGroup
 )
 
-func (s *Store) credentials(ctx context.Context, table credentialTable, id string) ([]auth.Credential, error) {
+func (s *Store) credentials(ctx context.Context, table credentialTable, id string) (_ []auth.Credential, err error) {
+	defer markUnavailable(&err)
 	q := credentialsSelect + table.name
 	var args []any
 	if id != "" {

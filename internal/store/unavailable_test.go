@@ -5,13 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/truthboard/truthboard/internal/event"
+	"github.com/truthboard/truthboard/internal/rollup"
 	"github.com/truthboard/truthboard/internal/store"
+	"github.com/truthboard/truthboard/internal/store/storetest"
 )
+
+// unavailable is the check the callers of the store make (ingest, web): by behaviour, without
+// knowing the store's error type.
+func unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}
 
 func TestUnavailable(t *testing.T) {
 	for _, tc := range []struct {
@@ -29,9 +41,59 @@ func TestUnavailable(t *testing.T) {
 		{"a bug of ours", errors.New("converting UInt64 to *uint32 is unsupported"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := store.Unavailable(tc.err); got != tc.want {
-				t.Fatalf("Unavailable(%v) = %v, want %v", tc.err, got, tc.want)
+			got := store.MarkUnavailable(tc.err)
+			if unavailable(got) != tc.want {
+				t.Fatalf("unavailable(%v) = %v, want %v", tc.err, !tc.want, tc.want)
+			}
+			if !errors.Is(got, tc.err) || (tc.err != nil && got.Error() != tc.err.Error()) {
+				t.Fatalf("marked error %q does not keep %q", got, tc.err)
+			}
+			if again := store.MarkUnavailable(got); again != got {
+				t.Fatalf("an error marked twice is wrapped twice: %#v", again)
 			}
 		})
+	}
+}
+
+// TestUnavailableFromMethods takes ClickHouse away from a store: every method then answers an
+// error its callers recognise as an outage, while a query the server refuses is not one.
+func TestUnavailableFromMethods(t *testing.T) {
+	direct, proxied, proxy := storetest.OpenProxied(t, 500*time.Millisecond)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	evs := []event.Event{{EventID: "a", OccurredAt: now, Moment: "fmot", Channel: "web", Touchpoint: "home"}}
+	if err := proxied.InsertEvents(ctx, evs, now); err != nil {
+		t.Fatalf("insert while ClickHouse answers: %v", err)
+	}
+
+	q, err := rollup.ParseQuery(url.Values{"window": {"5m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := q.Plan(now)
+
+	proxy.Cut()
+	for name, call := range map[string]func(context.Context) error{
+		"Ping":          proxied.Ping,
+		"InsertEvents":  func(ctx context.Context) error { return proxied.InsertEvents(ctx, evs, now) },
+		"ExistingKeys":  func(ctx context.Context) error { _, err := proxied.ExistingKeys(ctx, evs); return err },
+		"Rollup":        func(ctx context.Context) error { _, err := proxied.Rollup(ctx, q, p); return err },
+		"DisplayTokens": func(ctx context.Context) error { _, err := proxied.DisplayTokens(ctx); return err },
+	} {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := call(ctx)
+		cancel()
+		if !unavailable(err) {
+			t.Errorf("%s with ClickHouse away: %v, want an error marked unavailable", name, err)
+		}
+	}
+
+	if err := direct.Conn().Exec(ctx, "DROP TABLE display_tokens"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = direct.DisplayTokens(ctx)
+	var exc *clickhouse.Exception
+	if !errors.As(err, &exc) || unavailable(err) {
+		t.Fatalf("DisplayTokens of a dropped table: %v; want the server's exception, not marked unavailable", err)
 	}
 }

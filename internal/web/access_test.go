@@ -166,7 +166,7 @@ func TestLogin(t *testing.T) {
 				t.Errorf("the form has inline %q", inline)
 			}
 		}
-		if css := n.do(t, http.MethodGet, "/login.css", ""); !strings.Contains(a.body, `<link rel="stylesheet" href="/login.css">`) ||
+		if css := n.do(t, http.MethodGet, "/assets/css/login.css", ""); !strings.Contains(a.body, `<link rel="stylesheet" href="/assets/css/login.css">`) ||
 			css.status != http.StatusOK || !strings.HasPrefix(css.header.Get("Content-Type"), "text/css") {
 			t.Errorf("the form's style sheet: %d %q", css.status, css.header.Get("Content-Type"))
 		}

@@ -633,7 +633,7 @@ type recordingSink struct {
 	inserts [][]string
 }
 
-func (r *recordingSink) ExistingKeys(ctx context.Context, evs []event.Event) (map[store.Key]bool, error) {
+func (r *recordingSink) ExistingKeys(ctx context.Context, evs []event.Event) (map[event.Key]bool, error) {
 	r.lookups.Add(1)
 	return r.Sink.ExistingKeys(ctx, evs)
 }

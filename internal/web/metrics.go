@@ -9,7 +9,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/truthboard/truthboard/internal/rollup"
-	"github.com/truthboard/truthboard/internal/store"
 )
 
 // paramError is the 400 answer to a bad query parameter.
@@ -40,7 +39,7 @@ func (s *Server) rollupQuery(c *fiber.Ctx, values url.Values) (q rollup.Query, p
 	defer cancel()
 	groups, err = s.db.Rollup(ctx, q, p)
 	if err != nil {
-		if store.Unavailable(err) {
+		if unavailable(err) {
 			c.Set(fiber.HeaderRetryAfter, "5")
 			return q, p, nil, false, c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable: " + err.Error()})
 		}
@@ -65,7 +64,7 @@ func (s *Server) getMetrics(c *fiber.Ctx) error {
 		defer cancel()
 		rec, err := s.db.Recovery(ctx, q, p, s.now())
 		if err != nil {
-			if store.Unavailable(err) {
+			if unavailable(err) {
 				c.Set(fiber.HeaderRetryAfter, "5")
 				return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable: " + err.Error()})
 			}

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"mime"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -78,7 +77,7 @@ func (s *Server) routeStatic() {
 	}
 
 	serve := func(c *fiber.Ctx, f staticFile) error {
-		s.securityHeaders(c)
+		pagePolicy(c)
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		c.Set(fiber.HeaderETag, f.etag)
 		if c.Get(fiber.HeaderIfNoneMatch) == f.etag {
@@ -98,38 +97,9 @@ func (s *Server) routeStatic() {
 		name := c.Params("*")
 		f, ok := files[name]
 		if dir, _, _ := strings.Cut(name, "/"); !ok || !slices.Contains(assetDirs, dir) {
-			s.securityHeaders(c)
+			pagePolicy(c)
 			return c.Status(fiber.StatusNotFound).JSON(apiError{Error: "no such asset: " + c.Path()})
 		}
 		return serve(c, f)
 	})
-}
-
-// plainHost is a Host header that is safe to repeat in a header: a name or address and a port.
-var plainHost = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
-
-// securityHeaders allow the page to load nothing but its own origin's scripts, styles and
-// images, and to connect only to its own origin (HTTP and WebSocket), so a dashboard never
-// reaches the internet. ECharts sets element styles from script (CSSOM), which style-src
-// does not restrict.
-func (s *Server) securityHeaders(c *fiber.Ctx) {
-	connect := "'self'"
-	if host := c.Hostname(); plainHost.MatchString(host) {
-		connect += " ws://" + host + " wss://" + host
-	}
-	c.Set(fiber.HeaderContentSecurityPolicy, strings.Join([]string{
-		"default-src 'self'",
-		"script-src 'self'",
-		"style-src 'self'",
-		"style-src-attr 'unsafe-inline'", // ECharts positions its layers with style attributes
-		"img-src 'self' data:",
-		"font-src 'self'",
-		"connect-src " + connect,
-		"object-src 'none'",
-		"base-uri 'none'",
-		"form-action 'self'",
-		"frame-ancestors 'none'",
-	}, "; "))
-	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
-	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
 }

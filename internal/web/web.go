@@ -42,6 +42,24 @@ type Database interface {
 	Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now time.Time) ([]rollup.RecoveryGroup, error)
 }
 
+// Hub pushes live figures to the screens of GET /v1/live; *live.Hub in production.
+type Hub interface {
+	// Subscribe moves a screen to the feed of sub; a screen may change it at any time.
+	Subscribe(c *live.Client, sub live.Subscription)
+	// Leave removes a screen whose connection ended, closed for reason.
+	Leave(c *live.Client, reason live.CloseReason)
+	// Stats are the feeds and screens, for GET /v1/stats.
+	Stats() live.Stats
+}
+
+// unavailable reports whether err says that the database could not be reached, as opposed to
+// a query it refused: the store marks such errors with an Unavailable method. They are
+// answered 503 with Retry-After, the others 500.
+func unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}
+
 // Options are the settings of the HTTP edge.
 type Options struct {
 	IngestKeys *auth.KeySet
@@ -53,10 +71,10 @@ type Options struct {
 	// Rules decide when a figure has enough data to be shown.
 	Rules metric.Rules
 	// Hub pushes live figures over GET /v1/live; nil leaves the route out.
-	Hub *live.Hub
+	Hub Hub
 	// Live are the settings of GET /v1/live.
 	Live LiveOptions
-	// Access are the settings of signing in and of display tokens (access.go).
+	// Access are the settings of signing in, display tokens and stored ingest keys (auth.go).
 	Access AccessOptions
 	// MaxInflightBytes bounds the bodies of the ingest requests being decoded or waiting for
 	// their flush; a request that would exceed it is refused with 503 before its body is
@@ -77,13 +95,13 @@ type Server struct {
 	app    *fiber.App
 	writer Writer
 	db     Database
-	hub    *live.Hub
+	hub    Hub
 	// inflightBytes is the body size of the ingest requests being decoded or stored.
 	inflightBytes atomic.Int64
 	opts          Options
-	// sessions signs and checks session cookies (access.go).
+	// sessions signs and checks session cookies (login.go).
 	sessions *auth.Sessions
-	// antiCSRF signs and checks the CSRF tokens of forms and cookie-authenticated requests.
+	// antiCSRF signs and checks the CSRF tokens of forms and cookie-authenticated requests (csrf.go).
 	antiCSRF *auth.CSRFTokens
 	log      *slog.Logger
 	now      func() time.Time
@@ -98,12 +116,16 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		opts.MaxInflightBytes = 64 << 20
 	}
 	opts.Live = opts.Live.withDefaults()
-	// Stored ingest keys (access.go) are accepted beside the configured ones.
+	opts.Access = opts.Access.withDefaults()
+	// Stored ingest keys (credentials.go) are accepted beside the configured ones.
 	opts.IngestKeys = opts.IngestKeys.WithStored(opts.Access.IngestKeys)
 	if opts.Telemetry == nil {
 		opts.Telemetry = telemetry.New()
 	}
-	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now}
+	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now,
+		sessions: auth.NewSessions(opts.AdminToken, opts.Access.SessionTTL),
+		antiCSRF: auth.NewCSRFTokens(opts.AdminToken, opts.Access.CSRFTTL),
+	}
 	if opts.Now != nil {
 		s.now = opts.Now
 	}
@@ -140,7 +162,8 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		v1.Get("/stats", readers, func(c *fiber.Ctx) error { return c.JSON(s.hub.Stats()) })
 		v1.Get("/live", s.liveUpgrade, websocket.New(s.liveConn, websocket.Config{HandshakeTimeout: 10 * time.Second}))
 	}
-	s.routeAccess()
+	s.routeLogin()
+	s.routeCredentials()
 	s.routeStatic()
 	return s
 }
@@ -188,33 +211,6 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	}
 	return c.Status(code).JSON(apiError{Error: msg})
 }
-
-// bearer admits requests whose Authorization header carries a token of keys. The token is
-// kept in Locals for the rate limiter.
-func (s *Server) bearer(keys *auth.KeySet, what string) fiber.Handler {
-	// A refused ingest request counts as rejected; a refused scrape of /metrics does not.
-	refused := func() {}
-	if keys == s.opts.IngestKeys {
-		refused = s.opts.Telemetry.EventsRejected.WithLabelValues(telemetry.RejectUnauthorized).Inc
-	}
-	return func(c *fiber.Ctx) error {
-		token, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
-		if !ok {
-			refused()
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard"`)
-			return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "missing Authorization header: send the header Authorization: Bearer followed by your " + what})
-		}
-		if !keys.Check(token) {
-			refused()
-			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard", error="invalid_token"`)
-			return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "the bearer token is not a valid " + what})
-		}
-		c.Locals(tokenKey{}, token)
-		return c.Next()
-	}
-}
-
-type tokenKey struct{}
 
 // rateLimit allows perSecond requests per second for each token, with Fiber's sliding window.
 func (s *Server) rateLimit(perSecond int) fiber.Handler {

@@ -1,0 +1,349 @@
+// Package server assembles Truthboard: it is the one place that knows every component, starts
+// them in dependency order and stops them in reverse. cmd/truthboard's serve, the benchmarks'
+// in-process servers and the tests all start a server through Start; nothing else wires
+// components together.
+//
+// The order, and why:
+//
+//  1. credentials: configured, or generated once into the data folder;
+//  2. telemetry: every later component counts into it;
+//  3. ClickHouse and its schema: everything below reads or writes it;
+//  4. retention: drops expired days now and every hour;
+//  5. ingest: the spool that makes accepted events durable and its drainer into ClickHouse;
+//  6. the live hub: one feed of figures per distinct view;
+//  7. credential caches: display tokens and stored ingest keys, reloaded from ClickHouse;
+//  8. the HTTP edge, on its listener;
+//  9. demo traffic, sent through the HTTP edge like any other source.
+//
+// Stop runs the same list backwards: demo traffic stops, live screens are closed as going away,
+// HTTP stops accepting and answers what is in flight, the caches and retention stop, the spool
+// drains to ClickHouse within the stop's deadline, and ClickHouse is closed. Every goroutine a
+// component started has returned when Stop returns. A Start that fails half-way stops what it
+// had started, the same way.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/auth"
+	"github.com/truthboard/truthboard/internal/config"
+	"github.com/truthboard/truthboard/internal/demo"
+	"github.com/truthboard/truthboard/internal/event"
+	"github.com/truthboard/truthboard/internal/ingest"
+	"github.com/truthboard/truthboard/internal/live"
+	"github.com/truthboard/truthboard/internal/spool"
+	"github.com/truthboard/truthboard/internal/store"
+	"github.com/truthboard/truthboard/internal/telemetry"
+	"github.com/truthboard/truthboard/internal/web"
+)
+
+// Options are what the caller of Start provides besides the configuration.
+type Options struct {
+	// Log receives the components' logs; nil discards them.
+	Log *slog.Logger
+	// Out receives the lines meant for the person who started the server: where generated
+	// credentials are, and the URL it answers on. Nil prints nothing.
+	Out io.Writer
+	// ObserveInsert, when set, is called after every insert of the spool's drainer, beside the
+	// telemetry (the ingest benchmark counts inserts with it).
+	ObserveInsert func(ingest.Attempt)
+}
+
+// Server is a running Truthboard. Its methods are safe for concurrent use.
+type Server struct {
+	cfg config.Config
+	log *slog.Logger
+
+	ingestKeys []string
+	adminToken string
+	url        string
+	serveErr   chan error
+
+	// stops are the components' stop functions in start order; Stop calls them backwards.
+	stops   []component
+	stopped sync.Once
+	stopErr error
+}
+
+// component is one started component as Stop sees it.
+type component struct {
+	name string
+	stop func(ctx context.Context) error
+}
+
+// Start starts every component of cfg in order and returns once the HTTP edge accepts
+// connections. ctx bounds the start only (connecting and migrating); the server runs until
+// Stop. On an error, what had been started is stopped again before Start returns.
+func Start(ctx context.Context, cfg config.Config, opts Options) (*Server, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	s := &Server{cfg: cfg, log: log, serveErr: make(chan error, 1)}
+	if err := s.start(ctx, out, opts); err != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if stopErr := s.Stop(stopCtx); stopErr != nil {
+			log.Warn("stopping after a failed start", "err", stopErr)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// start runs the steps of Start; every component it starts is added to s.stops before the
+// next one starts.
+func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
+	cfg, log := s.cfg, s.log
+
+	// 1. Credentials.
+	if err := s.resolveCredentials(out); err != nil {
+		return err
+	}
+
+	// 2. The metrics every component counts into, served on GET /metrics.
+	metrics := telemetry.New()
+
+	// 3. ClickHouse and its schema.
+	db, err := store.Open(ctx, StoreOptions(cfg))
+	if err != nil {
+		return err
+	}
+	s.add("clickhouse", func(context.Context) error { return db.Close() })
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("clickhouse ready", "addr", cfg.ClickHouseAddr, "version", db.ServerVersion(), "database", cfg.ClickHouseDatabase, "migrations_applied", len(applied))
+
+	// 4. Retention.
+	s.goLoop("retention", func(ctx context.Context) { dropExpired(ctx, db, cfg.Retention, log) })
+
+	// 5. Ingest: the spool (a crash's leftovers are sent first) and its drainer.
+	writer, err := ingest.Open(db, ingest.Options{
+		Spool:         spool.Options{Dir: cfg.SpoolFolder(), MaxBytes: int64(cfg.SpoolMaxBytes)},
+		FlushInterval: cfg.FlushInterval,
+		FlushRows:     cfg.FlushRows,
+		Observe: func(a ingest.Attempt) {
+			metrics.ObserveInsert(a.Inserted, a.Took, a.Err)
+			if opts.ObserveInsert != nil {
+				opts.ObserveInsert(a)
+			}
+		},
+	}, log.With("component", "ingest"))
+	if err != nil {
+		return err
+	}
+	s.add("ingest", func(ctx context.Context) error {
+		err := writer.Close(ctx)
+		log.Info("ingest stopped", "spool_events", writer.Stats().Events)
+		if err != nil {
+			return fmt.Errorf("ingest stopped before the spool was empty: %w", err)
+		}
+		return nil
+	})
+	metrics.WatchSpool(func() telemetry.SpoolStats {
+		st := writer.Stats()
+		return telemetry.SpoolStats{Segments: st.Segments, Bytes: st.Bytes, Events: st.Events, Oldest: st.Oldest}
+	})
+
+	// 6. Live figures for the dashboards.
+	// Feeds start with the first screen, so the hub has nothing to stop before HTTP serves; it
+	// is stopped right after HTTP starts (step 8).
+	hub := live.NewHub(db, live.Options{Tick: cfg.LiveTick, Telemetry: metrics}, log.With("component", "live"))
+
+	// 7. Credentials kept in ClickHouse, reloaded so that a change on any node reaches this one.
+	displayTokens := auth.NewDisplayCache(db.DisplayTokens, cfg.DisplayTokenRefresh, log.With("component", "display-tokens"))
+	ingestKeyCache := auth.NewIngestKeyCache(db.IngestKeys, cfg.DisplayTokenRefresh, log.With("component", "ingest-keys"))
+	for _, c := range []*auth.Cache{displayTokens, ingestKeyCache} {
+		if err := c.Refresh(ctx); err != nil {
+			return err
+		}
+		s.goLoop("credential-cache", c.Run)
+	}
+
+	// 8. The HTTP edge.
+	srv := web.New(writer, db, web.Options{
+		Hub:              hub,
+		Telemetry:        metrics,
+		Live:             web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
+		IngestKeys:       auth.NewKeySet(s.ingestKeys...),
+		AdminToken:       auth.NewKeySet(s.adminToken),
+		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db},
+		IngestRate:       cfg.IngestRate,
+		MaxInflightBytes: int64(cfg.MaxInflightBytes),
+		Limits: event.Limits{
+			MaxBodyBytes: int64(cfg.MaxBodyBytes),
+			MaxEvents:    cfg.MaxEvents,
+			Retention:    cfg.Retention,
+		},
+	}, log)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (set -listen or TRUTHBOARD_LISTEN to a free host:port): %w", cfg.Listen, err)
+	}
+	served := make(chan struct{})
+	var stopping atomic.Bool
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !stopping.Load() {
+			s.serveErr <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	s.add("http", func(ctx context.Context) error {
+		stopping.Store(true)
+		err := srv.Shutdown(ctx)
+		// A Shutdown that comes before Serve has started is forgotten by fasthttp (v1.52), and
+		// Serve would then run on: closing the listener ends it in every case.
+		ln.Close()
+		<-served
+		return err
+	})
+	// Stopping closes every screen as going away (1001) before HTTP stops, so screens reconnect
+	// to another node at once instead of holding the shutdown until their timeout.
+	s.add("live", func(context.Context) error { hub.Close(); return nil })
+	s.url = "http://" + ln.Addr().String()
+	fmt.Fprintf(out, "Truthboard is running at %s (ingest: POST %s/v1/events)\n", s.url, s.url)
+
+	// 9. Demo traffic, sent through the public API like any other source.
+	if cfg.DemoRate > 0 {
+		dc := demo.DefaultConfig()
+		dc.URL, dc.Key, dc.Rate = s.url, s.ingestKeys[0], cfg.DemoRate
+		demoLog := log.With("component", "demo")
+		s.goLoop("demo", func(ctx context.Context) {
+			if err := demo.Run(ctx, dc, demoLog); err != nil && ctx.Err() == nil {
+				demoLog.Error("demo traffic stopped", "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// URL is the address the HTTP edge answers on, e.g. http://127.0.0.1:8080; with a listen port
+// of 0 it has the port the system chose.
+func (s *Server) URL() string { return s.url }
+
+// IngestKeys are the keys POST /v1/events accepts besides the stored ones: configured, or
+// generated on the first start.
+func (s *Server) IngestKeys() []string { return s.ingestKeys }
+
+// AdminToken is the token of the dashboards and the admin API, configured or generated.
+func (s *Server) AdminToken() string { return s.adminToken }
+
+// Err receives the error that stopped the HTTP edge while the server was meant to run. The
+// caller then calls Stop.
+func (s *Server) Err() <-chan error { return s.serveErr }
+
+// Stop stops the components in the reverse order of their start, each with ctx as its
+// deadline (the spool drains to ClickHouse until then; what is left stays on disk for the
+// next start), and returns when every goroutine of the server has returned. Only the first
+// call stops; later ones return its result.
+func (s *Server) Stop(ctx context.Context) error {
+	s.stopped.Do(func() {
+		var errs []error
+		for i := len(s.stops) - 1; i >= 0; i-- {
+			c := s.stops[i]
+			if err := c.stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("stop %s: %w", c.name, err))
+			}
+		}
+		s.stopErr = errors.Join(errs...)
+	})
+	return s.stopErr
+}
+
+// add records a started component's stop function.
+func (s *Server) add(name string, stop func(ctx context.Context) error) {
+	s.stops = append(s.stops, component{name: name, stop: stop})
+}
+
+// goLoop runs loop in a goroutine with a context of its own; stopping the component cancels
+// that context and waits for loop to return.
+func (s *Server) goLoop(name string, loop func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		loop(ctx)
+	}()
+	s.add(name, func(context.Context) error {
+		cancel()
+		<-done
+		return nil
+	})
+}
+
+// resolveCredentials takes the configured ingest keys and admin token, and loads (or creates
+// on the first start) the ones not configured from the data folder, printing where they are.
+func (s *Server) resolveCredentials(out io.Writer) error {
+	s.ingestKeys, s.adminToken = s.cfg.IngestKeys, s.cfg.AdminToken
+	if len(s.ingestKeys) > 0 && s.adminToken != "" {
+		return nil
+	}
+	secrets, created, err := auth.LoadOrCreateSecrets(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	// Only the credentials that were not configured come from the file, and only those are
+	// printed: a configured one replaces its generated twin.
+	var lines string
+	if len(s.ingestKeys) == 0 {
+		s.ingestKeys = []string{secrets.IngestKey}
+		lines += "  ingest key:  " + secrets.IngestKey + "\n"
+	}
+	if s.adminToken == "" {
+		s.adminToken = secrets.AdminToken
+		lines += "  admin token: " + secrets.AdminToken + "\n"
+	}
+	if created {
+		fmt.Fprintf(out, "Generated credentials (kept in %s/%s):\n%s", s.cfg.DataDir, auth.SecretsFile, lines)
+	} else {
+		fmt.Fprintf(out, "Credentials not configured are in %s/%s\n", s.cfg.DataDir, auth.SecretsFile)
+	}
+	return nil
+}
+
+// StoreOptions are the ClickHouse settings of cfg, for the commands that open the store
+// without a whole server (migrate, token, key).
+func StoreOptions(cfg config.Config) store.Options {
+	return store.Options{
+		Addr:             cfg.ClickHouseAddr,
+		Database:         cfg.ClickHouseDatabase,
+		User:             cfg.ClickHouseUser,
+		Password:         cfg.ClickHousePassword,
+		DialTimeout:      cfg.ClickHouseDialTimeout,
+		MaxExecutionTime: cfg.QueryTimeout,
+	}
+}
+
+// dropExpired drops expired days of events now and every hour, until ctx ends.
+func dropExpired(ctx context.Context, db *store.Store, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		dropped, err := db.DropExpired(ctx, time.Now(), retention)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("retention", "err", err)
+		}
+		if len(dropped) > 0 {
+			log.Info("retention: dropped expired days", "partitions", dropped)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
