@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/store"
 )
 
@@ -71,6 +72,21 @@ func (c ClickHouse) Store(database string) store.Options {
 		DialTimeout:      5 * time.Second,
 		MaxExecutionTime: time.Minute,
 	}
+}
+
+// ServerConfig is the configuration of a server started inside the command's process
+// (internal/server's Start), otherwise the defaults of `truthboard serve`: a free loopback
+// port, data in dataDir, database on c, the given credentials, no rate limit and no demo
+// traffic. The caller changes what its run measures.
+func (c ClickHouse) ServerConfig(dataDir, database string, ingestKeys []string, adminToken string) config.Config {
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = dataDir
+	cfg.ClickHouseAddr, cfg.ClickHouseUser, cfg.ClickHousePassword = c.Addr, c.User, c.Password
+	cfg.ClickHouseDatabase = database
+	cfg.IngestKeys, cfg.AdminToken = ingestKeys, adminToken
+	cfg.IngestRate, cfg.DemoRate = 0, 0
+	return cfg
 }
 
 // DropDatabase drops database name, asking again up to 4 times 5 s apart: dropping a database

@@ -412,7 +412,7 @@ func (b *ingestBench) defaultServer() serverSettings {
 }
 
 // startPass empties the tables and starts a server with settings, for one pass.
-func (b *ingestBench) startPass(ctx context.Context, settings serverSettings) (*server, error) {
+func (b *ingestBench) startPass(ctx context.Context, settings serverSettings) (*target, error) {
 	if err := b.db.reset(ctx); err != nil {
 		return nil, err
 	}

@@ -23,8 +23,8 @@ func TestReadLine(t *testing.T) {
 		f.readLine(strings.TrimSuffix(line, "\n"))
 	}
 	got := f.snapshot()
-	if got.Count != 2 || got.Rows != 25000 || got.Requests != 25 || got.Insert != 200*time.Millisecond || got.MaxInsert != 150*time.Millisecond {
-		t.Errorf("flushes = %+v; want 2 of 25,000 rows, 25 requests, 200 ms in all, 150 ms the longest", got)
+	if got.Count != 2 || got.Rows != 25000 || got.Insert != 200*time.Millisecond || got.MaxInsert != 150*time.Millisecond {
+		t.Errorf("flushes = %+v; want 2 of 25,000 rows, 200 ms in all, 150 ms the longest", got)
 	}
 	if got.Problems != 1 || !strings.Contains(got.FirstProblem, "insert failed") {
 		t.Errorf("problems = %d, first %q; want the warning", got.Problems, got.FirstProblem)

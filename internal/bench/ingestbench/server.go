@@ -3,7 +3,6 @@ package ingestbench
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,14 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/benchkit"
-	"github.com/truthboard/truthboard/internal/config"
-	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
-	"github.com/truthboard/truthboard/internal/spool"
-	"github.com/truthboard/truthboard/internal/store"
-	"github.com/truthboard/truthboard/internal/web"
+	"github.com/truthboard/truthboard/internal/server"
 )
 
 // serverSettings are the settings of `truthboard serve` a phase changes; the others keep
@@ -28,8 +22,8 @@ type serverSettings struct {
 	SpoolMaxBytes int // 0: the default quota
 }
 
-// server is a running Truthboard server under test.
-type server struct {
+// target is a running Truthboard server under test.
+type target struct {
 	URL string
 	// PID is the server's own process, or 0 when it runs inside the benchmark process.
 	PID     int
@@ -38,18 +32,18 @@ type server struct {
 }
 
 // Stop shuts the server down the way SIGTERM does: HTTP first, then the writer's flush.
-func (s *server) Stop(ctx context.Context) error { return s.stop(ctx) }
+func (s *target) Stop(ctx context.Context) error { return s.stop(ctx) }
 
 // stopPass stops the server at the end of a pass; its error becomes the pass's, unless the
 // pass failed already.
-func (s *server) stopPass(err *error) {
+func (s *target) stopPass(err *error) {
 	if stopErr := s.Stop(context.Background()); stopErr != nil && *err == nil {
 		*err = stopErr
 	}
 }
 
 // RSS returns the resident memory and its peak (VmRSS, VmHWM) of the server's process in KiB.
-func (s *server) RSS() (rss, hwm int64) {
+func (s *target) RSS() (rss, hwm int64) {
 	p, _ := benchkit.ReadProc(s.PID)
 	return p.RSS >> 10, p.HWM >> 10
 }
@@ -72,7 +66,7 @@ const (
 	modeInProcess = "inprocess"
 )
 
-func (l *serverLauncher) start(ctx context.Context, s serverSettings) (*server, error) {
+func (l *serverLauncher) start(ctx context.Context, s serverSettings) (*target, error) {
 	if l.mode == modeInProcess {
 		return l.startInProcess(ctx, s)
 	}
@@ -80,7 +74,7 @@ func (l *serverLauncher) start(ctx context.Context, s serverSettings) (*server, 
 }
 
 // startChild runs `truthboard serve` on a free loopback port and waits until it is ready.
-func (l *serverLauncher) startChild(ctx context.Context, s serverSettings) (*server, error) {
+func (l *serverLauncher) startChild(ctx context.Context, s serverSettings) (*target, error) {
 	flags := []string{"-ingest-rate", "0", "-demo-rate", "0", "-flush-rows", strconv.Itoa(s.FlushRows)}
 	if s.SpoolMaxBytes > 0 {
 		flags = append(flags, "-spool-max-bytes", strconv.Itoa(s.SpoolMaxBytes))
@@ -102,7 +96,7 @@ func (l *serverLauncher) startChild(ctx context.Context, s serverSettings) (*ser
 	if err != nil {
 		return nil, err
 	}
-	return &server{
+	return &target{
 		URL:     proc.URL,
 		PID:     proc.PID,
 		Flushes: flushes,
@@ -110,94 +104,68 @@ func (l *serverLauncher) startChild(ctx context.Context, s serverSettings) (*ser
 	}, nil
 }
 
-// startInProcess wires store → ingest.Writer → web.Server as cmd/truthboard's serve does.
-func (l *serverLauncher) startInProcess(ctx context.Context, s serverSettings) (*server, error) {
-	cfg := config.Default()
-	db, err := store.Open(ctx, l.env.ch.Store(l.database))
+// startInProcess starts the server inside this process with internal/server, as `truthboard
+// serve` does, with the same settings as startChild.
+func (l *serverLauncher) startInProcess(ctx context.Context, s serverSettings) (*target, error) {
+	dataDir, err := os.MkdirTemp(l.dir, "server-")
 	if err != nil {
 		return nil, err
+	}
+	cfg := l.env.ch.ServerConfig(dataDir, l.database, []string{l.ingestKey}, "bench-admin-"+l.ingestKey)
+	cfg.FlushRows = s.FlushRows
+	if s.SpoolMaxBytes > 0 {
+		cfg.SpoolMaxBytes = s.SpoolMaxBytes
 	}
 	flushes := &flushStats{}
-	log := slog.New(flushes)
-	spoolDir, err := os.MkdirTemp(l.dir, "spool-")
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	writer, err := ingest.Open(db, ingest.Options{
-		Spool:         spool.Options{Dir: spoolDir, MaxBytes: int64(max(s.SpoolMaxBytes, cfg.SpoolMaxBytes))},
-		FlushInterval: cfg.FlushInterval,
-		FlushRows:     s.FlushRows,
-	}, log)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	srv := web.New(writer, db, web.Options{
-		IngestKeys: auth.NewKeySet(l.ingestKey),
-		AdminToken: auth.NewKeySet("bench-admin-" + l.ingestKey),
-		IngestRate: 0,
-		Limits: event.Limits{
-			MaxBodyBytes: int64(cfg.MaxBodyBytes),
-			MaxEvents:    cfg.MaxEvents,
-			Retention:    cfg.Retention,
-		},
-	}, log)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	return &server{
-		URL:     "http://" + ln.Addr().String(),
-		Flushes: flushes,
-		stop: func(ctx context.Context) error {
-			defer db.Close()
-			if err := srv.Shutdown(ctx); err != nil {
-				return err
+	srv, err := server.Start(ctx, cfg, server.Options{
+		Log: slog.New(flushes),
+		ObserveInsert: func(a ingest.Attempt) {
+			if a.Err == nil {
+				flushes.add(a.Events, a.Took)
 			}
-			return writer.Close(ctx)
 		},
-	}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &target{URL: srv.URL(), Flushes: flushes, stop: srv.Stop}, nil
 }
 
-// flushStats sums the drainer's "drained" debug records: how many inserts, of how many rows,
-// taking how long. It reads them from a child's log or, in process, is the slog handler.
+// flushStats sums the drainer's inserts: how many, of how many rows, taking how long, and the
+// warnings and errors the server logged. A child server's come from the "drained" debug records
+// of its log; an in-process server's from server.Options (ObserveInsert, and flushStats as the
+// slog handler of its warnings).
 type flushStats struct {
 	mu       sync.Mutex
 	count    int
 	rows     int
-	requests int
 	insert   time.Duration // sum of the insert times ("took": the duplicate lookup and the insert)
 	maxTook  time.Duration
 	problems []string // warnings and errors the server logged
 }
 
 type flushSnapshot struct {
-	Count, Rows, Requests int
-	Insert, MaxInsert     time.Duration
-	Problems              int    // warnings and errors the server logged
-	FirstProblem          string // the first of them
+	Count, Rows       int
+	Insert, MaxInsert time.Duration
+	Problems          int    // warnings and errors the server logged
+	FirstProblem      string // the first of them
 }
 
 func (f *flushStats) snapshot() flushSnapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := flushSnapshot{Count: f.count, Rows: f.rows, Requests: f.requests, Insert: f.insert, MaxInsert: f.maxTook, Problems: len(f.problems)}
+	s := flushSnapshot{Count: f.count, Rows: f.rows, Insert: f.insert, MaxInsert: f.maxTook, Problems: len(f.problems)}
 	if len(f.problems) > 0 {
 		s.FirstProblem = shorten(f.problems[0], 300)
 	}
 	return s
 }
 
-func (f *flushStats) add(events, requests int, took time.Duration) {
+func (f *flushStats) add(events int, took time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.count++
 	f.rows += events
-	f.requests += requests
 	f.insert += took
 	f.maxTook = max(f.maxTook, took)
 }
@@ -221,39 +189,19 @@ func (f *flushStats) readLine(line string) {
 			}
 		}
 		events, _ := strconv.Atoi(kv["events"])
-		requests, _ := strconv.Atoi(kv["requests"])
 		took, _ := time.ParseDuration(kv["took"])
-		f.add(events, requests, took)
+		f.add(events, took)
 	case strings.Contains(line, "level=WARN"), strings.Contains(line, "level=ERROR"):
 		f.problem(line)
 	}
 }
 
-// The slog.Handler of an in-process server.
+// The slog.Handler of an in-process server: its warnings and errors.
 
-func (f *flushStats) Enabled(_ context.Context, l slog.Level) bool { return true }
+func (f *flushStats) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
 
 func (f *flushStats) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "drained" {
-		var events, requests int
-		var took time.Duration
-		r.Attrs(func(a slog.Attr) bool {
-			switch a.Key {
-			case "events":
-				events = int(a.Value.Int64())
-			case "requests":
-				requests = int(a.Value.Int64())
-			case "took":
-				took = a.Value.Duration()
-			}
-			return true
-		})
-		f.add(events, requests, took)
-		return nil
-	}
-	if r.Level >= slog.LevelWarn {
-		f.problem(r.Level.String() + " " + r.Message)
-	}
+	f.problem(r.Level.String() + " " + r.Message)
 	return nil
 }
 

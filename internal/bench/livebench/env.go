@@ -28,7 +28,7 @@ type benchEnv struct {
 	tmp       string // binary and data directories
 	bin       string
 	// launch starts a server for a phase: startServer, or startInProcess under -profile-dir.
-	launch func(ctx context.Context, name string) (*server, error)
+	launch func(ctx context.Context, name string) (*target, error)
 	// measureStart and measureEnd, when set, run at the edges of a fan-out phase's measured
 	// window (the -profile-dir mode's profiles).
 	measureStart, measureEnd func()

@@ -4,91 +4,32 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/truthboard/truthboard/internal/auth"
-	"github.com/truthboard/truthboard/internal/config"
-	"github.com/truthboard/truthboard/internal/demo"
-	"github.com/truthboard/truthboard/internal/event"
-	"github.com/truthboard/truthboard/internal/ingest"
-	"github.com/truthboard/truthboard/internal/live"
-	"github.com/truthboard/truthboard/internal/spool"
-	"github.com/truthboard/truthboard/internal/store"
-	"github.com/truthboard/truthboard/internal/web"
+	"github.com/truthboard/truthboard/internal/server"
 )
 
-// startInProcess wires store → ingest.Writer → live.Hub → web.Server with demo traffic, as
-// cmd/truthboard's serve does with its defaults, inside this process.
-func (e *benchEnv) startInProcess(ctx context.Context, name string) (*server, error) {
-	cfg := config.Default()
+// startInProcess starts the server with demo traffic inside this process with internal/server,
+// as `truthboard serve` does, with the same settings as startServer.
+func (e *benchEnv) startInProcess(ctx context.Context, name string) (*target, error) {
+	cfg := e.o.ch.ServerConfig(filepath.Join(e.tmp, name), e.database, []string{e.ingestKey}, e.admin)
+	cfg.DemoRate, cfg.LiveTick = e.o.demoRate, e.o.tick
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := store.Open(ctx, store.Options{
-		Addr: e.o.ch.Addr, Database: e.database, User: e.o.ch.User, Password: e.o.ch.Password,
-		DialTimeout: cfg.ClickHouseDialTimeout, MaxExecutionTime: cfg.QueryTimeout,
-	})
+	srv, err := server.Start(ctx, cfg, server.Options{Log: log})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	spoolDir, err := os.MkdirTemp("", "truthboard-live-bench-spool-")
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	writer, err := ingest.Open(db, ingest.Options{Spool: spool.Options{Dir: spoolDir}, FlushInterval: cfg.FlushInterval, FlushRows: cfg.FlushRows}, log)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	hub := live.NewHub(db, live.Options{Tick: e.o.tick}, log)
-	srv := web.New(writer, db, web.Options{
-		Hub:        hub,
-		Live:       web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
-		IngestKeys: auth.NewKeySet(e.ingestKey),
-		AdminToken: auth.NewKeySet(e.admin),
-		Limits:     event.Limits{MaxBodyBytes: int64(cfg.MaxBodyBytes), MaxEvents: cfg.MaxEvents, Retention: cfg.Retention},
-	}, log)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	go func() { _ = srv.Serve(ln) }()
-	url := "http://" + ln.Addr().String()
-	demoCtx, stopDemo := context.WithCancel(ctx)
-	demoDone := make(chan struct{})
-	dc := demo.DefaultConfig()
-	dc.URL, dc.Key, dc.Rate = url, e.ingestKey, e.o.demoRate
-	go func() {
-		defer close(demoDone)
-		_ = demo.Run(demoCtx, dc, log)
-	}()
-	s := &server{URL: url, PID: os.Getpid(), Ready: time.Now(), Warnings: func() int { return 0 }}
-	var once sync.Once
-	var stopErr error
+	s := &target{URL: srv.URL(), PID: os.Getpid(), Ready: time.Now(), Warnings: func() int { return 0 }}
 	s.Stop = func() error {
-		once.Do(func() {
-			stopDemo()
-			<-demoDone
-			hub.Close()
-			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-			stopErr = writer.Close(sctx)
-			db.Close()
-		})
-		return stopErr
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return srv.Stop(ctx)
 	}
 	return s, nil
 }

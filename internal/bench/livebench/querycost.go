@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/live"
+	"github.com/truthboard/truthboard/internal/server"
 	"github.com/truthboard/truthboard/internal/store"
 )
 
@@ -29,11 +29,7 @@ type queryCost struct {
 
 func (e *benchEnv) queryCost(ctx context.Context) (queryCost, error) {
 	var qc queryCost
-	cfg := config.Default()
-	db, err := store.Open(ctx, store.Options{
-		Addr: e.o.ch.Addr, Database: e.database, User: e.o.ch.User, Password: e.o.ch.Password,
-		DialTimeout: cfg.ClickHouseDialTimeout, MaxExecutionTime: cfg.QueryTimeout,
-	})
+	db, err := store.Open(ctx, server.StoreOptions(e.o.ch.ServerConfig(e.tmp, e.database, nil, "")))
 	if err != nil {
 		return qc, err
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/truthboard/truthboard/internal/benchkit"
 )
 
-// server is a running `truthboard serve` under test.
-type server struct {
+// target is a running `truthboard serve` under test.
+type target struct {
 	URL string
 	// PID is the server's process: a child, or this process (-profile-dir).
 	PID int
@@ -45,7 +45,7 @@ var gcTrace = regexp.MustCompile(`^gc \d+ @.*->(\d+) MB, (\d+) MB goal, (\d+) MB
 
 // gcStats summarizes the GC lines between from and to: the number of GCs, the largest heap
 // goal, and the live heap and stacks of the last GC.
-func (s *server) gcStats(from, to time.Time) (n int, last gcLine, maxGoal int64) {
+func (s *target) gcStats(from, to time.Time) (n int, last gcLine, maxGoal int64) {
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
 	for _, g := range s.gcs {
@@ -59,7 +59,7 @@ func (s *server) gcStats(from, to time.Time) (n int, last gcLine, maxGoal int64)
 }
 
 // logLine keeps the GC trace lines of the server's log, with the time they arrived.
-func (s *server) logLine(line string) {
+func (s *target) logLine(line string) {
 	m := gcTrace.FindStringSubmatch(line)
 	if m == nil {
 		return
@@ -75,14 +75,14 @@ func (s *server) logLine(line string) {
 
 // startServer runs the server binary with demo traffic at -demo-rate on a free loopback port,
 // in a data directory of its own, and waits until it is ready.
-func (e *benchEnv) startServer(ctx context.Context, name string) (*server, error) {
+func (e *benchEnv) startServer(ctx context.Context, name string) (*target, error) {
 	// The Go runtime's GC trace (one stderr line per GC) gives the server's live heap, heap goal
 	// and stacks without anything in the server exposing them.
 	godebug := "gctrace=1"
 	if v := os.Getenv("GODEBUG"); v != "" {
 		godebug = v + ",gctrace=1"
 	}
-	srv := &server{}
+	srv := &target{}
 	proc, err := benchkit.StartServe(ctx, benchkit.ServeOptions{
 		Bin:        e.bin,
 		DataDir:    filepath.Join(e.tmp, name),
@@ -150,7 +150,7 @@ func (e *benchEnv) stats(ctx context.Context, url string) (hubStats, error) {
 // demoRate is the events per second the server has stored over the last minute, or since it
 // started when that is shorter (the database is the bench's own: only this run writes to it),
 // from GET /v1/metrics?window=1m.
-func (e *benchEnv) demoRate(ctx context.Context, srv *server) (float64, error) {
+func (e *benchEnv) demoRate(ctx context.Context, srv *target) (float64, error) {
 	period := min(time.Since(srv.Ready), time.Minute)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/metrics?window=1m", nil)
 	if err != nil {
