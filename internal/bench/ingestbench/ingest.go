@@ -272,7 +272,7 @@ func runIngest(ctx context.Context, env *benchEnv, o *ingestOptions) (string, er
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	launcher := &serverLauncher{env: env, mode: o.server, database: db.name, ingestKey: auth.NewSecret("tbi_bench"), dir: dir, log: log}
+	launcher := &serverLauncher{env: env, mode: o.server, database: db.name, ingestKey: auth.NewSecret("tbi_bench"), dir: dir}
 	if o.server == modeChild {
 		launcher.bin = o.serverBin
 		if launcher.bin == "" {

@@ -58,7 +58,6 @@ type serverLauncher struct {
 	database  string
 	ingestKey string
 	dir       string // data dir of the child servers
-	log       *slog.Logger
 }
 
 const (
