@@ -6,13 +6,13 @@ FUZZTIME ?= 5m
 # The fuzz targets, as package:Target: the event decoder, the metrics query parameters, the
 # live subscription messages and the spool's record decoder.
 FUZZ_TARGETS = ./internal/event:FuzzDecode ./internal/rollup:FuzzParseQuery ./internal/live:FuzzParseClientMessage ./internal/spool:FuzzDecodeEvents
-# Flags of `make leakcheck` (go run ./cmd/truthboard-browse -h): LEAKCHECK="-first 30s -total 3m".
+# Flags of `make leakcheck` (go run ./cmd/truthboard-tools browse -h): LEAKCHECK="-first 30s -total 3m".
 LEAKCHECK ?=
 # How long `make faults` keeps ClickHouse stopped, and each load phase lasts (the default suite
 # runs them with 5s and 2s).
 OUTAGE ?= 30s
 FAULTLOAD ?= 20s
-# Flags of `make soak` (go run ./cmd/truthboard-soak -h): SOAK="-duration 5m -rate 5000".
+# Flags of `make soak` (go run ./cmd/truthboard-tools soak -h): SOAK="-duration 5m -rate 5000".
 SOAK ?=
 
 # Runs a command with TRUTHBOARD_CLICKHOUSE_ADDR set, starting a local ClickHouse if needed.
@@ -41,19 +41,19 @@ fuzz: ## fuzz the event decoder, metrics query parameters and live messages, FUZ
 bench: bench-ingest bench-metrics bench-live ## every benchmark, each writing its section of docs/benchmarks.md
 
 bench-ingest: ## HTTP ingest against the bare driver, ack latency at 20k events/s, overload (~5 min)
-	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-bench -suite ingest -out docs/benchmarks.md
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools ingest-bench -suite ingest -out docs/benchmarks.md
 
 bench-metrics: ## the executive view's queries per tick at 1M, 10M and 50M events of history (~10 min)
-	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-metrics-bench -diagnose 0 -out docs/benchmarks.md
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools metrics-bench -diagnose 0 -out docs/benchmarks.md
 
 bench-live: ## freshness, and fan-out to 1,000 and 5,000 screens on one view and over 50 (~5 min)
-	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-live-bench -out docs/benchmarks.md
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools live-bench -out docs/benchmarks.md
 
 screenshots: build ## PNGs of every view from a live run with demo traffic, into docs/screenshots/
-	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-browse -bin bin/truthboard -out docs/screenshots screenshots
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools browse -bin bin/truthboard -out docs/screenshots screenshots
 
 leakcheck: build ## the TV wall's JS heap after 10 min of live updates, against after 1 min (fails above +20%)
-	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-browse -bin bin/truthboard $(LEAKCHECK) leakcheck
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools browse -bin bin/truthboard $(LEAKCHECK) leakcheck
 
 .PHONY: faults
 faults: ## the fault tests at full length: kill -9, ClickHouse stopped 30 s, full spool, half-written segment, SIGTERM
@@ -61,7 +61,7 @@ faults: ## the fault tests at full length: kill -9, ClickHouse stopped 30 s, ful
 
 .PHONY: soak
 soak: build ## 30 min of 20k events/s and 500 live screens: server RSS, goroutines, open files must stay flat
-	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-soak -bin bin/truthboard -out docs/benchmarks.md $(SOAK)
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools soak -bin bin/truthboard -out docs/benchmarks.md $(SOAK)
 
 clickhouse-stop: ## stop the project-local ClickHouse server (var/clickhouse/)
 	scripts/clickhouse.sh stop

@@ -11,7 +11,6 @@ package main
 //	go test -count=1 -v -run TestFault ./cmd/truthboard/ -args -outage 30s -load 20s
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -24,12 +23,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/truthboard/truthboard/internal/benchkit"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
@@ -76,11 +75,9 @@ type serverConfig struct {
 }
 
 type serverProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	url    string
-	logs   *os.File
-	exited chan error
+	t    *testing.T
+	proc *benchkit.Serve
+	url  string
 }
 
 func freeAddr(t *testing.T) string {
@@ -93,107 +90,52 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startServer starts `truthboard serve` and waits until it listens.
+// startServer starts `truthboard serve` and waits until it is ready.
 func startServer(t *testing.T, c serverConfig) *serverProc {
 	t.Helper()
-	args := []string{"serve",
-		"-listen", c.addr,
-		"-data-dir", c.dataDir,
-		"-clickhouse-addr", c.ch.Addr,
-		"-clickhouse-database", c.ch.Database,
+	flags := []string{
 		"-clickhouse-dial-timeout", "500ms",
-		"-ingest-keys", faultKey,
-		"-admin-token", faultAdmin,
 		"-ingest-rate", "0",
 		"-demo-rate", "0",
 		"-flush-interval", "50ms",
 		"-live-tick", "200ms",
 	}
-	if c.ch.User != "" {
-		args = append(args, "-clickhouse-user", c.ch.User, "-clickhouse-password", c.ch.Password)
-	}
 	if c.shutdown > 0 {
-		args = append(args, "-shutdown-timeout", c.shutdown.String())
+		flags = append(flags, "-shutdown-timeout", c.shutdown.String())
 	}
-	cmd := exec.Command(truthboardBin, append(args, c.extra...)...)
-	for _, kv := range os.Environ() { // the flags above, not the caller's shell, set it up
-		if !strings.HasPrefix(kv, "TRUTHBOARD_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	logs, err := os.OpenFile(filepath.Join(t.TempDir(), "serve.log"), os.O_CREATE|os.O_RDWR, 0o600)
+	proc, err := benchkit.StartServe(t.Context(), benchkit.ServeOptions{
+		Bin:        truthboardBin,
+		Listen:     c.addr,
+		DataDir:    c.dataDir,
+		LogFile:    filepath.Join(t.TempDir(), "serve.log"),
+		ClickHouse: benchkit.ClickHouse{Addr: c.ch.Addr, User: c.ch.User, Password: c.ch.Password},
+		Database:   c.ch.Database,
+		IngestKeys: []string{faultKey},
+		AdminToken: faultAdmin,
+		Flags:      append(flags, c.extra...),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = logs
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serverProc{t: t, cmd: cmd, logs: logs, exited: make(chan error, 1)}
-	running := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "Truthboard is running at "); ok {
-				running <- strings.Fields(rest)[0]
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() { p.exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
+		proc.Kill()
 		if t.Failed() {
-			t.Logf("server log:\n%s", p.logTail(40))
+			t.Logf("server log:\n%s", proc.LogTail(40))
 		}
 	})
-	select {
-	case p.url = <-running:
-		return p
-	case err := <-p.exited:
-		t.Fatalf("truthboard serve exited at start: %v\n%s", err, p.logTail(40))
-	case <-time.After(60 * time.Second):
-		t.Fatalf("truthboard serve did not start within 60 s\n%s", p.logTail(40))
-	}
-	return nil
+	return &serverProc{t: t, proc: proc, url: proc.URL}
 }
 
-func (p *serverProc) logTail(lines int) string {
-	b, _ := os.ReadFile(p.logs.Name())
-	all := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return strings.Join(all[max(0, len(all)-lines):], "\n")
-}
+func (p *serverProc) logTail(lines int) string { return p.proc.LogTail(lines) }
 
 // kill9 kills the server at once, as a crash or an OOM kill would.
-func (p *serverProc) kill9() {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		p.t.Fatal(err)
-	}
-	<-p.exited
-}
+func (p *serverProc) kill9() { p.proc.Kill() }
 
 // terminate sends SIGTERM and returns how long the server took to exit, and how.
 func (p *serverProc) terminate() (time.Duration, error) {
-	p.t.Helper()
 	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		p.t.Fatal(err)
-	}
-	select {
-	case err := <-p.exited:
-		return time.Since(start), err
-	case <-time.After(2 * time.Minute):
-		p.t.Fatalf("no exit within 2 minutes of SIGTERM")
-		return 0, nil
-	}
+	err := p.proc.Stop(2 * time.Minute)
+	return time.Since(start), err
 }
 
 // readiness is the body of GET /readyz.

@@ -1,0 +1,166 @@
+package metricsbench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/truthboard/truthboard/internal/benchkit"
+	"github.com/truthboard/truthboard/internal/rollup"
+	"github.com/truthboard/truthboard/internal/store"
+)
+
+// The diagnosis runs the view's queries against variants of the rollup tables, built from the
+// real ones in the benchmark's own database, to show where a tick's time goes and what a schema
+// change would save. It measures; it changes nothing outside truthboard_mbench_*.
+
+// probe is a variant of a rollup table.
+type probe struct {
+	name   string
+	table  string        // the table it reads
+	source string        // the rollup table it replaces
+	res    time.Duration // its resolution
+	create string        // how it is built, empty for a table of the schema
+	noHist bool          // leave the wait histogram out of the queries
+}
+
+const probeEngine = " ENGINE = AggregatingMergeTree PARTITION BY toYYYYMMDD(t) ORDER BY (t, moment, channel) SETTINGS index_granularity = "
+
+// reaggregate copies overview_1s into steps of n seconds, merging the states.
+func reaggregate(table string, n int) string {
+	return fmt.Sprintf(`INSERT INTO %s SELECT toDateTime(intDiv(toUInt32(t), %d) * %d) AS step, moment, channel,
+	sumMergeState(events), sumMergeState(csat_n), sumMergeState(csat_top2), sumMergeState(nps_n),
+	sumMergeState(nps_promoters), sumMergeState(nps_detractors), sumMergeState(ces_n), sumMergeState(ces_sum),
+	sumMergeState(negative), sumMergeState(with_outcome), sumMergeState(abandoned), sumMergeState(wait_n),
+	sumMapMergeState(wait_hist)
+FROM overview_1s GROUP BY step, moment, channel`, table, n, n)
+}
+
+// The schema's rollups have 1,024-row granules since commit 5530e8f; the 8,192-row variants
+// show what that bought.
+var probes = map[string][]probe{
+	"5m": {
+		{name: "`overview_1s` as the schema defines it", table: "overview_1s", source: "overview_1s", res: time.Second},
+		{name: "`overview_1s`, `WithoutWait` (no histogram)", table: "overview_1s", source: "overview_1s", res: time.Second, noHist: true},
+		{name: "`overview_1s` with 8,192-row granules", table: "probe_1s_g8192", source: "overview_1s", res: time.Second,
+			create: "CREATE TABLE probe_1s_g8192 AS overview_1s" + probeEngine + "8192;INSERT INTO probe_1s_g8192 SELECT * FROM overview_1s"},
+		{name: "a 10 s rollup, 1,024-row granules", table: "probe_10s_g1024", source: "overview_1s", res: 10 * time.Second,
+			create: "CREATE TABLE probe_10s_g1024 AS overview_1s" + probeEngine + "1024;" + reaggregate("probe_10s_g1024", 10)},
+		{name: "a 10 s rollup, 1,024-row granules, `WithoutWait`", table: "probe_10s_g1024", source: "overview_1s", res: 10 * time.Second, noHist: true},
+	},
+	"1h": {
+		{name: "`overview_1m` as the schema defines it", table: "overview_1m", source: "overview_1m", res: time.Minute},
+		{name: "`overview_1m`, `WithoutWait` (no histogram)", table: "overview_1m", source: "overview_1m", res: time.Minute, noHist: true},
+		{name: "`overview_1m` with 8,192-row granules", table: "probe_1m_g8192", source: "overview_1m", res: time.Minute,
+			create: "CREATE TABLE probe_1m_g8192 AS overview_1m" + probeEngine + "8192;INSERT INTO probe_1m_g8192 SELECT * FROM overview_1m"},
+	},
+	"24h": {
+		{name: "`overview_1m` as the schema defines it", table: "overview_1m", source: "overview_1m", res: time.Minute},
+		{name: "`overview_1m`, `WithoutWait` (no histogram)", table: "overview_1m", source: "overview_1m", res: time.Minute, noHist: true},
+		{name: "a 10 min rollup, 1,024-row granules", table: "probe_10m_g1024", source: "overview_1m", res: 10 * time.Minute,
+			create: "CREATE TABLE probe_10m_g1024 AS overview_1s" + probeEngine + "1024;" + reaggregate("probe_10m_g1024", 600)},
+	},
+}
+
+// diagnosis is the p50 of each query per probe of one window.
+type diagnosis struct {
+	Window string
+	Size   uint64
+	Probes []probe
+	// P50 per probe: KPIs+compare, grid, trend, the hub's query.
+	P50   [][4]time.Duration
+	Rows  [][4]uint64
+	Skip  []string // why a probe was left out
+	Iters int
+}
+
+var diagQueries = [4]string{"(a) KPIs+compare", "(b, d) grid", "(c) trend", "hub"}
+
+// diagnose runs the probes of window w at the end of the history h, iters times in turn.
+func diagnose(ctx context.Context, h *history, w string, iters int) (diagnosis, error) {
+	d := diagnosis{Window: w, Iters: iters}
+	length, _ := windowLength(w)
+	view := apiView(length, w)
+	qs := [4]rollup.Query{view[qKPI], view[qGrid], view[qTrend], hubSet(view)[0].q}
+	now := h.end.Add(-time.Second)
+
+	var sqls [][4]string
+	for _, p := range probes[w] {
+		if p.create != "" {
+			ok := true
+			for _, stmt := range strings.Split(p.create, ";") {
+				if err := h.db.Conn().Exec(ctx, stmt); err != nil {
+					d.Skip = append(d.Skip, fmt.Sprintf("%s: %v", p.name, err))
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+		}
+		var s [4]string
+		for i, q := range qs {
+			q.WithoutWait = q.WithoutWait || p.noHist
+			if q.Step > 0 {
+				q.Step = rollup.TrendStep(q.Window, p.res)
+			}
+			plan := q.Plan(now)
+			if plan.Table != p.source {
+				return d, fmt.Errorf("probe %s: the window %s reads %s, not %s", p.name, w, plan.Table, p.source)
+			}
+			plan.Resolution = p.res
+			plan.To = now.Truncate(p.res).Add(p.res)
+			plan.From, plan.PrevFrom = plan.To.Add(-q.Window), plan.To.Add(-2*q.Window)
+			sql, _ := store.RollupSQL(q, plan)
+			s[i] = strings.Replace(sql, "\nFROM "+p.source+"\n", "\nFROM "+p.table+"\n", 1)
+		}
+		if !strings.Contains(s[0], "\nFROM "+p.table+"\n") {
+			d.Skip = append(d.Skip, p.name+": store.RollupSQL changed, the table could not be swapped")
+			continue
+		}
+		d.Probes, sqls = append(d.Probes, p), append(sqls, s)
+	}
+
+	times := make([][4][]time.Duration, len(d.Probes))
+	d.Rows = make([][4]uint64, len(d.Probes))
+	exec := func(ctx context.Context, sql string) error {
+		rows, err := h.db.Conn().Query(ctx, sql)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		return rows.Err()
+	}
+	for i := range d.Probes {
+		for j := range 4 {
+			n, err := readRows(ctx, func(ctx context.Context) error { return exec(ctx, sqls[i][j]) })
+			if err != nil {
+				return d, fmt.Errorf("probe %s, %s: %w", d.Probes[i].name, diagQueries[j], err)
+			}
+			d.Rows[i][j] = n
+		}
+	}
+	for it := range iters {
+		for k := range d.Probes {
+			i := (k + it) % len(d.Probes)
+			for j := range 4 {
+				start := time.Now()
+				if err := exec(ctx, sqls[i][j]); err != nil {
+					return d, fmt.Errorf("probe %s, %s: %w", d.Probes[i].name, diagQueries[j], err)
+				}
+				times[i][j] = append(times[i][j], time.Since(start))
+			}
+		}
+	}
+	d.P50 = make([][4]time.Duration, len(d.Probes))
+	for i := range d.Probes {
+		for j := range 4 {
+			d.P50[i][j] = benchkit.Percentile(times[i][j], 0.5)
+		}
+	}
+	return d, nil
+}
