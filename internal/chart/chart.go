@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/go-echarts/go-echarts/v2/charts"
 	"github.com/go-echarts/go-echarts/v2/opts"
@@ -253,6 +252,3 @@ func ChannelBars(m rollup.MomentConsistency) Options {
 		charts.WithItemStyleOpts(opts.ItemStyle{Color: "rgba(0,0,0,0.35)"}))
 	return toOptions(b)
 }
-
-// Timestamp renders a time for messages: RFC 3339 in UTC with milliseconds.
-func Timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
