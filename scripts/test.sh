@@ -11,8 +11,8 @@
 # ./ or ../ (relative to the repository root, wherever the script is run from), is . or names
 # the module (github.com/truthboard/truthboard/...); without packages,
 # every package of the module is tested (./... without var/ and bin/). `go vet` and
-# staticcheck check the same packages. Write a flag's value in the same argument when it could look like a package:
-# -run=./x, not -run ./x.
+# staticcheck check the same packages. Write a flag's value in the same argument when it could
+# look like a package: -run=./x, not -run ./x.
 #
 # Steps:
 #   1. Go (and the C compiler that -race needs), Node.js, Chromium, Prometheus Alertmanager:
