@@ -282,7 +282,7 @@ func (s *Server) startAlerts(ctx context.Context, db *store.Store, metrics *tele
 	if len(cfg.AlertmanagerURLs) > 0 {
 		am, err := notify.NewAlertmanager(notify.AlertmanagerConfig{URLs: cfg.AlertmanagerURLs, Delivery: delivery})
 		if err != nil {
-			return nil, fmt.Errorf("Alertmanager (-alertmanager-url, TRUTHBOARD_ALERTMANAGER_URL): %w", err)
+			return nil, fmt.Errorf("alertmanager URL (-alertmanager-url, TRUTHBOARD_ALERTMANAGER_URL): %w", err)
 		}
 		am.Start()
 		s.add("alertmanager", am.Close)

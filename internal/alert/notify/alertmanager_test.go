@@ -105,7 +105,7 @@ func TestAlertmanagerDelivers(t *testing.T) {
 	// Alertmanager resolves by itself an alert whose endsAt passes: the resends move it on, so
 	// the alert is still firing after its first endsAt.
 	firstEnd := listed.EndsAt
-	if d := firstEnd.Sub(time.Now()); d < 2*time.Second || d > 5*time.Second {
+	if d := time.Until(firstEnd); d < 2*time.Second || d > 5*time.Second {
 		t.Errorf("endsAt %s ahead, want 4 resend intervals (4s)", d)
 	}
 	eventually(t, "firing past its first endsAt", func() bool {
