@@ -131,6 +131,10 @@ func TestAlertmanagerDelivers(t *testing.T) {
 			t.Errorf("resolved payload %+v, want the alert resolved at %s", p, a.EndsAt)
 		}
 	}
+	// A receiver has a payload before its sender has read the answer and counted it.
+	eventually(t, "both notifications counted", func() bool {
+		return am.Stats()[0].Sent >= 2 && wh.Stats()[0].Sent >= 2
+	})
 	for _, s := range append(am.Stats(), wh.Stats()...) {
 		if s.Sent < 2 || s.Failed != 0 || s.Retries != 0 || s.Dropped != 0 {
 			t.Errorf("%s stats %+v: want 2 or more sent, none failed", s.Kind, s)
@@ -259,9 +263,11 @@ func TestAlertmanagerRefusesBadAlert(t *testing.T) {
 	bad := csatAlert("app")
 	bad.Labels["bad-label"] = "x"
 	am.Send([]Alert{bad, good})
-	eventually(t, "the valid alert listed", func() bool {
+	// Alertmanager lists the alert as soon as it has it; the sender counts it once it has read
+	// the answer, a moment later.
+	eventually(t, "the valid alert listed and counted as sent", func() bool {
 		_, ok := listAlerts(t, base)["CSATBelowTarget"]
-		return ok
+		return ok && am.Stats()[0].AlertsSent == 1
 	})
 	if s := am.Stats()[0]; s.Dropped != 1 || s.Failed != 0 || s.AlertsSent != 1 {
 		t.Errorf("stats %+v: want the invalid alert dropped, the valid one sent", s)
