@@ -40,9 +40,12 @@ func (s *Store) InsertEvents(ctx context.Context, evs []event.Event, receivedAt 
 // so that WaitForInserts can find it while it runs, even after this process is gone; "" gives
 // it a random one. The insert is one block, which ClickHouse writes
 // atomically per partition (day): either every row of a day is stored or none is. A failed
-// batch cannot be re-sent, so callers keep their events and call again.
+// batch cannot be re-sent, so callers keep their events and call again. An error about the
+// values themselves (see invalidData) has an InvalidData method returning true: sending the
+// same events again fails the same way.
 func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (err error) {
 	defer markUnavailable(&err)
+	defer markInvalidData(&err)
 	if len(evs) == 0 {
 		return nil
 	}

@@ -8,3 +8,9 @@ func MarkUnavailable(err error) error {
 	markUnavailable(&err)
 	return err
 }
+
+// MarkInvalidData is err as InsertReceived returns it: marked when it is about the values.
+func MarkInvalidData(err error) error {
+	markInvalidData(&err)
+	return err
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -146,6 +147,70 @@ func connectionFailed(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, net.ErrClosed), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, sqldriver.ErrBadConn), errors.Is(err, clickhouse.ErrAcquireConnTimeout):
+		return true
+	}
+	return false
+}
+
+// invalidDataError marks an error an insert gets for the values it carries, as opposed to
+// ClickHouse being away or its schema missing a table: sending the same rows again fails the
+// same way, so a caller that retries for ever would block everything behind them. Callers
+// recognise it by its InvalidData method through errors.As, like unavailableError.
+type invalidDataError struct{ err error }
+
+func (e *invalidDataError) Error() string     { return e.err.Error() }
+func (e *invalidDataError) Unwrap() error     { return e.err }
+func (e *invalidDataError) InvalidData() bool { return true }
+
+// markInvalidData wraps *errp in an invalidDataError when it is about the values inserted.
+// Methods that insert defer it on their named error result.
+func markInvalidData(errp *error) {
+	var marked *invalidDataError
+	if err := *errp; invalidData(err) && !errors.As(err, &marked) {
+		*errp = &invalidDataError{err}
+	}
+}
+
+// dataErrorCodes are the codes of ClickHouse's exceptions about the values of the rows, not
+// the server's state: a value it cannot parse or convert, out of its type's range, refused by
+// a constraint or by throwIf in a materialized column or view. Codes about the server or the
+// schema (a missing table, memory, too many parts, timeouts) are left out: they pass, and the
+// rows must wait for them rather than be put aside.
+var dataErrorCodes = map[int32]bool{
+	6:   true, // CANNOT_PARSE_TEXT
+	25:  true, // CANNOT_PARSE_ESCAPE_SEQUENCE
+	26:  true, // CANNOT_PARSE_QUOTED_STRING
+	27:  true, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+	38:  true, // CANNOT_PARSE_DATE
+	41:  true, // CANNOT_PARSE_DATETIME
+	53:  true, // TYPE_MISMATCH
+	69:  true, // ARGUMENT_OUT_OF_BOUND
+	70:  true, // CANNOT_CONVERT_TYPE
+	72:  true, // CANNOT_PARSE_NUMBER
+	117: true, // INCORRECT_DATA
+	131: true, // TOO_LARGE_STRING_SIZE
+	190: true, // SIZES_OF_ARRAYS_DONT_MATCH
+	321: true, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+	349: true, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+	395: true, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
+	407: true, // DECIMAL_OVERFLOW
+	469: true, // VIOLATED_CONSTRAINT
+	691: true, // UNKNOWN_ELEMENT_OF_ENUM
+}
+
+// invalidData reports whether err refuses the values of an insert: an exception of ClickHouse
+// with a code of dataErrorCodes, or a value the driver cannot put in its column's type (e.g.
+// an Enum8 element the table does not have). A Go type that does not fit a column's type
+// (column.ColumnConverterError) is the schema's or ours, for every row alike, and is not one.
+func invalidData(err error) bool {
+	var exc *clickhouse.Exception
+	var colErr *column.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &exc):
+		return dataErrorCodes[exc.Code]
+	case errors.As(err, &colErr):
 		return true
 	}
 	return false

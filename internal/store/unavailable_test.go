@@ -40,18 +40,23 @@ func TestUnavailable(t *testing.T) {
 		{"the server's exception", &clickhouse.Exception{Code: 60, Message: "Table doesn't exist"}, false},
 		{"a bug of ours", errors.New("converting UInt64 to *uint32 is unsupported"), false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := store.MarkUnavailable(tc.err)
-			if unavailable(got) != tc.want {
-				t.Fatalf("unavailable(%v) = %v, want %v", tc.err, !tc.want, tc.want)
-			}
-			if !errors.Is(got, tc.err) || (tc.err != nil && got.Error() != tc.err.Error()) {
-				t.Fatalf("marked error %q does not keep %q", got, tc.err)
-			}
-			if again := store.MarkUnavailable(got); again != got {
-				t.Fatalf("an error marked twice is wrapped twice: %#v", again)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkMark(t, store.MarkUnavailable, unavailable, tc.err, tc.want) })
+	}
+}
+
+// checkMark checks that mark(err) is recognised by is exactly when want says, keeps err's
+// identity and text, and is not wrapped twice.
+func checkMark(t *testing.T, mark func(error) error, is func(error) bool, err error, want bool) {
+	t.Helper()
+	got := mark(err)
+	if is(got) != want {
+		t.Fatalf("%v: recognised %v, want %v", err, !want, want)
+	}
+	if !errors.Is(got, err) || (err != nil && got.Error() != err.Error()) {
+		t.Fatalf("marked error %q does not keep %q", got, err)
+	}
+	if again := mark(got); again != got {
+		t.Fatalf("an error marked twice is wrapped twice: %#v", again)
 	}
 }
 
