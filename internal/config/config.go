@@ -68,6 +68,11 @@ type Config struct {
 	// SpoolMaxBytes is the spool's disk quota: while ClickHouse is away the spool grows up to
 	// it, then ingest answers 503 until ClickHouse takes the backlog.
 	SpoolMaxBytes int
+	// DeadLetterMaxBytes is the disk quota of the dead-letter (<spool>/dead-letter), where spool
+	// records that cannot be decoded and events ClickHouse refuses for their values are kept
+	// aside for an operator. When it is full they wait in the spool instead, and the spool
+	// fills behind them: replay or remove entries (truthboard dead-letter), or raise it.
+	DeadLetterMaxBytes int
 	// ShutdownTimeout bounds a graceful stop (SIGTERM): in-flight requests are answered and the
 	// spool is drained to ClickHouse for at most this long; what remains stays in the spool.
 	ShutdownTimeout time.Duration
@@ -123,6 +128,7 @@ func Default() Config {
 		FlushInterval:         100 * time.Millisecond,
 		FlushRows:             20_000,
 		SpoolMaxBytes:         1 << 30,
+		DeadLetterMaxBytes:    64 << 20,
 		ShutdownTimeout:       15 * time.Second,
 		LiveTick:              time.Second,
 		DisplayTokenRefresh:   5 * time.Second,
@@ -157,6 +163,7 @@ func (c *Config) settings() []setting {
 		{"flush-rows", "TRUTHBOARD_FLUSH_ROWS", "insert as soon as this many events wait", (*count)(&c.FlushRows)},
 		{"spool-dir", "TRUTHBOARD_SPOOL_DIR", "folder of the local spool of acknowledged events (empty: <data-dir>/spool)", (*text)(&c.SpoolDir)},
 		{"spool-max-bytes", "TRUTHBOARD_SPOOL_MAX_BYTES", "disk quota of the spool in bytes; beyond it ingest answers 503", (*count)(&c.SpoolMaxBytes)},
+		{"dead-letter-max-bytes", "TRUTHBOARD_DEAD_LETTER_MAX_BYTES", "disk quota of the dead-letter (<spool-dir>/dead-letter) of records and events ClickHouse cannot take; when full they wait in the spool", (*count)(&c.DeadLetterMaxBytes)},
 		{"shutdown-timeout", "TRUTHBOARD_SHUTDOWN_TIMEOUT", "longest graceful stop on SIGTERM; what is not in ClickHouse by then stays in the spool", (*duration)(&c.ShutdownTimeout)},
 		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed", (*duration)(&c.LiveTick)},
 		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens and stored ingest keys are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
@@ -210,6 +217,9 @@ func (c Config) Validate() error {
 	positive(c.FlushRows, "flush-rows", "TRUTHBOARD_FLUSH_ROWS")
 	if c.SpoolMaxBytes < 2*c.MaxBodyBytes {
 		errs = append(errs, fmt.Errorf("-spool-max-bytes (TRUTHBOARD_SPOOL_MAX_BYTES) is %d, below twice -max-body-bytes (%d): the spool could not hold two full requests; raise it", c.SpoolMaxBytes, c.MaxBodyBytes))
+	}
+	if c.DeadLetterMaxBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("-dead-letter-max-bytes (TRUTHBOARD_DEAD_LETTER_MAX_BYTES) is %d: use at least 65536, e.g. 67108864 (64 MiB), so it can hold a few entries", c.DeadLetterMaxBytes))
 	}
 	if c.ShutdownTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("-shutdown-timeout (TRUTHBOARD_SHUTDOWN_TIMEOUT) is %s: use at least 1s, e.g. 15s", c.ShutdownTimeout))

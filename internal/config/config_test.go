@@ -40,6 +40,7 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{"bad env address", nil, map[string]string{"TRUTHBOARD_CLICKHOUSE_ADDR": "localhost"}, "TRUTHBOARD_CLICKHOUSE_ADDR"},
 		{"bad flag number", []string{"-max-events", "-3"}, nil, "max-events"},
 		{"spool below two requests", []string{"-spool-max-bytes", "1000", "-max-body-bytes", "1000"}, nil, "-spool-max-bytes"},
+		{"tiny dead-letter", nil, map[string]string{"TRUTHBOARD_DEAD_LETTER_MAX_BYTES": "100"}, "TRUTHBOARD_DEAD_LETTER_MAX_BYTES"},
 		{"tiny retention", []string{"-retention", "10m"}, nil, "-retention"},
 		{"tick too fast", []string{"-live-tick", "1ms"}, nil, "-live-tick"},
 		{"stray argument", []string{"now"}, nil, "unexpected argument"},

@@ -22,18 +22,6 @@ import (
 	"github.com/truthboard/truthboard/internal/store/storetest"
 )
 
-// waitFor polls cond until it holds; the deadline guards against a hang, it does not measure.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // deadLetterOf opens the dead-letter of the writer's spool as another process would
 // (`truthboard dead-letter`).
 func deadLetterOf(t *testing.T, o ingest.Options) *deadletter.DeadLetter {
@@ -192,7 +180,7 @@ func TestFullDeadLetterHoldsTheEvent(t *testing.T) {
 	held, behind := events("held", 3), events("behind", 2)
 	mustWrite(t, w, held, 3, 0)
 	mustWrite(t, w, behind, 2, 0)
-	waitFor(t, "saying the dead-letter is full", func() bool {
+	spooltest.Eventually(t, "saying the dead-letter is full", func() bool {
 		st := w.Stats()
 		return strings.Contains(st.LastError, "dead-letter is full") && st.DeadLetter.Full > 0
 	})
@@ -268,7 +256,7 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("replay after the fix: stayed %v, replayed %v; want all 3 replayed", stayed, replayed)
 	}
 	storetest.AssertStoredOnce(t, db, ids(poison, refused))
-	waitFor(t, "seeing the dead-letter emptied by the replay", func() bool { return w.Stats().DeadLetter.Records == 0 })
+	spooltest.Eventually(t, "seeing the dead-letter emptied by the replay", func() bool { return w.Stats().DeadLetter.Records == 0 })
 
 	// Replaying an entry whose events are stored already stores nothing twice.
 	if err := dead.AddEvent(refused[0], time.Now(), errors.New("kept twice")); err != nil {
@@ -335,7 +323,7 @@ func TestRoomComesBackAfterOutage(t *testing.T) {
 
 				big := events("big", tc.big)
 				var err error
-				waitFor(t, "taking a large request again", func() bool {
+				spooltest.Eventually(t, "taking a large request again", func() bool {
 					_, err = w.Write(waitCtx(t), big)
 					return err == nil
 				})

@@ -18,6 +18,7 @@ import (
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/spool"
+	"github.com/truthboard/truthboard/internal/spool/spooltest"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
 )
@@ -310,7 +311,7 @@ func TestWriterClickHouseRefuses(t *testing.T) {
 	}
 	evs := events("a", 3)
 	mustWrite(t, w, evs, 3, 0)
-	waitFor(t, "retried several times", func() bool { return w.Stats().Failures >= 4 })
+	spooltest.Eventually(t, "retried several times", func() bool { return w.Stats().Failures >= 4 })
 	if dl := w.Stats().DeadLetter; dl.Records != 0 {
 		t.Fatalf("dead-letter %+v with the table missing, want nothing put aside", dl)
 	}

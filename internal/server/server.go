@@ -40,6 +40,7 @@ import (
 	"github.com/truthboard/truthboard/internal/alert/notify"
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/config"
+	"github.com/truthboard/truthboard/internal/deadletter"
 	"github.com/truthboard/truthboard/internal/demo"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
@@ -139,6 +140,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	// 5. Ingest: the spool (a crash's leftovers are sent first) and its drainer.
 	writer, err := ingest.Open(db, ingest.Options{
 		Spool:         spool.Options{Dir: cfg.SpoolFolder(), MaxBytes: int64(cfg.SpoolMaxBytes)},
+		DeadLetter:    deadletter.Options{MaxBytes: int64(cfg.DeadLetterMaxBytes)},
 		FlushInterval: cfg.FlushInterval,
 		FlushRows:     cfg.FlushRows,
 		Observe: func(a ingest.Attempt) {
@@ -162,6 +164,11 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	metrics.WatchSpool(func() telemetry.SpoolStats {
 		st := writer.Stats()
 		return telemetry.SpoolStats{Segments: st.Segments, Bytes: st.Bytes, Events: st.Events, Oldest: st.Oldest}
+	})
+	metrics.WatchDeadLetter(func() telemetry.DeadLetterStats {
+		st := writer.Stats().DeadLetter
+		return telemetry.DeadLetterStats{Records: st.Records, Events: st.Events, Bytes: st.Bytes,
+			UndecodableEvents: st.UndecodableEvents, RefusedEvents: st.RefusedEvents, Full: st.Full}
 	})
 
 	// 6. Alerts: delivery first (the evaluator hands it what fires), then the evaluator, which

@@ -80,18 +80,6 @@ func fillUntilFull(t *testing.T, s *Spool) int {
 	return 0
 }
 
-// waitFor polls cond until it holds; the deadline guards against a hang, it does not measure.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // bigRecord is the number of events whose record takes about bytes.
 func bigRecord(bytes int) int {
 	return bytes * 10 / (headerBytes + len(encodeEvents(nil, events("big-00000", 10))))
@@ -108,7 +96,7 @@ func TestQuotaRoomComesBackWhenDelivered(t *testing.T) {
 	if ids := drain(t, s, 1000); len(ids) != n*10 {
 		t.Fatalf("drained %d events, want %d", len(ids), n*10)
 	}
-	waitFor(t, "rolled the delivered segment", func() bool { return s.Stats().Bytes == 0 })
+	spooltest.Eventually(t, "rolled the delivered segment", func() bool { return s.Stats().Bytes == 0 })
 	if err := s.Append(events("big", bigRecord(quota*9/10)), time.Now()); err != nil {
 		t.Fatalf("a record of 90%% of the quota on a drained spool: %v", err)
 	}
@@ -144,7 +132,7 @@ func TestFullDiskRoomComesBackWhenDelivered(t *testing.T) {
 		if ids := drain(t, s, 1000); len(ids) != n*10 {
 			t.Fatalf("drained %d events, want the %d acknowledged", len(ids), n*10)
 		}
-		waitFor(t, "rolled the delivered segment", func() bool { return s.Stats().Bytes == 0 })
+		spooltest.Eventually(t, "rolled the delivered segment", func() bool { return s.Stats().Bytes == 0 })
 		if err := s.Append(events("big", bigRecord(256<<10)), time.Now()); err != nil {
 			t.Fatalf("a record of half the disk once the spool is delivered: %v", err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/truthboard/truthboard/internal/auth"
+	"github.com/truthboard/truthboard/internal/deadletter"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/live"
@@ -263,6 +264,9 @@ type readiness struct {
 	Ready      bool       `json:"ready"`
 	ClickHouse string     `json:"clickhouse"` // "ok", or why it does not answer
 	Spool      spoolState `json:"spool"`
+	// DeadLetter is what was kept aside because ClickHouse can never take it (not counted in
+	// Ready: it blocks nothing).
+	DeadLetter deadletter.Stats `json:"dead_letter"`
 }
 
 type spoolState struct {
@@ -283,7 +287,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	r := readiness{ClickHouse: "ok", Spool: spoolState{
 		Events: st.Events, Bytes: st.Bytes, MaxBytes: st.MaxBytes, Segments: st.Segments,
 		FailedInserts: st.Failures, LastError: st.LastError,
-	}}
+	}, DeadLetter: st.DeadLetter}
 	if !st.Oldest.IsZero() {
 		r.Spool.OldestAgeSeconds = time.Since(st.Oldest).Seconds()
 	}

@@ -1,5 +1,6 @@
 // Package spooltest damages and confines spools for tests: a record whose bytes are intact but
-// whose events cannot be decoded, and a spool on a disk small enough to fill.
+// whose events cannot be decoded, and a spool on a disk small enough to fill; and waits for
+// what a spool's reader does in the background.
 package spooltest
 
 import (
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // headerBytes is the size of a record's header, as internal/spool's package comment lays it
@@ -97,4 +99,17 @@ func SmallDisk(t *testing.T, size int64, test func(t *testing.T, dir string)) {
 		t.Fatalf("on a small disk, the test did not run:\n%s", out)
 	}
 	t.Logf("on a small disk:\n%s", out)
+}
+
+// Eventually polls cond until it holds, failing the test with what after 30 s: the deadline
+// guards against a hang, it measures nothing.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
