@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +25,7 @@ import (
 // (`truthboard dead-letter`).
 func deadLetterOf(t *testing.T, o ingest.Options) *deadletter.DeadLetter {
 	t.Helper()
-	d, err := deadletter.Open(deadletter.Options{Dir: filepath.Join(o.Spool.Dir, "dead-letter")})
+	d, err := deadletter.Open(deadletter.Options{Dir: ingest.DeadLetterDir(o.Spool.Dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ type Options struct {
 	// RecentKeys is how many acknowledged events the answer's duplicate count remembers.
 	RecentKeys int
 	// DeadLetter is where records that cannot be decoded and events ClickHouse refuses are
-	// kept aside (Dir default: <Spool.Dir>/dead-letter).
+	// kept aside (Dir default: DeadLetterDir(Spool.Dir)).
 	DeadLetter deadletter.Options
 	// RefusedAttempts is how many times a batch is sent while ClickHouse refuses it for its
 	// values before the drainer isolates the events it refuses (default 3): a refusal may
@@ -114,13 +114,16 @@ func (o Options) withDefaults() Options {
 		o.RecentKeys = DefaultRecentKeys
 	}
 	if o.DeadLetter.Dir == "" && o.Spool.Dir != "" {
-		o.DeadLetter.Dir = filepath.Join(o.Spool.Dir, "dead-letter")
+		o.DeadLetter.Dir = DeadLetterDir(o.Spool.Dir)
 	}
 	if o.RefusedAttempts <= 0 {
 		o.RefusedAttempts = DefaultRefusedTries
 	}
 	return o
 }
+
+// DeadLetterDir is the default dead-letter folder of the spool in spoolDir.
+func DeadLetterDir(spoolDir string) string { return filepath.Join(spoolDir, "dead-letter") }
 
 var (
 	// ErrSpoolFull means the spool reached its quota: nothing was made durable; retry later.
