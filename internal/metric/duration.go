@@ -134,27 +134,11 @@ func BucketSQL(column string) string {
 // durations, q is out of range, or counts has more than Buckets entries. The answer is within
 // QuantileRelativeError of the exact one.
 func Quantile(counts []uint64, q float64) (ms float64, ok bool) {
-	if !(q >= 0 && q <= 1) || len(counts) > Buckets {
+	b, ok := QuantileBucket(counts, q)
+	if !ok {
 		return 0, false
 	}
-	var total uint64
-	for _, c := range counts {
-		total += c
-	}
-	if total == 0 {
-		return 0, false
-	}
-	// The tolerance keeps q × total from landing one rank too high when it is an integer
-	// in exact arithmetic but not in binary (0.7 × 10 is 7.000000000000001).
-	rank := uint64(max(1, math.Ceil(q*float64(total)-1e-9)))
-	var seen uint64
-	for i, c := range counts {
-		seen += c
-		if seen >= rank {
-			return bucketMiddle[i], true
-		}
-	}
-	panic("metric: quantile rank beyond the total") // rank <= total by construction
+	return bucketMiddle[b], true
 }
 
 // Percentile returns Quantile as a Figure whose n is the number of durations, so that a p90 of
