@@ -357,3 +357,42 @@ func TestAttachRecovery(t *testing.T) {
 		t.Errorf("total recovery = %+v, want 7 of 9 and 3 pending", tot)
 	}
 }
+
+// TestBuildSeriesPartialBuckets: the bucket the window starts in and the one still filling are
+// partial, with the seconds they cover; the one filling covers up to the plan's Now, or only up
+// to the newest events' step when those are older but inside it (events still on their way).
+func TestBuildSeriesPartialBuckets(t *testing.T) {
+	q := mustQuery(t, "window=5m&by=moment&series=true")
+	p := q.Plan(testNow) // [10:12:43, 10:17:43) at 10 s steps, now 10:17:42.5
+	at := func(m, s int) time.Time { return time.Date(2026, 3, 10, 10, m, s, 0, time.UTC) }
+	for _, tc := range []struct {
+		name   string
+		newest time.Time
+		last   float64
+	}{
+		{"events up to now", at(17, 42), 2.5},
+		{"newest events a second old", at(17, 41), 2},
+		{"no events in the last bucket yet", at(17, 30), 2.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			groups := []rollup.Group{
+				{Moment: "service", Bucket: at(12, 40), Newest: at(12, 45), Counts: rollup.Counts{Events: 3}},
+				{Moment: "service", Bucket: at(15, 0), Newest: at(15, 3), Counts: rollup.Counts{Events: 10}},
+				{Moment: "service", Bucket: tc.newest.Truncate(10 * time.Second), Newest: tc.newest, Counts: rollup.Counts{Events: 1}},
+			}
+			pts := rollup.Build(q, p, groups, metric.Rules{}).Rows[0].Series
+			first, last := pts[0], pts[len(pts)-1]
+			if !first.Partial || first.Seconds != 7 || !first.T.Equal(at(12, 40)) {
+				t.Errorf("first bucket %v partial %v, %v s; want 10:12:40, partial, 7 s (from 10:12:43)", first.T, first.Partial, first.Seconds)
+			}
+			if !last.Partial || last.Seconds != tc.last || !last.T.Equal(at(17, 40)) {
+				t.Errorf("last bucket %v partial %v, %v s; want 10:17:40, partial, %v s", last.T, last.Partial, last.Seconds, tc.last)
+			}
+			for _, pt := range pts[1 : len(pts)-1] {
+				if pt.Partial || pt.Seconds != 0 {
+					t.Errorf("bucket %v partial %v, %v s; want whole", pt.T, pt.Partial, pt.Seconds)
+				}
+			}
+		})
+	}
+}
