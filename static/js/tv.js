@@ -1,10 +1,11 @@
-import {ChartSet, Live, badgeHTML, hasECharts, kpiTilesHTML, renderKPIs, subscriptionFromURL} from './live.js';
+import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL} from './live.js';
+import {heatmapDecoration, renderTiles, tilesHTML} from './judgement.js';
 
 // The TV wall: no controls; the URL sets window, filters and rotate (e.g. rotate=30s, rotate=0
 // to stay on the first panel).
 hasECharts();
 const $ = (id) => document.getElementById(id);
-$('kpis').innerHTML = kpiTilesHTML();
+$('kpis').innerHTML = tilesHTML();
 $('badge').innerHTML = badgeHTML;
 
 function rotateMs() {
@@ -20,6 +21,9 @@ function rotateMs() {
 const unit = () => Math.max(12, Math.min(64, window.innerWidth / 80));
 const fg = '#e6edf3';
 const dim = '#9aa7b4';
+// The heatmap's judgement colours on the dark theme, by the cell's code (see chart.Heatmap):
+// red and green stay, "no significant change" and "too few to judge" become dark.
+const dark = {'-1': '#da3633', 0: '#3b4654', 1: '#2ea043', 2: '#1f252e'};
 
 function decorate(name, opt) {
   const f = unit();
@@ -37,7 +41,10 @@ function decorate(name, opt) {
         pointer: {width: f * 0.35},
       };
     }
-    if (s.type === 'heatmap') return {label: {fontSize: f * 0.8}};
+    if (s.type === 'heatmap') {
+      return {label: {fontSize: f * 0.8, lineHeight: f, color: fg, textBorderColor: '#000', textBorderWidth: 2},
+        itemStyle: {borderColor: '#0d1117', borderWidth: Math.max(2, f / 8)}};
+    }
     if (s.type === 'funnel') return {label: {fontSize: f * 0.9, color: fg}};
     if (s.type === 'line') return {lineStyle: {width: Math.max(2, f / 8)}, symbolSize: f / 3};
     return {label: {fontSize: f * 0.8}};
@@ -56,7 +63,17 @@ function decorate(name, opt) {
   if (opt.xAxis) o.xAxis = axis;
   if (opt.yAxis) o.yAxis = axis;
   if (opt.grid) o.grid = {top: f * 3.5, left: f * 1.5, right: f * 2, bottom: name === 'heatmap' ? f * 5 : f * 1.5, containLabel: true};
-  if (opt.visualMap) o.visualMap = {itemHeight: f * 12, itemWidth: f, textStyle: {fontSize: f * 0.8, color: dim}, bottom: 0};
+  if (opt.visualMap) {
+    const vm = opt.visualMap[0];
+    o.visualMap = {itemWidth: f * 1.4, itemHeight: f * 0.9, itemGap: f, textStyle: {fontSize: f * 0.8, color: dim}, bottom: 0,
+      pieces: (vm.pieces || []).map((p) => Object.assign({}, p, {color: dark[p.value] || p.color}))};
+  }
+  if (name === 'heatmap') {
+    // Cell texts, with the change that coloured a cell; no tooltips without a pointer.
+    const h = heatmapDecoration(opt, document.querySelector('[data-chart="heatmap"]'), {tooltip: false, minCell: 110});
+    Object.assign(o.series[0].label, h.series[0].label, {lineHeight: f * 1.1});
+    o.title.subtextStyle = {fontSize: f * 0.75, color: dim};
+  }
   return o;
 }
 
@@ -65,7 +82,7 @@ const live = new Live({
   subscription: subscriptionFromURL('tv'),
   badge: $('badge'),
   onMessage(m) {
-    if (m.data) renderKPIs($('kpis'), m.data.kpis);
+    if (m.data) renderTiles($('kpis'), m.data.kpis);
     charts.apply(m);
   },
 });
