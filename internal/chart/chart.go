@@ -254,16 +254,17 @@ func significant(v float64, digits int) float64 {
 var allLabels = &opts.AxisLabel{Interval: "0", Rotate: 30}
 
 // minPartialShare is the smallest part of a trend bucket that a partial bucket must cover to
-// be drawn: a bucket a few seconds old says too little about its rate or its shares.
-const minPartialShare = 0.25
+// be drawn: a bucket a few seconds old says too little about its rate or its shares, and the
+// events of its last second may still be on their way.
+const minPartialShare = 0.5
 
 // Trend is a line per moment over the window's buckets of one measure of the rows' series.
 // measure picks the value of a point, e.g. events per second or CSAT %. Partial buckets (the
 // first, cut by the window's start, and the last, still filling) are not part of the solid
 // line: each moment has a second, dashed series of the same name (ECharts gives both the
 // same colour and one legend entry) that joins them to their whole neighbour, so a bucket
-// still filling reads as provisional, not as a drop. A partial bucket covering less than a
-// quarter of its step is left out.
+// still filling reads as provisional, not as a drop. A partial bucket covering less than half
+// of its step is left out.
 func Trend(title string, rows []rollup.Row, measure func(p rollup.Point) any) Options {
 	l := charts.NewLine()
 	l.SetGlobalOptions(

@@ -58,7 +58,7 @@ func gridRows() []rollup.Row {
 var t0 = time.Date(2026, 3, 14, 9, 26, 0, 0, time.UTC)
 
 // trendRows are per-moment series of four 10 s buckets, the first cut by the window's start (7
-// of its 10 s) and the last still filling (4 s in; service's only 2 s, too little to draw);
+// of its 10 s) and the last still filling (6 s in; service's only 4 s, too little to draw);
 // fmot's second bucket has too few csat answers and tmot has no row at all.
 func trendRows() []rollup.Row {
 	point := func(i int, events uint64, n, top2 int64) rollup.Point {
@@ -68,14 +68,14 @@ func trendRows() []rollup.Row {
 		case 0:
 			p.Partial, p.Seconds = true, 7
 		case 3:
-			p.Partial, p.Seconds = true, 4
+			p.Partial, p.Seconds = true, 6
 		}
 		return p
 	}
 	svc := []rollup.Point{point(0, 14, 7, 5), point(1, 22, 11, 9), point(2, 18, 9, 6), point(3, 4, 2, 2)}
-	svc[3].Seconds = 2
+	svc[3].Seconds = 4
 	return []rollup.Row{
-		{Moment: "zmot", Series: []rollup.Point{point(0, 7, 6, 5), point(1, 12, 8, 6), point(2, 9, 5, 5), point(3, 4, 5, 4)}},
+		{Moment: "zmot", Series: []rollup.Point{point(0, 7, 6, 5), point(1, 12, 8, 6), point(2, 9, 5, 5), point(3, 6, 5, 4)}},
 		{Moment: "fmot", Series: []rollup.Point{point(0, 5, 5, 4), point(1, 3, 2, 2), point(2, 8, 6, 3), point(3, 3, 0, 0)}},
 		{Moment: "smot", Series: []rollup.Point{point(0, 0, 0, 0), point(1, 4, 0, 0), point(2, 5, 5, 1), point(3, 0, 0, 0)}},
 		{Moment: "service", Series: svc},
@@ -292,7 +292,7 @@ func TestTrendPoints(t *testing.T) {
 		{0, []any{"-", 75.0, 100.0, "-"}, []any{83.33, 75.0, 100.0, 80.0}},
 		// fmot's second bucket has too few answers; its last has none.
 		{1, []any{"-", "-", 50.0, "-"}, []any{80.0, "-", 50.0, "-"}},
-		// service's last bucket covers 2 s of 10: left out, not drawn as a drop.
+		// service's last bucket covers 4 s of 10: left out, not drawn as a drop.
 		{4, []any{"-", 81.82, 66.67, "-"}, []any{71.43, 81.82, "-", "-"}},
 	} {
 		if got := values(s[tc.moment]); !reflect.DeepEqual(got, tc.solid) {
@@ -313,7 +313,7 @@ func TestTrendPoints(t *testing.T) {
 }
 
 // TestVolumeOfPartialBuckets: a bucket still filling is measured over the seconds it covers,
-// so 4 events in the first 4 s of a 10 s bucket are as many per second as 10 in a whole one.
+// so 6 events in the first 6 s of a 10 s bucket are as many per second as 10 in a whole one.
 func TestVolumeOfPartialBuckets(t *testing.T) {
 	s := series(t, chart.Trend("Events", trendRows(), chart.Volume))
 	var got []any
@@ -321,7 +321,7 @@ func TestVolumeOfPartialBuckets(t *testing.T) {
 		got = append(got, d.(map[string]any)["value"].([]any)[1])
 	}
 	if want := []any{1.0, 1.2, 0.9, 1.0}; !reflect.DeepEqual(got, want) {
-		t.Errorf("zmot events per second %v, want %v (7 in 7 s, 12 and 9 in 10 s, 4 in 4 s)", got, want)
+		t.Errorf("zmot events per second %v, want %v (7 in 7 s, 12 and 9 in 10 s, 6 in 6 s)", got, want)
 	}
 }
 

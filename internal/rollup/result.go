@@ -279,16 +279,25 @@ func counted(p Plan, window time.Duration) time.Duration {
 	return max(time.Second, p.Now.Sub(p.From))
 }
 
-// series lists every bucket of the window, empty ones included, so a chart never has gaps.
-// The first bucket is partial when the window starts inside it; the bucket holding the plan's
-// Now is partial too, covering up to Now, or only up to the end of the newest events' step when
-// those are older but in it: events reach the rollups a second or so after they happen (through
-// the spool), and the bucket would otherwise look emptier than it is. A plan without a Now
-// counts every bucket up to the window's end as whole.
+// maxArrivalLag is how far behind the plan's Now the newest events may be and still be taken
+// for events on their way (in the spool, in a batch) rather than for traffic that stopped: a
+// trend bucket after them is then partial, not empty.
+const maxArrivalLag = time.Minute
+
+// series lists every bucket of the window, empty ones included, so a chart never has gaps. A
+// bucket is partial when the figures do not cover it whole: the first when the window starts
+// inside it, and any bucket that ends after the time up to which events have arrived. That is
+// the plan's Now, or the end of the newest events' step when it is older but by less than
+// maxArrivalLag: events reach the rollups a second or more after they happen, and the buckets
+// they have not all reached yet would otherwise look emptier than they are. Without a Now,
+// every bucket up to the window's end counts whole.
 func series(buckets map[time.Time]*Counts, p Plan, step time.Duration, newest time.Time, r metric.Rules) []Point {
-	end := p.To
-	if !p.Now.IsZero() && p.Now.Before(end) {
-		end = p.Now
+	filled := p.To
+	if !p.Now.IsZero() && p.Now.Before(filled) {
+		filled = p.Now
+	}
+	if arrived := newest.Add(p.Resolution); !newest.IsZero() && arrived.Before(filled) && filled.Sub(arrived) < maxArrivalLag {
+		filled = arrived
 	}
 	var pts []Point
 	for t := p.From.Truncate(step); t.Before(p.To); t = t.Add(step) {
@@ -301,11 +310,8 @@ func series(buckets map[time.Time]*Counts, p Plan, step time.Duration, newest ti
 		if p.From.After(from) {
 			from = p.From
 		}
-		if end.Before(to) {
-			to = end
-			if arrived := newest.Add(p.Resolution); !newest.IsZero() && arrived.After(from) && arrived.Before(to) {
-				to = arrived
-			}
+		if filled.Before(to) {
+			to = filled
 		}
 		if !from.Equal(t) || !to.Equal(t.Add(step)) {
 			pt.Partial, pt.Seconds = true, max(0, to.Sub(from).Seconds())

@@ -358,9 +358,10 @@ func TestAttachRecovery(t *testing.T) {
 	}
 }
 
-// TestBuildSeriesPartialBuckets: the bucket the window starts in and the one still filling are
-// partial, with the seconds they cover; the one filling covers up to the plan's Now, or only up
-// to the newest events' step when those are older but inside it (events still on their way).
+// TestBuildSeriesPartialBuckets: the bucket the window starts in and those that end after the
+// events have arrived are partial, with the seconds they cover: up to the plan's Now, or only
+// up to the newest events' step when those are older (events still on their way), unless they
+// are so old that the traffic has stopped.
 func TestBuildSeriesPartialBuckets(t *testing.T) {
 	q := mustQuery(t, "window=5m&by=moment&series=true")
 	p := q.Plan(testNow) // [10:12:43, 10:17:43) at 10 s steps, now 10:17:42.5
@@ -368,11 +369,14 @@ func TestBuildSeriesPartialBuckets(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		newest time.Time
-		last   float64
+		// tail are the seconds covered by the buckets of 10:17:20, :30 and :40; −1: whole.
+		tail []float64
 	}{
-		{"events up to now", at(17, 42), 2.5},
-		{"newest events a second old", at(17, 41), 2},
-		{"no events in the last bucket yet", at(17, 30), 2.5},
+		{"events up to now", at(17, 42), []float64{-1, -1, 2.5}},
+		{"newest events a second old", at(17, 41), []float64{-1, -1, 2}},
+		{"newest events 13 s old: still on their way", at(17, 29), []float64{-1, 0, 0}},
+		{"newest events 15 s old", at(17, 27), []float64{8, 0, 0}},
+		{"no events for 2 minutes: the traffic stopped", at(15, 30), []float64{-1, -1, 2.5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			groups := []rollup.Group{
@@ -381,17 +385,21 @@ func TestBuildSeriesPartialBuckets(t *testing.T) {
 				{Moment: "service", Bucket: tc.newest.Truncate(10 * time.Second), Newest: tc.newest, Counts: rollup.Counts{Events: 1}},
 			}
 			pts := rollup.Build(q, p, groups, metric.Rules{}).Rows[0].Series
-			first, last := pts[0], pts[len(pts)-1]
-			if !first.Partial || first.Seconds != 7 || !first.T.Equal(at(12, 40)) {
+			if first := pts[0]; !first.Partial || first.Seconds != 7 || !first.T.Equal(at(12, 40)) {
 				t.Errorf("first bucket %v partial %v, %v s; want 10:12:40, partial, 7 s (from 10:12:43)", first.T, first.Partial, first.Seconds)
 			}
-			if !last.Partial || last.Seconds != tc.last || !last.T.Equal(at(17, 40)) {
-				t.Errorf("last bucket %v partial %v, %v s; want 10:17:40, partial, %v s", last.T, last.Partial, last.Seconds, tc.last)
-			}
-			for _, pt := range pts[1 : len(pts)-1] {
-				if pt.Partial || pt.Seconds != 0 {
-					t.Errorf("bucket %v partial %v, %v s; want whole", pt.T, pt.Partial, pt.Seconds)
+			tail := pts[len(pts)-3:]
+			for i, pt := range pts[1:] {
+				want := -1.0
+				if k := i + 1 - (len(pts) - 3); k >= 0 {
+					want = tc.tail[k]
 				}
+				if pt.Partial != (want >= 0) || pt.Partial && pt.Seconds != want || !pt.Partial && pt.Seconds != 0 {
+					t.Errorf("bucket %v partial %v, %v s; want %v s (−1: whole)", pt.T.Format(time.TimeOnly), pt.Partial, pt.Seconds, want)
+				}
+			}
+			if !tail[2].T.Equal(at(17, 40)) {
+				t.Errorf("last bucket at %v, want 10:17:40", tail[2].T)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -21,6 +22,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/truthboard/truthboard/internal/chart"
+	"github.com/truthboard/truthboard/internal/demo"
+	"github.com/truthboard/truthboard/internal/event"
 )
 
 // judgedEvents are events of one moment × channel: n of them from at on, 300 ms apart, with
@@ -75,12 +78,14 @@ func designedWindow(t *testing.T, s *liveServer) {
 	s.settle(t)
 }
 
-// openSized opens u in a new tab whose viewport is w × h CSS pixels (loaded again at that size,
-// so that the page lays itself out for it from the start).
-func openSized(t *testing.T, bctx context.Context, u string, w, h int64) *page {
+// openSized opens u in a new tab whose viewport is w × h CSS pixels at the given device scale
+// (loaded again at that size, so that the page lays itself out for it from the start). The tab
+// lives a minute, and waits up to 40 s for a condition: a 4K page on a busy machine takes a while.
+func openSized(t *testing.T, bctx context.Context, u string, w, h int64, scale float64) *page {
 	t.Helper()
-	p := openPage(t, bctx, u)
-	p.do(chromedp.EmulateViewport(w, h), chromedp.Reload())
+	p := openTab(t, bctx, u, time.Minute)
+	p.patience = 40 * time.Second
+	p.do(chromedp.EmulateViewport(w, h, chromedp.EmulateScale(scale)), chromedp.Reload())
 	return p
 }
 
@@ -178,7 +183,7 @@ func TestJudgedScreens(t *testing.T) {
 	fresh := `document.body.dataset.live === 'fresh' && document.querySelector('.tile[data-kpi="events"] .value').textContent === '640'`
 
 	t.Run("executive", func(t *testing.T) {
-		p := openSized(t, bctx, s.url+"/executive"+q, 1920, 1080)
+		p := openSized(t, bctx, s.url+"/executive"+q, 1920, 1080, 1)
 		p.wait("fresh figures", fresh)
 		p.wait("the heatmap", cellsJS+`['service/voice'] !== undefined`)
 		cells := eval[map[string]drawnCell](p, cellsJS)
@@ -214,7 +219,7 @@ func TestJudgedScreens(t *testing.T) {
 	})
 
 	t.Run("tv", func(t *testing.T) {
-		p := openSized(t, bctx, s.url+"/tv"+q+"&rotate=0", 1920, 1080)
+		p := openSized(t, bctx, s.url+"/tv"+q+"&rotate=0", 1920, 1080, 1)
 		p.wait("fresh figures", fresh)
 		checkJudgedTiles(t, p)
 		p.do(chromedp.Evaluate[chromedp.Void](`truthboard.show(1)`))
@@ -232,7 +237,7 @@ func TestJudgedScreens(t *testing.T) {
 	})
 
 	t.Run("drilldown", func(t *testing.T) {
-		p := openSized(t, bctx, s.url+"/drilldown"+q+"&moment=service", 1920, 1080)
+		p := openSized(t, bctx, s.url+"/drilldown"+q+"&moment=service", 1920, 1080, 1)
 		p.wait("the touchpoints", `document.querySelectorAll('#touchpoints tr[data-touchpoint]').length === 2`)
 		got := eval[map[string]string](p, `Object.fromEntries([...document.querySelectorAll('#touchpoints tr[data-touchpoint]')].map(r =>
 			[r.dataset.channel, [...r.querySelectorAll('.change')].map(c => c.className + ':' + c.textContent).join(' | ')]))`)
@@ -244,4 +249,99 @@ func TestJudgedScreens(t *testing.T) {
 		}
 		p.checkClean()
 	})
+}
+
+// postDemo posts events through the ingest API in requests of at most 2,000.
+func postDemo(t *testing.T, s *liveServer, evs []event.Event) {
+	t.Helper()
+	for len(evs) > 0 {
+		n := min(len(evs), 2000)
+		b, err := json.Marshal(evs[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.mustPost(t, b).accepted(t, n, 0)
+		evs = evs[n:]
+	}
+}
+
+// TestScreenshots captures the screens of docs/screenshots/ (only with
+// TRUTHBOARD_SCREENSHOT_DIR): 15 minutes of demo journeys at 40 events/s with a voice outage
+// that started 4 minutes ago, live traffic going on while the screens are open, each view at
+// 1920×1080, 3840×2160 and on a 390×844 phone.
+func TestScreenshots(t *testing.T) {
+	if os.Getenv("TRUTHBOARD_SCREENSHOT_DIR") == "" {
+		t.Skip("set TRUTHBOARD_SCREENSHOT_DIR to a folder for the screenshots")
+	}
+	s := startLive(t, time.Second, time.Second)
+	cfg := demo.DefaultConfig()
+	cfg.Rate, cfg.Diurnal, cfg.DuplicateShare, cfg.LateShare = 40, false, 0, 0
+	cfg.Incidents = demo.Incidents{{Channel: "voice", Kind: demo.Outage, Start: 11 * time.Minute, Duration: time.Hour}}
+	gen, err := demo.NewGenerator(cfg, time.Now().Add(-15*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	postDemo(t, s, gen.Due(time.Now(), math.MaxInt))
+	s.settle(t)
+	// The traffic goes on, as it does on a real wall, until the test ends.
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if evs := gen.Due(time.Now(), 2000); len(evs) > 0 {
+					b, _ := json.Marshal(evs)
+					if _, err := s.post(b); err != nil {
+						t.Errorf("live demo traffic: %v", err)
+						return
+					}
+				}
+			}
+		}
+	}()
+	bctx := browser(t)
+	q := "?token=" + adminToken + "&window=5m"
+	ready := `document.body.dataset.live === 'fresh' && ` + cellsJS + `['service/voice'] !== undefined`
+	// A laptop or monitor with a 4K panel shows pages at twice the pixel density (1920 × 1080
+	// CSS pixels); a TV wall's kiosk browser at its native 3840 × 2160. A phone is 390 × 844 at 3.
+	for _, shot := range []struct {
+		name, path string
+		w, h       int64
+		scale      float64
+		then       string
+	}{
+		{"executive", "/executive" + q, 1920, 1080, 1, ""},
+		{"executive-4k", "/executive" + q, 1920, 1080, 2, ""},
+		{"executive-phone", "/executive" + q, 390, 844, 3, ""},
+		{"drilldown", "/drilldown" + q + "&moment=service&channel=voice", 1920, 1080, 1, ""},
+		{"tv-1080p", "/tv" + q + "&rotate=0", 1920, 1080, 1, ""},
+		{"tv-1080p-heatmap", "/tv" + q + "&rotate=0", 1920, 1080, 1, "truthboard.show(1)"},
+		{"tv-4k", "/tv" + q + "&rotate=0", 3840, 2160, 1, ""},
+		{"tv-4k-heatmap", "/tv" + q + "&rotate=0", 3840, 2160, 1, "truthboard.show(1)"},
+		{"tv-phone", "/tv" + q + "&rotate=0", 390, 844, 3, ""},
+	} {
+		t.Run(shot.name, func(t *testing.T) {
+			p := openSized(t, bctx, s.url+shot.path, shot.w, shot.h, shot.scale)
+			if strings.HasPrefix(shot.path, "/drilldown") {
+				p.wait("the touchpoints", `document.body.dataset.live === 'fresh' && document.querySelectorAll('#touchpoints tr[data-touchpoint]').length > 0`)
+			} else {
+				p.wait("fresh data", ready)
+			}
+			if shot.then != "" {
+				p.do(chromedp.Evaluate[chromedp.Void](shot.then))
+			}
+			p.shoot(shot.name)
+			p.checkClean()
+		})
+	}
 }

@@ -174,24 +174,38 @@ export function heatmapTooltip(p, moment, channel) {
   return lines.join('<br>');
 }
 
-// heatmapLabel is a cell's text: its CSAT, and on a wide enough cell the change that coloured it.
+// heatmapLabel is a cell's text: its CSAT (rich text style v), and on a wide enough cell the
+// change that coloured it (style c). A cell without CSAT answers says so, with its n.
 export function heatmapLabel(p, wide) {
   const d = p.data || {};
   const v = d.value || [];
-  let text = v[2] === '-' || v[2] === undefined ? (wide ? `n = ${d.n}` : '·') : num(v[2], 0) + '%';
+  let text;
+  if (v[2] !== '-' && v[2] !== undefined) text = num(v[2], 0) + '%';
+  else if (!wide) text = '·';
+  else text = d.n ? `n = ${num(d.n)}` : 'no CSAT';
+  text = `{v|${text}}`;
   const first = (d.changes || [])[0];
-  if (wide && first && first.by !== null) text += `\n${FIGURES[first.figure].short} ${FIGURES[first.figure].delta(first.by)}`;
+  if (wide && first && first.by !== null) text += `\n{c|${FIGURES[first.figure].short} ${FIGURES[first.figure].delta(first.by)}}`;
   return text;
 }
 
+// LIGHT_LABEL is the colour of cell texts on the light theme: dark with a light outline, which
+// reads on every cell colour.
+const LIGHT_LABEL = {color: '#111', textBorderColor: '#fff', textBorderWidth: 2};
+
 // heatmapDecoration adds the cell texts and tooltips to the heatmap of options o, drawn in
-// element el; tooltip false leaves tooltips out (the TV wall has no pointer). A cell wide
-// enough gets a second line with the change that coloured it.
-export function heatmapDecoration(o, el, {tooltip = true, minCell = 90} = {}) {
+// element el: fontSize is the size of the CSAT figure, style the colours of the texts;
+// tooltip false leaves tooltips out (the TV wall has no pointer). A cell at least minCell
+// pixels wide gets a second, smaller line with the change that coloured it.
+export function heatmapDecoration(o, el, {tooltip = true, minCell = 90, fontSize = 12, style = LIGHT_LABEL} = {}) {
   const channels = o.xAxis[0].data;
   const moments = o.yAxis[0].data;
   const wide = el.clientWidth / channels.length >= minCell;
-  const series = {label: {formatter: (p) => heatmapLabel(p, wide), lineHeight: 16}};
+  const rich = {
+    v: Object.assign({fontSize, fontWeight: 'bold', lineHeight: fontSize * 1.35}, style),
+    c: Object.assign({fontSize: fontSize * 0.8, lineHeight: fontSize * 1.1}, style),
+  };
+  const series = {label: Object.assign({formatter: (p) => heatmapLabel(p, wide), rich}, style)};
   if (tooltip) {
     series.tooltip = {
       formatter: (p) => {

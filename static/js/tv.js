@@ -23,7 +23,7 @@ const fg = '#e6edf3';
 const dim = '#9aa7b4';
 // The heatmap's judgement colours on the dark theme, by the cell's code (see chart.Heatmap):
 // red and green stay, "no significant change" and "too few to judge" become dark.
-const dark = {'-1': '#da3633', 0: '#3b4654', 1: '#2ea043', 2: '#1f252e'};
+const dark = {'-1': '#da3633', 0: '#3b4654', 1: '#2ea043', 2: '#262d38'};
 
 function decorate(name, opt) {
   const f = unit();
@@ -41,10 +41,7 @@ function decorate(name, opt) {
         pointer: {width: f * 0.35},
       };
     }
-    if (s.type === 'heatmap') {
-      return {label: {fontSize: f * 0.8, lineHeight: f, color: fg, textBorderColor: '#000', textBorderWidth: 2},
-        itemStyle: {borderColor: '#0d1117', borderWidth: Math.max(2, f / 8)}};
-    }
+    if (s.type === 'heatmap') return {itemStyle: {borderColor: '#0d1117', borderWidth: Math.max(2, f / 8)}};
     if (s.type === 'funnel') return {label: {fontSize: f * 0.9, color: fg}};
     if (s.type === 'line') return {lineStyle: {width: Math.max(2, f / 8)}, symbolSize: f / 3};
     return {label: {fontSize: f * 0.8}};
@@ -70,8 +67,10 @@ function decorate(name, opt) {
   }
   if (name === 'heatmap') {
     // Cell texts, with the change that coloured a cell; no tooltips without a pointer.
-    const h = heatmapDecoration(opt, document.querySelector('[data-chart="heatmap"]'), {tooltip: false, minCell: 110});
-    Object.assign(o.series[0].label, h.series[0].label, {lineHeight: f * 1.1});
+    const h = heatmapDecoration(opt, document.querySelector('[data-chart="heatmap"]'), {
+      tooltip: false, minCell: 110, fontSize: f, style: {color: fg, textBorderColor: '#000', textBorderWidth: 2},
+    });
+    Object.assign(o.series[0], h.series[0]);
     o.title.subtextStyle = {fontSize: f * 0.75, color: dim};
   }
   return o;
