@@ -98,6 +98,7 @@ func (p *page) shoot(name string) {
 		return
 	}
 	time.Sleep(2 * time.Second) // ECharts animates updates for up to a second; not an assertion
+	p.wait("live figures for the screenshot", `document.body.dataset.live === 'fresh'`)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		p.t.Fatal(err)
 	}

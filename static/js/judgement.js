@@ -27,7 +27,7 @@ export const FIGURES = {
   ces: {label: 'CES', short: 'CES', fmt: (v) => num(v, 2), delta: (d) => sign(d) + num(Math.abs(d), 2)},
   events: {label: 'Volume', short: 'volume', fmt: (v) => num(v, 0), delta: (d) => sign(d) + num(Math.abs(d), 0)},
   negative_rate: {label: 'Negative moments', short: 'negative', fmt: pct, delta: pts},
-  abandonment: {label: 'Abandonment', short: 'abandoned', fmt: pct, delta: pts},
+  abandonment: {label: 'Abandonment', short: 'abandon', fmt: pct, delta: pts},
   wait_p50_ms: {label: 'Wait p50', short: 'wait p50', fmt: duration, delta: (d) => sign(d) + duration(Math.abs(d))},
   wait_p90_ms: {label: 'Wait p90', short: 'wait p90', fmt: duration, delta: (d) => sign(d) + duration(Math.abs(d))},
 };
@@ -174,18 +174,26 @@ export function heatmapTooltip(p, moment, channel) {
   return lines.join('<br>');
 }
 
-// heatmapLabel is a cell's text: its CSAT (rich text style v), and on a wide enough cell the
-// change that coloured it (style c). A cell without CSAT answers says so, with its n.
-export function heatmapLabel(p, wide) {
+// compact is a change in few characters, for a heatmap cell: whole points of a share.
+function compact(name, d) {
+  if (FIGURES[name].fmt === pct) return sign(d) + num(Math.abs(d * 100), 0) + ' pts';
+  return FIGURES[name].delta(d);
+}
+
+// heatmapLabel is a cell's text: its CSAT (rich text style v), and on a wide cell the change
+// that coloured it (style c). A cell without CSAT answers says so, with its n. size is the
+// cell's: 'wide', 'normal', or 'narrow' (a phone: the figure without its % sign).
+export function heatmapLabel(p, size) {
   const d = p.data || {};
   const v = d.value || [];
+  const wide = size === 'wide';
   let text;
-  if (v[2] !== '-' && v[2] !== undefined) text = num(v[2], 0) + '%';
+  if (v[2] !== '-' && v[2] !== undefined) text = num(v[2], 0) + (size === 'narrow' ? '' : '%');
   else if (!wide) text = '·';
   else text = d.n ? `n = ${num(d.n)}` : 'no CSAT';
   text = `{v|${text}}`;
   const first = (d.changes || [])[0];
-  if (wide && first && first.by !== null) text += `\n{c|${FIGURES[first.figure].short} ${FIGURES[first.figure].delta(first.by)}}`;
+  if (wide && first && first.by !== null) text += `\n{c|${FIGURES[first.figure].short} ${compact(first.figure, first.by)}}`;
   return text;
 }
 
@@ -196,16 +204,19 @@ const LIGHT_LABEL = {color: '#111', textBorderColor: '#fff', textBorderWidth: 2}
 // heatmapDecoration adds the cell texts and tooltips to the heatmap of options o, drawn in
 // element el: fontSize is the size of the CSAT figure, style the colours of the texts;
 // tooltip false leaves tooltips out (the TV wall has no pointer). A cell at least minCell
-// pixels wide gets a second, smaller line with the change that coloured it.
+// pixels wide gets a second, smaller line with the change that coloured it; one under 44
+// pixels (a phone) a smaller figure.
 export function heatmapDecoration(o, el, {tooltip = true, minCell = 90, fontSize = 12, style = LIGHT_LABEL} = {}) {
   const channels = o.xAxis[0].data;
   const moments = o.yAxis[0].data;
-  const wide = el.clientWidth / channels.length >= minCell;
+  const cell = el.clientWidth / channels.length;
+  const size = cell >= minCell ? 'wide' : cell < 44 ? 'narrow' : 'normal';
+  const v = size === 'narrow' ? fontSize * 0.8 : fontSize;
   const rich = {
-    v: Object.assign({fontSize, fontWeight: 'bold', lineHeight: fontSize * 1.35}, style),
-    c: Object.assign({fontSize: fontSize * 0.8, lineHeight: fontSize * 1.1}, style),
+    v: Object.assign({fontSize: v, fontWeight: 'bold', lineHeight: v * 1.35, align: 'center'}, style),
+    c: Object.assign({fontSize: fontSize * 0.72, lineHeight: fontSize * 1.05, align: 'center'}, style),
   };
-  const series = {label: Object.assign({formatter: (p) => heatmapLabel(p, wide), rich}, style)};
+  const series = {label: Object.assign({formatter: (p) => heatmapLabel(p, size), rich}, style)};
   if (tooltip) {
     series.tooltip = {
       formatter: (p) => {
