@@ -116,8 +116,9 @@ func Heatmap(rows []rollup.Row) Options {
 		// No striped background: a cell without events is blank, unlike one with too few answers.
 		charts.WithXAxisOpts(opts.XAxis{Type: "category", Data: event.Channels, AxisLabel: allLabels}),
 		charts.WithYAxisOpts(opts.YAxis{Type: "category", Data: event.Moments, Inverse: opts.Bool(true)}),
-		// Room under the slanted channel names for the colour legend.
-		charts.WithGridOpts(opts.Grid{Top: "70", Bottom: "100"}),
+		// The axis names inside the chart (a phone's narrow grid would cut the moments off),
+		// the colour legend under them.
+		charts.WithGridOpts(opts.Grid{Top: "70", Left: "8", Right: "16", Bottom: "40", ContainLabel: opts.Bool(true)}),
 		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true)}),
 	)
 	byCell := map[[2]string]*rollup.Row{}

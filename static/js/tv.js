@@ -46,13 +46,13 @@ function decorate(name, opt) {
     if (s.type === 'line') return {lineStyle: {width: Math.max(2, f / 8)}, symbolSize: f / 3};
     return {label: {fontSize: f * 0.8}};
   });
-  const axis = {axisLabel: {fontSize: f * 0.8, color: dim}, nameTextStyle: {fontSize: f * 0.8}};
+  const axis = {axisLabel: {fontSize: f * 0.8, color: dim, margin: f * 0.6}, nameTextStyle: {fontSize: f * 0.8}};
   const o = {
     backgroundColor: 'transparent',
     animationDurationUpdate: 600,
     toolbox: {show: false},
     textStyle: {fontSize: f},
-    title: {textStyle: {fontSize: f * 1.1, color: fg}, left: f * 0.5, top: f * 0.3},
+    title: {textStyle: {fontSize: f * 1.1, color: fg}, left: f * 0.5, top: f * 0.3, itemGap: f * 0.4},
     legend: {textStyle: {fontSize: f * 0.8, color: dim}, itemWidth: f * 1.2, itemHeight: f * 0.7, top: f * 0.3, right: f},
     tooltip: {show: false},
     series,
