@@ -45,8 +45,10 @@ const TESTS = {
 // pText writes a p-value as a screen shows it.
 export function pText(p) {
   if (p === null || p === undefined) return '';
+  // Two significant digits below 0.01, so that a p of 0.0014 does not read as the 0.001 a
+  // colour needs.
   if (p < 0.001) return 'p < 0.001';
-  return 'p = ' + (p < 0.01 ? p.toFixed(3) : p.toFixed(2));
+  return 'p = ' + (p < 0.01 ? p.toPrecision(2) : p.toFixed(2));
 }
 
 // verdictClass is the class of a change: good, bad or flat (neutral, grey).
