@@ -293,6 +293,12 @@ func Trend(title string, rows []rollup.Row, measure func(p rollup.Point) any) Op
 			charts.WithLineStyleOpts(opts.LineStyle{Type: "dashed"}))
 	}
 	o := toOptions(l)
+	// No update animation: points change at every tick and partial buckets move between the
+	// two lines; while ECharts morphed the old lines into the new ones (a second, the length
+	// of a tick) screenshots caught the newest segments undrawn, points without lines.
+	for _, s := range o["series"].([]any) {
+		s.(map[string]any)["animation"] = false
+	}
 	// hideOverlap (ECharts 5.2) drops time labels that would overlap on a narrow chart;
 	// go-echarts v2.6 has no field for it.
 	for _, a := range o["xAxis"].([]any) {

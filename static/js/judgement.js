@@ -204,11 +204,12 @@ export function heatmapLabel(p, size) {
 const LIGHT_LABEL = {color: '#111', textBorderColor: '#fff', textBorderWidth: 2};
 
 // heatmapDecoration adds the cell texts and tooltips to the heatmap of options o, drawn in
-// element el: fontSize is the size of the CSAT figure, style the colours of the texts;
+// element el: fontSize is the size of the CSAT figure, small that of the second line relative
+// to it, style the colours of the texts;
 // tooltip false leaves tooltips out (the TV wall has no pointer). A cell at least minCell
 // pixels wide gets a second, smaller line with the change that coloured it; one under 44
 // pixels (a phone) a smaller figure.
-export function heatmapDecoration(o, el, {tooltip = true, minCell = 90, fontSize = 12, style = LIGHT_LABEL} = {}) {
+export function heatmapDecoration(o, el, {tooltip = true, minCell = 90, fontSize = 13, small = 0.8, style = LIGHT_LABEL} = {}) {
   const channels = o.xAxis[0].data;
   const moments = o.yAxis[0].data;
   const cell = el.clientWidth / channels.length;
@@ -216,7 +217,7 @@ export function heatmapDecoration(o, el, {tooltip = true, minCell = 90, fontSize
   const v = size === 'narrow' ? fontSize * 0.8 : fontSize;
   const rich = {
     v: Object.assign({fontSize: v, fontWeight: 'bold', lineHeight: v * 1.35, align: 'center'}, style),
-    c: Object.assign({fontSize: fontSize * 0.72, lineHeight: fontSize * 1.05, align: 'center'}, style),
+    c: Object.assign({fontSize: fontSize * small, lineHeight: fontSize * 1.1, align: 'center'}, style),
   };
   const series = {label: Object.assign({formatter: (p) => heatmapLabel(p, size), rich}, style)};
   if (tooltip) {
