@@ -1,6 +1,7 @@
 import {
   CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL, withToken,
 } from './live.js';
+import {AlertBanner} from './alerts.js';
 import {FIGURES, deltaText, explain, heatmapDecoration, hideTooltips, renderTiles, tilesHTML, verdictClass} from './judgement.js';
 
 hasECharts();
@@ -227,9 +228,11 @@ function renderConsistency(list) {
   }
 }
 
+const banner = new AlertBanner();
 const live = new Live({
   subscription: subscriptionFromURL('drilldown'),
   badge: $('badge'),
+  onAlerts: (alerts) => banner.render(alerts),
   onMessage(m) {
     if (m.data) {
       renderTiles(kpis, m.data.kpis);

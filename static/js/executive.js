@@ -1,4 +1,5 @@
 import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL, WINDOWS} from './live.js';
+import {AlertBanner} from './alerts.js';
 import {heatmapDecoration, hideTooltips, renderTiles, tilesHTML, trendTooltip} from './judgement.js';
 
 hasECharts();
@@ -17,9 +18,11 @@ function decorate(name, opt) {
 }
 
 const charts = new ChartSet({decorate});
+const banner = new AlertBanner();
 const live = new Live({
   subscription: subscriptionFromURL('executive'),
   badge,
+  onAlerts: (alerts) => banner.render(alerts),
   onMessage(m) {
     if (m.data) renderTiles(kpis, m.data.kpis);
     if (m.type === 'snapshot') hideTooltips(charts);

@@ -1,4 +1,5 @@
 import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL} from './live.js';
+import {BreachPin} from './tvpin.js';
 import {heatmapDecoration, renderTiles, tilesHTML} from './judgement.js';
 
 // The TV wall: no controls; the URL sets window, filters and rotate (e.g. rotate=30s, rotate=0
@@ -80,6 +81,7 @@ const charts = new ChartSet({theme: 'dark', decorate});
 const live = new Live({
   subscription: subscriptionFromURL('tv'),
   badge: $('badge'),
+  onAlerts: (alerts) => pin.update(alerts),
   onMessage(m) {
     if (m.data) renderTiles($('kpis'), m.data.kpis);
     charts.apply(m);
@@ -99,8 +101,18 @@ function show(i) {
   $('panel-title').textContent = panels[i].dataset.title;
 }
 show(0);
+
+// A firing alert holds the wall on the moments × channels panel, its cell framed (tvpin.js);
+// several take turns at the rotation's pace (every 10 s when the rotation is off).
+const pin = new BreachPin({
+  panelIndex: Math.max(0, panels.findIndex((p) => p.querySelector('[data-chart="heatmap"]'))),
+  show, charts, card: $('breach'),
+});
 const every = rotateMs();
-if (every > 0) setInterval(() => show((current + 1) % panels.length), every);
+setInterval(() => {
+  if (pin.pinned) pin.next();
+  else if (every > 0) show((current + 1) % panels.length);
+}, every || 10000);
 
 function tickClock() {
   $('clock').textContent = new Date().toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', hour12: false});
@@ -109,4 +121,4 @@ tickClock();
 setInterval(tickClock, 1000);
 
 live.start();
-window.truthboard = {live, charts, show};
+window.truthboard = {live, charts, show, pin};

@@ -47,7 +47,10 @@ export class BreachPin {
     const a = this.alerts[this.turn % this.alerts.length];
     this.show(this.panelIndex);
     document.body.dataset.breach = 'on';
-    this.card.hidden = false;
+    if (this.card.hidden) {
+      this.card.hidden = false;
+      this.charts.resize(); // the card takes room from the heatmap
+    }
     this.frame(a.labels || {});
     // Rewrite the card only when what it says changes: no flicker at every tick.
     const key = JSON.stringify([a.fingerprint, a.annotations, this.turn, this.alerts.length, a.acknowledged_by]);
@@ -88,11 +91,14 @@ export class BreachPin {
       this.unframe();
       return;
     }
-    const p = c.convertToPixel({xAxisIndex: 0, yAxisIndex: 0}, [x, y]);
-    const q = c.convertToPixel({xAxisIndex: 0, yAxisIndex: 0}, [Math.min(x + 1, xs.length - 1), Math.min(y + 1, ys.length - 1)]);
-    if (!p || !q) return;
-    const w = Math.abs(q[0] - p[0]) || 40;
-    const h = Math.abs(q[1] - p[1]) || 40;
+    // The cell's size: the distance to a neighbouring cell on each axis.
+    const at = (i, j) => c.convertToPixel({xAxisIndex: 0, yAxisIndex: 0}, [i, j]);
+    const p = at(x, y);
+    const px = at(x > 0 ? x - 1 : x + 1, y);
+    const py = at(x, y > 0 ? y - 1 : y + 1);
+    if (!p || !px || !py) return;
+    const w = Math.abs(px[0] - p[0]) || 40;
+    const h = Math.abs(py[1] - p[1]) || 40;
     const lineWidth = Math.max(4, window.innerWidth / 400);
     c.setOption({graphic: [{
       id: 'breach', type: 'rect', z: 100, silent: true,
@@ -113,6 +119,7 @@ export class BreachPin {
     this.card.hidden = true;
     this.card.replaceChildren();
     this.cardKey = '';
+    this.charts.resize();
     delete document.body.dataset.breach;
   }
 }
