@@ -44,7 +44,7 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 		if !s.keyInflight.Add(key, size, s.opts.MaxInflightBytesPerKey) {
 			s.rejected(telemetry.RejectKeyInFlight, 1)
 			c.Set(fiber.HeaderRetryAfter, "1")
-			s.discardBody(c)
+			s.dropBody(c) // more of this key's bodies are what it may not send now
 			return c.Status(fiber.StatusTooManyRequests).JSON(apiError{Error: "this ingest key already has " +
 				strconv.FormatInt(s.opts.MaxInflightBytesPerKey, 10) + " bytes of requests in flight, its share of the server; " +
 				"nothing of this request was stored, retry after 1 s, once its other requests are answered"})

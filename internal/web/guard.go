@@ -134,15 +134,22 @@ func (s *Server) tooManyFailures(c *fiber.Ctx, wait time.Duration) error {
 	return c.Status(fiber.StatusTooManyRequests).JSON(apiError{Error: tooManyFailuresMessage(secs)})
 }
 
-// dropBody leaves the body of a request refused before it was read: up to maxFormBytes of it
-// are read and thrown away, so a small body does not end a kept-alive connection, and a longer
-// one closes the connection after the answer instead of being read.
+// dropWait is how long dropBody waits for the rest of a refused body.
+const dropWait = time.Second
+
+// dropBody leaves the body of a request refused before it was read: what of it arrives within
+// dropWait, up to maxFormBytes, is read and thrown away, so a small body does not end a
+// kept-alive connection; a longer or slower one closes the connection after the answer
+// instead of being waited for.
 func (s *Server) dropBody(c *fiber.Ctx) {
 	stream := c.Context().RequestBodyStream()
 	if stream == nil {
 		return
 	}
-	if n, _ := io.Copy(io.Discard, io.LimitReader(stream, maxFormBytes+1)); n > maxFormBytes {
+	if conn := c.Context().Conn(); conn != nil {
+		_ = conn.SetReadDeadline(time.Now().Add(dropWait))
+	}
+	if n, err := io.Copy(io.Discard, io.LimitReader(stream, maxFormBytes+1)); n > maxFormBytes || err != nil {
 		c.Context().SetConnectionClose()
 	}
 }

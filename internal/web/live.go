@@ -78,8 +78,8 @@ func (s *Server) liveUpgrade(c *fiber.Ctx) error {
 	if origin := c.Get(fiber.HeaderOrigin); origin != "" && !s.originAllowed(origin, c.Hostname()) {
 		return c.Status(fiber.StatusForbidden).JSON(apiError{Error: "origin " + origin + " may not open live connections; add it to the allowed origins"})
 	}
-	l, err := s.takeLiveConn(c, who)
-	if err != nil {
+	l, ok, err := s.takeLiveConn(c, who)
+	if !ok {
 		return err
 	}
 	c.Locals(credentialLocal, valid)
@@ -135,26 +135,26 @@ type liveLease struct {
 	claimed, done atomic.Bool
 }
 
-// takeLiveConn counts a new connection of credential who from the request's address, or
-// answers 429 (the error to return) when either is at its bound.
-func (s *Server) takeLiveConn(c *fiber.Ctx, who string) (*liveLease, error) {
+// takeLiveConn counts a new connection of credential who from the request's address; when
+// either is at its bound it answers 429 instead, and ok is false.
+func (s *Server) takeLiveConn(c *fiber.Ctx, who string) (l *liveLease, ok bool, err error) {
 	o := s.opts.Live
-	l := &liveLease{s: s, who: "credential " + who, addr: "address " + addressKey(s.clientAddr(c))}
+	l = &liveLease{s: s, who: "credential " + who, addr: "address " + addressKey(s.clientAddr(c))}
 	refuse := func(reason, msg string) error {
 		s.opts.Telemetry.LiveRefused.WithLabelValues(reason).Inc()
 		c.Set(fiber.HeaderRetryAfter, "30")
 		return c.Status(fiber.StatusTooManyRequests).JSON(apiError{Error: msg})
 	}
 	if !s.liveConns.Add(l.addr, 1, int64(o.MaxConnsPerAddress)) {
-		return nil, refuse(telemetry.LiveRefusedConnsPerAddress, "this address already has "+strconv.Itoa(o.MaxConnsPerAddress)+
+		return nil, false, refuse(telemetry.LiveRefusedConnsPerAddress, "this address already has "+strconv.Itoa(o.MaxConnsPerAddress)+
 			" live connections open, the most allowed; close a screen first")
 	}
 	if !s.liveConns.Add(l.who, 1, int64(o.MaxConnsPerCredential)) {
 		s.liveConns.Sub(l.addr, 1)
-		return nil, refuse(telemetry.LiveRefusedConnsPerCredential, "this display token or sign-in already has "+strconv.Itoa(o.MaxConnsPerCredential)+
+		return nil, false, refuse(telemetry.LiveRefusedConnsPerCredential, "this credential (display token, sign-in or admin token) already has "+strconv.Itoa(o.MaxConnsPerCredential)+
 			" live connections open, the most allowed; close a screen first, or give other screens a display token of their own")
 	}
-	return l, nil
+	return l, true, nil
 }
 
 // claim takes the lease over, once: from liveConn, or from the timer when liveConn never ran.
