@@ -101,6 +101,9 @@ func (l *serverLauncher) startChild(ctx context.Context, s serverSettings) (*ser
 		"-ingest-rate", "0",
 		"-demo-rate", "0",
 		"-flush-rows", strconv.Itoa(s.FlushRows),
+		// One key sends everything: its share of the bodies in flight is the whole budget, so
+		// the overload phase still meets the server's budget (503), not a key's share (429).
+		"-max-inflight-bytes-per-key", strconv.Itoa(config.Default().MaxInflightBytes),
 	}
 	if s.SpoolMaxBytes > 0 {
 		args = append(args, "-spool-max-bytes", strconv.Itoa(s.SpoolMaxBytes))

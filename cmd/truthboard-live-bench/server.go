@@ -136,6 +136,11 @@ func (e *benchEnv) startServer(ctx context.Context, name string) (*server, error
 		"TRUTHBOARD_INGEST_RATE=0",
 		"TRUTHBOARD_DEMO_RATE="+strconv.FormatFloat(e.o.demoRate, 'g', -1, 64),
 		"TRUTHBOARD_LIVE_TICK="+e.o.tick.String(),
+		// Thousands of screens from this one address with one token, on up to 50 views: the
+		// bounds per client are off, the server's own bounds stay.
+		"TRUTHBOARD_LIVE_MAX_CONNS_PER_CREDENTIAL=0",
+		"TRUTHBOARD_LIVE_MAX_CONNS_PER_ADDRESS=0",
+		"TRUTHBOARD_LIVE_MAX_FEEDS_PER_CREDENTIAL=0",
 	)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

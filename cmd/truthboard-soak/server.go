@@ -113,6 +113,10 @@ func startServer(ctx context.Context, o *options, log *slog.Logger) (*server, er
 		"TRUTHBOARD_INGEST_KEYS="+strings.Join(s.keys, ","),
 		"TRUTHBOARD_ADMIN_TOKEN="+s.admin,
 		"TRUTHBOARD_DEMO_RATE=0",
+		// Hundreds of screens from this one address with one token: the bounds per client
+		// are off, the server's own bounds stay.
+		"TRUTHBOARD_LIVE_MAX_CONNS_PER_CREDENTIAL=0",
+		"TRUTHBOARD_LIVE_MAX_CONNS_PER_ADDRESS=0",
 	)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
