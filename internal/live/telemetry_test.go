@@ -63,7 +63,7 @@ func TestHubMetricsSlowConsumerClose(t *testing.T) {
 	}
 	// The connection's reader ends as the screen is gone; the hub's reason wins.
 	h.Leave(slow, ClientGone)
-	want := map[string]float64{"client_gone": 0, "going_away": 0, "slow_consumer": 1, "message_too_big": 0, "revoked": 0}
+	want := map[string]float64{"client_gone": 0, "going_away": 0, "slow_consumer": 1, "message_too_big": 0, "revoked": 0, "subscribing_too_fast": 0}
 	if got := closes(m); !maps.Equal(got, want) {
 		t.Errorf("closes %v after the slow screen left, want %v", got, want)
 	}

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -38,6 +39,52 @@ func (s timedSource) LatestNegatives(ctx context.Context, q rollup.Query, p roll
 }
 
 func (s timedSource) observe(started time.Time) { s.duration.Observe(time.Since(started).Seconds()) }
+
+// errNoQuerySlot says that a feed's query found no free slot before its tick's timeout.
+var errNoQuerySlot = errors.New("no free live query slot: the live feeds use all of their share of the database's connections")
+
+// slotSource runs at most cap(slots) queries of src at once: the live feeds' share of the
+// database's connections (Options.MaxQueries). A query waits for a free slot until its
+// context ends; a context already ended (a stopped feed) never queries.
+type slotSource struct {
+	src   Source
+	slots chan struct{}
+}
+
+func (s slotSource) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return errNoQuerySlot
+		}
+		return ctx.Err()
+	}
+	if err := ctx.Err(); err != nil { // both were ready and the slot won: still give up
+		<-s.slots
+		return err
+	}
+	return nil
+}
+
+func (s slotSource) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error) {
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.slots }()
+	return s.src.Rollup(ctx, q, p)
+}
+
+func (s slotSource) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error) {
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.slots }()
+	return s.src.LatestNegatives(ctx, q, p, limit)
+}
 
 // drilldownNegatives is how many latest negative moments the drill-down lists.
 const drilldownNegatives = rollup.DefaultNegatives

@@ -181,7 +181,11 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	// 7. Live figures for the dashboards.
 	// Feeds start with the first screen, so the hub has nothing to stop before HTTP serves; it
 	// is stopped right after HTTP starts (step 8).
-	hub := live.NewHub(db, live.Options{Tick: cfg.LiveTick, Telemetry: metrics, Alerts: alerts.Active}, log.With("component", "live"))
+	hub := live.NewHub(db, live.Options{
+		Tick: cfg.LiveTick, Telemetry: metrics, MaxQueries: cfg.LiveMaxQueries,
+		MaxFeeds: cfg.LiveMaxFeeds, MaxFeedsPerCredential: cfg.LiveMaxFeedsPerCredential,
+		Alerts: alerts.Active,
+	}, log.With("component", "live"))
 
 	// 8. Credentials kept in ClickHouse, reloaded so that a change on any node reaches this one.
 	displayTokens := auth.NewDisplayCache(db.DisplayTokens, cfg.DisplayTokenRefresh, log.With("component", "display-tokens"))
@@ -195,9 +199,14 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 
 	// 9. The HTTP edge.
 	srv := web.New(writer, db, web.Options{
-		Hub:              hub,
-		Telemetry:        metrics,
-		Live:             web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
+		Hub:       hub,
+		Telemetry: metrics,
+		Live: web.LiveOptions{
+			AllowedOrigins:        cfg.AllowedOrigins,
+			MaxConnsPerCredential: cfg.LiveMaxConnsPerCredential,
+			MaxConnsPerAddress:    cfg.LiveMaxConnsPerAddress,
+			SubscribeRate:         cfg.LiveSubscribeRate,
+		},
 		IngestKeys:       auth.NewKeySet(s.ingestKeys...),
 		AdminToken:       auth.NewKeySet(s.adminToken),
 		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db},
@@ -205,6 +214,12 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		AlertHistory:     db,
 		IngestRate:       cfg.IngestRate,
 		MaxInflightBytes: int64(cfg.MaxInflightBytes),
+		// The bounds on what one client may take.
+		MaxInflightBytesPerKey: int64(cfg.MaxInflightBytesPerKey),
+		MinUploadRate:          int64(cfg.MinUploadRate),
+		AuthFailuresPerMinute:  cfg.AuthFailuresPerMinute,
+		TrustedProxies:         cfg.TrustedProxies,
+		ReadMaxQueries:         cfg.ReadMaxQueries,
 		Limits: event.Limits{
 			MaxBodyBytes: int64(cfg.MaxBodyBytes),
 			MaxEvents:    cfg.MaxEvents,
@@ -416,6 +431,7 @@ func StoreOptions(cfg config.Config) store.Options {
 		Password:         cfg.ClickHousePassword,
 		DialTimeout:      cfg.ClickHouseDialTimeout,
 		MaxExecutionTime: cfg.QueryTimeout,
+		MaxOpenConns:     cfg.ClickHouseMaxConns,
 	}
 }
 

@@ -30,6 +30,9 @@ type Options struct {
 	// MaxExecutionTime bounds every query on the server side: cancelling a context does not stop
 	// a running ClickHouse query, so the server must stop it itself.
 	MaxExecutionTime time.Duration
+	// MaxOpenConns bounds the pool's connections (default 8). Callers that must not take them
+	// all (the live feeds) bound their own share.
+	MaxOpenConns int
 }
 
 // Store holds an open connection pool to the Truthboard database.
@@ -73,13 +76,17 @@ func connect(o Options, database string) (driver.Conn, error) {
 		// Only integer and bool settings can be sent to ClickHouse 18.16 by clickhouse-go.
 		settings["max_execution_time"] = int(o.MaxExecutionTime.Seconds() + 0.999)
 	}
+	maxOpen := o.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = 8
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:             []string{o.Addr},
 		Auth:             clickhouse.Auth{Database: database, Username: o.User, Password: o.Password},
 		DialTimeout:      o.DialTimeout,
 		Settings:         settings,
-		MaxOpenConns:     8,
-		MaxIdleConns:     4,
+		MaxOpenConns:     maxOpen,
+		MaxIdleConns:     max(1, maxOpen/2),
 		ConnMaxLifetime:  time.Hour,
 		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
 	})
