@@ -35,7 +35,7 @@
 // real false-positive rate within 1.5 times the nominal one from 30 answers up (measured by
 // exact enumeration in internal/metric), and the minimum change and the pending period cut it
 // further: a chance excursion must also be large and last. A drop of 20 CSAT points is found
-// at this level from about 60 answers in the window.
+// at this level from about 70 answers in the window.
 //
 // # States
 //
