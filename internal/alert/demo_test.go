@@ -161,10 +161,10 @@ func TestDemoTraffic(t *testing.T) {
 		at   time.Duration // after the incident began
 	}
 	var (
-		falseAlarms []string
+		falseAlarms   []string
 		firedInOutage = map[string]time.Duration{}
-		evaluations  int
-		last         alert.Result
+		evaluations   int
+		last          alert.Result
 	)
 	for tick := start.Add(simStep); !tick.After(end); tick = tick.Add(simStep) {
 		// Evaluate half a second before the tick, so that every span the engine asks for ends on
