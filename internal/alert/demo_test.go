@@ -1,6 +1,7 @@
 package alert_test
 
 import (
+	"flag"
 	"fmt"
 	"sort"
 	"testing"
@@ -12,6 +13,10 @@ import (
 	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/rollup"
 )
+
+// demoSeed chooses the simulated traffic of TestDemoTraffic; other seeds measure other days:
+// go test -run TestDemoTraffic -v ./internal/alert -args -demo-seed=3
+var demoSeed = flag.Int64("demo-seed", 7, "seed of the demo traffic TestDemoTraffic simulates")
 
 // simStep is the resolution of the simulated rollups and the interval of the evaluations.
 const simStep = 10 * time.Second
@@ -109,6 +114,20 @@ func (r *rollups) span(from, to time.Time) map[alert.Key]rollup.Counts {
 	return out
 }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
 func minus(a, b rollup.Counts) rollup.Counts {
 	d := rollup.Counts{Events: a.Events - b.Events, CSATN: a.CSATN - b.CSATN, CSATTop2: a.CSATTop2 - b.CSATTop2,
 		NPSN: a.NPSN - b.NPSN, NPSPromoters: a.NPSPromoters - b.NPSPromoters, NPSDetractors: a.NPSDetractors - b.NPSDetractors,
@@ -140,7 +159,7 @@ func TestDemoTraffic(t *testing.T) {
 		recovery = 40 * time.Minute
 	)
 	cfg := demo.DefaultConfig()
-	cfg.Rate, cfg.Seed = 40, 7
+	cfg.Rate, cfg.Seed = 40, *demoSeed
 	// Duplicates are removed at ingest and late events reach the rollups late: neither is part
 	// of what the rules judge at the time, and late ones would break the running totals.
 	cfg.DuplicateShare, cfg.LateShare = 0, 0
@@ -156,10 +175,6 @@ func TestDemoTraffic(t *testing.T) {
 	sums := newRollups(start)
 	incident := start.Add(warmUp + steady)
 	end := incident.Add(outage + recovery)
-	type fired struct {
-		name string
-		at   time.Duration // after the incident began
-	}
 	var (
 		falseAlarms   []string
 		firedInOutage = map[string]time.Duration{}
@@ -179,6 +194,18 @@ func TestDemoTraffic(t *testing.T) {
 			d := alert.Data{Query: q, Current: sums.span(q.Current.From, q.Current.To)}
 			if q.Baseline.Table != "" {
 				d.Baseline = sums.span(q.Baseline.From, q.Baseline.To)
+				d.BaselineParts = map[alert.Key][]rollup.Counts{}
+				for from := q.PartStart(); from.Before(q.Baseline.To); from = from.Add(q.Part) {
+					for k, c := range sums.span(maxTime(from, q.Baseline.From), minTime(from.Add(q.Part), q.Baseline.To)) {
+						i := int(from.Sub(q.PartStart()) / q.Part)
+						ps := d.BaselineParts[k]
+						for len(ps) <= i {
+							ps = append(ps, rollup.Counts{})
+						}
+						ps[i] = c
+						d.BaselineParts[k] = ps
+					}
+				}
 			}
 			in.Data = append(in.Data, d)
 		}

@@ -618,16 +618,33 @@ func TestQueries(t *testing.T) {
 	cur := time.Date(2026, 3, 2, 14, 7, 38, 0, time.UTC) // the end of the second filling now
 	want := Query{ID: "15m|trailing3h",
 		Current:  Span{"overview_1s", cur.Add(-15 * time.Minute), cur},
-		Baseline: Span{"overview_1m", time.Date(2026, 3, 2, 10, 52, 0, 0, time.UTC), time.Date(2026, 3, 2, 13, 52, 0, 0, time.UTC)}}
+		Baseline: Span{"overview_1m", time.Date(2026, 3, 2, 10, 52, 0, 0, time.UTC), time.Date(2026, 3, 2, 13, 52, 0, 0, time.UTC)},
+		Part:     15 * time.Minute}
 	if !reflect.DeepEqual(qs[0], want) {
 		t.Errorf("query 0 = %+v\nwant %+v", qs[0], want)
 	}
 	hour := time.Date(2026, 3, 2, 14, 8, 0, 0, time.UTC)
 	want = Query{ID: "1h|last_week",
 		Current:  Span{"overview_1m", hour.Add(-time.Hour), hour},
-		Baseline: Span{"overview_1m", hour.Add(-time.Hour - week), hour.Add(-week)}}
+		Baseline: Span{"overview_1m", hour.Add(-time.Hour - week), hour.Add(-week)},
+		Part:     15 * time.Minute}
 	if !reflect.DeepEqual(qs[1], want) {
 		t.Errorf("query 1 = %+v\nwant %+v", qs[1], want)
+	}
+
+	// A target rule of the same window reads the same current window: no more queries.
+	target, err := ParseRule([]byte(`{"name": "T", "metric": "csat", "kind": "target", "target": 0.8}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetRules(append([]Rule{target}, DefaultRules()...)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Queries(now); len(got) != 2 || got[0].ID != "15m|trailing3h" {
+		t.Errorf("the default rules and a 15m target rule: %d queries %+v, want the default rules' two", len(got), got)
+	}
+	if got := moves(eval(e, now, with(steady, voice, csatCell(400, 280)), nil).Transitions); !slices.Contains(got, "T service/voice inactive→pending") {
+		t.Errorf("the target rule did not judge the shared read: %v", got)
 	}
 
 	filtered, err := ParseRules([]byte(`{"defaults": false, "rules": [
@@ -672,3 +689,49 @@ func TestFingerprintIsStable(t *testing.T) {
 }
 
 func near(a, b, tol float64) bool { return a-b <= tol && b-a <= tol }
+
+// TestOverdispersedBaselineHoldsBack: a CSAT of 70% against 82% on 240 answers is a
+// significant drop if answers were independent; but when the baseline's own 15-minute windows
+// swing between 70% and 94%, 70% is a level it reaches every half hour, and no alert fires.
+// The same baseline without that swing fires.
+func TestOverdispersedBaselineHoldsBack(t *testing.T) {
+	cur := with(steady, voice, csatCell(240, 168))
+	run := func(swing bool) []string {
+		e := newEngine(t, changeRules())
+		var got []string
+		for i := range 15 {
+			now := t0.Add(time.Duration(i) * 10 * time.Second)
+			in := Input{Now: now}
+			for _, q := range e.Queries(now) {
+				d := Data{Query: q, Current: cur, Baseline: baseline, BaselineParts: map[Key][]rollup.Counts{}}
+				// 13 parts of the trailing 3 h (10:52 to 13:52 in parts cut at :00, :15, …),
+				// 2542 answers of 4 or 5 of 3100 in all, as in the baseline.
+				for p := range 13 {
+					top2 := uint64(210)
+					if swing {
+						top2 = []uint64{168, 224}[p%2]
+					}
+					d.BaselineParts[voice] = append(d.BaselineParts[voice], csatCell(240, top2))
+				}
+				in.Data = append(in.Data, d)
+			}
+			got = append(got, moves(e.Evaluate(in).Transitions)...)
+		}
+		return got
+	}
+	if got := run(true); len(got) != 0 {
+		t.Errorf("a drop to a level the baseline keeps reaching: %v", got)
+	}
+	if got, want := run(false), []string{"CSATDrop service/voice inactive→pending", "CSATDrop service/voice pending→firing"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the same drop against a steady baseline: %v, want %v", got, want)
+	}
+	r := changeRules()[0]
+	var ps []part
+	for p := range 13 {
+		ps = append(ps, part{counts: csatCell(240, []uint64{168, 224}[p%2]), exposure: 15 * time.Minute})
+	}
+	c, b := csatCell(240, 168), csatCell(3100, 2542)
+	if o, _ := judge(&r, &c, &b, 15*time.Minute, 3*time.Hour, ps...); o.Dispersion < 5 {
+		t.Errorf("dispersion of a baseline swinging ±12 points on 240 answers: %v, want above 5", o.Dispersion)
+	}
+}

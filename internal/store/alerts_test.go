@@ -181,6 +181,32 @@ func TestAlertDataCountsWhatWasInserted(t *testing.T) {
 			}
 		}
 	}
+	// The baseline's parts, read in the same query: each part holds its own events.
+	for i, d := range data {
+		q := qs[i]
+		want := map[alert.Key][]rollup.Counts{}
+		for from := q.PartStart(); from.Before(q.Baseline.To); from = from.Add(q.Part) {
+			sp := alert.Span{Table: q.Baseline.Table, From: from, To: from.Add(q.Part)}
+			if sp.From.Before(q.Baseline.From) {
+				sp.From = q.Baseline.From
+			}
+			if sp.To.After(q.Baseline.To) {
+				sp.To = q.Baseline.To
+			}
+			p := int(from.Sub(q.PartStart()) / q.Part)
+			for k, c := range expectedCells(evs, sp, q.Filters) {
+				ps := want[k]
+				for len(ps) <= p {
+					ps = append(ps, rollup.Counts{})
+				}
+				ps[p] = c
+				want[k] = ps
+			}
+		}
+		if !reflect.DeepEqual(d.BaselineParts, want) {
+			t.Errorf("query %s, baseline parts of %s:\n got %v\nwant %v", q.ID, q.Part, d.BaselineParts, want)
+		}
+	}
 	if got := data[2].Current; len(got) != 1 || got[alert.Key{Moment: "service", Channel: "voice"}].Events == 0 {
 		t.Errorf("the filtered rule read other cells or none: %v", summarize(got))
 	}
@@ -391,7 +417,7 @@ func TestAlertQueriesOnModernClickHouse(t *testing.T) {
 	row := func(atNS int64, fp, from, to string) string {
 		return fmt.Sprintf(`INSERT INTO alert_transitions (%s) VALUES (toDateTime(%d), %d, '%s', 'CSATDrop', '%s', '%s',
 			['alertname', 'channel'], ['CSATDrop', 'voice'], 'summary', 'description', 1, 2, 0, 0.61, 240, 0, 0, 0, 0.82, 3100,
-			-7.9, 0.00001, -0.21, [], 'ops', 3)`,
+			-7.9, 0.00001, -0.21, 1.3, [], 'ops', 3)`,
 			strings.Join(store.AlertTransitionColumns, ", "), atNS/1e9, atNS, fp, from, to)
 	}
 	at := alertNow.UnixNano()
