@@ -43,6 +43,11 @@ type Query struct {
 	// Part is the length of the baseline's parts (see Data.BaselineParts): the window, up to
 	// DispersionPart. 0 without a baseline.
 	Part time.Duration
+	// BaselineKnown is true when the engine still holds the counts of this very baseline from
+	// an earlier evaluation: the reader leaves Data.Baseline and BaselineParts nil, and the
+	// engine uses its own. A baseline moves once a minute, so it is read once a minute, not
+	// at every evaluation (events that arrive late for it count from the next minute's read).
+	BaselineKnown bool
 }
 
 // DispersionPart is the longest part a baseline is cut into to see how much a figure varies
@@ -163,9 +168,11 @@ type Engine struct {
 	rules  []Rule
 	byName map[string]int
 	// queryOf[i] is the ID of the query rule i reads (see queryIDs).
-	queryOf  []string
-	series   map[string]*series // by fingerprint
-	silences map[string]Silence // by ID
+	queryOf []string
+	// baselines are the baselines last read, by query ID (see Query.BaselineKnown).
+	baselines map[string]Data
+	series    map[string]*series // by fingerprint
+	silences  map[string]Silence // by ID
 }
 
 // series is the state of one pending or firing alert.
@@ -188,7 +195,8 @@ type series struct {
 
 // NewEngine returns an engine for c.Rules, which must be valid and uniquely named.
 func NewEngine(c Config) (*Engine, error) {
-	e := &Engine{clock: c.Clock, noData: c.NoDataTimeout, series: map[string]*series{}, silences: map[string]Silence{}}
+	e := &Engine{clock: c.Clock, noData: c.NoDataTimeout, series: map[string]*series{}, silences: map[string]Silence{},
+		baselines: map[string]Data{}}
 	if e.clock == nil {
 		e.clock = time.Now
 	}
@@ -316,6 +324,8 @@ func (e *Engine) Queries(now time.Time) []Query {
 		}
 		if r.Kind == Change && qs[j].Baseline.Table == "" {
 			qs[j].Baseline, qs[j].Part = baselineSpan(r, qs[j]), min(r.Window, DispersionPart)
+			known, ok := e.baselines[id]
+			qs[j].BaselineKnown = ok && known.Query.Baseline == qs[j].Baseline && known.Query.Part == qs[j].Part
 		}
 	}
 	return qs
@@ -374,7 +384,11 @@ func (e *Engine) Evaluate(in Input) Result {
 	now := in.Now
 	data := map[string]*Data{}
 	for i := range in.Data {
-		data[in.Data[i].Query.ID] = &in.Data[i]
+		d := in.Data[i] // a copy: the caller's Data stays as it was
+		if !e.withBaseline(&d) {
+			continue // its baseline is neither read nor known: judge the query's rules later
+		}
+		data[d.Query.ID] = &d
 	}
 	var out []Transition
 	existing := map[string][]Key{} // rule name → cells with an alert
@@ -431,6 +445,26 @@ func parts(d *Data, k Key) []part {
 		out = append(out, p)
 	}
 	return out
+}
+
+// withBaseline fills in the baseline of d from the engine's copy when the reader left it out
+// (Query.BaselineKnown), or keeps a copy of a baseline read; false when d needs a baseline the
+// engine does not have (the rules changed between Queries and Evaluate).
+func (e *Engine) withBaseline(d *Data) bool {
+	q := &d.Query
+	if q.Baseline.Table == "" {
+		return true
+	}
+	if !q.BaselineKnown || d.Baseline != nil {
+		e.baselines[q.ID] = Data{Query: *q, Baseline: d.Baseline, BaselineParts: d.BaselineParts}
+		return true
+	}
+	known, ok := e.baselines[q.ID]
+	if !ok || known.Query.Baseline != q.Baseline || known.Query.Part != q.Part {
+		return false
+	}
+	d.Baseline, d.BaselineParts = known.Baseline, known.BaselineParts
+	return true
 }
 
 // cells are the cells rule r is judged in: those in its scope with data in either period, and

@@ -735,3 +735,58 @@ func TestOverdispersedBaselineHoldsBack(t *testing.T) {
 		t.Errorf("dispersion of a baseline swinging ±12 points on 240 answers: %v, want above 5", o.Dispersion)
 	}
 }
+
+// TestBaselineReadOncePerMinute: a baseline moves once a minute, so after an evaluation the
+// engine marks it known until then; judged from its own copy, the alerts move exactly as with
+// a fresh read. A known baseline the engine no longer has (the rules changed) skips its rules
+// for one evaluation rather than judging them against nothing.
+func TestBaselineReadOncePerMinute(t *testing.T) {
+	e := newEngine(t, changeRules())
+	now := time.Date(2026, 3, 2, 14, 0, 10, 0, time.UTC)
+	if qs := e.Queries(now); qs[0].BaselineKnown {
+		t.Fatalf("a baseline never read is known: %+v", qs[0])
+	}
+	eval(e, now, dropped, baseline) // pending
+	var fired bool
+	for i := 1; i <= 12; i++ {
+		at := now.Add(time.Duration(i) * 10 * time.Second)
+		in := Input{Now: at}
+		for _, q := range e.Queries(at) {
+			// 14:00:10 to 14:02:10: the window starts 13:45:11 to 13:47:11, and the baseline
+			// ends at 13:45, 13:46 or 13:47: known within each minute, not across.
+			wantKnown := at.Add(-15*time.Minute).Truncate(time.Minute) == at.Add(-15*time.Minute-10*time.Second).Truncate(time.Minute)
+			if q.BaselineKnown != wantKnown {
+				t.Fatalf("at %s: known %v, want %v", at.Format(time.TimeOnly), q.BaselineKnown, wantKnown)
+			}
+			d := Data{Query: q, Current: dropped}
+			if !q.BaselineKnown {
+				d.Baseline = baseline
+			}
+			in.Data = append(in.Data, d)
+		}
+		for _, tr := range e.Evaluate(in).Transitions {
+			fired = fired || tr.To == Firing
+		}
+	}
+	if !fired {
+		t.Fatal("the drop did not fire when judged against the engine's copy of the baseline")
+	}
+
+	rules := changeRules()
+	for i := range rules {
+		rules[i].BaselineHours = 4
+	}
+	at := now.Add(130 * time.Second)
+	stale := e.Queries(at) // asked before the rules change…
+	if err := e.SetRules(rules); err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Now: at}
+	for _, q := range stale {
+		q.ID = e.Queries(at)[0].ID // …answered after it, under the new query's name
+		in.Data = append(in.Data, Data{Query: q, Current: steady})
+	}
+	if res := e.Evaluate(in); len(res.Transitions) != 0 || len(res.Active) != 1 {
+		t.Errorf("a baseline the engine does not have: %v, %d active; want nothing judged", moves(res.Transitions), len(res.Active))
+	}
+}

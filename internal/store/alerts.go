@@ -16,8 +16,9 @@ import (
 
 // AlertData reads what the alert engine needs for one evaluation: for each query of
 // alert.Engine.Queries, the rollup counts per moment × channel of its current window, and of
-// its baseline both in all and cut into the query's parts. Each query is one read per period,
-// so the evaluation costs a fixed set of queries, whatever the number of screens. Reads go
+// its baseline both in all and cut into the query's parts (unless the engine still has it:
+// Query.BaselineKnown). Each query is one read per period, so the evaluation costs a fixed set
+// of queries, whatever the number of screens. Reads go
 // through Rollup, the query the screens use, so an alert's figures are those a screen of the
 // same window shows.
 func (s *Store) AlertData(ctx context.Context, qs []alert.Query) (_ []alert.Data, err error) {
@@ -34,7 +35,7 @@ func (s *Store) AlertData(ctx context.Context, qs []alert.Query) (_ []alert.Data
 		for i := range groups {
 			addCell(d.Current, &groups[i])
 		}
-		if q.Baseline.Table != "" {
+		if q.Baseline.Table != "" && !q.BaselineKnown {
 			if d.Baseline, d.BaselineParts, err = s.alertBaseline(ctx, q); err != nil {
 				return nil, fmt.Errorf("alert query %s, baseline: %w", q.ID, err)
 			}
