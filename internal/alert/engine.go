@@ -230,6 +230,11 @@ func (e *Engine) SetRules(rules []Rule) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.rules, e.byName, e.queryOf = rules, byName, queryOf
+	for id := range e.baselines {
+		if !slices.Contains(queryOf, id) {
+			delete(e.baselines, id) // no rule reads it any more
+		}
+	}
 	return nil
 }
 
