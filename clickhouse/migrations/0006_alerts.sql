@@ -34,7 +34,6 @@ CREATE TABLE IF NOT EXISTS alert_transitions (
     z               Float64,
     p               Float64,
     change          Float64,
-    dispersion      Float64,
     silenced_by     Array(String),
     acknowledged_by String,
     acknowledged_at_ns Int64

@@ -35,7 +35,8 @@ type Observation struct {
 	Change float64 `json:"change"`
 	// Dispersion is how much more the figure varied between the windows of the baseline than
 	// chance explains (metric.Overdispersion, at least 1); the test's standard error was
-	// widened by its square root (change rules).
+	// widened by its square root (change rules judged with enough data). The history does not
+	// keep it (0 there).
 	Dispersion float64 `json:"dispersion"`
 }
 

@@ -86,12 +86,13 @@ func addCell(cells map[alert.Key]rollup.Counts, g *rollup.Group) alert.Key {
 var alertTransitionColumns = []string{
 	"at", "at_ns", "fingerprint", "alertname", "from_state", "to_state", "label_names", "label_values",
 	"summary", "description", "active_at_ns", "fired_at_ns", "resolved_at_ns",
-	"value", "n", "low", "high", "target", "baseline", "baseline_n", "z", "p", "change", "dispersion",
+	"value", "n", "low", "high", "target", "baseline", "baseline_n", "z", "p", "change",
 	"silenced_by", "acknowledged_by", "acknowledged_at_ns",
 }
 
 // AppendAlertTransitions records transitions (and acknowledgements) of alerts in the history,
-// in one insert.
+// in one insert. The observation's Dispersion is not kept (its Z and P are the widened ones):
+// the history table has no column for it, and ClickHouse 18.16 cannot add one idempotently.
 func (s *Store) AppendAlertTransitions(ctx context.Context, ts []alert.Transition) (err error) {
 	defer markUnavailable(&err)
 	if len(ts) == 0 {
@@ -110,7 +111,7 @@ func (s *Store) AppendAlertTransitions(ctx context.Context, ts []alert.Transitio
 			string(t.From), string(t.To), names, values, a.Annotations["summary"], a.Annotations["description"],
 			nanos(a.ActiveAt), nanos(a.FiredAt), nanos(a.ResolvedAt),
 			finite(o.Value), o.N, finite(o.Low), finite(o.High), finite(o.Target), finite(o.Baseline), o.BaselineN,
-			finite(o.Z), finite(o.P), finite(o.Change), finite(o.Dispersion),
+			finite(o.Z), finite(o.P), finite(o.Change),
 			nonNil(a.SilencedBy), a.AcknowledgedBy, nanos(a.AcknowledgedAt))
 		if err != nil {
 			return fmt.Errorf("insert alert transition of %s: %w", a.Fingerprint, err)
@@ -129,7 +130,7 @@ const MaxAlertHistory = 10_000
 // order.
 const alertTransitionSelect = `SELECT at_ns, fingerprint, from_state, to_state,
 	label_names, label_values, summary, description, active_at_ns, fired_at_ns, resolved_at_ns,
-	value, n, low, high, target, baseline, baseline_n, z, p, change, dispersion,
+	value, n, low, high, target, baseline, baseline_n, z, p, change,
 	silenced_by, acknowledged_by, acknowledged_at_ns
 FROM alert_transitions`
 
@@ -215,7 +216,7 @@ func scanTransition(rows scanner) (alert.Transition, error) {
 	o := &a.Observation
 	err := rows.Scan(&at, &a.Fingerprint, &from, &to, &names, &values, &summary, &description,
 		&activeAt, &firedAt, &resolvedAt, &o.Value, &o.N, &o.Low, &o.High, &o.Target, &o.Baseline, &o.BaselineN,
-		&o.Z, &o.P, &o.Change, &o.Dispersion, &a.SilencedBy, &a.AcknowledgedBy, &ackAt)
+		&o.Z, &o.P, &o.Change, &a.SilencedBy, &a.AcknowledgedBy, &ackAt)
 	if err != nil {
 		return t, err
 	}
