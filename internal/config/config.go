@@ -134,7 +134,9 @@ type Config struct {
 	// channel with enough data.
 	AlertRulesFile string
 	// AlertInterval is how often the alert rules are evaluated: one query set per evaluation,
-	// whatever the number of screens.
+	// whatever the number of screens. Every 10 s by default: a rule must hold for minutes
+	// before it fires, and one evaluation reads about what one screen reads, so evaluating every
+	// second would cost as much as a screen more for nothing people would see.
 	AlertInterval time.Duration
 	// AlertWebhookURLs receive every alert that fires or resolves as an Alertmanager-compatible
 	// webhook (payload version 4).
@@ -184,7 +186,7 @@ func Default() Config {
 		LiveMaxConnsPerCredential: 50,
 		LiveMaxConnsPerAddress:    100,
 		LiveSubscribeRate:         2,
-		AlertInterval:             time.Second,
+		AlertInterval:             10 * time.Second,
 	}
 }
 
