@@ -285,9 +285,12 @@ else
 	status=1
 fi
 
+# A package's tests may take longer than go test's default 10 minutes on a busy 2-core machine
+# (internal/web starts Chromium and many servers); -timeout bounds a hang, it measures nothing. A
+# -timeout among the arguments comes later and wins.
 step "go test -race -count=1"
-say "go test -race -count=1 ${GO_ARGS[*]} ${PACKAGES[*]}  (output also in $TEST_LOG)"
-if go test -race -count=1 "${GO_ARGS[@]}" "${PACKAGES[@]}" 2>&1 | tee "$TEST_LOG"; then
+say "go test -race -count=1 -timeout 25m ${GO_ARGS[*]} ${PACKAGES[*]}  (output also in $TEST_LOG)"
+if go test -race -count=1 -timeout 25m "${GO_ARGS[@]}" "${PACKAGES[@]}" 2>&1 | tee "$TEST_LOG"; then
 	done_step ok
 else
 	done_step FAIL
