@@ -51,8 +51,8 @@ func downConfig(t *testing.T, fresh bool) (cfg config.Config, proxy *storetest.P
 	return cfg, proxy, o.Database
 }
 
-// readyz is the body of GET /readyz.
-type readyz struct {
+// readyState is what the outage tests read of GET /readyz.
+type readyState struct {
 	Ready      bool   `json:"ready"`
 	Degraded   bool   `json:"degraded"`
 	ClickHouse string `json:"clickhouse"`
@@ -61,13 +61,13 @@ type readyz struct {
 	} `json:"spool"`
 }
 
-func getReadyz(url string) (int, readyz, error) {
+func getReadyz(url string) (int, readyState, error) {
 	resp, err := http.Get(url + "/readyz")
 	if err != nil {
-		return 0, readyz{}, err
+		return 0, readyState{}, err
 	}
 	defer resp.Body.Close()
-	var r readyz
+	var r readyState
 	err = json.NewDecoder(resp.Body).Decode(&r)
 	return resp.StatusCode, r, err
 }

@@ -12,7 +12,8 @@
 //     it answers, and meanwhile every call of the store fails as unavailable (events wait in
 //     the spool, dashboards show "Degraded", /readyz says degraded). A ClickHouse that answers
 //     with a refusal (a wrong password, a migration it rejects) fails the start;
-//  4. retention: drops expired days once ClickHouse is ready, then every hour;
+//  4. retention: drops expired days once ClickHouse is ready, then every hour; and the rollup
+//     audit, which rebuilds from the raw events any rollup bucket that disagrees with them;
 //  5. ingest: the spool that makes accepted events durable and its drainer into ClickHouse;
 //  6. alerts: delivery (webhooks, Alertmanager), then the evaluator of the rules;
 //  7. the live hub: one feed of figures per distinct view;
@@ -42,6 +43,7 @@ import (
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/alert/evaluator"
 	"github.com/truthboard/truthboard/internal/alert/notify"
+	"github.com/truthboard/truthboard/internal/audit"
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/deadletter"
@@ -146,6 +148,15 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 
 	// 4. Retention.
 	s.goLoop("retention", func(ctx context.Context) { dropExpired(ctx, db, cfg.Retention, log) })
+	if cfg.AuditInterval > 0 {
+		auditor := audit.New(db, audit.Options{
+			Interval:  cfg.AuditInterval,
+			Window:    cfg.AuditWindow,
+			Retention: cfg.Retention,
+			Metrics:   &metrics.Audit,
+		}, log.With("component", "audit"))
+		s.goLoop("audit", auditor.Run)
+	}
 
 	// 5. Ingest: the spool (a crash's leftovers are sent first) and its drainer.
 	writer, err := ingest.Open(db, ingest.Options{
