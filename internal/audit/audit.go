@@ -132,10 +132,13 @@ type Report struct {
 	Took     time.Duration
 }
 
-// Clean reports whether the run found nothing to repair or defer.
-func (r Report) Clean() bool {
-	return len(r.Repaired) == 0 && r.Duplicates == 0 && r.Restored == 0 && r.Deferred == 0
+// Repairs reports whether the run changed anything.
+func (r Report) Repairs() bool {
+	return len(r.Repaired) > 0 || r.Duplicates > 0 || r.Restored > 0
 }
+
+// Clean reports whether the run found nothing to repair or defer.
+func (r Report) Clean() bool { return !r.Repairs() && r.Deferred == 0 }
 
 // Run audits once ClickHouse is ready, then every Interval, until ctx ends.
 func (a *Auditor) Run(ctx context.Context) {
@@ -155,11 +158,11 @@ func (a *Auditor) Run(ctx context.Context) {
 			return
 		case err != nil:
 			a.log.Warn("rollup audit failed; retrying at the next run", "err", err)
-		case !rep.Clean():
+		case rep.Repairs():
 			a.log.Info("rollup audit repaired", "repaired_buckets", rep.Repaired, "duplicates_removed", rep.Duplicates,
 				"restored", rep.Restored, "deferred_buckets", rep.Deferred, "checked", rep.Checked, "took", rep.Took)
-		default:
-			a.log.Debug("rollup audit: the rollups agree", "checked", rep.Checked, "took", rep.Took)
+		default: // deferred buckets are receiving inserts: not news
+			a.log.Debug("rollup audit: the rollups agree", "checked", rep.Checked, "deferred_buckets", rep.Deferred, "took", rep.Took)
 		}
 		select {
 		case <-ctx.Done():
