@@ -76,8 +76,8 @@ func TestAuditRepairsACrashsDamage(t *testing.T) {
 	}
 
 	m := telemetry.New()
-	// A sweep as long as the window searches all of it in one run.
-	a := audit.New(db, audit.Options{Settle: 50 * time.Millisecond, Sweep: 10 * time.Hour, Metrics: &m.Audit}, slog.New(slog.DiscardHandler))
+	// A sweep of more rows than the window holds searches all of it in one run.
+	a := audit.New(db, audit.Options{Settle: 50 * time.Millisecond, SweepRows: 1 << 30, Metrics: &m.Audit}, slog.New(slog.DiscardHandler))
 	rep, err := a.RunOnce(ctx)
 	if err != nil {
 		t.Fatalf("audit: %v", err)
@@ -142,4 +142,40 @@ func TestAuditKeepsOutOfRetention(t *testing.T) {
 	if err != nil || len(got) == 0 {
 		t.Errorf("detail_1h after the audit: %v, %v; want its rows kept", got, err)
 	}
+}
+
+// TestAuditSweepsTheWholeWindow stores three events twice in every table (the counts agree,
+// as when two servers store the same new event in the same instant): only the sweep finds them,
+// a few hundred rows per run, and within as many runs as the window needs it finds all three.
+func TestAuditSweepsTheWholeWindow(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if err := db.InsertEvents(ctx, events(2000, now), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Conn().Exec(ctx, "INSERT INTO events SELECT * FROM events WHERE event_id IN ('audit-10', 'audit-1000', 'audit-1990')"); err != nil {
+		t.Fatal(err)
+	}
+	a := audit.New(db, audit.Options{Settle: 50 * time.Millisecond, SweepRows: 400}, slog.New(slog.DiscardHandler))
+	var removed uint64
+	runs := 0
+	for removed < 3 && runs < 20 {
+		rep, err := a.RunOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed += rep.Duplicates
+		runs++
+	}
+	if removed != 3 || runs < 3 {
+		t.Errorf("%d duplicates removed in %d runs, want 3 in several runs (400 of 2000 rows per run)", removed, runs)
+	}
+	storetest.AssertStoredOnce(t, db, func() (ids []string) {
+		for i := range 2000 {
+			ids = append(ids, fmt.Sprintf("audit-%d", i))
+		}
+		return ids
+	}())
+	storetest.AssertRollupsAgree(t, db)
 }

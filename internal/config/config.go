@@ -194,7 +194,7 @@ func Default() Config {
 		LiveSubscribeRate:         2,
 		AlertInterval:             time.Second,
 		AuditInterval:             time.Minute,
-		AuditWindow:               6 * time.Hour,
+		AuditWindow:               2 * time.Hour,
 	}
 }
 
@@ -357,7 +357,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("-audit-interval (TRUTHBOARD_AUDIT_INTERVAL) is %s: use 0 (off) or at least 1s, e.g. 1m", c.AuditInterval))
 	}
 	if c.AuditInterval != 0 && c.AuditWindow < time.Hour {
-		errs = append(errs, fmt.Errorf("-audit-window (TRUTHBOARD_AUDIT_WINDOW) is %s: use at least 1h, e.g. 6h", c.AuditWindow))
+		errs = append(errs, fmt.Errorf("-audit-window (TRUTHBOARD_AUDIT_WINDOW) is %s: use at least 1h, e.g. 2h", c.AuditWindow))
 	}
 	if c.ClickHouseDatabase == "" {
 		errs = append(errs, errors.New("-clickhouse-database (TRUTHBOARD_CLICKHOUSE_DATABASE) must not be empty"))
