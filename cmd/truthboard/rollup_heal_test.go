@@ -87,7 +87,7 @@ func TestFaultClickHouseKilledDuringInserts(t *testing.T) {
 	}
 	storetest.AssertStoredOnceWithin(t, db, acked, maybe)
 	storetest.AssertRollupsAgree(t, db)
-	logs, _ := os.ReadFile(srv.logs.Name())
+	logs, _ := os.ReadFile(srv.proc.LogFile)
 	repairs := linesWith(string(logs), "rollup audit repaired")
 	t.Logf("%d crashes; %d runs of the audit repaired something:\n%s", *crashes, len(repairs), strings.Join(repairs, "\n"))
 }
