@@ -144,6 +144,14 @@ type Config struct {
 	// AlertmanagerURLs are Prometheus Alertmanager base URLs (http://host:9093) that alerts are
 	// pushed to through its API v2, for routing to Slack, Teams, PagerDuty or email.
 	AlertmanagerURLs []string
+	// AuditInterval is how often the rollup audit compares every rollup table with the raw
+	// table and rebuilds the time buckets that disagree (a ClickHouse crash in mid-insert
+	// leaves some rollups with an insert and others without). 0 turns the audit off: do that on
+	// every node but one when several run against the same database.
+	AuditInterval time.Duration
+	// AuditWindow is how far back the audit looks, from now: the time buckets it compares each
+	// run. It never looks where retention may have dropped a table's older days.
+	AuditWindow time.Duration
 
 	// DemoRate, when above 0, makes `serve` send demo traffic to itself through its own HTTP API
 	// at this many events per second (see `truthboard demo`).
@@ -187,6 +195,8 @@ func Default() Config {
 		LiveMaxConnsPerAddress:    100,
 		LiveSubscribeRate:         2,
 		AlertInterval:             10 * time.Second,
+		AuditInterval:             time.Minute,
+		AuditWindow:               2 * time.Hour,
 	}
 }
 
@@ -239,6 +249,8 @@ func (c *Config) settings() []setting {
 		{"alert-interval", "TRUTHBOARD_ALERT_INTERVAL", "how often alert rules are evaluated", (*duration)(&c.AlertInterval)},
 		{"alert-webhook-url", "TRUTHBOARD_ALERT_WEBHOOK_URL", "comma-separated URLs that receive alerts as Alertmanager-compatible webhooks", (*webURLs)(&c.AlertWebhookURLs)},
 		{"alertmanager-url", "TRUTHBOARD_ALERTMANAGER_URL", "comma-separated Prometheus Alertmanager base URLs that alerts are pushed to", (*webURLs)(&c.AlertmanagerURLs)},
+		{"audit-interval", "TRUTHBOARD_AUDIT_INTERVAL", "how often the rollups are compared with the raw events and repaired (0: never; keep it on one node only)", (*duration)(&c.AuditInterval)},
+		{"audit-window", "TRUTHBOARD_AUDIT_WINDOW", "how far back the rollup audit looks each time", (*duration)(&c.AuditWindow)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
 	}
 }
@@ -342,6 +354,12 @@ func (c Config) Validate() error {
 	}
 	if c.DisplayTokenRefresh < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-display-token-refresh (TRUTHBOARD_DISPLAY_TOKEN_REFRESH) is %s: use at least 100ms, e.g. 5s", c.DisplayTokenRefresh))
+	}
+	if c.AuditInterval != 0 && c.AuditInterval < time.Second {
+		errs = append(errs, fmt.Errorf("-audit-interval (TRUTHBOARD_AUDIT_INTERVAL) is %s: use 0 (off) or at least 1s, e.g. 1m", c.AuditInterval))
+	}
+	if c.AuditInterval != 0 && c.AuditWindow < time.Hour {
+		errs = append(errs, fmt.Errorf("-audit-window (TRUTHBOARD_AUDIT_WINDOW) is %s: use at least 1h, e.g. 2h", c.AuditWindow))
 	}
 	if c.ClickHouseDatabase == "" {
 		errs = append(errs, errors.New("-clickhouse-database (TRUTHBOARD_CLICKHOUSE_DATABASE) must not be empty"))

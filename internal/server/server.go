@@ -7,8 +7,13 @@
 //
 //  1. credentials: configured, or generated once into the data folder;
 //  2. telemetry: every later component counts into it;
-//  3. ClickHouse and its schema: everything below reads or writes it;
-//  4. retention: drops expired days now and every hour;
+//  3. ClickHouse and its schema: everything below reads or writes it. A ClickHouse that does
+//     not answer does not stop the start: the schema is applied in the background as soon as
+//     it answers, and meanwhile every call of the store fails as unavailable (events wait in
+//     the spool, dashboards show "Degraded", /readyz says degraded). A ClickHouse that answers
+//     with a refusal (a wrong password, a migration it rejects) fails the start;
+//  4. retention: drops expired days once ClickHouse is ready, then every hour; and the rollup
+//     audit, which rebuilds from the raw events any rollup bucket that disagrees with them;
 //  5. ingest: the spool that makes accepted events durable and its drainer into ClickHouse;
 //  6. alerts: delivery (webhooks, Alertmanager), then the evaluator of the rules;
 //  7. the live hub: one feed of figures per distinct view;
@@ -38,6 +43,7 @@ import (
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/alert/evaluator"
 	"github.com/truthboard/truthboard/internal/alert/notify"
+	"github.com/truthboard/truthboard/internal/audit"
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/deadletter"
@@ -86,8 +92,9 @@ type component struct {
 }
 
 // Start starts every component of cfg in order and returns once the HTTP edge accepts
-// connections. ctx bounds the start only (connecting and migrating); the server runs until
-// Stop. On an error, what had been started is stopped again before Start returns.
+// connections. ctx bounds the start only (the first attempt at connecting and migrating); the
+// server runs until Stop. On an error, what had been started is stopped again before Start
+// returns.
 func Start(ctx context.Context, cfg config.Config, opts Options) (*Server, error) {
 	log := opts.Log
 	if log == nil {
@@ -123,19 +130,33 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	metrics := telemetry.New()
 
 	// 3. ClickHouse and its schema.
-	db, err := store.Open(ctx, StoreOptions(cfg))
+	db, err := store.New(StoreOptions(cfg))
 	if err != nil {
 		return err
 	}
 	s.add("clickhouse", func(context.Context) error { return db.Close() })
-	applied, err := db.Migrate(ctx)
-	if err != nil {
+	applied, err := db.Bootstrap(ctx)
+	switch {
+	case err == nil:
+		s.clickHouseReady(db, applied)
+	case unavailable(err):
+		log.Warn("ClickHouse does not answer: events are acknowledged into the spool, and the schema is applied as soon as it answers", "addr", cfg.ClickHouseAddr, "err", err)
+		s.goLoop("clickhouse-bootstrap", func(ctx context.Context) { s.bootstrap(ctx, db) })
+	default:
 		return err
 	}
-	log.Info("clickhouse ready", "addr", cfg.ClickHouseAddr, "version", db.ServerVersion(), "database", cfg.ClickHouseDatabase, "migrations_applied", len(applied))
 
 	// 4. Retention.
 	s.goLoop("retention", func(ctx context.Context) { dropExpired(ctx, db, cfg.Retention, log) })
+	if cfg.AuditInterval > 0 {
+		auditor := audit.New(db, audit.Options{
+			Interval:  cfg.AuditInterval,
+			Window:    cfg.AuditWindow,
+			Retention: cfg.Retention,
+			Metrics:   &metrics.Audit,
+		}, log.With("component", "audit"))
+		s.goLoop("audit", auditor.Run)
+	}
 
 	// 5. Ingest: the spool (a crash's leftovers are sent first) and its drainer.
 	writer, err := ingest.Open(db, ingest.Options{
@@ -191,7 +212,9 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	displayTokens := auth.NewDisplayCache(db.DisplayTokens, cfg.DisplayTokenRefresh, log.With("component", "display-tokens"))
 	ingestKeyCache := auth.NewIngestKeyCache(db.IngestKeys, cfg.DisplayTokenRefresh, log.With("component", "ingest-keys"))
 	for _, c := range []*auth.Cache{displayTokens, ingestKeyCache} {
-		if err := c.Refresh(ctx); err != nil {
+		// Without ClickHouse a cache starts empty (only configured keys and the admin token
+		// work) and fills on a later refresh; any other error is a bug to report at once.
+		if err := c.Refresh(ctx); err != nil && !unavailable(err) {
 			return err
 		}
 		s.goLoop("credential-cache", c.Run)
@@ -435,8 +458,62 @@ func StoreOptions(cfg config.Config) store.Options {
 	}
 }
 
-// dropExpired drops expired days of events now and every hour, until ctx ends.
+// clickHouseReady logs that the store is connected and its schema applied.
+func (s *Server) clickHouseReady(db *store.Store, applied []store.Migration) {
+	s.log.Info("clickhouse ready", "addr", s.cfg.ClickHouseAddr, "version", db.ServerVersion(), "database", s.cfg.ClickHouseDatabase, "migrations_applied", len(applied))
+}
+
+// Backoff of the background bootstrap: the first retry after bootstrapFirstRetry, doubling up
+// to bootstrapMaxRetry. The wait is short at first because a ClickHouse that restarts with
+// Truthboard answers within seconds; the cap keeps one attempt (a dial timeout long at most)
+// every few seconds during a long outage.
+const (
+	bootstrapFirstRetry = 200 * time.Millisecond
+	bootstrapMaxRetry   = 5 * time.Second
+)
+
+// bootstrap connects db and applies the schema, retrying with backoff until it succeeds or ctx
+// ends. A refusal of ClickHouse (a migration it rejects, a password it no longer takes) is
+// logged as an error and retried too: the server is already serving from the spool, and a
+// person can fix ClickHouse while it does.
+func (s *Server) bootstrap(ctx context.Context, db *store.Store) {
+	wait := bootstrapFirstRetry
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, bootstrapMaxRetry)
+		applied, err := db.Bootstrap(ctx)
+		switch {
+		case err == nil:
+			s.clickHouseReady(db, applied)
+			return
+		case ctx.Err() != nil:
+			return
+		case !unavailable(err):
+			s.log.Error("ClickHouse refuses the schema; retrying", "attempt", attempt, "err", err)
+		case attempt%20 == 0:
+			s.log.Warn("ClickHouse still does not answer; events wait in the spool", "attempts", attempt, "err", err)
+		}
+	}
+}
+
+// unavailable reports whether err says that ClickHouse could not be reached, as opposed to
+// something it refused: the store marks such errors with an Unavailable method.
+func unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}
+
+// dropExpired drops expired days of events once db is ready, then every hour, until ctx ends.
 func dropExpired(ctx context.Context, db *store.Store, retention time.Duration, log *slog.Logger) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-db.Ready():
+	}
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {

@@ -98,7 +98,11 @@ func (s *Store) AppendAlertTransitions(ctx context.Context, ts []alert.Transitio
 	if len(ts) == 0 {
 		return nil
 	}
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO alert_transitions ("+strings.Join(alertTransitionColumns, ", ")+")")
+	conn, err := s.connection()
+	if err != nil {
+		return err
+	}
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO alert_transitions ("+strings.Join(alertTransitionColumns, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d alert transitions: %w", len(ts), err)
 	}
@@ -177,7 +181,11 @@ func (s *Store) LatestAlerts(ctx context.Context) (_ []alert.Alert, err error) {
 
 // readTransitions runs a query of alertTransitionSelect's columns; what names it in errors.
 func (s *Store) readTransitions(ctx context.Context, what, sql string, args ...any) ([]alert.Transition, error) {
-	rows, err := s.conn.Query(ctx, sql, args...)
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -245,7 +253,11 @@ func (s *Store) AddAlertSilence(ctx context.Context, sl alert.Silence) (err erro
 	for i, m := range sl.Matchers {
 		names[i], values[i] = m.Name, m.Value
 	}
-	batch, err := s.conn.PrepareBatch(ctx, `INSERT INTO alert_silences
+	conn, err := s.connection()
+	if err != nil {
+		return err
+	}
+	batch, err := conn.PrepareBatch(ctx, `INSERT INTO alert_silences
 		(id, matcher_names, matcher_values, starts_at_ns, ends_at_ns, reason, changed_at)`)
 	if err != nil {
 		return fmt.Errorf("prepare insert of silence %s: %w", sl.ID, err)
@@ -267,7 +279,11 @@ FROM alert_silences GROUP BY id HAVING min(ends_at_ns) > ? ORDER BY min(ends_at_
 // AlertSilences returns the silences in force at now, for alert.Engine.Restore.
 func (s *Store) AlertSilences(ctx context.Context, now time.Time) (_ []alert.Silence, err error) {
 	defer markUnavailable(&err)
-	rows, err := s.conn.Query(ctx, alertSilencesSQL, now.UnixNano())
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, alertSilencesSQL, now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("read silences: %w", err)
 	}

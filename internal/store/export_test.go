@@ -14,3 +14,13 @@ func MarkInvalidData(err error) error {
 	markInvalidData(&err)
 	return err
 }
+
+// ViewTargets are the tables the migrations' materialized views feed.
+func ViewTargets() ([]string, error) {
+	views, err := viewQueries()
+	var out []string
+	for t := range views {
+		out = append(out, t)
+	}
+	return out, err
+}

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,18 +37,103 @@ type Options struct {
 	MaxOpenConns int
 }
 
-// Store holds an open connection pool to the Truthboard database.
+// Store holds a connection pool to the Truthboard database. A store made by Open is connected
+// from the start; one made by New is not until Bootstrap succeeds, and until then every method
+// that talks to ClickHouse fails at once with an error marked unavailable (see unavailableError),
+// so that nothing reads or writes a table before the schema is applied: the ingest drainer
+// retries such an error instead of taking a missing table for bad data, the dashboards show
+// "Degraded", and the API answers 503.
 type Store struct {
-	conn     driver.Conn
+	opts     Options
 	database string
-	version  driver.ServerVersion
+	// sess is the connection and its server's version, nil until the store is connected. It is
+	// set once (Open, or Bootstrap) and read without a lock by every method.
+	sess atomic.Pointer[session]
+	// ready is closed when sess is set.
+	ready chan struct{}
+
+	// mu orders Bootstrap against Close: a connection made after Close is closed, not kept.
+	mu      sync.Mutex
+	closed  bool
+	lastErr error // why the last Bootstrap failed, for the not-ready error
 }
 
-// Open connects to ClickHouse, creating the database when it does not exist yet.
-func Open(ctx context.Context, o Options) (*Store, error) {
+// session is a connection pool and what was learnt when it opened.
+type session struct {
+	conn    driver.Conn
+	version driver.ServerVersion
+}
+
+// New returns a store of o that is not connected yet: Bootstrap connects it. It fails only on
+// options that can never work.
+func New(o Options) (*Store, error) {
 	if o.Database == "" {
 		return nil, errors.New("open clickhouse: no database name given")
 	}
+	return &Store{opts: o, database: o.Database, ready: make(chan struct{})}, nil
+}
+
+// Open connects to ClickHouse, creating the database when it does not exist yet. The schema is
+// not applied: call Migrate.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	s, err := New(o)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := dial(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.publish(sess); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Bootstrap connects a store made by New: it creates the database when missing, applies the
+// migrations, and only then lets the other methods use the connection. A store that is
+// already connected is left as it is. An error marked unavailable means ClickHouse did not
+// answer: call again later (the server does, with backoff). Any other error is one ClickHouse
+// gave (a wrong password, a refused migration) and will not go away by itself.
+func (s *Store) Bootstrap(ctx context.Context) (applied []Migration, err error) {
+	defer func() {
+		s.mu.Lock()
+		s.lastErr = err
+		s.mu.Unlock()
+	}()
+	defer markUnavailable(&err)
+	if s.sess.Load() != nil {
+		return nil, nil
+	}
+	sess, err := dial(ctx, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	if applied, err = migrate(ctx, sess.conn); err != nil {
+		sess.conn.Close()
+		return applied, err
+	}
+	return applied, s.publish(sess)
+}
+
+// publish makes sess the store's connection, unless the store was closed meanwhile.
+func (s *Store) publish(sess *session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		sess.conn.Close()
+		return errors.New("clickhouse: the store was closed while it connected")
+	}
+	if !s.sess.CompareAndSwap(nil, sess) { // two Bootstraps at once: keep the first
+		sess.conn.Close()
+		return nil
+	}
+	close(s.ready)
+	return nil
+}
+
+// dial creates the database when missing and opens a pool on it.
+func dial(ctx context.Context, o Options) (*session, error) {
 	// The database may not exist yet, and a connection that names a missing database fails, so
 	// create it through a first connection to the server's default database.
 	boot, err := connect(o, "default")
@@ -67,7 +154,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("clickhouse server version at %s: %w", o.Addr, err)
 	}
-	return &Store{conn: conn, database: o.Database, version: *v}, nil
+	return &session{conn: conn, version: *v}, nil
 }
 
 func connect(o Options, database string) (driver.Conn, error) {
@@ -100,22 +187,67 @@ func connect(o Options, database string) (driver.Conn, error) {
 	return conn, nil
 }
 
-// Close closes every connection of the pool.
-func (s *Store) Close() error { return s.conn.Close() }
+// errNotReady is the cause of the errors of a store that Bootstrap has not connected yet.
+var errNotReady = errors.New("not connected yet: the schema is applied as soon as ClickHouse answers")
 
-// Ping reports whether ClickHouse answers.
+// connection is the store's connection, or an error marked unavailable while there is none.
+func (s *Store) connection() (driver.Conn, error) {
+	if sess := s.sess.Load(); sess != nil {
+		return sess.conn, nil
+	}
+	s.mu.Lock()
+	last := s.lastErr
+	s.mu.Unlock()
+	err := fmt.Errorf("clickhouse at %s: %w", s.opts.Addr, errNotReady)
+	if last != nil {
+		err = fmt.Errorf("clickhouse at %s: %w (last attempt: %v)", s.opts.Addr, errNotReady, last)
+	}
+	return nil, &unavailableError{err}
+}
+
+// Ready is closed once the store is connected and its schema applied (at once for Open).
+func (s *Store) Ready() <-chan struct{} { return s.ready }
+
+// Close closes every connection of the pool; a later Bootstrap keeps no connection.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if sess := s.sess.Load(); sess != nil {
+		return sess.conn.Close()
+	}
+	return nil
+}
+
+// Ping reports whether ClickHouse answers and the schema is applied.
 func (s *Store) Ping(ctx context.Context) (err error) {
 	defer markUnavailable(&err)
-	return s.conn.Ping(ctx)
+	conn, err := s.connection()
+	if err != nil {
+		return err
+	}
+	return conn.Ping(ctx)
 }
 
-// ServerVersion is the version of the ClickHouse server, e.g. "18.16.1".
+// ServerVersion is the version of the ClickHouse server, e.g. "18.16.1"; "" before the store
+// is connected.
 func (s *Store) ServerVersion() string {
-	return fmt.Sprintf("%d.%d.%d", s.version.Version.Major, s.version.Version.Minor, s.version.Version.Patch)
+	sess := s.sess.Load()
+	if sess == nil {
+		return ""
+	}
+	v := sess.version.Version
+	return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
 }
 
-// Conn is the underlying connection, for tests and benchmarks that measure the bare driver.
-func (s *Store) Conn() driver.Conn { return s.conn }
+// Conn is the underlying connection, for tests and benchmarks that measure the bare driver;
+// nil before the store is connected.
+func (s *Store) Conn() driver.Conn {
+	if sess := s.sess.Load(); sess != nil {
+		return sess.conn
+	}
+	return nil
+}
 
 // Database is the name of the database the store uses.
 func (s *Store) Database() string { return s.database }

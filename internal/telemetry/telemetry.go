@@ -97,6 +97,9 @@ type Metrics struct {
 	LiveQueryDuration prometheus.Histogram   // truthboard_live_query_duration_seconds
 	LiveTickDuration  prometheus.Histogram   // truthboard_live_tick_duration_seconds
 
+	// The rollup audit (audit.go).
+	Audit AuditMetrics
+
 	now func() time.Time // the clock of the spool's age
 }
 
@@ -155,6 +158,7 @@ func New() *Metrics {
 			"Time of one live feed's tick: its queries and the encoding of its frame.",
 			prometheus.ExponentialBuckets(0.001, 2, 13)),
 	}
+	m.Audit = newAuditMetrics(f)
 	for _, reason := range RejectReasons {
 		m.EventsRejected.WithLabelValues(reason)
 	}

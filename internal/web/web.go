@@ -314,7 +314,10 @@ func (s *Server) livez(c *fiber.Ctx) error { return c.SendString("ok\n") }
 type readiness struct {
 	// Ready is whether this server can acknowledge events: its spool has room. ClickHouse
 	// being down does not make it unready, since events wait in the spool.
-	Ready      bool       `json:"ready"`
+	Ready bool `json:"ready"`
+	// Degraded is true while ClickHouse does not answer or its schema is not applied yet:
+	// events are acknowledged from the spool, the dashboards show their last figures.
+	Degraded   bool       `json:"degraded"`
 	ClickHouse string     `json:"clickhouse"` // "ok", or why it does not answer
 	Spool      spoolState `json:"spool"`
 	// DeadLetter is what was kept aside because ClickHouse can never take it (not counted in
@@ -345,7 +348,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 		r.Spool.OldestAgeSeconds = time.Since(st.Oldest).Seconds()
 	}
 	if err := s.db.Ping(ctx); err != nil {
-		r.ClickHouse = "unavailable: " + err.Error()
+		r.ClickHouse, r.Degraded = "unavailable: "+err.Error(), true
 	}
 	// Ready while a typical request still fits: the body limit of room left in the spool.
 	r.Ready = st.MaxBytes-st.Bytes >= s.opts.Limits.MaxBodyBytes
