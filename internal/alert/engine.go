@@ -709,7 +709,7 @@ const MaxByLen = 200
 func (e *Engine) Acknowledge(fingerprint, by string) (Transition, error) {
 	by = strings.TrimSpace(by)
 	if by == "" || len(by) > MaxByLen {
-		return Transition{}, fmt.Errorf("acknowledge: say who acknowledges, in 1 to %d bytes", MaxByLen)
+		return Transition{}, &InputError{Field: "by", Message: fmt.Sprintf("acknowledge: say who acknowledges, in 1 to %d bytes", MaxByLen)}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

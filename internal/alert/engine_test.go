@@ -471,6 +471,8 @@ func TestSilenceAndAcknowledge(t *testing.T) {
 	}
 	if _, err := e.Acknowledge(fp, " "); err == nil {
 		t.Error("an acknowledgement by nobody was accepted")
+	} else if ie := (*InputError)(nil); !errors.As(err, &ie) || ie.Field != "by" {
+		t.Errorf("an acknowledgement by nobody: %v, want an error naming the field by", err)
 	}
 	// The acknowledgement ends with the alert: after it drops and comes back, it is new.
 	eval(e, t0.Add(time.Minute), steady, baseline)
@@ -483,18 +485,21 @@ func TestSilenceAndAcknowledge(t *testing.T) {
 		matchers []Matcher
 		until    time.Time
 		reason   string
+		field    string
 		want     string
 	}{
-		{nil, t0.Add(time.Hour), "x", "at least one matcher"},
-		{[]Matcher{{"chanel", "voice"}}, t0.Add(time.Hour), "x", `"chanel" is not a label`},
-		{[]Matcher{{"channel", ""}}, t0.Add(time.Hour), "x", "give a value"},
-		{[]Matcher{{"channel", "voice"}}, t0, "x", "must end in the future"},
-		{[]Matcher{{"channel", "voice"}}, t0.Add(100 * 24 * time.Hour), "x", "at most 90 days"},
-		{[]Matcher{{"channel", "voice"}}, t0.Add(time.Hour), "  ", "say why"},
+		{nil, t0.Add(time.Hour), "x", "matchers", "at least one matcher"},
+		{[]Matcher{{"chanel", "voice"}}, t0.Add(time.Hour), "x", "matchers[0].name", `"chanel" is not a label`},
+		{[]Matcher{{"channel", "voice"}, {"channel", ""}}, t0.Add(time.Hour), "x", "matchers[1].value", "give a value"},
+		{[]Matcher{{"channel", "voice"}}, t0, "x", "ends_at", "must end in the future"},
+		{[]Matcher{{"channel", "voice"}}, t0.Add(100 * 24 * time.Hour), "x", "ends_at", "at most 90 days"},
+		{[]Matcher{{"channel", "voice"}}, t0.Add(time.Hour), "  ", "reason", "say why"},
 	}
 	for _, b := range bad {
-		if _, err := e.Silence(b.matchers, b.until, b.reason); err == nil || !strings.Contains(err.Error(), b.want) {
-			t.Errorf("Silence(%v, %v, %q) = %v, want %q", b.matchers, b.until, b.reason, err, b.want)
+		_, err := e.Silence(b.matchers, b.until, b.reason)
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Field != b.field || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("Silence(%v, %v, %q) = %v, want %q naming the field %s", b.matchers, b.until, b.reason, err, b.want, b.field)
 		}
 	}
 }
