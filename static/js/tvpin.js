@@ -49,7 +49,8 @@ export class BreachPin {
     document.body.dataset.breach = 'on';
     if (this.card.hidden) {
       this.card.hidden = false;
-      this.charts.resize(); // the card takes room from the heatmap
+      // The card takes room from the heatmap: size it again once the page has laid out.
+      requestAnimationFrame(() => this.charts.resize());
     }
     this.frame(a.labels || {});
     // Rewrite the card only when what it says changes: no flicker at every tick.
@@ -119,7 +120,7 @@ export class BreachPin {
     this.card.hidden = true;
     this.card.replaceChildren();
     this.cardKey = '';
-    this.charts.resize();
+    requestAnimationFrame(() => this.charts.resize());
     delete document.body.dataset.breach;
   }
 }
