@@ -10,7 +10,6 @@ import (
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/demo"
 	"github.com/truthboard/truthboard/internal/event"
-	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/rollup"
 )
 
@@ -62,38 +61,7 @@ func (r *rollups) add(e *event.Event) {
 		o = &rollup.Counts{}
 		r.open[k] = o
 	}
-	o.Events++
-	if e.CSAT != nil {
-		o.CSATN++
-		if *e.CSAT >= 4 {
-			o.CSATTop2++
-		}
-	}
-	if e.NPS != nil {
-		o.NPSN++
-		if *e.NPS >= 9 {
-			o.NPSPromoters++
-		} else if *e.NPS <= 6 {
-			o.NPSDetractors++
-		}
-	}
-	if e.CES != nil {
-		o.CESN++
-		o.CESSum += uint64(*e.CES)
-	}
-	if e.Negative() {
-		o.Negative++
-	}
-	if e.Outcome != "" {
-		o.WithOutcome++
-	}
-	if e.Outcome == "abandoned" {
-		o.Abandoned++
-	}
-	if e.WaitMS != nil {
-		o.WaitN++
-		o.Wait[metric.BucketOf(*e.WaitMS)]++
-	}
+	o.AddEvent(e)
 }
 
 // span sums every cell over [from, to), both on step boundaries; like a rollup table, it holds

@@ -5,50 +5,11 @@ import (
 	"time"
 
 	"github.com/truthboard/truthboard/internal/demo"
-	"github.com/truthboard/truthboard/internal/event"
-	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/rollup"
 )
 
 // demoSlot is the resolution at which TestJudgementOnDemoTraffic sums the simulated events.
 const demoSlot = 10 * time.Second
-
-// countEvent adds one event to c as the rollup views of clickhouse/migrations do.
-func countEvent(c *rollup.Counts, e *event.Event) {
-	c.Events++
-	if e.CSAT != nil {
-		c.CSATN++
-		if *e.CSAT >= 4 {
-			c.CSATTop2++
-		}
-	}
-	if e.NPS != nil {
-		c.NPSN++
-		switch {
-		case *e.NPS >= 9:
-			c.NPSPromoters++
-		case *e.NPS <= 6:
-			c.NPSDetractors++
-		}
-	}
-	if e.CES != nil {
-		c.CESN++
-		c.CESSum += uint64(*e.CES)
-	}
-	if e.Negative() {
-		c.Negative++
-	}
-	if e.Outcome != "" {
-		c.WithOutcome++
-		if e.Outcome == "abandoned" {
-			c.Abandoned++
-		}
-	}
-	if e.WaitMS != nil {
-		c.WaitN++
-		c.Wait[metric.BucketOf(*e.WaitMS)]++
-	}
-}
 
 type demoCell struct{ moment, channel string }
 
@@ -81,7 +42,7 @@ func TestJudgementOnDemoTraffic(t *testing.T) {
 		if cells[k] == nil {
 			cells[k] = new([slots]rollup.Counts)
 		}
-		countEvent(&cells[k][i], &e)
+		cells[k][i].AddEvent(&e)
 	}
 	window := func(c *[slots]rollup.Counts, end time.Duration) (sum rollup.Counts) {
 		for i := int((end - 5*time.Minute) / demoSlot); i < int(end/demoSlot); i++ {

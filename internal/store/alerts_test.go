@@ -12,7 +12,6 @@ import (
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/demo"
 	"github.com/truthboard/truthboard/internal/event"
-	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/rollup"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
@@ -21,43 +20,6 @@ import (
 // alertNow is the time of the alert tests' evaluations: mid-second, so that the windows' edges
 // (whole seconds and minutes) are not the evaluation's time.
 var alertNow = time.Date(2026, 3, 2, 14, 7, 37, 500e6, time.UTC)
-
-// countEvent adds what the rollups measure of e to c.
-func countEvent(c *rollup.Counts, e *event.Event) {
-	c.Events++
-	if e.CSAT != nil {
-		c.CSATN++
-		if *e.CSAT >= 4 {
-			c.CSATTop2++
-		}
-	}
-	if e.NPS != nil {
-		c.NPSN++
-		switch {
-		case *e.NPS >= 9:
-			c.NPSPromoters++
-		case *e.NPS <= 6:
-			c.NPSDetractors++
-		}
-	}
-	if e.CES != nil {
-		c.CESN++
-		c.CESSum += uint64(*e.CES)
-	}
-	if e.Negative() {
-		c.Negative++
-	}
-	if e.Outcome != "" {
-		c.WithOutcome++
-	}
-	if e.Outcome == "abandoned" {
-		c.Abandoned++
-	}
-	if e.WaitMS != nil {
-		c.WaitN++
-		c.Wait[metric.BucketOf(*e.WaitMS)]++
-	}
-}
 
 // expectedCells sums, per moment × channel, the events that a span of its table holds (the
 // rollup time of an event is its time cut to the table's step) and that match the filters.
@@ -80,7 +42,7 @@ func expectedCells(evs []event.Event, sp alert.Span, f rollup.Filters) map[alert
 		}
 		k := alert.Key{Moment: e.Moment, Channel: e.Channel}
 		c := out[k]
-		countEvent(&c, e)
+		c.AddEvent(e)
 		out[k] = c
 	}
 	return out
