@@ -173,13 +173,20 @@ func linesWith(text, s string) []string {
 	return out
 }
 
-// exec runs statements on the test's ClickHouse, in its database.
-func (c *privateClickHouse) exec(statements ...string) {
+// open connects to the test's ClickHouse, in its database.
+func (c *privateClickHouse) open() *store.Store {
 	c.t.Helper()
 	db, err := store.Open(context.Background(), c.opts)
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	return db
+}
+
+// exec runs statements on the test's ClickHouse, in its database.
+func (c *privateClickHouse) exec(statements ...string) {
+	c.t.Helper()
+	db := c.open()
 	defer db.Close()
 	for _, s := range statements {
 		if err := db.Conn().Exec(context.Background(), s); err != nil {
@@ -191,10 +198,7 @@ func (c *privateClickHouse) exec(statements ...string) {
 // waitSplit waits until an insert has landed in the raw table but not in event_keys.
 func (c *privateClickHouse) waitSplit() {
 	c.t.Helper()
-	db, err := store.Open(context.Background(), c.opts)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	db := c.open()
 	defer db.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -219,10 +223,7 @@ func (c *privateClickHouse) waitSplit() {
 // and its views' blocks far more often than at a random time.
 func (c *privateClickHouse) kill9DuringInsert() bool {
 	c.t.Helper()
-	db, err := store.Open(context.Background(), c.opts)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	db := c.open()
 	defer db.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
