@@ -20,37 +20,21 @@ type credentialCommand struct {
 	create  func(*store.Store, context.Context, auth.Credential) error
 	list    func(*store.Store, context.Context) ([]auth.Credential, error)
 	revoke  func(*store.Store, context.Context, string, time.Time) (bool, error)
-	// created is printed after the credential is created, with it.
-	created func(out io.Writer, c auth.Credential, secret string)
+	// use says how to use a new credential, printed after it.
+	use func(secret string) string
 }
 
 // ingestKeyCommand is `truthboard key`: stored ingest keys, which every server accepts (or,
 // once revoked, refuses) within -display-token-refresh, without a restart.
-var ingestKeyCommand = credentialCommand{
-	command: "key",
-	kind:    auth.IngestKeyKind,
-	create:  (*store.Store).CreateIngestKey,
-	list:    (*store.Store).IngestKeys,
-	revoke:  (*store.Store).RevokeIngestKey,
-	created: func(out io.Writer, k auth.Credential, key string) {
-		fmt.Fprintf(out, "Ingest key %q created (id %s). It is shown only now:\n\n  %s\n\n"+
-			"Send it as Authorization: Bearer %s to POST /v1/events.\n", k.Name, k.ID, key, key)
-	},
-}
+var ingestKeyCommand = credentialCommand{command: "key", kind: auth.IngestKeyKind,
+	create: (*store.Store).CreateIngestKey, list: (*store.Store).IngestKeys, revoke: (*store.Store).RevokeIngestKey,
+	use: func(key string) string { return "Send it as Authorization: Bearer " + key + " to POST /v1/events." }}
 
 // displayTokenCommand is `truthboard token`: read-only display tokens for TV walls, which every
 // server refuses within -display-token-refresh of their revocation.
-var displayTokenCommand = credentialCommand{
-	command: "token",
-	kind:    auth.DisplayTokenKind,
-	create:  (*store.Store).CreateDisplayToken,
-	list:    (*store.Store).DisplayTokens,
-	revoke:  (*store.Store).RevokeDisplayToken,
-	created: func(out io.Writer, t auth.Credential, token string) {
-		fmt.Fprintf(out, "Display token %q created (id %s). It is shown only now:\n\n  %s\n\n"+
-			"Open a dashboard with ?token=<token>, e.g. /tv?token=%s\n", t.Name, t.ID, token, token)
-	},
-}
+var displayTokenCommand = credentialCommand{command: "token", kind: auth.DisplayTokenKind,
+	create: (*store.Store).CreateDisplayToken, list: (*store.Store).DisplayTokens, revoke: (*store.Store).RevokeDisplayToken,
+	use: func(token string) string { return "Open a dashboard with ?token=<token>, e.g. /tv?token=" + token }}
 
 // runToken is `truthboard token …`.
 func runToken(ctx context.Context, args []string, out io.Writer) error {
@@ -116,7 +100,7 @@ func (cc credentialCommand) run(ctx context.Context, args []string, out io.Write
 		if err := cc.create(db, ctx, c); err != nil {
 			return err
 		}
-		cc.created(out, c, secret)
+		fmt.Fprintf(out, "%s %q created (id %s). It is shown only now:\n\n  %s\n\n%s\n", capitalized(cc.kind.Noun), c.Name, c.ID, secret, cc.use(secret))
 	case "list":
 		all, err := cc.list(db, ctx)
 		if err != nil {
@@ -151,4 +135,12 @@ func (cc credentialCommand) exampleName() string {
 		return `"NAME"`
 	}
 	return ex
+}
+
+// capitalized is s with its first letter in upper case ("ingest key" → "Ingest key").
+func capitalized(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

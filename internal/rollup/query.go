@@ -256,6 +256,9 @@ type Plan struct {
 	// From and To bound the window: From <= t < To. PrevFrom starts the previous period,
 	// which ends at From.
 	From, To, PrevFrom time.Time
+	// Now is when the plan was made: the current period has counted events from From to Now
+	// only, and the trend's last bucket is still filling.
+	Now time.Time
 }
 
 // Plan chooses the table and the exact window for a query asked at now.
@@ -265,6 +268,7 @@ func (q Query) Plan(now time.Time) Plan {
 	p.To = now.UTC().Truncate(p.Resolution).Add(p.Resolution)
 	p.From = p.To.Add(-q.Window)
 	p.PrevFrom = p.From.Add(-q.Window)
+	p.Now = now.UTC()
 	return p
 }
 

@@ -69,8 +69,12 @@ func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) {
 // Rollup runs a metrics query against the rollup table of its plan.
 func (s *Store) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) (_ []rollup.Group, err error) {
 	defer markUnavailable(&err)
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
 	sql, args := RollupSQL(q, p)
-	rows, err := s.conn.Query(ctx, sql, args...)
+	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", p.Table, err)
 	}
@@ -165,8 +169,12 @@ FROM (
 // Recovery counts the fate of the window's negative moments per group, as of now.
 func (s *Store) Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now time.Time) (_ []rollup.RecoveryGroup, err error) {
 	defer markUnavailable(&err)
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
 	sql, args := RecoverySQL(q, p, now)
-	rows, err := s.conn.Query(ctx, sql, args...)
+	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query recovery: %w", err)
 	}

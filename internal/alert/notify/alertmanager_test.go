@@ -106,7 +106,7 @@ func TestAlertmanagerDelivers(t *testing.T) {
 	// Alertmanager resolves by itself an alert whose endsAt passes: the resends move it on, so
 	// the alert is still firing after its first endsAt.
 	firstEnd := listed.EndsAt
-	if d := firstEnd.Sub(time.Now()); d < 2*time.Second || d > 5*time.Second {
+	if d := time.Until(firstEnd); d < 2*time.Second || d > 5*time.Second {
 		t.Errorf("endsAt %s ahead, want 4 resend intervals (4s)", d)
 	}
 	notifytest.Eventually(t, "firing past its first endsAt", func() bool {
@@ -132,6 +132,10 @@ func TestAlertmanagerDelivers(t *testing.T) {
 			t.Errorf("resolved payload %+v, want the alert resolved at %s", p, a.EndsAt)
 		}
 	}
+	// A receiver has a payload before its sender has read the answer and counted it.
+	notifytest.Eventually(t, "both notifications counted", func() bool {
+		return am.Stats()[0].Sent >= 2 && wh.Stats()[0].Sent >= 2
+	})
 	for _, s := range append(am.Stats(), wh.Stats()...) {
 		if s.Sent < 2 || s.Failed != 0 || s.Retries != 0 || s.Dropped != 0 {
 			t.Errorf("%s stats %+v: want 2 or more sent, none failed", s.Kind, s)
@@ -260,9 +264,11 @@ func TestAlertmanagerRefusesBadAlert(t *testing.T) {
 	bad := csatAlert("app")
 	bad.Labels["bad-label"] = "x"
 	am.Send([]Alert{bad, good})
-	notifytest.Eventually(t, "the valid alert listed", func() bool {
+	// Alertmanager lists the alert as soon as it has it; the sender counts it once it has read
+	// the answer, a moment later.
+	notifytest.Eventually(t, "the valid alert listed and counted as sent", func() bool {
 		_, ok := notifytest.ListAlerts(t, base)["CSATBelowTarget"]
-		return ok
+		return ok && am.Stats()[0].AlertsSent == 1
 	})
 	if s := am.Stats()[0]; s.Dropped != 1 || s.Failed != 0 || s.AlertsSent != 1 {
 		t.Errorf("stats %+v: want the invalid alert dropped, the valid one sent", s)
