@@ -12,6 +12,7 @@ import (
 
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/benchkit"
+	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/demo"
 )
 
@@ -224,33 +225,46 @@ func (r Report) Markdown(command string, m benchkit.Machine, end time.Time) stri
 		p("\n")
 	}
 
+	defaults := config.Default()
 	p("### Cost per tick\n\n")
 	p("Each evaluation's time (its ClickHouse queries, the judgement of every rule in every moment × channel, the\n")
 	p("history written when something changed) against the live executive feed's tick (the 5-minute executive view,\n")
 	p("unfiltered: its query, charts and encoding, as a `live.Hub` runs it) at the same simulated instants, on the same\n")
-	p("data, in the same process: the server runs both once a second (`TRUTHBOARD_ALERT_INTERVAL`, `TRUTHBOARD_LIVE_TICK`),\n")
-	p("the evaluation once whatever the number of screens and views.\n\n")
+	p("data, in the same process. An evaluation reads the current windows, and the baselines once a minute (they move\n")
+	p("by the minute; the engine keeps them in between). The server evaluates every %s (`TRUTHBOARD_ALERT_INTERVAL`),\n", defaults.AlertInterval)
+	p("once whatever the number of screens and views, and ticks each live feed every %s (`TRUTHBOARD_LIVE_TICK`).\n\n", defaults.LiveTick)
 	var evalMS, liveMS []float64
 	var evalQ, liveQ []int
 	for _, run := range r.Runs {
 		evalMS, liveMS = append(evalMS, run.EvalMS...), append(liveMS, run.LiveMS...)
 		evalQ, liveQ = append(evalQ, run.EvalQueries...), append(liveQ, run.LiveQueries...)
 	}
-	p("| per tick | samples | p50 ms | p90 ms | max ms | queries |\n|---|---|---|---|---|---|\n")
-	row := func(name string, xs []float64, qs []int) {
+	p("| per tick | samples | p50 ms | p90 ms | max ms | mean ms | queries | every | ms per second of running |\n|---|---|---|---|---|---|---|---|---|\n")
+	row := func(name string, xs []float64, qs []int, every time.Duration) float64 {
 		if len(xs) == 0 {
-			return
+			return 0
 		}
-		p("| %s | %d | %.1f | %.1f | %.1f | %s |\n", name, len(xs), benchkit.Percentile(xs, 0.5), benchkit.Percentile(xs, 0.9),
-			slices.Max(xs), queryRange(qs))
+		perSecond := mean(xs) / every.Seconds()
+		p("| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %s | %.1f |\n", name, len(xs), benchkit.Percentile(xs, 0.5), benchkit.Percentile(xs, 0.9),
+			slices.Max(xs), mean(xs), queryRange(qs), every, perSecond)
+		return perSecond
 	}
-	row("alert evaluation, default rules", evalMS, evalQ)
-	row("live executive feed, 5m", liveMS, liveQ)
-	if len(evalMS) > 0 && len(liveMS) > 0 {
-		p("\nThe evaluation adds %.0f%% of one live feed's tick at the median (%.1f ms against %.1f ms).\n",
-			100*benchkit.Percentile(evalMS, 0.5)/benchkit.Percentile(liveMS, 0.5), benchkit.Percentile(evalMS, 0.5), benchkit.Percentile(liveMS, 0.5))
+	evalPS := row("alert evaluation, default rules", evalMS, evalQ, defaults.AlertInterval)
+	livePS := row("live executive feed, 5m", liveMS, liveQ, defaults.LiveTick)
+	if evalPS > 0 && livePS > 0 {
+		p("\nPer tick, an evaluation costs %.1f times a live feed's tick at the median; per second of running, at the\n",
+			benchkit.Percentile(evalMS, 0.5)/benchkit.Percentile(liveMS, 0.5))
+		p("default intervals, the evaluation adds %.0f%% of what one live feed costs (%.1f ms a second against %.1f).\n", 100*evalPS/livePS, evalPS, livePS)
 	}
 	return b.String()
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
 }
 
 // firstAlert is the first of the alerts that fired on an incident's channel: when, and which.
@@ -272,7 +286,7 @@ func joinSeeds(seeds []int64) string {
 	return strings.Join(s, ", ")
 }
 
-// queryRange is "4", or "3–4" when the count varied.
+// queryRange is "4", or "2–4 (2.3 on average)" when the count varied.
 func queryRange(qs []int) string {
 	if len(qs) == 0 {
 		return "?"
@@ -281,5 +295,9 @@ func queryRange(qs []int) string {
 	if lo == hi {
 		return strconv.Itoa(lo)
 	}
-	return fmt.Sprintf("%d–%d", lo, hi)
+	sum := 0
+	for _, q := range qs {
+		sum += q
+	}
+	return fmt.Sprintf("%d–%d (%.1f on average)", lo, hi, float64(sum)/float64(len(qs)))
 }
