@@ -82,6 +82,34 @@ func (r *rollups) span(from, to time.Time) map[alert.Key]rollup.Counts {
 	return out
 }
 
+// input is what the store would answer to engine's queries at now, from the sums: the
+// current windows, and every baseline with its parts (read every time: a baseline the engine
+// already holds is simply replaced by the same counts).
+func (r *rollups) input(engine *alert.Engine, now time.Time) alert.Input {
+	in := alert.Input{Now: now}
+	for _, q := range engine.Queries(now) {
+		q.BaselineKnown = false
+		d := alert.Data{Query: q, Current: r.span(q.Current.From, q.Current.To)}
+		if q.Baseline.Table != "" {
+			d.Baseline = r.span(q.Baseline.From, q.Baseline.To)
+			d.BaselineParts = map[alert.Key][]rollup.Counts{}
+			for from := q.PartStart(); from.Before(q.Baseline.To); from = from.Add(q.Part) {
+				for k, c := range r.span(maxTime(from, q.Baseline.From), minTime(from.Add(q.Part), q.Baseline.To)) {
+					i := int(from.Sub(q.PartStart()) / q.Part)
+					ps := d.BaselineParts[k]
+					for len(ps) <= i {
+						ps = append(ps, rollup.Counts{})
+					}
+					ps[i] = c
+					d.BaselineParts[k] = ps
+				}
+			}
+		}
+		in.Data = append(in.Data, d)
+	}
+	return in
+}
+
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -157,27 +185,7 @@ func TestDemoTraffic(t *testing.T) {
 			sums.add(&e)
 		}
 		sums.advance(tick)
-		in := alert.Input{Now: now}
-		for _, q := range engine.Queries(now) {
-			d := alert.Data{Query: q, Current: sums.span(q.Current.From, q.Current.To)}
-			if q.Baseline.Table != "" {
-				d.Baseline = sums.span(q.Baseline.From, q.Baseline.To)
-				d.BaselineParts = map[alert.Key][]rollup.Counts{}
-				for from := q.PartStart(); from.Before(q.Baseline.To); from = from.Add(q.Part) {
-					for k, c := range sums.span(maxTime(from, q.Baseline.From), minTime(from.Add(q.Part), q.Baseline.To)) {
-						i := int(from.Sub(q.PartStart()) / q.Part)
-						ps := d.BaselineParts[k]
-						for len(ps) <= i {
-							ps = append(ps, rollup.Counts{})
-						}
-						ps[i] = c
-						d.BaselineParts[k] = ps
-					}
-				}
-			}
-			in.Data = append(in.Data, d)
-		}
-		last = engine.Evaluate(in)
+		last = engine.Evaluate(sums.input(engine, now))
 		evaluations++
 		for _, tr := range last.Transitions {
 			if tr.To != alert.Firing || tr.From == alert.Firing {

@@ -37,12 +37,14 @@
 //
 // The default rules test about 330 cells (6 metrics × 5 moments × 11 channels) at every
 // evaluation, so a level of 0.05 would raise some 16 false alarms per window of steady
-// traffic. DefaultAlpha is 0.0001, about 0.05/330 (Bonferroni): with every cell busy, the
-// chance of any false alarm in one window of steady traffic is about 5%. The tests keep their
+// traffic. DefaultAlpha is 0.00001, a tenth of 0.05/330 (Bonferroni per window): a window
+// turns over about 4 times an hour, and in thin cells, where the minimum change does not
+// protect, 0.05/330 let about one false alarm through every five days of steady demo traffic
+// (truthboard-tools alert-bench, docs/benchmarks.md). The tests keep their
 // real false-positive rate within 1.5 times the nominal one from 30 answers up (measured by
 // exact enumeration in internal/metric), and the minimum change and the pending period cut it
-// further: a chance excursion must also be large and last. A drop of 20 CSAT points is found
-// at this level from about 70 answers in the window.
+// further: a chance excursion must also be large and last. A drop of 20 CSAT points (80% to
+// 60%) is found at this level from about 85 answers in the window.
 //
 // # States
 //

@@ -102,7 +102,7 @@ func TestDesignedDropFiresOnceAndResolvesOnce(t *testing.T) {
 	if got, want := a.Annotations["summary"], "CSAT for service › voice dropped to 61% (n=240) from 82% (n=3,100) in the trailing 3 h, p<0.0001"; got != want {
 		t.Errorf("summary\n got %q\nwant %q", got, want)
 	}
-	if d := a.Annotations["description"]; !strings.Contains(d, "p < 0.0001 for a drop of at least 5 points") || !strings.Contains(d, "the 3 h before it") {
+	if d := a.Annotations["description"]; !strings.Contains(d, "p < 0.00001 for a drop of at least 5 points") || !strings.Contains(d, "the 3 h before it") {
 		t.Errorf("description %q", d)
 	}
 	o := a.Observation
@@ -185,8 +185,8 @@ func TestSmallNDoesNotFire(t *testing.T) {
 		}
 		r := changeRules()[0]
 		obs, v := judge(&r, &c, new(csatCell(3100, 2542)), 15*time.Minute, 3*time.Hour)
-		if c.CSATN == 30 && (v != hold || obs.P < 1e-4 || obs.P > 0.05) {
-			t.Errorf("30 answers: verdict %v, p %v; want a p between 0.0001 and 0.05 (neither firing nor recovered)", v, obs.P)
+		if c.CSATN == 30 && (v != hold || obs.P < DefaultAlpha || obs.P > 0.05) {
+			t.Errorf("30 answers: verdict %v, p %v; want a p between the rule's alpha and 0.05 (neither firing nor recovered)", v, obs.P)
 		}
 		if c.CSATN == 20 && v != noData {
 			t.Errorf("20 answers: verdict %v, want not enough data", v)

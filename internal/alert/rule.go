@@ -144,11 +144,15 @@ type Rule struct {
 
 // Defaults, and why (see also the package documentation).
 const (
-	// DefaultAlpha is 0.0001: the default rules run about 330 tests at every evaluation (6
-	// metrics × 5 moments × 11 channels), so a level of 0.05/330 ≈ 0.00015 (Bonferroni) keeps the
-	// chance of any false alarm in one window of steady traffic at about 5%, rounded down to a
-	// round number.
-	DefaultAlpha = 1e-4
+	// DefaultAlpha is 0.00001: the default rules run about 330 tests at every evaluation (6
+	// metrics × 5 moments × 11 channels) on a window that turns over about 4 times an hour, and
+	// the answers of one customer journey are not independent (repeat contacts), so the tests'
+	// tails are fatter than nominal. 0.0001 (0.05/330, Bonferroni per window) raised false alarms
+	// in steady demo traffic, in thin cells at night where the minimum change does not protect
+	// and the baseline's dispersion is near 1; 0.00001 raised none and fires on the demo's
+	// incidents as fast: `truthboard-tools alert-bench` measures both (docs/benchmarks.md,
+	// "Alerts: false alarms and time to fire").
+	DefaultAlpha = 1e-5
 	// DefaultRecoveryP is the p-value above which a firing alert counts as recovered.
 	DefaultRecoveryP = 0.05
 	// DefaultMinN is the least n in the current window: below 30 answers a share moves by 3
@@ -500,7 +504,7 @@ func (r Rule) validate(index int) error {
 			return fail("baseline", `%q is not a baseline; use "trailing" (the hours before the window) or "last_week" (the same window a week earlier)`, r.Baseline)
 		}
 		if !(r.Alpha > 0 && r.Alpha <= 0.05) {
-			return fail("alpha", "%v is out of range; use a level above 0 and at most 0.05, e.g. 0.0001 (about 330 cells are tested at once)", r.Alpha)
+			return fail("alpha", "%v is out of range; use a level above 0 and at most 0.05, e.g. 0.00001 (about 330 cells are tested at once)", r.Alpha)
 		}
 		if !(r.RecoveryP > r.Alpha && r.RecoveryP <= 0.5) {
 			return fail("recovery_p", "%v is out of range; use a p-value above alpha (%v) and at most 0.5, e.g. 0.05", r.RecoveryP, r.Alpha)
