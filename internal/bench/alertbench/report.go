@@ -113,8 +113,8 @@ func (r Report) Markdown(command string, m benchkit.Machine, end time.Time) stri
 	p("  (the default rules compare 15 minutes with the 3 hours before), then %s of steady traffic in which every alert that\n", o.Steady)
 	p("  fires is a false alarm. Seeds %s, each starting %s after the one before, so that their steady traffic falls at\n",
 		joinSeeds(o.Seeds), o.OriginStep)
-	p("  other times of day; the first %d then run the incidents, one after the other, each %s long at the start\n",
-		min(o.IncidentSeeds, len(o.Seeds)), o.IncidentLength)
+	p("  other times of day; %s then the incidents, one after the other, each %s long at the start\n",
+		incidentSeeds(o), o.IncidentLength)
 	p("  of a %s slot, so that its alerts resolve before the next one starts.\n", o.Slot)
 	if o.LastWeek {
 		p("- The hours a week before the measured ones hold the same traffic (another seed), so that `VolumeDrop` (an hour\n")
@@ -132,6 +132,9 @@ func (r Report) Markdown(command string, m benchkit.Machine, end time.Time) stri
 	p("  `spike` (extra customers on the channel, about half the rate again; waits ×2.5).\n\n")
 
 	p("### False alarms in steady traffic\n\n")
+	p("Hours through ClickHouse cannot show a rate of one false alarm in days; for that, `TestDemoFalseAlarms` runs the same\n")
+	p("rules on in-memory sums of the same traffic, at both levels, for as long as asked (`go test -run TestDemoFalseAlarms\n")
+	p("-v ./internal/alert -args -steady-seeds 35 -steady-hours 20`, 700 hours; its result is in docs/alerts.md).\n\n")
 	cmpHead, cmpRule := "", ""
 	if o.CompareAlpha > 0 {
 		cmpHead, cmpRule = fmt.Sprintf(" at p < %s instead |", alpha(o.CompareAlpha)), "---|"
@@ -265,6 +268,18 @@ func mean(xs []float64) float64 {
 		s += x
 	}
 	return s / float64(len(xs))
+}
+
+// incidentSeeds says which seeds run the incidents.
+func incidentSeeds(o Options) string {
+	switch n := min(o.IncidentSeeds, len(o.Seeds)); n {
+	case 0:
+		return "none runs"
+	case 1:
+		return "the first runs"
+	default:
+		return fmt.Sprintf("the first %d run", n)
+	}
 }
 
 // firstAlert is the first of the alerts that fired on an incident's channel: when, and which.
