@@ -145,7 +145,7 @@ func ParseQuery(v url.Values) (Query, error) {
 	for _, p := range params {
 		switch {
 		case p != "by" && !slices.Contains(onceParams, p) && !slices.Contains(FilterParams, p):
-			return q, &ParamError{p, "unknown parameter; use window, by, compare, series, recovery, or a filter: " + strings.Join(FilterParams, ", ")}
+			return q, &ParamError{p, "unknown parameter; use window, by, compare, series, recovery, format, or a filter: " + strings.Join(FilterParams, ", ")}
 		case len(v[p]) > 1 && slices.Contains(onceParams, p):
 			return q, &ParamError{p, fmt.Sprintf("given %d times; give it once", len(v[p]))}
 		}

@@ -198,7 +198,9 @@ func RecoverySQL(q rollup.Query, p rollup.Plan, now time.Time) (string, []any) {
 	where, args := filterConditions(where, q.Filters)
 	w := strconv.FormatInt(recoveryWindowSeconds, 10)
 	recovered := "arrayExists(x -> x > t AND x <= t + " + w + ", positives)"
-	closed := "t + " + w + " < " + unix(now)
+	// Closed: t + 7 days < now. t is in whole seconds, now may not be: compare with now rounded
+	// up, or a moment exactly 7 days before a now of 10:17:42.5 would stay pending.
+	closed := "t + " + w + " < " + strconv.FormatInt(now.Add(time.Second-1).Unix(), 10)
 	sel := append(append([]string{}, keys...),
 		"countIf("+closed+" AND "+recovered+")",
 		"countIf("+closed+" AND NOT "+recovered+")",
