@@ -42,10 +42,10 @@ LIMIT ` + strconv.Itoa(rollup.NegativesLimit(limit))
 //
 // The newest negatives are looked for in the window's last 10 s first, then its last 2 min,
 // hour and day, then the whole window, until a slice holds limit of them: every event of a
-// slice is newer than every event outside it, so the slice's newest are the window's. With heavy traffic the
-// first slice suffices and the query reads seconds of events instead of the whole window
-// (sorting a 15-minute window's negatives at 20,000 events/s took over 2 s on a loaded
-// 2-core machine); with light traffic each slice is small anyway.
+// slice is newer than every event outside it, so the slice's newest are the window's. With
+// heavy traffic the first slice suffices and the query reads seconds of events instead of the
+// whole window (sorting a 15-minute window's negatives at 20,000 events/s took over 2 s on a
+// loaded 2-core machine); with light traffic each slice is small anyway.
 func (s *Store) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) (_ []rollup.NegativeEvent, err error) {
 	defer markUnavailable(&err)
 	limit = rollup.NegativesLimit(limit)
