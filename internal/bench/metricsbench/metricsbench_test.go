@@ -134,8 +134,10 @@ func TestExportData(t *testing.T) {
 	db := storetest.Open(t)
 	ctx := context.Background()
 	end := time.Now().UTC().Truncate(time.Second)
-	if err := db.Conn().Exec(ctx, exportSQL(3_000, 300, end)); err != nil {
-		t.Fatal(err)
+	for off := uint64(0); off < 3_000; off += 1_000 {
+		if err := db.Conn().Exec(ctx, exportSQL(off, 1_000, 3_000, 300, end)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var n, touchpoints uint64
 	var first, last time.Time
