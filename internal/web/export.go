@@ -3,8 +3,9 @@ package web
 // CSV answers of GET /v1/metrics and GET /v1/consistency, for people who take the figures to a
 // spreadsheet or a weekly report (docs/api.md, "CSV"). A metrics export is streamed: its groups
 // come from ClickHouse sorted by key (store.RollupEach), each row is built and written once its
-// groups are in, and only the running total is kept, so a month by touchpoint costs the memory
-// of one row, not of the file.
+// groups are in, and only the running total is kept, so a month by touchpoint costs the block
+// ClickHouse sends and one row, not every group and the file (48 MiB against 616 MiB for JSON
+// on 50,000 touchpoints: docs/benchmarks.md).
 
 import (
 	"bytes"
