@@ -18,7 +18,7 @@ SOAK ?=
 # Runs a command with TRUTHBOARD_CLICKHOUSE_ADDR set, starting a local ClickHouse if needed.
 WITH_CLICKHOUSE = env_=$$(scripts/clickhouse.sh env) && eval "$$env_" &&
 
-.PHONY: help run test build fuzz bench bench-ingest bench-metrics bench-live screenshots leakcheck clickhouse-stop
+.PHONY: help run test build fuzz bench bench-ingest bench-metrics bench-live bench-alerts screenshots leakcheck clickhouse-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ fuzz: ## fuzz the event decoder, metrics query parameters and live messages, FUZ
 		go test -run '^$$' -fuzz="^$${t#*:}\$$" -fuzztime=$(FUZZTIME) $${t%%:*}/; \
 	done
 
-bench: bench-ingest bench-metrics bench-live ## every benchmark, each writing its section of docs/benchmarks.md
+bench: bench-ingest bench-metrics bench-live bench-alerts ## every benchmark, each writing its section of docs/benchmarks.md
 
 bench-ingest: ## HTTP ingest against the bare driver, ack latency at 20k events/s, overload (~5 min)
 	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools ingest-bench -suite ingest -out docs/benchmarks.md
@@ -48,6 +48,9 @@ bench-metrics: ## the executive view's queries per tick at 1M, 10M and 50M event
 
 bench-live: ## freshness, and fan-out to 1,000 and 5,000 screens on one view and over 50 (~5 min)
 	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools live-bench -out docs/benchmarks.md
+
+bench-alerts: ## the default alert rules on simulated demo traffic: false alarms per hour, time to fire per incident, cost per tick (~10 min)
+	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools alert-bench -out docs/benchmarks.md
 
 screenshots: build ## PNGs of every view from a live run with demo traffic, into docs/screenshots/
 	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools browse -bin bin/truthboard -out docs/screenshots screenshots

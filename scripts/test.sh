@@ -3,16 +3,16 @@
 #
 # Usage: scripts/test.sh [go test flags...] [packages...]
 #
-#   scripts/test.sh                                  go vet and go test -race -count=1, every package
+#   scripts/test.sh                                  static checks and go test -race -count=1, every package
 #   scripts/test.sh -run TestMigrate ./internal/store/
 #   scripts/test.sh -v -short ./internal/event/ ./internal/metric/
 #
 # Arguments go to `go test` after -race -count=1. An argument is a package when it starts with
 # ./ or ../ (relative to the repository root, wherever the script is run from), is . or names
 # the module (github.com/truthboard/truthboard/...); without packages,
-# every package of the module is tested (./... without var/ and bin/). `go vet` checks the
-# same packages. Write a flag's value in the same argument when it could look like a package:
-# -run=./x, not -run ./x.
+# every package of the module is tested (./... without var/ and bin/). `go vet` and
+# staticcheck check the same packages. Write a flag's value in the same argument when it could
+# look like a package: -run=./x, not -run ./x.
 #
 # Steps:
 #   1. Go (and the C compiler that -race needs), Node.js, Chromium, Prometheus Alertmanager:
@@ -24,7 +24,13 @@
 #      `npm ci` when it is missing or older than package-lock.json.
 #   4. static/node_modules (ECharts for the dashboards): `npm ci` when it is missing or older than
 #      static/package-lock.json, then static/vendor/echarts.min.js is copied from it (go:embed).
-#   5. go vet, then go test -race -count=1; both always run.
+#   5. go vet; go mod tidy -diff (go.mod and go.sum must be what go mod tidy makes them);
+#      staticcheck on the same packages; deadcode -test on the whole module (only when no
+#      packages are given, as in CI: it needs every main package and test to know what is
+#      reached; a function that only tests use counts as used); then go test -race -count=1.
+#      Every check runs even when an earlier one failed. staticcheck and deadcode are installed
+#      at the versions pinned below with `go install` from the Go module proxy into var/gobin/,
+#      and again only when the pinned version or the Go version changes.
 # Exit status: 0 when every step passed. The project-local ClickHouse keeps running afterwards
 # (the next run starts faster); `scripts/clickhouse.sh stop` stops it.
 set -euo pipefail
@@ -33,6 +39,10 @@ ROOT=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 MODULE=github.com/truthboard/truthboard
+# Static checkers, pinned; both support Go 1.26. Changing a version here reinstalls it.
+STATICCHECK=honnef.co/go/tools/cmd/staticcheck@v0.8.2 # staticcheck 2026.2.2
+DEADCODE=golang.org/x/tools/cmd/deadcode@v0.53.0
+TOOLS_BIN=$ROOT/var/gobin
 COMPAT_DIR=clickhouse/compat
 CHROMIUM=/usr/bin/chromium
 ALERTMANAGER=/usr/bin/prometheus-alertmanager
@@ -137,6 +147,20 @@ ensure_static_modules() {
 		die "cannot copy ECharts to static/vendor/"
 }
 
+# ensure_go_tool PKG@VERSION installs a Go command into $TOOLS_BIN unless the binary there was
+# built from that version of its module by the Go in use (a checker built by an older Go cannot
+# load code that needs a newer one).
+ensure_go_tool() {
+	local pkg=${1%@*} version=${1##*@}
+	local bin=$TOOLS_BIN/${pkg##*/} built
+	if [[ -x $bin ]]; then
+		built=$(go version -m "$bin" 2>/dev/null | awk 'NR == 1 { print $2 } $1 == "mod" { print $3 }' | paste -sd ' ')
+		[[ $built == "$(go env GOVERSION) $version" ]] && return 0
+	fi
+	say "go install $1 (into ${TOOLS_BIN#"$ROOT"/})"
+	GOBIN=$TOOLS_BIN go install "$1"
+}
+
 # --- arguments ------------------------------------------------------------------------------
 
 GO_ARGS=()
@@ -170,8 +194,11 @@ module_packages() {
 	done
 	[[ $found == 1 ]] || echo ./...
 }
+mapfile -t MODULE_PACKAGES < <(module_packages)
+ALL_PACKAGES=0
 if [[ ${#PACKAGES[@]} -eq 0 ]]; then
-	mapfile -t PACKAGES < <(module_packages)
+	PACKAGES=("${MODULE_PACKAGES[@]}")
+	ALL_PACKAGES=1
 fi
 
 # --- set-up ---------------------------------------------------------------------------------
@@ -213,9 +240,57 @@ else
 	status=1
 fi
 
+step "go mod tidy -diff"
+if go mod tidy -diff; then
+	done_step ok
+else
+	say "go.mod or go.sum is not tidy: run 'go mod tidy' and commit the result"
+	done_step FAIL
+	status=1
+fi
+
+step "install staticcheck, deadcode"
+tools_ok=0
+if ensure_go_tool "$STATICCHECK" && ensure_go_tool "$DEADCODE"; then
+	tools_ok=1
+	done_step ok
+else
+	done_step FAIL
+	status=1
+fi
+
+step "staticcheck"
+if [[ $tools_ok == 0 ]]; then
+	done_step skip
+elif "$TOOLS_BIN/staticcheck" "${PACKAGES[@]}"; then
+	done_step ok
+else
+	done_step FAIL
+	status=1
+fi
+
+# deadcode exits 0 whatever it finds: any line it prints is a function nothing reaches.
+step "deadcode -test"
+if [[ $tools_ok == 0 ]]; then
+	done_step skip
+elif [[ $ALL_PACKAGES == 0 ]]; then
+	say "skipped: packages were given, and deadcode needs the whole module"
+	done_step skip
+elif dead=$("$TOOLS_BIN/deadcode" -test "${MODULE_PACKAGES[@]}") && [[ -z $dead ]]; then
+	done_step ok
+else
+	[[ -z $dead ]] || printf '%s\n' "$dead" >&2
+	say "remove what nothing uses (a function only tests use counts as used)"
+	done_step FAIL
+	status=1
+fi
+
+# A package's tests may take longer than go test's default 10 minutes on a busy 2-core machine
+# (internal/web starts Chromium and many servers); -timeout bounds a hang, it measures nothing. A
+# -timeout among the arguments comes later and wins.
 step "go test -race -count=1"
-say "go test -race -count=1 ${GO_ARGS[*]} ${PACKAGES[*]}  (output also in $TEST_LOG)"
-if go test -race -count=1 "${GO_ARGS[@]}" "${PACKAGES[@]}" 2>&1 | tee "$TEST_LOG"; then
+say "go test -race -count=1 -timeout 25m ${GO_ARGS[*]} ${PACKAGES[*]}  (output also in $TEST_LOG)"
+if go test -race -count=1 -timeout 25m "${GO_ARGS[@]}" "${PACKAGES[@]}" 2>&1 | tee "$TEST_LOG"; then
 	done_step ok
 else
 	done_step FAIL

@@ -4,13 +4,14 @@
 //	truthboard-tools ingest-bench   HTTP ingest against the bare driver, ack latency, overload
 //	truthboard-tools metrics-bench  the executive view's queries per tick at growing history
 //	truthboard-tools live-bench     freshness and fan-out of the live dashboards
+//	truthboard-tools alert-bench    false alarms and time to fire of the default alert rules
 //	truthboard-tools soak           a long run under load: resources must stay flat
 //	truthboard-tools browse         screenshots of the dashboards, the TV wall's JS heap
 //	truthboard-tools help           this list
 //
 // Run it from the module root, with ClickHouse: eval "$(scripts/clickhouse.sh env)", then
 // go run ./cmd/truthboard-tools SUBCOMMAND -h for a subcommand's flags. The Makefile's bench,
-// soak, screenshots and leakcheck targets run them.
+// bench-alerts, soak, screenshots and leakcheck targets run them.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/truthboard/truthboard/internal/bench/alertbench"
 	"github.com/truthboard/truthboard/internal/bench/browse"
 	"github.com/truthboard/truthboard/internal/bench/ingestbench"
 	"github.com/truthboard/truthboard/internal/bench/livebench"
@@ -42,6 +44,7 @@ var subcommands = []subcommand{
 	{"ingest-bench", "HTTP ingest vs. the bare driver, ack latency, overload (make bench-ingest)", ingestbench.Run},
 	{"metrics-bench", "the executive view's queries per tick, growing history (make bench-metrics)", metricsbench.Run},
 	{"live-bench", "live dashboards: freshness, fan-out to 5,000 screens (make bench-live)", livebench.Run},
+	{"alert-bench", "alert rules on demo traffic: false alarms, time to fire, cost (make bench-alerts)", alertbench.Run},
 	{"soak", "long load: RSS, goroutines, open files must stay flat (make soak)", soak.Run},
 	{"browse", "screenshots | leakcheck: the dashboards in headless chromium (make screenshots)", browse.Run},
 }

@@ -395,7 +395,7 @@ func TestFaultClickHouseStopped(t *testing.T) {
 func TestFaultSpoolQuota(t *testing.T) {
 	db, ch, proxy := proxiedDatabase(t)
 	srv := startServer(t, serverConfig{addr: freeAddr(t), dataDir: t.TempDir(), ch: ch,
-		extra: []string{"-max-body-bytes", "262144", "-max-inflight-bytes", "262144", "-spool-max-bytes", "1048576"}})
+		extra: []string{"-max-body-bytes", "262144", "-max-inflight-bytes", "262144", "-max-inflight-bytes-per-key", "262144", "-spool-max-bytes", "1048576"}})
 	load := startLoad(t, srv.url, 4)
 	load.waitAcked(200, 30*time.Second)
 	proxy.Cut()

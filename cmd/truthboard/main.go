@@ -5,6 +5,7 @@
 //	truthboard demo     send simulated customer journeys to a running server
 //	truthboard token    create, list and revoke display tokens (read-only, for TV walls)
 //	truthboard key      create, list and revoke stored ingest keys
+//	truthboard dead-letter  list and replay what ClickHouse could not take
 //	truthboard help     every setting, its flag and environment variable
 //
 // serve starts the server assembled by internal/server and stops it on SIGINT or SIGTERM,
@@ -49,6 +50,8 @@ func main() {
 		err = runToken(ctx, args, os.Stdout)
 	case "key":
 		err = runKey(ctx, args, os.Stdout)
+	case "dead-letter":
+		err = runDeadLetter(ctx, args, os.Stdout)
 	case "help", "-h", "-help", "--help":
 		usage(os.Stdout)
 	default:
@@ -87,6 +90,12 @@ Usage:
   truthboard key revoke ID [flags]
                               revoke a stored ingest key; every server refuses it within
                               -display-token-refresh
+  truthboard dead-letter list [flags]
+                              list what the spool's drainer kept aside because ClickHouse
+                              can never take it (undecodable records, refused events)
+  truthboard dead-letter replay [NAME ...] [flags]
+                              send those entries (all without names) to ClickHouse again,
+                              exactly once, once the cause is fixed; removes the ones stored
   truthboard help             this text
 
 `)

@@ -26,6 +26,13 @@
 // allows (the rollups keep no sum of squares), so a CES alert needs a larger change or more
 // answers than the data alone would.
 //
+// Those tests take answers as independent, and real ones are not: one unhappy customer writes
+// three reviews, a campaign brings another crowd for an hour. So the baseline is also read in
+// parts of the window's length (up to 15 minutes: 12 parts of a 3-hour baseline), and when the
+// figure varies between them more than their n explains (metric.Overdispersion, φ > 1), the
+// test's standard error is widened by sqrt(φ), as a p′-chart widens its limits: a level the
+// baseline reaches every half hour is no alert.
+//
 // # Multiplicity
 //
 // The default rules test about 330 cells (6 metrics × 5 moments × 11 channels) at every
@@ -35,7 +42,7 @@
 // real false-positive rate within 1.5 times the nominal one from 30 answers up (measured by
 // exact enumeration in internal/metric), and the minimum change and the pending period cut it
 // further: a chance excursion must also be large and last. A drop of 20 CSAT points is found
-// at this level from about 60 answers in the window.
+// at this level from about 70 answers in the window.
 //
 // # States
 //

@@ -40,6 +40,24 @@ type Query struct {
 	// Baseline is the period compared with, on a table with minute steps; Table is "" when
 	// the query's rules are all target rules and need none.
 	Baseline Span
+	// Part is the length of the baseline's parts (see Data.BaselineParts): the window, up to
+	// DispersionPart. 0 without a baseline.
+	Part time.Duration
+	// BaselineKnown is true when the engine still holds the counts of this very baseline from
+	// an earlier evaluation: the reader leaves Data.Baseline and BaselineParts nil, and the
+	// engine uses its own. A baseline moves once a minute, so it is read once a minute, not
+	// at every evaluation (events that arrive late for it count from the next minute's read).
+	BaselineKnown bool
+}
+
+// DispersionPart is the longest part a baseline is cut into to see how much a figure varies
+// from one window to the next: 15 minutes give a 3-hour baseline 12 parts.
+const DispersionPart = 15 * time.Minute
+
+// PartStart is the start of the baseline's first part: Baseline.From cut to a whole multiple of
+// Part since the Unix epoch (the steps of a rollup query's trend series).
+func (q Query) PartStart() time.Time {
+	return q.Baseline.From.Truncate(q.Part)
 }
 
 // Data is the answer to a Query: the summed rollup counts per moment × channel of each period.
@@ -48,6 +66,11 @@ type Data struct {
 	Query    Query
 	Current  map[Key]rollup.Counts
 	Baseline map[Key]rollup.Counts
+	// BaselineParts are the baseline's counts cut into consecutive parts of Query.Part: part i
+	// covers [PartStart + i × Part, PartStart + (i+1) × Part) within the baseline. A cell's
+	// slice may be shorter than the baseline (its last parts had no events), or missing; the
+	// engine then judges without them, as if the figure varied no more than chance explains.
+	BaselineParts map[Key][]rollup.Counts
 }
 
 // Input is everything one evaluation looks at: the time and the answers to Engine.Queries.
@@ -125,7 +148,7 @@ const DefaultNoDataTimeout = time.Hour
 
 // Config configures an Engine.
 type Config struct {
-	// Rules are the rules to evaluate, exactly (use DefaultRules or LoadRules).
+	// Rules are the rules to evaluate, exactly (DefaultRules, or ParseRules of a rules file).
 	Rules []Rule
 	// Clock tells the time of acknowledgements and silences; nil means time.Now. Evaluations
 	// take their time from Input.Now.
@@ -141,11 +164,15 @@ type Engine struct {
 	clock  func() time.Time
 	noData time.Duration
 
-	mu       sync.Mutex
-	rules    []Rule
-	byName   map[string]int
-	series   map[string]*series // by fingerprint
-	silences map[string]Silence // by ID
+	mu     sync.Mutex
+	rules  []Rule
+	byName map[string]int
+	// queryOf[i] is the ID of the query rule i reads (see queryIDs).
+	queryOf []string
+	// baselines are the baselines last read, by query ID (see Query.BaselineKnown).
+	baselines map[string]Data
+	series    map[string]*series // by fingerprint
+	silences  map[string]Silence // by ID
 }
 
 // series is the state of one pending or firing alert.
@@ -168,7 +195,8 @@ type series struct {
 
 // NewEngine returns an engine for c.Rules, which must be valid and uniquely named.
 func NewEngine(c Config) (*Engine, error) {
-	e := &Engine{clock: c.Clock, noData: c.NoDataTimeout, series: map[string]*series{}, silences: map[string]Silence{}}
+	e := &Engine{clock: c.Clock, noData: c.NoDataTimeout, series: map[string]*series{}, silences: map[string]Silence{},
+		baselines: map[string]Data{}}
 	if e.clock == nil {
 		e.clock = time.Now
 	}
@@ -198,9 +226,15 @@ func (e *Engine) SetRules(rules []Rule) error {
 	for i := range rules {
 		rules[i].Filters = maps.Clone(rules[i].Filters) // the caller's maps stay the caller's
 	}
+	queryOf := queryIDs(rules)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.rules, e.byName = rules, byName
+	e.rules, e.byName, e.queryOf = rules, byName, queryOf
+	for id := range e.baselines {
+		if !slices.Contains(queryOf, id) {
+			delete(e.baselines, id) // no rule reads it any more
+		}
+	}
 	return nil
 }
 
@@ -211,25 +245,46 @@ func (e *Engine) Rules() []Rule {
 	return slices.Clone(e.rules)
 }
 
-// queryID names the read a rule needs: rules with the same window, baseline and filters share it.
-// Moment and channel only narrow the read of the detail tables; the overview tables are read
-// whole (every cell of them is small).
-func queryID(r *Rule) string {
-	w, _ := windowName(r.Window)
-	id := w
-	if r.Kind == Change {
-		id += "|" + string(r.Baseline)
-		if r.Baseline == Trailing {
-			id += fmt.Sprintf("%dh", r.BaselineHours)
+// queryIDs names the read each rule needs. Rules with the same window and filters read the
+// same current window; change rules also need the same baseline to share a read, and a target
+// rule (which needs no baseline) joins any read of its window and filters. Moment and channel
+// only narrow the read of the detail tables; the overview tables are read whole (every cell of
+// them is small).
+func queryIDs(rules []Rule) []string {
+	ids := make([]string, len(rules))
+	current := map[string]string{} // window and filters → the first query reading them
+	// Change rules first, so that a target rule finds their reads whatever the order.
+	for _, kind := range []Kind{Change, Target} {
+		for i := range rules {
+			r := &rules[i]
+			if r.Kind != kind {
+				continue
+			}
+			w, _ := windowName(r.Window)
+			key := w
+			if len(r.Filters) > 0 {
+				key += "|" + r.Moment + "|" + r.Channel
+				for _, name := range FilterNames {
+					key += "|" + r.Filters[name]
+				}
+			}
+			switch id, ok := current[key]; {
+			case kind == Target && ok:
+				ids[i] = id
+				continue
+			case kind == Target:
+				ids[i] = key
+			case r.Baseline == Trailing:
+				ids[i] = fmt.Sprintf("%s|%s%dh", key, r.Baseline, r.BaselineHours)
+			default:
+				ids[i] = key + "|" + string(r.Baseline)
+			}
+			if _, ok := current[key]; !ok {
+				current[key] = ids[i]
+			}
 		}
 	}
-	if len(r.Filters) > 0 {
-		id += "|" + r.Moment + "|" + r.Channel
-		for _, name := range FilterNames {
-			id += "|" + r.Filters[name]
-		}
-	}
-	return id
+	return ids
 }
 
 // queryFilters are the rollup filters of a rule's read.
@@ -263,22 +318,20 @@ func (e *Engine) Queries(now time.Time) []Query {
 	seen := map[string]int{}
 	for i := range e.rules {
 		r := &e.rules[i]
-		id := queryID(r)
-		if j, ok := seen[id]; ok {
-			if r.Kind == Change && qs[j].Baseline.Table == "" {
-				qs[j].Baseline = baselineSpan(r, qs[j])
-			}
-			continue
+		id := e.queryOf[i]
+		j, ok := seen[id]
+		if !ok {
+			q := Query{ID: id, Filters: queryFilters(r)}
+			p := rollup.Query{Window: r.Window, Filters: q.Filters}.Plan(now)
+			q.Current = Span{Table: p.Table, From: p.From, To: p.To}
+			j, seen[id] = len(qs), len(qs)
+			qs = append(qs, q)
 		}
-		q := Query{ID: id, Filters: queryFilters(r)}
-		rq := rollup.Query{Window: r.Window, Filters: q.Filters}
-		p := rq.Plan(now)
-		q.Current = Span{Table: p.Table, From: p.From, To: p.To}
-		if r.Kind == Change {
-			q.Baseline = baselineSpan(r, q)
+		if r.Kind == Change && qs[j].Baseline.Table == "" {
+			qs[j].Baseline, qs[j].Part = baselineSpan(r, qs[j]), min(r.Window, DispersionPart)
+			known, ok := e.baselines[id]
+			qs[j].BaselineKnown = ok && known.Query.Baseline == qs[j].Baseline && known.Query.Part == qs[j].Part
 		}
-		seen[id] = len(qs)
-		qs = append(qs, q)
 	}
 	return qs
 }
@@ -336,7 +389,11 @@ func (e *Engine) Evaluate(in Input) Result {
 	now := in.Now
 	data := map[string]*Data{}
 	for i := range in.Data {
-		data[in.Data[i].Query.ID] = &in.Data[i]
+		d := in.Data[i] // a copy: the caller's Data stays as it was
+		if !e.withBaseline(&d) {
+			continue // its baseline is neither read nor known: judge the query's rules later
+		}
+		data[d.Query.ID] = &d
 	}
 	var out []Transition
 	existing := map[string][]Key{} // rule name → cells with an alert
@@ -345,7 +402,7 @@ func (e *Engine) Evaluate(in Input) Result {
 	}
 	for i := range e.rules {
 		r := &e.rules[i]
-		d := data[queryID(r)]
+		d := data[e.queryOf[i]]
 		if d == nil {
 			continue
 		}
@@ -358,12 +415,61 @@ func (e *Engine) Evaluate(in Input) Result {
 		baseExp := d.Query.Baseline.To.Sub(d.Query.Baseline.From)
 		for _, k := range cells(r, d, existing[r.Name]) {
 			cur, base := d.Current[k], d.Baseline[k]
-			obs, v := judge(r, &cur, &base, curExp, baseExp)
+			obs, v := judge(r, &cur, &base, curExp, baseExp, parts(d, k)...)
 			out = e.step(out, r, k, obs, v, now)
 		}
 	}
 	out = e.resolveOrphans(out, now)
 	return Result{Transitions: out, Active: e.active(now)}
+}
+
+// parts are the baseline parts of cell k in d, each with its length within the baseline.
+func parts(d *Data, k Key) []part {
+	q := &d.Query
+	counts := d.BaselineParts[k]
+	if q.Part <= 0 || len(counts) == 0 {
+		return nil
+	}
+	out := make([]part, 0, len(counts))
+	from := q.PartStart()
+	for i := 0; ; i++ {
+		start, end := from.Add(time.Duration(i)*q.Part), from.Add(time.Duration(i+1)*q.Part)
+		if !start.Before(q.Baseline.To) {
+			break
+		}
+		if start.Before(q.Baseline.From) {
+			start = q.Baseline.From
+		}
+		if end.After(q.Baseline.To) {
+			end = q.Baseline.To
+		}
+		p := part{exposure: end.Sub(start)}
+		if i < len(counts) {
+			p.counts = counts[i]
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// withBaseline fills in the baseline of d from the engine's copy when the reader left it out
+// (Query.BaselineKnown), or keeps a copy of a baseline read; false when d needs a baseline the
+// engine does not have (the rules changed between Queries and Evaluate).
+func (e *Engine) withBaseline(d *Data) bool {
+	q := &d.Query
+	if q.Baseline.Table == "" {
+		return true
+	}
+	if !q.BaselineKnown || d.Baseline != nil {
+		e.baselines[q.ID] = Data{Query: *q, Baseline: d.Baseline, BaselineParts: d.BaselineParts}
+		return true
+	}
+	known, ok := e.baselines[q.ID]
+	if !ok || known.Query.Baseline != q.Baseline || known.Query.Part != q.Part {
+		return false
+	}
+	d.Baseline, d.BaselineParts = known.Baseline, known.BaselineParts
+	return true
 }
 
 // cells are the cells rule r is judged in: those in its scope with data in either period, and
@@ -603,7 +709,7 @@ const MaxByLen = 200
 func (e *Engine) Acknowledge(fingerprint, by string) (Transition, error) {
 	by = strings.TrimSpace(by)
 	if by == "" || len(by) > MaxByLen {
-		return Transition{}, fmt.Errorf("acknowledge: say who acknowledges, in 1 to %d bytes", MaxByLen)
+		return Transition{}, &InputError{Field: "by", Message: fmt.Sprintf("acknowledge: say who acknowledges, in 1 to %d bytes", MaxByLen)}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

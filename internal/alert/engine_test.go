@@ -471,6 +471,8 @@ func TestSilenceAndAcknowledge(t *testing.T) {
 	}
 	if _, err := e.Acknowledge(fp, " "); err == nil {
 		t.Error("an acknowledgement by nobody was accepted")
+	} else if ie := (*InputError)(nil); !errors.As(err, &ie) || ie.Field != "by" {
+		t.Errorf("an acknowledgement by nobody: %v, want an error naming the field by", err)
 	}
 	// The acknowledgement ends with the alert: after it drops and comes back, it is new.
 	eval(e, t0.Add(time.Minute), steady, baseline)
@@ -483,18 +485,21 @@ func TestSilenceAndAcknowledge(t *testing.T) {
 		matchers []Matcher
 		until    time.Time
 		reason   string
+		field    string
 		want     string
 	}{
-		{nil, t0.Add(time.Hour), "x", "at least one matcher"},
-		{[]Matcher{{"chanel", "voice"}}, t0.Add(time.Hour), "x", `"chanel" is not a label`},
-		{[]Matcher{{"channel", ""}}, t0.Add(time.Hour), "x", "give a value"},
-		{[]Matcher{{"channel", "voice"}}, t0, "x", "must end in the future"},
-		{[]Matcher{{"channel", "voice"}}, t0.Add(100 * 24 * time.Hour), "x", "at most 90 days"},
-		{[]Matcher{{"channel", "voice"}}, t0.Add(time.Hour), "  ", "say why"},
+		{nil, t0.Add(time.Hour), "x", "matchers", "at least one matcher"},
+		{[]Matcher{{"chanel", "voice"}}, t0.Add(time.Hour), "x", "matchers[0].name", `"chanel" is not a label`},
+		{[]Matcher{{"channel", "voice"}, {"channel", ""}}, t0.Add(time.Hour), "x", "matchers[1].value", "give a value"},
+		{[]Matcher{{"channel", "voice"}}, t0, "x", "ends_at", "must end in the future"},
+		{[]Matcher{{"channel", "voice"}}, t0.Add(100 * 24 * time.Hour), "x", "ends_at", "at most 90 days"},
+		{[]Matcher{{"channel", "voice"}}, t0.Add(time.Hour), "  ", "reason", "say why"},
 	}
 	for _, b := range bad {
-		if _, err := e.Silence(b.matchers, b.until, b.reason); err == nil || !strings.Contains(err.Error(), b.want) {
-			t.Errorf("Silence(%v, %v, %q) = %v, want %q", b.matchers, b.until, b.reason, err, b.want)
+		_, err := e.Silence(b.matchers, b.until, b.reason)
+		var ie *InputError
+		if !errors.As(err, &ie) || ie.Field != b.field || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("Silence(%v, %v, %q) = %v, want %q naming the field %s", b.matchers, b.until, b.reason, err, b.want, b.field)
 		}
 	}
 }
@@ -618,16 +623,33 @@ func TestQueries(t *testing.T) {
 	cur := time.Date(2026, 3, 2, 14, 7, 38, 0, time.UTC) // the end of the second filling now
 	want := Query{ID: "15m|trailing3h",
 		Current:  Span{"overview_1s", cur.Add(-15 * time.Minute), cur},
-		Baseline: Span{"overview_1m", time.Date(2026, 3, 2, 10, 52, 0, 0, time.UTC), time.Date(2026, 3, 2, 13, 52, 0, 0, time.UTC)}}
+		Baseline: Span{"overview_1m", time.Date(2026, 3, 2, 10, 52, 0, 0, time.UTC), time.Date(2026, 3, 2, 13, 52, 0, 0, time.UTC)},
+		Part:     15 * time.Minute}
 	if !reflect.DeepEqual(qs[0], want) {
 		t.Errorf("query 0 = %+v\nwant %+v", qs[0], want)
 	}
 	hour := time.Date(2026, 3, 2, 14, 8, 0, 0, time.UTC)
 	want = Query{ID: "1h|last_week",
 		Current:  Span{"overview_1m", hour.Add(-time.Hour), hour},
-		Baseline: Span{"overview_1m", hour.Add(-time.Hour - week), hour.Add(-week)}}
+		Baseline: Span{"overview_1m", hour.Add(-time.Hour - week), hour.Add(-week)},
+		Part:     15 * time.Minute}
 	if !reflect.DeepEqual(qs[1], want) {
 		t.Errorf("query 1 = %+v\nwant %+v", qs[1], want)
+	}
+
+	// A target rule of the same window reads the same current window: no more queries.
+	target, err := ParseRule([]byte(`{"name": "T", "metric": "csat", "kind": "target", "target": 0.8}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetRules(append([]Rule{target}, DefaultRules()...)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Queries(now); len(got) != 2 || got[0].ID != "15m|trailing3h" {
+		t.Errorf("the default rules and a 15m target rule: %d queries %+v, want the default rules' two", len(got), got)
+	}
+	if got := moves(eval(e, now, with(steady, voice, csatCell(400, 280)), nil).Transitions); !slices.Contains(got, "T service/voice inactive→pending") {
+		t.Errorf("the target rule did not judge the shared read: %v", got)
 	}
 
 	filtered, err := ParseRules([]byte(`{"defaults": false, "rules": [
@@ -672,3 +694,104 @@ func TestFingerprintIsStable(t *testing.T) {
 }
 
 func near(a, b, tol float64) bool { return a-b <= tol && b-a <= tol }
+
+// TestOverdispersedBaselineHoldsBack: a CSAT of 70% against 82% on 240 answers is a
+// significant drop if answers were independent; but when the baseline's own 15-minute windows
+// swing between 70% and 94%, 70% is a level it reaches every half hour, and no alert fires.
+// The same baseline without that swing fires.
+func TestOverdispersedBaselineHoldsBack(t *testing.T) {
+	cur := with(steady, voice, csatCell(240, 168))
+	run := func(swing bool) []string {
+		e := newEngine(t, changeRules())
+		var got []string
+		for i := range 15 {
+			now := t0.Add(time.Duration(i) * 10 * time.Second)
+			in := Input{Now: now}
+			for _, q := range e.Queries(now) {
+				d := Data{Query: q, Current: cur, Baseline: baseline, BaselineParts: map[Key][]rollup.Counts{}}
+				// 13 parts of the trailing 3 h (10:52 to 13:52 in parts cut at :00, :15, …),
+				// 2542 answers of 4 or 5 of 3100 in all, as in the baseline.
+				for p := range 13 {
+					top2 := uint64(210)
+					if swing {
+						top2 = []uint64{168, 224}[p%2]
+					}
+					d.BaselineParts[voice] = append(d.BaselineParts[voice], csatCell(240, top2))
+				}
+				in.Data = append(in.Data, d)
+			}
+			got = append(got, moves(e.Evaluate(in).Transitions)...)
+		}
+		return got
+	}
+	if got := run(true); len(got) != 0 {
+		t.Errorf("a drop to a level the baseline keeps reaching: %v", got)
+	}
+	if got, want := run(false), []string{"CSATDrop service/voice inactive→pending", "CSATDrop service/voice pending→firing"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the same drop against a steady baseline: %v, want %v", got, want)
+	}
+	r := changeRules()[0]
+	var ps []part
+	for p := range 13 {
+		ps = append(ps, part{counts: csatCell(240, []uint64{168, 224}[p%2]), exposure: 15 * time.Minute})
+	}
+	c, b := csatCell(240, 168), csatCell(3100, 2542)
+	if o, _ := judge(&r, &c, &b, 15*time.Minute, 3*time.Hour, ps...); o.Dispersion < 5 {
+		t.Errorf("dispersion of a baseline swinging ±12 points on 240 answers: %v, want above 5", o.Dispersion)
+	}
+}
+
+// TestBaselineReadOncePerMinute: a baseline moves once a minute, so after an evaluation the
+// engine marks it known until then; judged from its own copy, the alerts move exactly as with
+// a fresh read. A known baseline the engine no longer has (the rules changed) skips its rules
+// for one evaluation rather than judging them against nothing.
+func TestBaselineReadOncePerMinute(t *testing.T) {
+	e := newEngine(t, changeRules())
+	now := time.Date(2026, 3, 2, 14, 0, 10, 0, time.UTC)
+	if qs := e.Queries(now); qs[0].BaselineKnown {
+		t.Fatalf("a baseline never read is known: %+v", qs[0])
+	}
+	eval(e, now, dropped, baseline) // pending
+	var fired bool
+	for i := 1; i <= 12; i++ {
+		at := now.Add(time.Duration(i) * 10 * time.Second)
+		in := Input{Now: at}
+		for _, q := range e.Queries(at) {
+			// 14:00:10 to 14:02:10: the window starts 13:45:11 to 13:47:11, and the baseline
+			// ends at 13:45, 13:46 or 13:47: known within each minute, not across.
+			wantKnown := at.Add(-15*time.Minute).Truncate(time.Minute) == at.Add(-15*time.Minute-10*time.Second).Truncate(time.Minute)
+			if q.BaselineKnown != wantKnown {
+				t.Fatalf("at %s: known %v, want %v", at.Format(time.TimeOnly), q.BaselineKnown, wantKnown)
+			}
+			d := Data{Query: q, Current: dropped}
+			if !q.BaselineKnown {
+				d.Baseline = baseline
+			}
+			in.Data = append(in.Data, d)
+		}
+		for _, tr := range e.Evaluate(in).Transitions {
+			fired = fired || tr.To == Firing
+		}
+	}
+	if !fired {
+		t.Fatal("the drop did not fire when judged against the engine's copy of the baseline")
+	}
+
+	rules := changeRules()
+	for i := range rules {
+		rules[i].BaselineHours = 4
+	}
+	at := now.Add(130 * time.Second)
+	stale := e.Queries(at) // asked before the rules change…
+	if err := e.SetRules(rules); err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Now: at}
+	for _, q := range stale {
+		q.ID = e.Queries(at)[0].ID // …answered after it, under the new query's name
+		in.Data = append(in.Data, Data{Query: q, Current: steady})
+	}
+	if res := e.Evaluate(in); len(res.Transitions) != 0 || len(res.Active) != 1 {
+		t.Errorf("a baseline the engine does not have: %v, %d active; want nothing judged", moves(res.Transitions), len(res.Active))
+	}
+}

@@ -100,7 +100,7 @@ func description(r *Rule) string {
 	if r.Baseline == LastWeek {
 		baseline = "the same window a week earlier"
 	}
-	return fmt.Sprintf("Compares %s over the last %s with %s by %s. Fires when p < %s for a %s of at least %s, %s and a baseline n ≥ %s, for %s; resolves when p ≥ %s or the %s is under %s, for %s.",
+	return fmt.Sprintf("Compares %s over the last %s with %s by %s, widened as much as the baseline varies beyond chance. Fires when p < %s for a %s of at least %s, %s and a baseline n ≥ %s, for %s; resolves when p ≥ %s or the %s is under %s, for %s.",
 		r.Metric.title(), windowPhrase(r.Window), baseline, testName(r.Metric), strconv.FormatFloat(r.Alpha, 'g', -1, 64),
 		way, formatChange(r.Metric, r.MinChange), enough, formatN(r.MinBaselineN), shortDuration(r.For),
 		strconv.FormatFloat(r.RecoveryP, 'g', -1, 64), way, formatChange(r.Metric, r.MinChange/2), shortDuration(r.KeepFiringFor))

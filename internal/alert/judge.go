@@ -33,6 +33,11 @@ type Observation struct {
 	// Change is Value − Baseline, or for wait p90 and volume the relative change
 	// (Value − Baseline) / Baseline (change rules).
 	Change float64 `json:"change"`
+	// Dispersion is how much more the figure varied between the windows of the baseline than
+	// chance explains (metric.Overdispersion, at least 1); the test's standard error was
+	// widened by its square root (change rules judged with enough data). The history does not
+	// keep it (0 there).
+	Dispersion float64 `json:"dispersion"`
 }
 
 // verdict is what one evaluation says of a rule's condition for one moment × channel.
@@ -112,6 +117,85 @@ func changeTest(m Metric, cur, base *rollup.Counts, curExp, baseExp time.Duratio
 	return metric.Test{}
 }
 
+// minPartN is the least n of a baseline subgroup that counts towards its dispersion.
+const minPartN = metric.DefaultMinN
+
+// dispersion is the overdispersion of metric m between the parts of baseline base (see
+// metric.Overdispersion): each part's figure against the baseline's, weighted by its n (for
+// volume: its rate, weighted by its length).
+func dispersion(m Metric, base *rollup.Counts, parts []part) float64 {
+	if len(parts) < metric.MinSubgroups {
+		return 1
+	}
+	means, weights := make([]float64, len(parts)), make([]float64, len(parts))
+	share := func(i int, x, n uint64) {
+		if n >= minPartN && x <= n {
+			means[i], weights[i] = float64(x)/float64(n), float64(n)
+		}
+	}
+	shareVariance := func(x, n uint64) float64 {
+		if n == 0 {
+			return 0
+		}
+		p := float64(x) / float64(n)
+		return p * (1 - p)
+	}
+	var variance float64
+	switch m {
+	case CSAT:
+		for i := range parts {
+			share(i, parts[i].counts.CSATTop2, parts[i].counts.CSATN)
+		}
+		variance = shareVariance(base.CSATTop2, base.CSATN)
+	case NegativeRate:
+		for i := range parts {
+			share(i, parts[i].counts.Negative, parts[i].counts.Events)
+		}
+		variance = shareVariance(base.Negative, base.Events)
+	case Abandonment:
+		for i := range parts {
+			share(i, parts[i].counts.Abandoned, parts[i].counts.WithOutcome)
+		}
+		variance = shareVariance(base.Abandoned, base.WithOutcome)
+	case WaitP90:
+		b, ok := metric.QuantileBucket(base.Wait[:], 0.9)
+		if !ok {
+			return 1
+		}
+		for i := range parts {
+			x, n := metric.Above(parts[i].counts.Wait[:], b)
+			share(i, x, n)
+		}
+		variance = shareVariance(metric.Above(base.Wait[:], b))
+	case NPS, CES:
+		for i := range parts {
+			if v, n, ok := figure(m, &parts[i].counts); ok && n >= minPartN {
+				means[i], weights[i] = v, float64(n)
+			}
+		}
+		if v, n, ok := figure(m, base); ok && n >= 2 {
+			if m == NPS {
+				variance = metric.NPSVariance(base.NPSPromoters, base.NPSDetractors, base.NPSN)
+			} else {
+				variance = metric.CESVarianceBound(v) * float64(n) / float64(n-1)
+			}
+		}
+	case Volume:
+		var events uint64
+		var seconds float64
+		for i := range parts {
+			if s := parts[i].exposure.Seconds(); s > 0 {
+				means[i], weights[i] = float64(parts[i].counts.Events)/s, s
+				events, seconds = events+parts[i].counts.Events, seconds+s
+			}
+		}
+		if seconds > 0 {
+			variance = float64(events) / seconds // a Poisson count's variance is its mean
+		}
+	}
+	return metric.Overdispersion(means, weights, variance)
+}
+
 // badWay is +1 when a rise of the metric is bad, −1 when a drop is.
 func badWay(m Metric) float64 {
 	if m.HigherIsBetter() {
@@ -120,16 +204,24 @@ func badWay(m Metric) float64 {
 	return 1
 }
 
+// part is one subgroup of a baseline: its counts and its length.
+type part struct {
+	counts   rollup.Counts
+	exposure time.Duration
+}
+
 // judge evaluates rule r for one moment × channel: cur are the counts of the current window
-// (measured over curExp so far), base those of the baseline (over baseExp).
-func judge(r *Rule, cur, base *rollup.Counts, curExp, baseExp time.Duration) (Observation, verdict) {
+// (measured over curExp so far), base those of the baseline (over baseExp), and parts the
+// baseline cut into consecutive windows, from which the test learns how much the figure varies
+// beyond chance.
+func judge(r *Rule, cur, base *rollup.Counts, curExp, baseExp time.Duration, parts ...part) (Observation, verdict) {
 	if r.Kind == Target {
 		return judgeTarget(r, cur, curExp)
 	}
-	return judgeChange(r, cur, base, curExp, baseExp)
+	return judgeChange(r, cur, base, curExp, baseExp, parts)
 }
 
-func judgeChange(r *Rule, cur, base *rollup.Counts, curExp, baseExp time.Duration) (Observation, verdict) {
+func judgeChange(r *Rule, cur, base *rollup.Counts, curExp, baseExp time.Duration, parts []part) (Observation, verdict) {
 	var o Observation
 	v1, n1, ok1 := figure(r.Metric, cur)
 	v0, n0, ok0 := figure(r.Metric, base)
@@ -157,7 +249,8 @@ func judgeChange(r *Rule, cur, base *rollup.Counts, curExp, baseExp time.Duratio
 	if !enough {
 		return o, noData
 	}
-	t := changeTest(r.Metric, cur, base, curExp, baseExp)
+	o.Dispersion = dispersion(r.Metric, base, parts)
+	t := changeTest(r.Metric, cur, base, curExp, baseExp).Widen(o.Dispersion)
 	o.Z, o.P = t.Z, t.P
 	way := badWay(r.Metric)
 	bad := o.Change * way

@@ -63,22 +63,24 @@ func (e *Engine) Silence(matchers []Matcher, until time.Time, reason string) (Si
 	now := e.clock()
 	switch {
 	case len(matchers) == 0:
-		return Silence{}, errors.New("silence: give at least one matcher, e.g. alertname=CSATDrop or channel=voice")
+		return Silence{}, &InputError{Field: "matchers", Message: "silence: give at least one matcher, e.g. alertname=CSATDrop or channel=voice"}
 	case len(matchers) > MaxMatchers:
-		return Silence{}, fmt.Errorf("silence: %d matchers; give at most %d", len(matchers), MaxMatchers)
+		return Silence{}, &InputError{Field: "matchers", Message: fmt.Sprintf("silence: %d matchers; give at most %d", len(matchers), MaxMatchers)}
 	case !until.After(now):
-		return Silence{}, fmt.Errorf("silence: it must end in the future (until %s is not after now, %s)", until.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		return Silence{}, &InputError{Field: "ends_at", Message: fmt.Sprintf("silence: it must end in the future (until %s is not after now, %s)", until.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
 	case until.Sub(now) > MaxSilence:
-		return Silence{}, fmt.Errorf("silence: it may last at most %d days", MaxSilence/(24*time.Hour))
+		return Silence{}, &InputError{Field: "ends_at", Message: fmt.Sprintf("silence: it may last at most %d days", MaxSilence/(24*time.Hour))}
 	case strings.TrimSpace(reason) == "" || len(reason) > MaxReasonLen:
-		return Silence{}, fmt.Errorf("silence: say why, in 1 to %d bytes", MaxReasonLen)
+		return Silence{}, &InputError{Field: "reason", Message: fmt.Sprintf("silence: say why, in 1 to %d bytes", MaxReasonLen)}
 	}
 	for i, m := range matchers {
 		if !slices.Contains(labelNames, m.Name) {
-			return Silence{}, fmt.Errorf("silence: matcher %d: %q is not a label of an alert; use %s", i, m.Name, strings.Join(labelNames, ", "))
+			return Silence{}, &InputError{Field: fmt.Sprintf("matchers[%d].name", i),
+				Message: fmt.Sprintf("silence: matcher %d: %q is not a label of an alert; use %s", i, m.Name, strings.Join(labelNames, ", "))}
 		}
 		if m.Value == "" || len(m.Value) > MaxByLen {
-			return Silence{}, fmt.Errorf("silence: matcher %d (%s): give a value of 1 to %d bytes", i, m.Name, MaxByLen)
+			return Silence{}, &InputError{Field: fmt.Sprintf("matchers[%d].value", i),
+				Message: fmt.Sprintf("silence: matcher %d (%s): give a value of 1 to %d bytes", i, m.Name, MaxByLen)}
 		}
 	}
 	var id [8]byte
@@ -89,6 +91,16 @@ func (e *Engine) Silence(matchers []Matcher, until time.Time, reason string) (Si
 	e.silences[s.ID] = s
 	return s, nil
 }
+
+// InputError refuses a silence or an acknowledgement for one of its fields, named as in the
+// API's JSON (matchers[0].name, ends_at, reason, by), so that the web edge can say which field
+// to fix.
+type InputError struct {
+	Field   string
+	Message string
+}
+
+func (e *InputError) Error() string { return e.Message }
 
 // ErrUnknownSilence is the error of Expire for an ID that is not a silence in force.
 var ErrUnknownSilence = errors.New("no silence in force has this ID")

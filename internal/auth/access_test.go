@@ -163,7 +163,7 @@ func TestValidateName(t *testing.T) {
 		"Wall 3": true, strings.Repeat("é", 64): true, "": false, "  ": false,
 		strings.Repeat("x", 65): false, "a\tb": false, "\xff": false,
 	} {
-		if err := ValidateDisplayTokenName(name); (err == nil) != ok {
+		if err := DisplayTokenKind.ValidateName(name); (err == nil) != ok {
 			t.Errorf("%q: %v, want ok=%v", name, err, ok)
 		}
 	}

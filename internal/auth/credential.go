@@ -113,6 +113,12 @@ type Cache struct {
 	interval time.Duration
 	log      *slog.Logger
 
+	// refreshing runs one Refresh at a time: two that overlapped (the periodic one and the one
+	// after a change through the admin API) could finish in the other order, and the older
+	// list would then win, hiding a new credential or bringing a revoked one back until the
+	// next refresh.
+	refreshing sync.Mutex
+
 	mu     sync.RWMutex
 	active map[string]Credential
 	// watch holds a channel per id given out by Revoked, closed when the id leaves the active set.
@@ -134,6 +140,8 @@ func (c *Cache) Interval() time.Duration { return c.interval }
 // Refresh loads the credentials now. On an error the cache keeps what it had: a database
 // outage neither locks out screens and senders nor revives revoked credentials.
 func (c *Cache) Refresh(ctx context.Context) error {
+	c.refreshing.Lock()
+	defer c.refreshing.Unlock()
 	all, err := c.load(ctx)
 	if err != nil {
 		return fmt.Errorf("load %ss: %w", c.kind.Noun, err)

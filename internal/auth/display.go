@@ -22,14 +22,3 @@ type DisplayCache = Cache
 func NewDisplayCache(load func(context.Context) ([]DisplayToken, error), interval time.Duration, log *slog.Logger) *DisplayCache {
 	return NewCache(DisplayTokenKind, load, interval, log)
 }
-
-// ValidateDisplayTokenName returns a message in plain words when name is not a valid name.
-func ValidateDisplayTokenName(name string) error { return DisplayTokenKind.ValidateName(name) }
-
-// ValidDisplayTokenID reports whether id has the form of a display token's id.
-func ValidDisplayTokenID(id string) bool { return ValidCredentialID(id) }
-
-// NewDisplayToken makes a display token; see Kind.New.
-func NewDisplayToken(name string, now time.Time) (DisplayToken, string) {
-	return DisplayTokenKind.New(name, now)
-}

@@ -95,7 +95,11 @@ func OpenFilesLimit(pid int) (uint64, error) {
 // MachineCPU is the CPU time every process of the machine has used since it booted: user, nice,
 // system, irq, softirq and steal (guest time is part of user).
 func MachineCPU() (time.Duration, error) {
-	st, err := procfs.NewStat()
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, fmt.Errorf("machine CPU time: %w", err)
+	}
+	st, err := fs.Stat()
 	if err != nil {
 		return 0, fmt.Errorf("machine CPU time: %w", err)
 	}
@@ -120,6 +124,7 @@ func ListenerPID(addr string) int {
 	}
 	const listen = 0x0A // TCP_LISTEN in /proc/net/tcp's st column
 	sockets := map[string]bool{}
+	//lint:ignore SA1019 procfs still reads /proc/net/tcp correctly; its suggested netlink would add a dependency for one benchmark helper.
 	for _, table := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
 		lines, err := table()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -36,11 +37,16 @@ type Config struct {
 	ClickHouseDialTimeout time.Duration
 	// QueryTimeout is ClickHouse's max_execution_time for every query.
 	QueryTimeout time.Duration
+	// ClickHouseMaxConns bounds the connections to ClickHouse. The live feeds use at most
+	// LiveMaxQueries of them and the read API at most ReadMaxQueries; the rest is always there
+	// for ingest, credential reloads, the admin API and health checks.
+	ClickHouseMaxConns int
 
 	// IngestKeys are the API keys accepted by POST /v1/events. Empty: one is generated, stored
 	// in DataDir and printed at start.
 	IngestKeys []string
 	// AdminToken signs in to the dashboards and the admin API. Empty: generated like IngestKeys.
+	// A configured one has at least MinAdminTokenLength characters.
 	AdminToken string
 	// IngestRate is the number of ingest requests per second one API key may make; more get 429.
 	// 0 turns the limit off.
@@ -53,6 +59,20 @@ type Config struct {
 	// MaxInflightBytes bounds the bodies of the ingest requests decoded or waiting at once;
 	// beyond it ingest answers 503, so memory stays bounded however many clients send.
 	MaxInflightBytes int
+	// MaxInflightBytesPerKey is one ingest key's share of MaxInflightBytes; beyond it that key
+	// gets 429, so one key's slow or many uploads never stop the others.
+	MaxInflightBytesPerKey int
+	// MinUploadRate is the slowest an ingest body may arrive, in bytes per second on average
+	// after its first seconds; a slower one is cut with 408. 0 turns the check off.
+	MinUploadRate int
+	// AuthFailuresPerMinute is how many wrong credentials one client address may present per
+	// minute (in a burst, then one every 60/N s); beyond it its requests with a credential get
+	// 429 until it waits. 0 turns the throttle off.
+	AuthFailuresPerMinute int
+	// TrustedProxies are the addresses (IP or CIDR) of the proxies in front of the server whose
+	// X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto are believed. Empty: none is, and
+	// those headers are ignored.
+	TrustedProxies []string
 	// Retention is how long events are kept; older events are refused at ingest and their days
 	// are dropped from ClickHouse.
 	Retention time.Duration
@@ -68,6 +88,11 @@ type Config struct {
 	// SpoolMaxBytes is the spool's disk quota: while ClickHouse is away the spool grows up to
 	// it, then ingest answers 503 until ClickHouse takes the backlog.
 	SpoolMaxBytes int
+	// DeadLetterMaxBytes is the disk quota of the dead-letter (<spool>/dead-letter), where spool
+	// records that cannot be decoded and events ClickHouse refuses for their values are kept
+	// aside for an operator. When it is full they wait in the spool instead, and the spool
+	// fills behind them: replay or remove entries (truthboard dead-letter), or raise it.
+	DeadLetterMaxBytes int
 	// ShutdownTimeout bounds a graceful stop (SIGTERM): in-flight requests are answered and the
 	// spool is drained to ClickHouse for at most this long; what remains stays in the spool.
 	ShutdownTimeout time.Duration
@@ -81,6 +106,24 @@ type Config struct {
 	// AllowedOrigins are browser origins, besides the server's own, that may open live
 	// connections (scheme://host:port, comma-separated; * for any).
 	AllowedOrigins []string
+	// LiveMaxQueries bounds the ClickHouse queries the live feeds run at once; a feed waits
+	// for a free one within its tick's timeout, else its tick is degraded.
+	LiveMaxQueries int
+	// ReadMaxQueries bounds the queries of GET /v1/metrics and /v1/consistency at once.
+	ReadMaxQueries int
+	// LiveMaxFeeds bounds the distinct live feeds of the server (0: no limit); a subscribe that
+	// would start one more is refused with an error message.
+	LiveMaxFeeds int
+	// LiveMaxFeedsPerCredential bounds the distinct feeds the screens of one credential (a
+	// display token, the admin token, one sign-in) may hold (0: no limit).
+	LiveMaxFeedsPerCredential int
+	// LiveMaxConnsPerCredential and LiveMaxConnsPerAddress bound the open live connections of
+	// one credential and of one client address (0: no limit); beyond them the upgrade gets 429.
+	LiveMaxConnsPerCredential int
+	LiveMaxConnsPerAddress    int
+	// LiveSubscribeRate is how many messages per second a live connection may send on average
+	// (after a burst of 10); a faster one is closed with 1008. 0 turns the limit off.
+	LiveSubscribeRate float64
 
 	// PublicURL is the address people reach this server at (scheme://host[:port], e.g.
 	// https://truthboard.example.com), used in the links that alerts carry to the drill-down.
@@ -91,7 +134,9 @@ type Config struct {
 	// channel with enough data.
 	AlertRulesFile string
 	// AlertInterval is how often the alert rules are evaluated: one query set per evaluation,
-	// whatever the number of screens.
+	// whatever the number of screens. Every 10 s by default: a rule must hold for minutes
+	// before it fires, and one evaluation reads about what one screen reads, so evaluating every
+	// second would cost as much as a screen more for nothing people would see.
 	AlertInterval time.Duration
 	// AlertWebhookURLs receive every alert that fires or resolves as an Alertmanager-compatible
 	// webhook (payload version 4).
@@ -99,6 +144,14 @@ type Config struct {
 	// AlertmanagerURLs are Prometheus Alertmanager base URLs (http://host:9093) that alerts are
 	// pushed to through its API v2, for routing to Slack, Teams, PagerDuty or email.
 	AlertmanagerURLs []string
+	// AuditInterval is how often the rollup audit compares every rollup table with the raw
+	// table and rebuilds the time buckets that disagree (a ClickHouse crash in mid-insert
+	// leaves some rollups with an insert and others without). 0 turns the audit off: do that on
+	// every node but one when several run against the same database.
+	AuditInterval time.Duration
+	// AuditWindow is how far back the audit looks, from now: the time buckets it compares each
+	// run. It never looks where retention may have dropped a table's older days.
+	AuditWindow time.Duration
 
 	// DemoRate, when above 0, makes `serve` send demo traffic to itself through its own HTTP API
 	// at this many events per second (see `truthboard demo`).
@@ -115,18 +168,35 @@ func Default() Config {
 		ClickHouseUser:        "default",
 		ClickHouseDialTimeout: 2 * time.Second,
 		QueryTimeout:          30 * time.Second,
+		ClickHouseMaxConns:    8,
 		IngestRate:            200,
 		MaxBodyBytes:          8 << 20,
 		MaxEvents:             10_000,
 		MaxInflightBytes:      64 << 20,
-		Retention:             30 * 24 * time.Hour,
-		FlushInterval:         100 * time.Millisecond,
-		FlushRows:             20_000,
-		SpoolMaxBytes:         1 << 30,
-		ShutdownTimeout:       15 * time.Second,
-		LiveTick:              time.Second,
-		DisplayTokenRefresh:   5 * time.Second,
-		AlertInterval:         time.Second,
+		// A quarter of the in-flight budget: four keys at their share before the others wait.
+		MaxInflightBytesPerKey: 16 << 20,
+		// 32 KiB/s is 256 kbit/s: any real sender, and 8 MiB within the 30 s read timeout
+		// needs 280 KB/s anyway.
+		MinUploadRate:             32 << 10,
+		AuthFailuresPerMinute:     20,
+		Retention:                 30 * 24 * time.Hour,
+		FlushInterval:             100 * time.Millisecond,
+		FlushRows:                 20_000,
+		SpoolMaxBytes:             1 << 30,
+		DeadLetterMaxBytes:        64 << 20,
+		ShutdownTimeout:           15 * time.Second,
+		LiveTick:                  time.Second,
+		DisplayTokenRefresh:       5 * time.Second,
+		LiveMaxQueries:            3,
+		ReadMaxQueries:            3,
+		LiveMaxFeeds:              64,
+		LiveMaxFeedsPerCredential: 16,
+		LiveMaxConnsPerCredential: 50,
+		LiveMaxConnsPerAddress:    100,
+		LiveSubscribeRate:         2,
+		AlertInterval:             10 * time.Second,
+		AuditInterval:             time.Minute,
+		AuditWindow:               2 * time.Hour,
 	}
 }
 
@@ -146,26 +216,41 @@ func (c *Config) settings() []setting {
 		{"clickhouse-password", "TRUTHBOARD_CLICKHOUSE_PASSWORD", "ClickHouse password", (*text)(&c.ClickHousePassword)},
 		{"clickhouse-dial-timeout", "TRUTHBOARD_CLICKHOUSE_DIAL_TIMEOUT", "how long to wait for ClickHouse to answer a connection", (*duration)(&c.ClickHouseDialTimeout)},
 		{"query-timeout", "TRUTHBOARD_QUERY_TIMEOUT", "ClickHouse's max_execution_time for every query", (*duration)(&c.QueryTimeout)},
+		{"clickhouse-max-conns", "TRUTHBOARD_CLICKHOUSE_MAX_CONNS", "most connections to ClickHouse; live feeds and the read API take at most their share (-live-max-queries, -read-max-queries), the rest is kept for ingest, credentials and the admin API", (*count)(&c.ClickHouseMaxConns)},
 		{"ingest-keys", "TRUTHBOARD_INGEST_KEYS", "comma-separated API keys for POST /v1/events (empty: generate one)", (*list)(&c.IngestKeys)},
-		{"admin-token", "TRUTHBOARD_ADMIN_TOKEN", "token for the dashboards and admin API (empty: generate one)", (*text)(&c.AdminToken)},
+		{"admin-token", "TRUTHBOARD_ADMIN_TOKEN", "token for the dashboards and admin API, at least 16 characters (empty: generate one)", (*text)(&c.AdminToken)},
 		{"ingest-rate", "TRUTHBOARD_INGEST_RATE", "ingest requests per second per API key (0: no limit)", (*count)(&c.IngestRate)},
 		{"max-body-bytes", "TRUTHBOARD_MAX_BODY_BYTES", "largest ingest body after decompression, in bytes", (*count)(&c.MaxBodyBytes)},
 		{"max-events", "TRUTHBOARD_MAX_EVENTS", "most events in one ingest request", (*count)(&c.MaxEvents)},
 		{"max-inflight-bytes", "TRUTHBOARD_MAX_INFLIGHT_BYTES", "most bytes of ingest bodies decoded or waiting at once; beyond it ingest answers 503", (*count)(&c.MaxInflightBytes)},
+		{"max-inflight-bytes-per-key", "TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY", "one ingest key's share of -max-inflight-bytes; beyond it that key gets 429", (*count)(&c.MaxInflightBytesPerKey)},
+		{"min-upload-rate", "TRUTHBOARD_MIN_UPLOAD_RATE", "slowest average rate of an ingest body in bytes per second, after its first 5 s; slower ones are cut with 408 (0: no minimum)", (*count)(&c.MinUploadRate)},
+		{"auth-failures-per-minute", "TRUTHBOARD_AUTH_FAILURES_PER_MINUTE", "wrong credentials one client address may present per minute before its requests with a credential get 429 (0: no limit)", (*count)(&c.AuthFailuresPerMinute)},
+		{"trusted-proxies", "TRUTHBOARD_TRUSTED_PROXIES", "comma-separated IP addresses or CIDR ranges of the proxies in front, whose X-Forwarded-For/-Host/-Proto are believed (empty: none)", (*list)(&c.TrustedProxies)},
 		{"retention", "TRUTHBOARD_RETENTION", "how long events are kept, e.g. 720h", (*duration)(&c.Retention)},
 		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
 		{"flush-rows", "TRUTHBOARD_FLUSH_ROWS", "insert as soon as this many events wait", (*count)(&c.FlushRows)},
 		{"spool-dir", "TRUTHBOARD_SPOOL_DIR", "folder of the local spool of acknowledged events (empty: <data-dir>/spool)", (*text)(&c.SpoolDir)},
 		{"spool-max-bytes", "TRUTHBOARD_SPOOL_MAX_BYTES", "disk quota of the spool in bytes; beyond it ingest answers 503", (*count)(&c.SpoolMaxBytes)},
+		{"dead-letter-max-bytes", "TRUTHBOARD_DEAD_LETTER_MAX_BYTES", "disk quota of the dead-letter (<spool-dir>/dead-letter) of records and events ClickHouse cannot take; when full they wait in the spool", (*count)(&c.DeadLetterMaxBytes)},
 		{"shutdown-timeout", "TRUTHBOARD_SHUTDOWN_TIMEOUT", "longest graceful stop on SIGTERM; what is not in ClickHouse by then stays in the spool", (*duration)(&c.ShutdownTimeout)},
 		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed", (*duration)(&c.LiveTick)},
 		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens and stored ingest keys are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
 		{"allowed-origins", "TRUTHBOARD_ALLOWED_ORIGINS", "other browser origins allowed to open live connections (comma-separated, * for any)", (*list)(&c.AllowedOrigins)},
+		{"live-max-queries", "TRUTHBOARD_LIVE_MAX_QUERIES", "most ClickHouse queries the live feeds run at once", (*count)(&c.LiveMaxQueries)},
+		{"read-max-queries", "TRUTHBOARD_READ_MAX_QUERIES", "most ClickHouse queries of GET /v1/metrics and /v1/consistency at once", (*count)(&c.ReadMaxQueries)},
+		{"live-max-feeds", "TRUTHBOARD_LIVE_MAX_FEEDS", "most distinct live feeds (view, window, filters) of the server (0: no limit)", (*count)(&c.LiveMaxFeeds)},
+		{"live-max-feeds-per-credential", "TRUTHBOARD_LIVE_MAX_FEEDS_PER_CREDENTIAL", "most distinct live feeds the screens of one display token, sign-in or the admin token hold (0: no limit)", (*count)(&c.LiveMaxFeedsPerCredential)},
+		{"live-max-conns-per-credential", "TRUTHBOARD_LIVE_MAX_CONNS_PER_CREDENTIAL", "most open live connections of one display token, sign-in or the admin token (0: no limit)", (*count)(&c.LiveMaxConnsPerCredential)},
+		{"live-max-conns-per-address", "TRUTHBOARD_LIVE_MAX_CONNS_PER_ADDRESS", "most open live connections from one client address (0: no limit)", (*count)(&c.LiveMaxConnsPerAddress)},
+		{"live-subscribe-rate", "TRUTHBOARD_LIVE_SUBSCRIBE_RATE", "messages per second a live connection may send after a burst of 10; faster ones are closed with 1008 (0: no limit)", (*rate)(&c.LiveSubscribeRate)},
 		{"public-url", "TRUTHBOARD_PUBLIC_URL", "address people reach this server at, for links in alerts (empty: the listen address)", (*webURL)(&c.PublicURL)},
 		{"alert-rules", "TRUTHBOARD_ALERT_RULES", "JSON file of alert rules (empty: the default rules)", (*text)(&c.AlertRulesFile)},
 		{"alert-interval", "TRUTHBOARD_ALERT_INTERVAL", "how often alert rules are evaluated", (*duration)(&c.AlertInterval)},
 		{"alert-webhook-url", "TRUTHBOARD_ALERT_WEBHOOK_URL", "comma-separated URLs that receive alerts as Alertmanager-compatible webhooks", (*webURLs)(&c.AlertWebhookURLs)},
 		{"alertmanager-url", "TRUTHBOARD_ALERTMANAGER_URL", "comma-separated Prometheus Alertmanager base URLs that alerts are pushed to", (*webURLs)(&c.AlertmanagerURLs)},
+		{"audit-interval", "TRUTHBOARD_AUDIT_INTERVAL", "how often the rollups are compared with the raw events and repaired (0: never; keep it on one node only)", (*duration)(&c.AuditInterval)},
+		{"audit-window", "TRUTHBOARD_AUDIT_WINDOW", "how far back the rollup audit looks each time", (*duration)(&c.AuditWindow)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
 	}
 }
@@ -193,6 +278,31 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	return c, c.Validate()
 }
 
+// MinAdminTokenLength is the shortest admin token accepted in the configuration: a guessable
+// one would let anyone in, throttling or not.
+const MinAdminTokenLength = 16
+
+// MinSpareConns is how many ClickHouse connections stay out of the live feeds' and the read
+// API's reach: one for the spool's drainer, one for credential reloads and the admin API.
+const MinSpareConns = 2
+
+// ParseProxy reads one entry of TrustedProxies: an IP address or a CIDR range.
+func ParseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR range such as 10.0.0.0/8", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address such as 10.0.0.5 or a CIDR range such as 10.0.0.0/8", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
 // Validate checks settings that are wrong together or out of range.
 func (c Config) Validate() error {
 	var errs []error
@@ -208,8 +318,27 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("-max-inflight-bytes (TRUTHBOARD_MAX_INFLIGHT_BYTES) is %d, below -max-body-bytes (%d): the largest request could never be taken; raise it", c.MaxInflightBytes, c.MaxBodyBytes))
 	}
 	positive(c.FlushRows, "flush-rows", "TRUTHBOARD_FLUSH_ROWS")
+	if c.MaxInflightBytesPerKey < c.MaxBodyBytes || c.MaxInflightBytesPerKey > c.MaxInflightBytes {
+		errs = append(errs, fmt.Errorf("-max-inflight-bytes-per-key (TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY) is %d: set it between -max-body-bytes (%d), so a key can send its largest request, and -max-inflight-bytes (%d), of which it is a share", c.MaxInflightBytesPerKey, c.MaxBodyBytes, c.MaxInflightBytes))
+	}
+	positive(c.LiveMaxQueries, "live-max-queries", "TRUTHBOARD_LIVE_MAX_QUERIES")
+	positive(c.ReadMaxQueries, "read-max-queries", "TRUTHBOARD_READ_MAX_QUERIES")
+	if spare := c.ClickHouseMaxConns - c.LiveMaxQueries - c.ReadMaxQueries; spare < MinSpareConns {
+		errs = append(errs, fmt.Errorf("-clickhouse-max-conns (TRUTHBOARD_CLICKHOUSE_MAX_CONNS) is %d, which leaves %d beside -live-max-queries (%d) and -read-max-queries (%d): ingest, credential reloads and the admin API need at least %d of their own; raise it or lower the other two", c.ClickHouseMaxConns, max(spare, 0), c.LiveMaxQueries, c.ReadMaxQueries, MinSpareConns))
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < MinAdminTokenLength {
+		errs = append(errs, fmt.Errorf("-admin-token (TRUTHBOARD_ADMIN_TOKEN) has %d characters: use at least %d random ones, e.g. the output of `openssl rand -base64 24`, or leave it unset to have one generated", len(c.AdminToken), MinAdminTokenLength))
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := ParseProxy(p); err != nil {
+			errs = append(errs, fmt.Errorf("-trusted-proxies (TRUTHBOARD_TRUSTED_PROXIES): %w", err))
+		}
+	}
 	if c.SpoolMaxBytes < 2*c.MaxBodyBytes {
 		errs = append(errs, fmt.Errorf("-spool-max-bytes (TRUTHBOARD_SPOOL_MAX_BYTES) is %d, below twice -max-body-bytes (%d): the spool could not hold two full requests; raise it", c.SpoolMaxBytes, c.MaxBodyBytes))
+	}
+	if c.DeadLetterMaxBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("-dead-letter-max-bytes (TRUTHBOARD_DEAD_LETTER_MAX_BYTES) is %d: use at least 65536, e.g. 67108864 (64 MiB), so it can hold a few entries", c.DeadLetterMaxBytes))
 	}
 	if c.ShutdownTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("-shutdown-timeout (TRUTHBOARD_SHUTDOWN_TIMEOUT) is %s: use at least 1s, e.g. 15s", c.ShutdownTimeout))
@@ -225,6 +354,12 @@ func (c Config) Validate() error {
 	}
 	if c.DisplayTokenRefresh < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-display-token-refresh (TRUTHBOARD_DISPLAY_TOKEN_REFRESH) is %s: use at least 100ms, e.g. 5s", c.DisplayTokenRefresh))
+	}
+	if c.AuditInterval != 0 && c.AuditInterval < time.Second {
+		errs = append(errs, fmt.Errorf("-audit-interval (TRUTHBOARD_AUDIT_INTERVAL) is %s: use 0 (off) or at least 1s, e.g. 1m", c.AuditInterval))
+	}
+	if c.AuditInterval != 0 && c.AuditWindow < time.Hour {
+		errs = append(errs, fmt.Errorf("-audit-window (TRUTHBOARD_AUDIT_WINDOW) is %s: use at least 1h, e.g. 2h", c.AuditWindow))
 	}
 	if c.ClickHouseDatabase == "" {
 		errs = append(errs, errors.New("-clickhouse-database (TRUTHBOARD_CLICKHOUSE_DATABASE) must not be empty"))

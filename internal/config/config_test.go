@@ -40,9 +40,16 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{"bad env address", nil, map[string]string{"TRUTHBOARD_CLICKHOUSE_ADDR": "localhost"}, "TRUTHBOARD_CLICKHOUSE_ADDR"},
 		{"bad flag number", []string{"-max-events", "-3"}, nil, "max-events"},
 		{"spool below two requests", []string{"-spool-max-bytes", "1000", "-max-body-bytes", "1000"}, nil, "-spool-max-bytes"},
+		{"tiny dead-letter", nil, map[string]string{"TRUTHBOARD_DEAD_LETTER_MAX_BYTES": "100"}, "TRUTHBOARD_DEAD_LETTER_MAX_BYTES"},
 		{"tiny retention", []string{"-retention", "10m"}, nil, "-retention"},
 		{"tick too fast", []string{"-live-tick", "1ms"}, nil, "-live-tick"},
 		{"stray argument", []string{"now"}, nil, "unexpected argument"},
+		{"guessable admin token", nil, map[string]string{"TRUTHBOARD_ADMIN_TOKEN": "a"}, "TRUTHBOARD_ADMIN_TOKEN) has 1 characters: use at least 16 random ones, e.g. the output of `openssl rand -base64 24`"},
+		{"trusted proxy not an address", nil, map[string]string{"TRUTHBOARD_TRUSTED_PROXIES": "10.0.0.1, proxy.internal"}, `TRUTHBOARD_TRUSTED_PROXIES): "proxy.internal" is not an IP address`},
+		{"trusted proxy range out of bounds", nil, map[string]string{"TRUTHBOARD_TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUTHBOARD_TRUSTED_PROXIES"},
+		{"live and read queries take every connection", []string{"-clickhouse-max-conns", "6"}, nil, "TRUTHBOARD_CLICKHOUSE_MAX_CONNS"},
+		{"a key's share below one request", []string{"-max-inflight-bytes-per-key", "1000"}, nil, "TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY"},
+		{"a key's share above the budget", []string{"-max-inflight-bytes-per-key", "100000000"}, nil, "TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(tc.args, env(tc.env), io.Discard)
@@ -98,5 +105,29 @@ func TestAlertURLs(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{
+		"TRUTHBOARD_TRUSTED_PROXIES": "10.0.0.5, 192.168.7.9/16,::1",
+		"TRUTHBOARD_ADMIN_TOKEN":     "tba_sixteen_chars",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		prefix, err := ParseProxy(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, prefix.String())
+	}
+	if want := "10.0.0.5/32 192.168.0.0/16 ::1/128"; strings.Join(got, " ") != want {
+		t.Errorf("trusted proxies %q, want %q", got, want)
+	}
+	if len(Default().TrustedProxies) != 0 {
+		t.Error("a proxy is trusted by default")
 	}
 }

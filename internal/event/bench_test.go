@@ -137,3 +137,62 @@ func BenchmarkStdlibNDJSON(b *testing.B) {
 	}
 	reportEvents(b, n)
 }
+
+// BenchmarkDecodeVsJSONv2 decodes the same NDJSON body, at several batch sizes, with the
+// hand-written reader (DecodeBytes), with the same rules on json/v2's jsontext reader, and with
+// json/v2's Unmarshal (unknown members rejected) plus the same rules (jsonv2_test.go); each
+// takes every event, as TestJSONv2DecodersAgree checks.
+//
+// The machine is shared, so the three take turns within every iteration (each going first in
+// turn), each turn decoding at least 10,000 events, and what is compared is the process's CPU
+// time per event (<decoder>-cpu-ns/event, and the ratios), which time other processes hold
+// the cores does not inflate. ns/op is the wall time of one turn of all three.
+func BenchmarkDecodeVsJSONv2(b *testing.B) {
+	text := new(textDecoder)
+	decoders := []struct {
+		name   string
+		decode func(body []byte) (Batch, error)
+	}{
+		{"handwritten", func(body []byte) (Batch, error) {
+			return DecodeBytes(body, "application/x-ndjson", Limits{}, now)
+		}},
+		{"jsontext", func(body []byte) (Batch, error) { return text.decode(body, now), nil }},
+		{"unmarshal", func(body []byte) (Batch, error) { return unmarshalV2(body, now), nil }},
+	}
+	for _, n := range []int{1, 100, 1000, 10_000} {
+		body := realisticNDJSON(n)
+		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+			reps := max(1, 10_000/n)
+			decode := func(k int) {
+				for range reps {
+					batch, err := decoders[k].decode(body)
+					if err != nil || len(batch.Events) != n {
+						b.Fatalf("%s: %d events, %v", decoders[k].name, len(batch.Events), err)
+					}
+				}
+			}
+			allocs := make([]float64, len(decoders))
+			for k := range decoders {
+				allocs[k] = testing.AllocsPerRun(1, func() { decode(k) }) / float64(reps*n)
+			}
+			spent := make([]time.Duration, len(decoders))
+			turns := 0
+			for b.Loop() {
+				for j := range decoders {
+					k := (j + turns) % len(decoders)
+					start := cpuTime()
+					decode(k)
+					spent[k] += cpuTime() - start
+				}
+				turns++
+			}
+			events := float64(turns * reps * n)
+			for k, d := range decoders { // after the loop, which forgets metrics reported before it
+				b.ReportMetric(float64(spent[k].Nanoseconds())/events, d.name+"-cpu-ns/event")
+				b.ReportMetric(allocs[k], d.name+"-allocs/event")
+			}
+			b.ReportMetric(float64(spent[1])/float64(spent[0]), "jsontext/handwritten")
+			b.ReportMetric(float64(spent[2])/float64(spent[0]), "unmarshal/handwritten")
+		})
+	}
+}

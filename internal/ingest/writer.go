@@ -8,6 +8,16 @@
 // is down the drainer retries with backoff and the spool grows up to its quota; Write keeps
 // answering from local disk meanwhile.
 //
+// What can never reach ClickHouse is kept aside in the dead-letter (internal/deadletter)
+// instead of blocking everything behind it: a spool record whose events cannot be decoded, at
+// once; and an event ClickHouse refuses for its values (an error the sink marks InvalidData:
+// a type, parse or constraint error), once the batch was refused RefusedAttempts times: the
+// batch is then split in halves until the refused events are alone, so the valid ones of the
+// same batch still land, once. Any other error, ClickHouse away or failing for reasons of its
+// own (a missing table, memory, too many parts), is retried for ever, as the data is not at
+// fault. When the dead-letter is full, the record or event waits in the spool and is tried
+// again: nothing acknowledged is dropped.
+//
 // Duplicates: event_id is the idempotency key. An event is a duplicate when an event with the
 // same event_id and the same occurred_at second is already stored, or comes earlier in the same
 // batch. The drainer checks every batch against ClickHouse before inserting it, also a batch
@@ -34,6 +44,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/deadletter"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/spool"
 )
@@ -61,6 +72,13 @@ type Options struct {
 	FlushTimeout time.Duration
 	// RecentKeys is how many acknowledged events the answer's duplicate count remembers.
 	RecentKeys int
+	// DeadLetter is where records that cannot be decoded and events ClickHouse refuses are
+	// kept aside (Dir default: DeadLetterDir(Spool.Dir)).
+	DeadLetter deadletter.Options
+	// RefusedAttempts is how many times a batch is sent while ClickHouse refuses it for its
+	// values before the drainer isolates the events it refuses (default 3): a refusal may
+	// come from a schema being changed at that moment.
+	RefusedAttempts int
 	// Observe, when set, is told of each insert attempt (for metrics).
 	Observe func(Attempt)
 }
@@ -79,6 +97,7 @@ const (
 	DefaultFlushRows     = 20_000
 	DefaultFlushTimeout  = 10 * time.Second
 	DefaultRecentKeys    = 100_000
+	DefaultRefusedTries  = 3
 )
 
 func (o Options) withDefaults() Options {
@@ -94,8 +113,17 @@ func (o Options) withDefaults() Options {
 	if o.RecentKeys <= 0 {
 		o.RecentKeys = DefaultRecentKeys
 	}
+	if o.DeadLetter.Dir == "" && o.Spool.Dir != "" {
+		o.DeadLetter.Dir = DeadLetterDir(o.Spool.Dir)
+	}
+	if o.RefusedAttempts <= 0 {
+		o.RefusedAttempts = DefaultRefusedTries
+	}
 	return o
 }
+
+// DeadLetterDir is the default dead-letter folder of the spool in spoolDir.
+func DeadLetterDir(spoolDir string) string { return filepath.Join(spoolDir, "dead-letter") }
 
 var (
 	// ErrSpoolFull means the spool reached its quota: nothing was made durable; retry later.
@@ -114,6 +142,7 @@ type Result struct {
 type Writer struct {
 	sink  Sink
 	spool *spool.Spool
+	dead  *deadletter.DeadLetter
 	opts  Options
 	log   *slog.Logger
 
@@ -132,6 +161,9 @@ type Writer struct {
 	nodePrefix   string
 	insertPrefix string
 	inserts      uint64
+	// uncertain says an insert may still be landing: at the start (a crash may have left
+	// one) and after a failed attempt (drainer only).
+	uncertain bool
 
 	cancelDrain context.CancelFunc
 	drainStop   chan struct{} // closed when the drainer has returned
@@ -149,12 +181,23 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 		sp.Close()
 		return nil, err
 	}
+	dead, err := deadletter.Open(opts.DeadLetter)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	if st := dead.Stats(); st.Records > 0 {
+		log.Warn("the dead-letter holds entries that never reached ClickHouse; see truthboard dead-letter list",
+			"folder", dead.Dir(), "entries", st.Records, "events", st.Events, "last_reason", st.LastReason)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
 		nodePrefix:    "truthboard-insert-" + node + "-",
 		insertPrefix:  "truthboard-insert-" + node + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 		sink:          sink,
 		spool:         sp,
+		dead:          dead,
+		uncertain:     true,
 		opts:          opts,
 		log:           log,
 		recent:        newRecentKeys(opts.RecentKeys),
@@ -211,11 +254,14 @@ type Stats struct {
 	Failures int
 	// LastError is the latest failure while Failures > 0.
 	LastError string
+	// DeadLetter is what was kept aside: records that cannot be decoded, events ClickHouse
+	// refused.
+	DeadLetter deadletter.Stats
 }
 
 // Stats are the figures of ingest now.
 func (w *Writer) Stats() Stats {
-	st := Stats{Stats: w.spool.Stats()}
+	st := Stats{Stats: w.spool.Stats(), DeadLetter: w.dead.Stats()}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st.Failures = w.failures
@@ -276,31 +322,38 @@ wait:
 	return err
 }
 
-// drain moves the spool's records to ClickHouse, a batch at a time, until ctx ends.
+// drain moves the spool's records to ClickHouse, a batch at a time, until ctx ends. A batch is
+// committed once every event of it is in ClickHouse or in the dead-letter, and every record
+// that cannot be decoded is in the dead-letter: nothing acknowledged leaves the spool unkept,
+// and nothing blocks the records behind it for ever.
 func (w *Writer) drain(ctx context.Context) {
 	defer close(w.drainStop)
-	uncertain := true
 	for {
 		b, err := w.spool.Next(ctx, w.opts.FlushRows, w.opts.FlushInterval)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			// The spool cannot read its own record: a damaged disk or a bug. Retrying keeps
-			// the events; skipping would lose acknowledged ones.
+			// The spool cannot read its own disk. Retrying keeps the events; skipping would
+			// lose acknowledged ones.
 			w.failed(err)
 			if !sleep(ctx, w.backoff()) {
 				return
 			}
 			continue
 		}
-		for !w.send(ctx, b, uncertain) {
-			uncertain = true
-			if !sleep(ctx, w.backoff()) {
-				return
+		for _, u := range b.Undecodable {
+			for !w.keep(u.Err, func() error { return w.dead.AddRecord(u) }) {
+				if !sleep(ctx, w.backoff()) {
+					return
+				}
 			}
+			w.log.Error("a spool record cannot be decoded: kept aside in the dead-letter, the records behind it go on",
+				"events", u.Count, "segment", u.Segment, "offset", u.Offset, "folder", w.dead.Dir(), "reason", u.Err)
 		}
-		uncertain = false
+		if !w.deliver(ctx, b.Events, b.Received) {
+			return
+		}
 		if err := w.spool.Commit(b); err != nil {
 			w.log.Error("spool commit", "err", err)
 		}
@@ -311,28 +364,110 @@ func (w *Writer) drain(ctx context.Context) {
 	}
 }
 
-// send stores the events of b that ClickHouse does not have yet; false when it failed.
-// uncertain says an insert may be in flight from before: the first batch after Open (a crash
-// may have left one) and every attempt after a failed one (a timed-out or cut-off insert can
-// still land). The lookup then waits for it, or it would miss its events.
-func (w *Writer) send(ctx context.Context, b spool.Batch, uncertain bool) bool {
+// deliver stores evs in ClickHouse, retrying while it is away or failing for reasons of its
+// own, for ever. When it refuses the batch for its values RefusedAttempts times, the events it
+// refuses are isolated and kept aside (isolate). False when ctx ended first.
+func (w *Writer) deliver(ctx context.Context, evs []event.Event, received []time.Time) bool {
+	if len(evs) == 0 {
+		return true
+	}
+	for refusals := 1; ; refusals++ {
+		refusal, ok := w.sendAnswered(ctx, evs, received)
+		if !ok || refusal == nil {
+			return ok
+		}
+		w.failed(refusal)
+		if refusals >= w.opts.RefusedAttempts {
+			return w.isolate(ctx, evs, received, refusal)
+		}
+		if !sleep(ctx, w.backoff()) {
+			return false
+		}
+	}
+}
+
+// isolate delivers a batch ClickHouse refused for its values, finding the events it refuses:
+// each half is sent, and a refused half is split again, down to single events, which go to
+// the dead-letter. The valid events land exactly once, as every attempt looks its events up
+// first; a batch with one bad event costs about 2·log2(n) attempts, one where all are bad
+// about 2n. False when ctx ended first.
+func (w *Writer) isolate(ctx context.Context, evs []event.Event, received []time.Time, refusal error) bool {
+	if len(evs) == 1 {
+		for !w.keep(refusal, func() error { return w.dead.AddEvent(evs[0], received[0], refusal) }) {
+			if !sleep(ctx, w.backoff()) {
+				return false
+			}
+			// Meanwhile ClickHouse may have been made to take it.
+			var ok bool
+			if refusal, ok = w.sendAnswered(ctx, evs, received); !ok || refusal == nil {
+				return ok
+			}
+		}
+		w.log.Error("ClickHouse refuses an event for its values: kept aside in the dead-letter, the events behind it go on",
+			"event_id", evs[0].EventID, "folder", w.dead.Dir(), "reason", refusal)
+		return true
+	}
+	mid := len(evs) / 2
+	for _, part := range [][2]int{{0, mid}, {mid, len(evs)}} {
+		evs, received := evs[part[0]:part[1]], received[part[0]:part[1]]
+		refusal, ok := w.sendAnswered(ctx, evs, received)
+		if !ok || refusal != nil && !w.isolate(ctx, evs, received, refusal) {
+			return false
+		}
+	}
+	return true
+}
+
+// keep runs add, which puts what ClickHouse cannot take in the dead-letter, and reports
+// whether it did. While it fails (the dead-letter is full, or its disk fails) the record or
+// event stays in the spool and is tried again by the caller, everything behind it waits, and
+// the failure shows in Stats.
+func (w *Writer) keep(reason error, add func() error) bool {
+	err := add()
+	if err != nil {
+		w.failed(fmt.Errorf("cannot keep aside what ClickHouse cannot take (%v), so it waits in the spool: %w", reason, err))
+	}
+	return err == nil
+}
+
+// sendAnswered sends evs until ClickHouse takes them (nil) or refuses them for their values
+// (that error); other failures are retried with backoff. False when ctx ended first.
+func (w *Writer) sendAnswered(ctx context.Context, evs []event.Event, received []time.Time) (refusal error, ok bool) {
+	for {
+		err := w.send(ctx, evs, received)
+		if err == nil || invalidData(err) {
+			return err, true
+		}
+		w.failed(err)
+		if !sleep(ctx, w.backoff()) {
+			return nil, false
+		}
+	}
+}
+
+// send makes one attempt at storing the events of evs that ClickHouse does not have yet. When
+// an insert may be in flight from before (w.uncertain: the first attempt after Open, as a
+// crash may have left one, and every attempt after a failed one, as a timed-out or cut-off
+// insert can still land), the lookup first waits for it, or it would miss its events.
+func (w *Writer) send(ctx context.Context, evs []event.Event, received []time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.FlushTimeout)
 	defer cancel()
 	start := time.Now()
 	var inserted int
 	err := error(nil)
-	if uncertain {
+	if w.uncertain {
 		err = w.sink.WaitForInserts(ctx, w.nodePrefix)
 	}
 	if err == nil {
-		inserted, err = w.insertNew(ctx, b)
+		w.inserts++
+		inserted, err = storeNew(ctx, w.sink, evs, received, w.insertPrefix+strconv.FormatUint(w.inserts, 10))
 	}
 	if w.opts.Observe != nil {
-		w.opts.Observe(Attempt{Events: len(b.Events), Inserted: inserted, Took: time.Since(start), Err: err})
+		w.opts.Observe(Attempt{Events: len(evs), Inserted: inserted, Took: time.Since(start), Err: err})
 	}
+	w.uncertain = err != nil
 	if err != nil {
-		w.failed(err)
-		return false
+		return err
 	}
 	w.mu.Lock()
 	if w.failures > 0 {
@@ -340,28 +475,29 @@ func (w *Writer) send(ctx context.Context, b spool.Batch, uncertain bool) bool {
 	}
 	w.failures, w.lastErr = 0, nil
 	w.mu.Unlock()
-	w.log.Debug("drained", "events", len(b.Events), "inserted", inserted, "requests", b.Records(), "took", time.Since(start))
-	return true
+	w.log.Debug("drained", "events", len(evs), "inserted", inserted, "took", time.Since(start))
+	return nil
 }
 
-func (w *Writer) insertNew(ctx context.Context, b spool.Batch) (int, error) {
-	stored, err := w.sink.ExistingKeys(ctx, b.Events)
+// storeNew inserts the events of evs that ClickHouse does not have yet (looked up first), in
+// one insert under queryID, and returns how many it inserted.
+func storeNew(ctx context.Context, sink Sink, evs []event.Event, received []time.Time, queryID string) (int, error) {
+	stored, err := sink.ExistingKeys(ctx, evs)
 	if err != nil {
 		return 0, err
 	}
-	fresh := make([]event.Event, 0, len(b.Events))
-	received := make([]time.Time, 0, len(b.Events))
-	for i := range b.Events {
-		k := b.Events[i].Key()
+	fresh := make([]event.Event, 0, len(evs))
+	freshReceived := make([]time.Time, 0, len(evs))
+	for i := range evs {
+		k := evs[i].Key()
 		if stored[k] {
 			continue
 		}
 		stored[k] = true
-		fresh = append(fresh, b.Events[i])
-		received = append(received, b.Received[i])
+		fresh = append(fresh, evs[i])
+		freshReceived = append(freshReceived, received[i])
 	}
-	w.inserts++
-	if err := w.sink.InsertReceived(ctx, fresh, received, w.insertPrefix+strconv.FormatUint(w.inserts, 10)); err != nil {
+	if err := sink.InsertReceived(ctx, fresh, freshReceived, queryID); err != nil {
 		return 0, err
 	}
 	return len(fresh), nil
@@ -374,8 +510,16 @@ func (w *Writer) failed(err error) {
 	n := w.failures
 	w.mu.Unlock()
 	if n == 1 || n%20 == 0 {
-		w.log.Warn("events wait in the spool: ClickHouse insert failed; retrying", "attempts", n, "unavailable", unavailable(err), "err", err)
+		w.log.Warn("events wait in the spool: ClickHouse insert failed; retrying", "attempts", n, "unavailable", unavailable(err),
+			"invalid_data", invalidData(err), "err", err)
 	}
+}
+
+// invalidData reports whether err says that ClickHouse refuses the values of an insert, which
+// sending them again cannot change: the sink marks such errors with an InvalidData method.
+func invalidData(err error) bool {
+	var v interface{ InvalidData() bool }
+	return errors.As(err, &v) && v.InvalidData()
 }
 
 // unavailable reports whether err says that ClickHouse could not be reached, as opposed to a

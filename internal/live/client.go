@@ -19,6 +19,8 @@ const (
 	MessageTooBig
 	// Revoked: the screen's credential was revoked or expired while it was connected (4401).
 	Revoked
+	// TooFast: the screen sent messages faster than its subscribe rate allows (1008).
+	TooFast
 	numCloseReasons
 )
 
@@ -27,7 +29,7 @@ func (r CloseReason) Code() int {
 	switch r {
 	case GoingAway:
 		return 1001
-	case SlowConsumer:
+	case SlowConsumer, TooFast:
 		return 1008
 	case MessageTooBig:
 		return 1009
@@ -38,12 +40,12 @@ func (r CloseReason) Code() int {
 }
 
 func (r CloseReason) String() string {
-	return [...]string{"client gone", "going away", "slow consumer", "message too big", "credential revoked"}[r]
+	return [...]string{"client gone", "going away", "slow consumer", "message too big", "credential revoked", "subscribing too fast"}[r]
 }
 
 // Label is the reason as the value of the label reason of truthboard_live_closes_total.
 func (r CloseReason) Label() string {
-	return [...]string{"client_gone", "going_away", "slow_consumer", "message_too_big", "revoked"}[r]
+	return [...]string{"client_gone", "going_away", "slow_consumer", "message_too_big", "revoked", "subscribing_too_fast"}[r]
 }
 
 // frame is one tick of a feed, encoded once and shared by every subscriber.
@@ -72,13 +74,20 @@ type Client struct {
 	done         chan struct{} // closed by Close
 
 	feed *feed // the feed it is subscribed to, guarded by the Hub's lock
+	// credential names who connected (a display token, a sign-in, the admin token), for the
+	// Hub's bound on the feeds one credential holds; "" is not bounded.
+	credential string
 }
 
 const maxReplies = 4
 
-// NewClient returns a client with nothing to send.
-func NewClient() *Client {
-	return &Client{wake: make(chan struct{}, 1), done: make(chan struct{}), needSnapshot: true}
+// NewClient returns a client with nothing to send, whose feeds count against no credential.
+func NewClient() *Client { return NewClientOf("") }
+
+// NewClientOf returns a client with nothing to send, connected with credential (any name that
+// tells one credential from another): the Hub bounds the distinct feeds of each credential.
+func NewClientOf(credential string) *Client {
+	return &Client{wake: make(chan struct{}, 1), done: make(chan struct{}), needSnapshot: true, credential: credential}
 }
 
 func (c *Client) signal() {

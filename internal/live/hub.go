@@ -3,6 +3,8 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"sync"
@@ -35,6 +37,18 @@ type Options struct {
 	Alerts func() []alert.Alert
 	// Telemetry receives the Hub's metrics (nil: metrics of its own, which nothing exposes).
 	Telemetry *telemetry.Metrics
+
+	// MaxQueries bounds the queries all feeds run at once (0: no bound). It is the live feeds'
+	// share of the database's connections: the rest stays free for ingest, credential reloads
+	// and the admin API however many feeds there are. A feed waits for a free one within its
+	// tick's QueryTimeout, else that tick is degraded.
+	MaxQueries int
+	// MaxFeeds bounds the distinct feeds (0: no bound); a subscribe that would start one more is
+	// refused.
+	MaxFeeds int
+	// MaxFeedsPerCredential bounds the distinct feeds the clients of one credential (see
+	// NewClientOf) are subscribed to (0: no bound).
+	MaxFeedsPerCredential int
 }
 
 func (o Options) withDefaults() Options {
@@ -66,6 +80,8 @@ type Hub struct {
 	feeds  map[string]*feed
 	closed bool
 	wg     sync.WaitGroup
+	// held counts, per credential, its clients on each feed key: the distinct feeds it holds.
+	held map[string]map[string]int
 
 	queries, ticks atomic.Uint64
 	closes         [numCloseReasons]atomic.Uint64
@@ -78,8 +94,11 @@ type Hub struct {
 func NewHub(src Source, opts Options, log *slog.Logger) *Hub {
 	opts = opts.withDefaults()
 	m := opts.Telemetry
-	h := &Hub{opts: opts, log: log, feeds: map[string]*feed{}, m: m}
+	h := &Hub{opts: opts, log: log, feeds: map[string]*feed{}, held: map[string]map[string]int{}, m: m}
 	h.src = timedSource{src: src, duration: m.LiveQueryDuration}
+	if opts.MaxQueries > 0 {
+		h.src = slotSource{src: h.src, slots: make(chan struct{}, opts.MaxQueries)}
+	}
 	for r := CloseReason(0); r < numCloseReasons; r++ {
 		h.closeCounter[r] = m.LiveCloses.WithLabelValues(r.Label()) // every reason's series exists at 0
 	}
@@ -112,21 +131,39 @@ func (h *Hub) Stats() Stats {
 	return s
 }
 
+// RefusedError is the answer to a subscribe that a bound of the Hub refuses: its message is
+// for the screen's user, and the client keeps the feed it had.
+type RefusedError struct {
+	// Reason is the label of truthboard_live_refused_total.
+	Reason  string
+	Message string
+}
+
+func (e *RefusedError) Error() string { return e.Message }
+
 // Subscribe moves c to the feed of sub, starting the feed if it is the first subscriber. The
-// client's next frame is a snapshot, sent at once when the feed has one.
-func (h *Hub) Subscribe(c *Client, sub Subscription) {
+// client's next frame is a snapshot, sent at once when the feed has one. It returns a
+// *RefusedError, and leaves c where it was, when the move would take the server or c's
+// credential past its bound on distinct feeds.
+func (h *Hub) Subscribe(c *Client, sub Subscription) error {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		c.Close(GoingAway)
-		return
+		return nil
+	}
+	if err := h.admitLocked(c, sub.Key); err != nil {
+		h.mu.Unlock()
+		h.m.LiveRefused.WithLabelValues(err.Reason).Inc()
+		return err
 	}
 	if c.feed != nil && c.feed.sub.Key != sub.Key {
 		h.removeLocked(c)
 	}
 	f := h.feeds[sub.Key]
 	if f == nil {
-		f = &feed{hub: h, sub: sub, clients: map[*Client]struct{}{}, stop: make(chan struct{})}
+		ctx, cancel := context.WithCancel(context.Background())
+		f = &feed{hub: h, sub: sub, clients: map[*Client]struct{}{}, ctx: ctx, stop: cancel}
 		h.feeds[sub.Key] = f
 		h.m.LiveFeeds.Inc()
 		h.wg.Add(1)
@@ -134,6 +171,7 @@ func (h *Hub) Subscribe(c *Client, sub Subscription) {
 	}
 	if _, ok := f.clients[c]; !ok {
 		h.m.LiveClients.Inc()
+		h.holdLocked(c, sub.Key, 1)
 	}
 	f.clients[c] = struct{}{}
 	c.feed = f
@@ -142,6 +180,60 @@ func (h *Hub) Subscribe(c *Client, sub Subscription) {
 	h.mu.Unlock()
 	if last != nil {
 		c.offer(last, 0)
+	}
+	return nil
+}
+
+// admitLocked checks the bounds on distinct feeds for c moving to the feed key. The feed c
+// leaves counts as gone when c was its last client (or its credential's last one on it).
+func (h *Hub) admitLocked(c *Client, key string) *RefusedError {
+	cur := c.feed
+	if cur != nil && cur.sub.Key == key {
+		return nil
+	}
+	if limit := h.opts.MaxFeedsPerCredential; limit > 0 && c.credential != "" {
+		held := h.held[c.credential]
+		if held[key] == 0 {
+			n := len(held)
+			if cur != nil && held[cur.sub.Key] == 1 {
+				n--
+			}
+			if n >= limit {
+				return &RefusedError{Reason: telemetry.LiveRefusedFeedsPerCredential, Message: fmt.Sprintf(
+					"refused: the screens of this display token or sign-in already show %d different views, the most allowed; "+
+						"close one of them, or choose a view, window and filters that one of them already shows", limit)}
+			}
+		}
+	}
+	if limit := h.opts.MaxFeeds; limit > 0 && h.feeds[key] == nil {
+		n := len(h.feeds)
+		if cur != nil && len(cur.clients) == 1 {
+			n--
+		}
+		if n >= limit {
+			return &RefusedError{Reason: telemetry.LiveRefusedFeedsPerServer, Message: fmt.Sprintf(
+				"refused: the server already computes %d different live views, the most allowed; "+
+					"choose a view, window and filters that another screen already shows, or try again later", limit)}
+		}
+	}
+	return nil
+}
+
+// holdLocked adds d to the clients of c's credential on the feed key.
+func (h *Hub) holdLocked(c *Client, key string, d int) {
+	if c.credential == "" {
+		return
+	}
+	held := h.held[c.credential]
+	if held == nil {
+		held = map[string]int{}
+		h.held[c.credential] = held
+	}
+	if held[key] += d; held[key] <= 0 {
+		delete(held, key)
+	}
+	if len(held) == 0 {
+		delete(h.held, c.credential)
 	}
 }
 
@@ -164,6 +256,7 @@ func (h *Hub) removeLocked(c *Client) {
 	if _, ok := f.clients[c]; ok {
 		delete(f.clients, c)
 		h.m.LiveClients.Dec()
+		h.holdLocked(c, f.sub.Key, -1)
 	}
 	c.feed = nil
 	if len(f.clients) == 0 && h.feeds[f.sub.Key] == f {
@@ -171,9 +264,9 @@ func (h *Hub) removeLocked(c *Client) {
 	}
 }
 
-// stopLocked ends a feed's goroutine and forgets the feed.
+// stopLocked ends a feed's goroutine, and its queries in flight, and forgets the feed.
 func (h *Hub) stopLocked(f *feed) {
-	close(f.stop)
+	f.stop()
 	delete(h.feeds, f.sub.Key)
 	h.m.LiveFeeds.Dec()
 }
@@ -198,8 +291,11 @@ type feed struct {
 	hub     *Hub
 	sub     Subscription
 	clients map[*Client]struct{} // guarded by hub.mu
-	stop    chan struct{}
-	last    atomic.Pointer[frame]
+	// ctx ends when the feed stops (its last client left): its goroutine returns and its
+	// queries in flight, or waiting for a free query, are given up.
+	ctx  context.Context
+	stop context.CancelFunc
+	last atomic.Pointer[frame]
 
 	// Owned by the feed's goroutine.
 	seq      uint64
@@ -213,10 +309,15 @@ func (f *feed) run() {
 	defer f.stopped()
 	// The first tick runs at once, for the screen that is waiting; the following ones at an
 	// offset within the tick that depends on the feed, so that many feeds started together do
-	// not all query ClickHouse in the same instant and queue for its connections.
+	// not all query ClickHouse in the same instant and queue for its connections. A feed
+	// abandoned before its first tick (a screen that subscribed and moved on at once) never
+	// queries.
+	if f.ctx.Err() != nil {
+		return
+	}
 	f.tick()
 	select {
-	case <-f.stop:
+	case <-f.ctx.Done():
 		return
 	case <-time.After(tickOffset(f.sub.Key, f.hub.opts.Tick)):
 	}
@@ -225,7 +326,7 @@ func (f *feed) run() {
 	for {
 		f.tick()
 		select {
-		case <-f.stop:
+		case <-f.ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -253,7 +354,7 @@ func (f *feed) tick() {
 	h, m := f.hub, f.hub.m
 	started := time.Now()
 	now := h.opts.Now().UTC()
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.QueryTimeout)
+	ctx, cancel := context.WithTimeout(f.ctx, h.opts.QueryTimeout)
 	v, queries, err := buildView(ctx, h.src, f.sub, now, h.opts.Rules)
 	cancel()
 	h.queries.Add(uint64(queries))
@@ -262,6 +363,11 @@ func (f *feed) tick() {
 	m.LiveQueries.Add(float64(queries))
 	m.LiveTickQueries.Add(float64(queries - f.queries))
 	f.queries = queries
+	if f.ctx.Err() != nil {
+		// Stopped meanwhile: its queries were given up, and no one waits for its frame.
+		m.LiveTickDuration.Observe(time.Since(started).Seconds())
+		return
+	}
 	f.seq++
 	// The tick is stamped when its figures are ready, so that a screen's lag behind it is the
 	// delivery alone; the window itself ends at now.
@@ -279,6 +385,9 @@ func (f *feed) tick() {
 		}
 		f.degraded = true
 		msg.Degraded, msg.Problem = true, "the database did not answer; showing the last figures"
+		if errors.Is(err, errNoQuerySlot) {
+			msg.Problem = "the server is busy computing other live views; showing the last figures"
+		}
 		v = f.lastGood
 	} else {
 		if f.degraded {

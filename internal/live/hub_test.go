@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/truthboard/truthboard/internal/event"
@@ -304,40 +305,46 @@ func TestHubQueriesPerTickIndependentOfClients(t *testing.T) {
 	}
 }
 
+// The test runs on synctest's clock, so "no more queries" is checked over a second of
+// ticks once every goroutine has settled, not over a sleep that a loaded machine may stretch.
 func TestHubFeedStopsAfterLastClient(t *testing.T) {
-	src := newFixedSource(100)
-	h := newTestHub(t, src, Options{Tick: 5 * time.Millisecond})
-	sub := subscription(t, `{"type":"subscribe","view":"executive"}`)
-	a, b := NewClient(), NewClient()
-	h.Subscribe(a, sub)
-	h.Subscribe(b, sub)
-	next(t, a)
-	h.Leave(a, ClientGone)
-	if st := h.Stats(); st.Feeds != 1 || st.Clients != 1 {
-		t.Fatalf("stats %+v after one of two left, want the feed kept", st)
-	}
-	nextWhere(t, b, "after a left", func(m received) bool { return m.Type == "update" })
-	h.Leave(b, SlowConsumer)
-	st := h.Stats()
-	if st.Feeds != 0 || st.Clients != 0 {
-		t.Fatalf("stats %+v after the last client left, want no feed", st)
-	}
-	if st.Closes["client gone"] != 1 || st.Closes["slow consumer"] != 1 {
-		t.Errorf("closes %v, want one client gone and one slow consumer", st.Closes)
-	}
-	// The feed's goroutine ends and the source hears no more queries.
-	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the feed's goroutine did not end")
-	}
-	calls := src.totalCalls()
-	time.Sleep(50 * time.Millisecond)
-	if got := src.totalCalls(); got != calls {
-		t.Errorf("source queried %d more times after the feed stopped", got-calls)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		src := newFixedSource(100)
+		h := newTestHub(t, src, Options{Tick: 5 * time.Millisecond})
+		sub := subscription(t, `{"type":"subscribe","view":"executive"}`)
+		a, b := NewClient(), NewClient()
+		h.Subscribe(a, sub)
+		h.Subscribe(b, sub)
+		next(t, a)
+		h.Leave(a, ClientGone)
+		if st := h.Stats(); st.Feeds != 1 || st.Clients != 1 {
+			t.Fatalf("stats %+v after one of two left, want the feed kept", st)
+		}
+		nextWhere(t, b, "after a left", func(m received) bool { return m.Type == "update" })
+		h.Leave(b, SlowConsumer)
+		st := h.Stats()
+		if st.Feeds != 0 || st.Clients != 0 {
+			t.Fatalf("stats %+v after the last client left, want no feed", st)
+		}
+		if st.Closes["client gone"] != 1 || st.Closes["slow consumer"] != 1 {
+			t.Errorf("closes %v, want one client gone and one slow consumer", st.Closes)
+		}
+		// The feed's goroutine ends and the source hears no more queries.
+		done := make(chan struct{})
+		go func() { h.wg.Wait(); close(done) }()
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("the feed's goroutine did not end")
+		}
+		calls := src.totalCalls()
+		time.Sleep(time.Second) // 200 ticks
+		synctest.Wait()
+		if got := src.totalCalls(); got != calls {
+			t.Errorf("source queried %d more times after the feed stopped", got-calls)
+		}
+	})
 }
 
 func TestHubDegradedKeepsLastGoodData(t *testing.T) {
@@ -429,63 +436,65 @@ func TestHubClosesSlowConsumer(t *testing.T) {
 	}
 }
 
+// The test runs on synctest's clock: once Close has returned and every goroutine has settled,
+// the feeds' goroutines are counted at once, without polling.
 func TestHubCloseGoingAwayNoLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
-	h := NewHub(newFixedSource(100), Options{Tick: 5 * time.Millisecond, MaxMissed: 1 << 20}, slog.New(slog.DiscardHandler))
-	var clients []*Client
-	for _, msg := range []string{
-		`{"type":"subscribe","view":"executive"}`,
-		`{"type":"subscribe","view":"tv"}`,
-		`{"type":"subscribe","view":"drilldown"}`,
-		`{"type":"subscribe","view":"executive","window":"1m"}`,
-		`{"type":"subscribe","view":"executive","filters":{"region":["north"]}}`,
-	} {
-		c := NewClient()
-		h.Subscribe(c, subscription(t, msg))
-		next(t, c)
-		clients = append(clients, c)
-	}
-	if st := h.Stats(); st.Feeds != 4 {
-		t.Fatalf("feeds = %d, want 4", st.Feeds)
-	}
-	closed := make(chan struct{})
-	go func() { h.Close(); close(closed) }()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return")
-	}
-	for i, c := range clients {
+	synctest.Test(t, func(t *testing.T) {
+		before := runtime.NumGoroutine()
+		h := NewHub(newFixedSource(100), Options{Tick: 5 * time.Millisecond, MaxMissed: 1 << 20}, slog.New(slog.DiscardHandler))
+		var clients []*Client
+		for _, msg := range []string{
+			`{"type":"subscribe","view":"executive"}`,
+			`{"type":"subscribe","view":"tv"}`,
+			`{"type":"subscribe","view":"drilldown"}`,
+			`{"type":"subscribe","view":"executive","window":"1m"}`,
+			`{"type":"subscribe","view":"executive","filters":{"region":["north"]}}`,
+		} {
+			c := NewClient()
+			h.Subscribe(c, subscription(t, msg))
+			next(t, c)
+			clients = append(clients, c)
+		}
+		if st := h.Stats(); st.Feeds != 4 {
+			t.Fatalf("feeds = %d, want 4", st.Feeds)
+		}
+		closed := make(chan struct{})
+		go func() { h.Close(); close(closed) }()
+		synctest.Wait()
 		select {
-		case <-c.Done():
+		case <-closed:
 		default:
-			t.Fatalf("client %d not closed", i)
+			t.Fatal("Close did not return")
 		}
-		if c.Reason() != GoingAway || c.Reason().Code() != 1001 {
-			t.Errorf("client %d closed as %v, want going away", i, c.Reason())
+		for i, c := range clients {
+			select {
+			case <-c.Done():
+			default:
+				t.Fatalf("client %d not closed", i)
+			}
+			if c.Reason() != GoingAway || c.Reason().Code() != 1001 {
+				t.Errorf("client %d closed as %v, want going away", i, c.Reason())
+			}
+			h.Leave(c, ClientGone) // what the connection does next: the hub's reason stays
 		}
-		h.Leave(c, ClientGone) // what the connection does next: the hub's reason stays
-	}
-	if st := h.Stats(); st.Feeds != 0 || st.Clients != 0 || st.Closes["going away"] != uint64(len(clients)) {
-		t.Errorf("stats after Close %+v", st)
-	}
-	// A screen subscribing during shutdown is told to go away at once.
-	late := NewClient()
-	h.Subscribe(late, subscription(t, `{"type":"subscribe","view":"executive"}`))
-	if late.Reason() != GoingAway {
-		t.Errorf("subscribe after Close: reason %v, want going away", late.Reason())
-	}
-	if st := h.Stats(); st.Feeds != 0 {
-		t.Errorf("subscribe after Close started a feed")
-	}
+		if st := h.Stats(); st.Feeds != 0 || st.Clients != 0 || st.Closes["going away"] != uint64(len(clients)) {
+			t.Errorf("stats after Close %+v", st)
+		}
+		// A screen subscribing during shutdown is told to go away at once.
+		late := NewClient()
+		h.Subscribe(late, subscription(t, `{"type":"subscribe","view":"executive"}`))
+		if late.Reason() != GoingAway {
+			t.Errorf("subscribe after Close: reason %v, want going away", late.Reason())
+		}
+		if st := h.Stats(); st.Feeds != 0 {
+			t.Errorf("subscribe after Close started a feed")
+		}
 
-	// Every feed goroutine has ended (a little tolerance for the runtime's own).
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before+1 {
-		if time.Now().After(deadline) {
+		// Every feed goroutine has ended (a little tolerance for the runtime's own).
+		synctest.Wait()
+		if n := runtime.NumGoroutine(); n > before+1 {
 			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"maps"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,17 +40,6 @@ func observations(t *testing.T, h prometheus.Histogram) uint64 {
 	return m.GetHistogram().GetSampleCount()
 }
 
-// eventually waits until cond holds, for what happens on a feed's goroutine after the test's
-// last message.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 5 s: %s", what)
-		}
-	}
-}
-
 func TestHubMetricsSlowConsumerClose(t *testing.T) {
 	h, m := metricsHub(t, newFixedSource(100), Options{Tick: 10 * time.Millisecond, MaxMissed: 5})
 	if got := closes(m); len(got) != int(numCloseReasons) || got["slow_consumer"] != 0 {
@@ -73,7 +63,7 @@ func TestHubMetricsSlowConsumerClose(t *testing.T) {
 	}
 	// The connection's reader ends as the screen is gone; the hub's reason wins.
 	h.Leave(slow, ClientGone)
-	want := map[string]float64{"client_gone": 0, "going_away": 0, "slow_consumer": 1, "message_too_big": 0, "revoked": 0}
+	want := map[string]float64{"client_gone": 0, "going_away": 0, "slow_consumer": 1, "message_too_big": 0, "revoked": 0, "subscribing_too_fast": 0}
 	if got := closes(m); !maps.Equal(got, want) {
 		t.Errorf("closes %v after the slow screen left, want %v", got, want)
 	}
@@ -90,81 +80,91 @@ func TestHubMetricsSlowConsumerClose(t *testing.T) {
 	}
 }
 
+// The test runs on synctest's clock: what a feed's goroutine does as it stops is read once
+// every goroutine has settled (synctest.Wait), without polling.
 func TestHubMetricsQueriesPerTick(t *testing.T) {
-	src := newFixedSource(100)
-	h, m := metricsHub(t, src, Options{Tick: 5 * time.Millisecond})
-	// Three distinct feeds of the executive figures, one query per tick each, watched by two
-	// screens each: the TV wall shares the executive feed.
-	screens := map[string][]string{
-		"5m":    {`{"type":"subscribe","view":"executive"}`, `{"type":"subscribe","view":"tv"}`},
-		"1m":    {`{"type":"subscribe","view":"executive","window":"1m"}`, `{"type":"subscribe","view":"tv","window":"1m"}`},
-		"north": {`{"type":"subscribe","view":"executive","filters":{"region":["north"]}}`, `{"type":"subscribe","view":"executive","filters":{"region":["north"]}}`},
-	}
-	clients := map[string][]*Client{}
-	for feed, msgs := range screens {
-		for _, msg := range msgs {
-			c := NewClient()
-			h.Subscribe(c, subscription(t, msg))
-			clients[feed] = append(clients[feed], c)
+	synctest.Test(t, func(t *testing.T) {
+		src := newFixedSource(100)
+		h, m := metricsHub(t, src, Options{Tick: 5 * time.Millisecond})
+		// Three distinct feeds of the executive figures, one query per tick each, watched by two
+		// screens each: the TV wall shares the executive feed.
+		screens := map[string][]string{
+			"5m":    {`{"type":"subscribe","view":"executive"}`, `{"type":"subscribe","view":"tv"}`},
+			"1m":    {`{"type":"subscribe","view":"executive","window":"1m"}`, `{"type":"subscribe","view":"tv","window":"1m"}`},
+			"north": {`{"type":"subscribe","view":"executive","filters":{"region":["north"]}}`, `{"type":"subscribe","view":"executive","filters":{"region":["north"]}}`},
 		}
-	}
-	for _, cs := range clients {
-		for _, c := range cs {
-			next(t, c) // the feed has ticked at least once
+		clients := map[string][]*Client{}
+		for feed, msgs := range screens {
+			for _, msg := range msgs {
+				c := NewClient()
+				h.Subscribe(c, subscription(t, msg))
+				clients[feed] = append(clients[feed], c)
+			}
 		}
-	}
-	gauges := func() (feeds, clients, perTick float64) {
-		return testutil.ToFloat64(m.LiveFeeds), testutil.ToFloat64(m.LiveClients), testutil.ToFloat64(m.LiveTickQueries)
-	}
-	if feeds, cl, perTick := gauges(); feeds != 3 || cl != 6 || perTick != 3 {
-		t.Fatalf("%v feeds, %v clients, %v queries per tick; want 3 feeds, 6 clients, 3 queries per tick (one per feed)", feeds, cl, perTick)
-	}
+		for _, cs := range clients {
+			for _, c := range cs {
+				next(t, c) // the feed has ticked at least once
+			}
+		}
+		gauges := func() (feeds, clients, perTick float64) {
+			return testutil.ToFloat64(m.LiveFeeds), testutil.ToFloat64(m.LiveClients), testutil.ToFloat64(m.LiveTickQueries)
+		}
+		if feeds, cl, perTick := gauges(); feeds != 3 || cl != 6 || perTick != 3 {
+			t.Fatalf("%v feeds, %v clients, %v queries per tick; want 3 feeds, 6 clients, 3 queries per tick (one per feed)", feeds, cl, perTick)
+		}
 
-	for _, c := range clients["north"] {
-		h.Leave(c, ClientGone)
-	}
-	eventually(t, "2 queries per tick once the third feed stopped", func() bool {
-		feeds, cl, perTick := gauges()
-		return feeds == 2 && cl == 4 && perTick == 2
+		for _, c := range clients["north"] {
+			h.Leave(c, ClientGone)
+		}
+		synctest.Wait() // the third feed's goroutine has ended
+		if feeds, cl, perTick := gauges(); feeds != 2 || cl != 4 || perTick != 2 {
+			t.Fatalf("%v feeds, %v clients, %v queries per tick once the third feed stopped; want 2, 4, 2", feeds, cl, perTick)
+		}
+
+		h.Close() // the counters settle once every feed has stopped
+		st := h.Stats()
+		ticks, queries := testutil.ToFloat64(m.LiveTicks), testutil.ToFloat64(m.LiveQueries)
+		if ticks != float64(st.Ticks) || queries != float64(st.Queries) || queries != ticks {
+			t.Errorf("%v ticks and %v queries counted; the hub's stats say %d and %d; want one query per tick", ticks, queries, st.Ticks, st.Queries)
+		}
+		if got := observations(t, m.LiveQueryDuration); got != uint64(src.totalCalls()) {
+			t.Errorf("%d query durations observed, the source answered %d queries", got, src.totalCalls())
+		}
+		if got := observations(t, m.LiveTickDuration); got != st.Ticks {
+			t.Errorf("%d tick durations observed in %d ticks", got, st.Ticks)
+		}
+		if feeds, _, perTick := gauges(); feeds != 0 || perTick != 0 {
+			t.Errorf("%v feeds and %v queries per tick after Close, want 0", feeds, perTick)
+		}
 	})
-
-	h.Close() // the counters settle once every feed has stopped
-	st := h.Stats()
-	ticks, queries := testutil.ToFloat64(m.LiveTicks), testutil.ToFloat64(m.LiveQueries)
-	if ticks != float64(st.Ticks) || queries != float64(st.Queries) || queries != ticks {
-		t.Errorf("%v ticks and %v queries counted; the hub's stats say %d and %d; want one query per tick", ticks, queries, st.Ticks, st.Queries)
-	}
-	if got := observations(t, m.LiveQueryDuration); got != uint64(src.totalCalls()) {
-		t.Errorf("%d query durations observed, the source answered %d queries", got, src.totalCalls())
-	}
-	if got := observations(t, m.LiveTickDuration); got != st.Ticks {
-		t.Errorf("%d tick durations observed in %d ticks", got, st.Ticks)
-	}
-	if feeds, _, perTick := gauges(); feeds != 0 || perTick != 0 {
-		t.Errorf("%v feeds and %v queries per tick after Close, want 0", feeds, perTick)
-	}
 }
 
+// Runs on synctest's clock, like TestHubMetricsQueriesPerTick.
 func TestHubMetricsDegradedFeeds(t *testing.T) {
-	src := newFixedSource(100)
-	h, m := metricsHub(t, src, Options{Tick: 5 * time.Millisecond})
-	c := NewClient()
-	h.Subscribe(c, subscription(t, `{"type":"subscribe","view":"executive"}`))
-	next(t, c)
-	src.fail.Store(true)
-	nextWhere(t, c, "degraded", func(m received) bool { return m.Degraded })
-	if got := testutil.ToFloat64(m.LiveFeedsDegraded); got != 1 {
-		t.Fatalf("degraded feeds %v while the source fails, want 1", got)
-	}
-	src.fail.Store(false)
-	nextWhere(t, c, "recovered", func(m received) bool { return !m.Degraded })
-	if got := testutil.ToFloat64(m.LiveFeedsDegraded); got != 0 {
-		t.Fatalf("degraded feeds %v after recovery, want 0", got)
-	}
-	src.fail.Store(true)
-	nextWhere(t, c, "degraded again", func(m received) bool { return m.Degraded })
-	h.Leave(c, ClientGone)
-	eventually(t, "no degraded feed once the feed stopped", func() bool { return testutil.ToFloat64(m.LiveFeedsDegraded) == 0 })
+	synctest.Test(t, func(t *testing.T) {
+		src := newFixedSource(100)
+		h, m := metricsHub(t, src, Options{Tick: 5 * time.Millisecond})
+		c := NewClient()
+		h.Subscribe(c, subscription(t, `{"type":"subscribe","view":"executive"}`))
+		next(t, c)
+		src.fail.Store(true)
+		nextWhere(t, c, "degraded", func(m received) bool { return m.Degraded })
+		if got := testutil.ToFloat64(m.LiveFeedsDegraded); got != 1 {
+			t.Fatalf("degraded feeds %v while the source fails, want 1", got)
+		}
+		src.fail.Store(false)
+		nextWhere(t, c, "recovered", func(m received) bool { return !m.Degraded })
+		if got := testutil.ToFloat64(m.LiveFeedsDegraded); got != 0 {
+			t.Fatalf("degraded feeds %v after recovery, want 0", got)
+		}
+		src.fail.Store(true)
+		nextWhere(t, c, "degraded again", func(m received) bool { return m.Degraded })
+		h.Leave(c, ClientGone)
+		synctest.Wait() // the feed's goroutine has ended
+		if got := testutil.ToFloat64(m.LiveFeedsDegraded); got != 0 {
+			t.Errorf("degraded feeds %v once the feed stopped, want 0", got)
+		}
+	})
 }
 
 // A Hub without Telemetry counts into metrics of its own.

@@ -2,6 +2,8 @@ package live
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +39,52 @@ func (s timedSource) LatestNegatives(ctx context.Context, q rollup.Query, p roll
 }
 
 func (s timedSource) observe(started time.Time) { s.duration.Observe(time.Since(started).Seconds()) }
+
+// errNoQuerySlot says that a feed's query found no free slot before its tick's timeout.
+var errNoQuerySlot = errors.New("no free live query slot: the live feeds use all of their share of the database's connections")
+
+// slotSource runs at most cap(slots) queries of src at once: the live feeds' share of the
+// database's connections (Options.MaxQueries). A query waits for a free slot until its
+// context ends; a context already ended (a stopped feed) never queries.
+type slotSource struct {
+	src   Source
+	slots chan struct{}
+}
+
+func (s slotSource) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return errNoQuerySlot
+		}
+		return ctx.Err()
+	}
+	if err := ctx.Err(); err != nil { // both were ready and the slot won: still give up
+		<-s.slots
+		return err
+	}
+	return nil
+}
+
+func (s slotSource) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error) {
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.slots }()
+	return s.src.Rollup(ctx, q, p)
+}
+
+func (s slotSource) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error) {
+	if err := s.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-s.slots }()
+	return s.src.LatestNegatives(ctx, q, p, limit)
+}
 
 // drilldownNegatives is how many latest negative moments the drill-down lists.
 const drilldownNegatives = rollup.DefaultNegatives
@@ -81,11 +129,11 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 
 	// One query gives the moment × channel grid of the window and of the previous period, cut
 	// into trend buckets: the grid, the KPIs and the consistency sum the buckets, the trend
-	// sums the channels. The executive view shows no wait figures, so it skips their histogram.
+	// sums the channels. Every view shows wait p90 (a broken contact centre shows in its waits
+	// first), so the query merges the wait histogram: most of its cost, see docs/benchmarks.md.
 	q := sub.Query
 	q.By, q.Compare = []string{"moment", "channel"}, true
 	q.Step = rollup.TrendStep(q.Window, q.Plan(now).Resolution)
-	q.WithoutWait = sub.View != "drilldown"
 	p, groups, err := run(q)
 	if err != nil {
 		return nil, queries, err
@@ -108,14 +156,16 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 
 	data := ExecutiveData{
 		Window: gridQ.WindowName, From: p.From, To: p.To,
-		KPIs: grid.Total, Grid: grid.Rows, Consistency: cons.Moments,
+		KPIs: grid.Total, Grid: slices.Clone(grid.Rows), Consistency: cons.Moments,
 	}
-	for i := range data.Grid { // the grid's own previous periods would only weigh on the wire
-		data.Grid[i].Previous, data.Grid[i].Delta = nil, nil
+	// The grid's previous periods, deltas and judgements would only weigh on the wire: the
+	// heatmap's cells carry what a screen shows of them.
+	for i := range data.Grid {
+		data.Grid[i].Previous, data.Grid[i].Delta, data.Grid[i].Judgement = nil, nil, nil
 	}
 	charts := map[string]chart.Options{
 		"heatmap":      chart.Heatmap(grid.Rows),
-		"trend_volume": chart.Trend("Events per moment", trend.Rows, chart.Volume),
+		"trend_volume": chart.Trend("Events per second by moment", trend.Rows, chart.Volume),
 		"trend_csat":   chart.Trend("CSAT per moment (%)", trend.Rows, chart.CSATPercent),
 		"gauge_nps":    chart.Gauge("NPS", grid.Total.NPS, 1, -100, 100),
 		"gauge_csat":   chart.Gauge("CSAT %", grid.Total.CSAT, 100, 0, 100),
@@ -136,13 +186,18 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 			}
 			charts["channels_"+m] = chart.ChannelBars(mc)
 		}
+		// The touchpoints with their changes and the judgements of them; their previous
+		// periods stay on the server.
 		tpQ := sub.Query
-		tpQ.By, tpQ.Compare, tpQ.Step = []string{"moment", "channel", "touchpoint"}, false, 0
+		tpQ.By, tpQ.Compare, tpQ.Step = []string{"moment", "channel", "touchpoint"}, true, 0
 		tpP, tpG, err := run(tpQ)
 		if err != nil {
 			return nil, queries, err
 		}
 		data.Touchpoints = rollup.Build(tpQ, tpP, tpG, rules).Rows
+		for i := range data.Touchpoints {
+			data.Touchpoints[i].Previous = nil
+		}
 
 		// The last step of the drill path: single events, over the touchpoints' exact window
 		// and filters, so the list agrees with the table above it.

@@ -347,3 +347,63 @@ func PoissonInterval(count uint64) (low, high float64) {
 	half := Z95 * math.Sqrt(c+z2/4)
 	return max(0, c+z2/2-half), c + z2/2 + half
 }
+
+// MinSubgroups is the least number of baseline subgroups from which Overdispersion estimates
+// anything: with fewer, its estimate is too noisy to act on, and it answers 1.
+const MinSubgroups = 6
+
+// Overdispersion estimates how much more a figure varies between the subgroups of a baseline
+// (consecutive windows of it) than their sizes explain: Pearson's dispersion
+//
+//	φ = Σ w_i (m_i − m̄)² / variance / (k − 1)
+//
+// where m_i is subgroup i's estimate (a share, a mean, a rate), w_i its weight (its n, or its
+// length for a rate), m̄ their weighted mean and variance the variance of one observation (p (1 −
+// p) for a share, the answers' variance for a mean, the rate for a Poisson count). Real answers
+// are not independent: one unhappy customer writes three negative reviews, a campaign brings a
+// different crowd for an hour. The binomial and normal tests assume they are, and with φ > 1
+// they claim too much: Test.Widen corrects them (the p′-chart of Laney, or a quasi-binomial
+// model, do the same). Subgroups with w_i <= 0 are left out. The answer is at least 1 (never
+// narrower than the model), and 1 with fewer than MinSubgroups subgroups.
+func Overdispersion(means, weights []float64, variance float64) float64 {
+	if len(means) != len(weights) || !(variance > 0) || math.IsInf(variance, 0) {
+		return 1
+	}
+	var k int
+	var sw, swm float64
+	for i, w := range weights {
+		if w > 0 {
+			k++
+			sw += w
+			swm += w * means[i]
+		}
+	}
+	if k < MinSubgroups {
+		return 1
+	}
+	mean := swm / sw
+	var chi2 float64
+	for i, w := range weights {
+		if w > 0 {
+			d := means[i] - mean
+			chi2 += w * d * d
+		}
+	}
+	phi := chi2 / variance / float64(k-1)
+	if math.IsNaN(phi) || math.IsInf(phi, 0) {
+		return 1
+	}
+	return max(1, phi)
+}
+
+// Widen returns the test with its standard error multiplied by sqrt(phi), an overdispersion
+// (see Overdispersion): Z is divided by sqrt(phi), and P is at least the p-value of that Z (an
+// exact test's P, which Z does not give, is kept when it is larger). phi <= 1 changes nothing.
+func (t Test) Widen(phi float64) Test {
+	if !t.OK || !(phi > 1) || math.IsInf(phi, 0) {
+		return t
+	}
+	t.Z /= math.Sqrt(phi)
+	t.P = max(t.P, twoSided(t.Z))
+	return t
+}

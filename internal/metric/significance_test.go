@@ -369,3 +369,55 @@ func TestNPSChangeFalseAlarmRate(t *testing.T) {
 		t.Errorf("Welch alone at n = 30 with 85%% detractors: %.2e false alarms; the enumeration should show it far above %.0e", r, testAlpha)
 	}
 }
+
+func TestOverdispersion(t *testing.T) {
+	n := func(k int, v float64) []float64 {
+		out := make([]float64, k)
+		for i := range out {
+			out[i] = v
+		}
+		return out
+	}
+	// 8 subgroups of 100 at 20% and 40% in turn: mean 30%, variance 0.21 per answer;
+	// χ² = 8 × 100 × 0.1² / 0.21 = 38.095, φ = χ² / 7 = 5.4422.
+	alternating := []float64{0.2, 0.4, 0.2, 0.4, 0.2, 0.4, 0.2, 0.4}
+	tests := []struct {
+		name           string
+		means, weights []float64
+		variance, want float64
+	}{
+		{"alternating shares", alternating, n(8, 100), 0.21, 5.442177},
+		{"identical subgroups: never below 1", n(8, 0.3), n(8, 100), 0.21, 1},
+		{"five subgroups are too few", alternating[:5], n(5, 100), 0.21, 1},
+		{"empty subgroups left out", append(alternating[:5:5], 0.9, 0.9), append(n(5, 100), 0, 0), 0.21, 1},
+		{"no variance", alternating, n(8, 100), 0, 1},
+		{"mismatched lengths", alternating, n(7, 100), 0.21, 1},
+	}
+	for _, tt := range tests {
+		if got := Overdispersion(tt.means, tt.weights, tt.variance); !near(got, tt.want, 1e-5) {
+			t.Errorf("%s: Overdispersion = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestWiden(t *testing.T) {
+	z4 := Test{Z: 4, P: twoSided(4), OK: true}
+	tests := []struct {
+		name string
+		in   Test
+		phi  float64
+		want Test
+	}{
+		// Z 4 → 2, P = 2 (1 − Φ(2)) = 0.0455003.
+		{"fourfold variance", z4, 4, Test{Z: 2, P: 0.04550026, OK: true}},
+		{"φ 1 changes nothing", z4, 1, z4},
+		{"φ below 1 changes nothing", z4, 0.5, z4},
+		{"an exact P above the widened one is kept", Test{Z: -4, P: 0.5, OK: true}, 4, Test{Z: -2, P: 0.5, OK: true}},
+		{"no test", Test{}, 4, Test{}},
+	}
+	for _, tt := range tests {
+		if got := tt.in.Widen(tt.phi); got.OK != tt.want.OK || !near(got.Z, tt.want.Z, 1e-9) || !near(got.P, tt.want.P, 1e-8) {
+			t.Errorf("%s: %+v.Widen(%v) = %+v, want %+v", tt.name, tt.in, tt.phi, got, tt.want)
+		}
+	}
+}

@@ -284,6 +284,9 @@ type Plan struct {
 	// earlier, which leaves a gap before From for windows under 7d and overlaps the window for
 	// 30d. A zero PrevTo means From (plans made by hand before PrevTo existed).
 	From, To, PrevFrom, PrevTo time.Time
+	// Now is when the plan was made: the current period has counted events from From to Now
+	// only, and the trend's last bucket is still filling.
+	Now time.Time
 }
 
 // Plan chooses the table and the exact window for a query asked at now.
@@ -296,6 +299,7 @@ func (q Query) Plan(now time.Time) Plan {
 	if q.LastWeek {
 		p.PrevFrom, p.PrevTo = p.From.Add(-Week), p.To.Add(-Week)
 	}
+	p.Now = now.UTC()
 	return p
 }
 

@@ -87,6 +87,14 @@ type Deltas struct {
 type Point struct {
 	T time.Time `json:"t"`
 	Metrics
+	// Partial marks a bucket that the figures do not cover whole: the first one, when the
+	// window starts inside it, and the last one, which is still filling. Its volume is lower
+	// than a whole bucket's by nature, so a chart must not draw it as a drop. RatePerSecond is
+	// still events over the whole bucket.
+	Partial bool `json:"partial,omitempty"`
+	// Seconds is, for a partial bucket, how much of it the figures cover: from the window's
+	// start or the bucket's, to the bucket's end or to when its events had arrived.
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
 // Row is one group of the answer.
@@ -97,7 +105,9 @@ type Row struct {
 	Metrics
 	Previous *Metrics `json:"previous,omitempty"`
 	Delta    *Deltas  `json:"delta,omitempty"`
-	Series   []Point  `json:"series,omitempty"`
+	// Judgement says, for every delta, whether the change is real and matters (see Judge).
+	Judgement *Judgements `json:"judgement,omitempty"`
+	Series    []Point     `json:"series,omitempty"`
 	// Recovery is present when the query asked for it.
 	Recovery *metric.Recovery `json:"recovery,omitempty"`
 }
@@ -202,8 +212,12 @@ func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
 	}
 	rows := map[rowKey]*acc{}
 	total := &acc{}
+	var newest time.Time
 	for i := range groups {
 		g := &groups[i]
+		if !g.Previous && g.Newest.After(newest) {
+			newest = g.Newest
+		}
 		k := rowKey{g.Moment, g.Channel, g.Touchpoint}
 		a := rows[k]
 		if a == nil {
@@ -235,9 +249,10 @@ func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
 		if q.Compare {
 			prev := MetricsOf(&a.prev, q.Window, r)
 			row.Previous, row.Delta = &prev, deltasOf(&row.Metrics, &prev)
+			row.Judgement = Judge(&a.cur, &a.prev, &row.Metrics, &prev, counted(p, q.Window), q.Window)
 		}
 		if q.Step > 0 {
-			row.Series = series(a.buckets, p, q.Step, r)
+			row.Series = series(a.buckets, p, q.Step, newest, r)
 		}
 		return row
 	}
@@ -268,15 +283,53 @@ func durationName(d time.Duration) string {
 	return s
 }
 
-// series lists every bucket of the window, empty ones included, so a chart never has gaps.
-func series(buckets map[time.Time]*Counts, p Plan, step time.Duration, r metric.Rules) []Point {
+// counted is how long the current period of plan p has been counting events: the window, less
+// the part of its last step that has not come yet. (A query made without a Now counts whole.)
+func counted(p Plan, window time.Duration) time.Duration {
+	if p.Now.IsZero() || !p.Now.Before(p.To) {
+		return window
+	}
+	return max(time.Second, p.Now.Sub(p.From))
+}
+
+// maxArrivalLag is how far behind the plan's Now the newest events may be and still be taken
+// for events on their way (in the spool, in a batch) rather than for traffic that stopped: a
+// trend bucket after them is then partial, not empty.
+const maxArrivalLag = time.Minute
+
+// series lists every bucket of the window, empty ones included, so a chart never has gaps. A
+// bucket is partial when the figures do not cover it whole: the first when the window starts
+// inside it, and any bucket that ends after the time up to which events have arrived. That is
+// the plan's Now, or the end of the newest events' step when it is older but by less than
+// maxArrivalLag: events reach the rollups a second or more after they happen, and the buckets
+// they have not all reached yet would otherwise look emptier than they are. Without a Now,
+// every bucket up to the window's end counts whole.
+func series(buckets map[time.Time]*Counts, p Plan, step time.Duration, newest time.Time, r metric.Rules) []Point {
+	filled := p.To
+	if !p.Now.IsZero() && p.Now.Before(filled) {
+		filled = p.Now
+	}
+	if arrived := newest.Add(p.Resolution); !newest.IsZero() && arrived.Before(filled) && filled.Sub(arrived) < maxArrivalLag {
+		filled = arrived
+	}
 	var pts []Point
 	for t := p.From.Truncate(step); t.Before(p.To); t = t.Add(step) {
 		c := buckets[t]
 		if c == nil {
 			c = &Counts{}
 		}
-		pts = append(pts, Point{T: t, Metrics: MetricsOf(c, step, r)})
+		pt := Point{T: t, Metrics: MetricsOf(c, step, r)}
+		from, to := t, t.Add(step)
+		if p.From.After(from) {
+			from = p.From
+		}
+		if filled.Before(to) {
+			to = filled
+		}
+		if !from.Equal(t) || !to.Equal(t.Add(step)) {
+			pt.Partial, pt.Seconds = true, max(0, to.Sub(from).Seconds())
+		}
+		pts = append(pts, pt)
 	}
 	return pts
 }

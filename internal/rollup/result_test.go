@@ -357,3 +357,50 @@ func TestAttachRecovery(t *testing.T) {
 		t.Errorf("total recovery = %+v, want 7 of 9 and 3 pending", tot)
 	}
 }
+
+// TestBuildSeriesPartialBuckets: the bucket the window starts in and those that end after the
+// events have arrived are partial, with the seconds they cover: up to the plan's Now, or only
+// up to the newest events' step when those are older (events still on their way), unless they
+// are so old that the traffic has stopped.
+func TestBuildSeriesPartialBuckets(t *testing.T) {
+	q := mustQuery(t, "window=5m&by=moment&series=true")
+	p := q.Plan(testNow) // [10:12:43, 10:17:43) at 10 s steps, now 10:17:42.5
+	at := func(m, s int) time.Time { return time.Date(2026, 3, 10, 10, m, s, 0, time.UTC) }
+	for _, tc := range []struct {
+		name   string
+		newest time.Time
+		// tail are the seconds covered by the buckets of 10:17:20, :30 and :40; −1: whole.
+		tail []float64
+	}{
+		{"events up to now", at(17, 42), []float64{-1, -1, 2.5}},
+		{"newest events a second old", at(17, 41), []float64{-1, -1, 2}},
+		{"newest events 13 s old: still on their way", at(17, 29), []float64{-1, 0, 0}},
+		{"newest events 15 s old", at(17, 27), []float64{8, 0, 0}},
+		{"no events for 2 minutes: the traffic stopped", at(15, 30), []float64{-1, -1, 2.5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			groups := []rollup.Group{
+				{Moment: "service", Bucket: at(12, 40), Newest: at(12, 45), Counts: rollup.Counts{Events: 3}},
+				{Moment: "service", Bucket: at(15, 0), Newest: at(15, 3), Counts: rollup.Counts{Events: 10}},
+				{Moment: "service", Bucket: tc.newest.Truncate(10 * time.Second), Newest: tc.newest, Counts: rollup.Counts{Events: 1}},
+			}
+			pts := rollup.Build(q, p, groups, metric.Rules{}).Rows[0].Series
+			if first := pts[0]; !first.Partial || first.Seconds != 7 || !first.T.Equal(at(12, 40)) {
+				t.Errorf("first bucket %v partial %v, %v s; want 10:12:40, partial, 7 s (from 10:12:43)", first.T, first.Partial, first.Seconds)
+			}
+			tail := pts[len(pts)-3:]
+			for i, pt := range pts[1:] {
+				want := -1.0
+				if k := i + 1 - (len(pts) - 3); k >= 0 {
+					want = tc.tail[k]
+				}
+				if pt.Partial != (want >= 0) || pt.Partial && pt.Seconds != want || !pt.Partial && pt.Seconds != 0 {
+					t.Errorf("bucket %v partial %v, %v s; want %v s (−1: whole)", pt.T.Format(time.TimeOnly), pt.Partial, pt.Seconds, want)
+				}
+			}
+			if !tail[2].T.Equal(at(17, 40)) {
+				t.Errorf("last bucket at %v, want 10:17:40", tail[2].T)
+			}
+		})
+	}
+}

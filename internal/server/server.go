@@ -7,8 +7,13 @@
 //
 //  1. credentials: configured, or generated once into the data folder;
 //  2. telemetry: every later component counts into it;
-//  3. ClickHouse and its schema: everything below reads or writes it;
-//  4. retention: drops expired days now and every hour;
+//  3. ClickHouse and its schema: everything below reads or writes it. A ClickHouse that does
+//     not answer does not stop the start: the schema is applied in the background as soon as
+//     it answers, and meanwhile every call of the store fails as unavailable (events wait in
+//     the spool, dashboards show "Degraded", /readyz says degraded). A ClickHouse that answers
+//     with a refusal (a wrong password, a migration it rejects) fails the start;
+//  4. retention: drops expired days once ClickHouse is ready, then every hour; and the rollup
+//     audit, which rebuilds from the raw events any rollup bucket that disagrees with them;
 //  5. ingest: the spool that makes accepted events durable and its drainer into ClickHouse;
 //  6. alerts: delivery (webhooks, Alertmanager), then the evaluator of the rules;
 //  7. the live hub: one feed of figures per distinct view;
@@ -38,8 +43,10 @@ import (
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/alert/evaluator"
 	"github.com/truthboard/truthboard/internal/alert/notify"
+	"github.com/truthboard/truthboard/internal/audit"
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/config"
+	"github.com/truthboard/truthboard/internal/deadletter"
 	"github.com/truthboard/truthboard/internal/demo"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
@@ -85,8 +92,9 @@ type component struct {
 }
 
 // Start starts every component of cfg in order and returns once the HTTP edge accepts
-// connections. ctx bounds the start only (connecting and migrating); the server runs until
-// Stop. On an error, what had been started is stopped again before Start returns.
+// connections. ctx bounds the start only (the first attempt at connecting and migrating); the
+// server runs until Stop. On an error, what had been started is stopped again before Start
+// returns.
 func Start(ctx context.Context, cfg config.Config, opts Options) (*Server, error) {
 	log := opts.Log
 	if log == nil {
@@ -122,23 +130,38 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	metrics := telemetry.New()
 
 	// 3. ClickHouse and its schema.
-	db, err := store.Open(ctx, StoreOptions(cfg))
+	db, err := store.New(StoreOptions(cfg))
 	if err != nil {
 		return err
 	}
 	s.add("clickhouse", func(context.Context) error { return db.Close() })
-	applied, err := db.Migrate(ctx)
-	if err != nil {
+	applied, err := db.Bootstrap(ctx)
+	switch {
+	case err == nil:
+		s.clickHouseReady(db, applied)
+	case unavailable(err):
+		log.Warn("ClickHouse does not answer: events are acknowledged into the spool, and the schema is applied as soon as it answers", "addr", cfg.ClickHouseAddr, "err", err)
+		s.goLoop("clickhouse-bootstrap", func(ctx context.Context) { s.bootstrap(ctx, db) })
+	default:
 		return err
 	}
-	log.Info("clickhouse ready", "addr", cfg.ClickHouseAddr, "version", db.ServerVersion(), "database", cfg.ClickHouseDatabase, "migrations_applied", len(applied))
 
 	// 4. Retention.
 	s.goLoop("retention", func(ctx context.Context) { dropExpired(ctx, db, cfg.Retention, log) })
+	if cfg.AuditInterval > 0 {
+		auditor := audit.New(db, audit.Options{
+			Interval:  cfg.AuditInterval,
+			Window:    cfg.AuditWindow,
+			Retention: cfg.Retention,
+			Metrics:   &metrics.Audit,
+		}, log.With("component", "audit"))
+		s.goLoop("audit", auditor.Run)
+	}
 
 	// 5. Ingest: the spool (a crash's leftovers are sent first) and its drainer.
 	writer, err := ingest.Open(db, ingest.Options{
 		Spool:         spool.Options{Dir: cfg.SpoolFolder(), MaxBytes: int64(cfg.SpoolMaxBytes)},
+		DeadLetter:    deadletter.Options{MaxBytes: int64(cfg.DeadLetterMaxBytes)},
 		FlushInterval: cfg.FlushInterval,
 		FlushRows:     cfg.FlushRows,
 		Observe: func(a ingest.Attempt) {
@@ -163,6 +186,11 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		st := writer.Stats()
 		return telemetry.SpoolStats{Segments: st.Segments, Bytes: st.Bytes, Events: st.Events, Oldest: st.Oldest}
 	})
+	metrics.WatchDeadLetter(func() telemetry.DeadLetterStats {
+		st := writer.Stats().DeadLetter
+		return telemetry.DeadLetterStats{Records: st.Records, Events: st.Events, Bytes: st.Bytes,
+			UndecodableEvents: st.UndecodableEvents, RefusedEvents: st.RefusedEvents, Full: st.Full}
+	})
 
 	// 6. Alerts: delivery first (the evaluator hands it what fires), then the evaluator, which
 	// restores the alerts of the history and evaluates every interval.
@@ -174,13 +202,19 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	// 7. Live figures for the dashboards.
 	// Feeds start with the first screen, so the hub has nothing to stop before HTTP serves; it
 	// is stopped right after HTTP starts (step 8).
-	hub := live.NewHub(db, live.Options{Tick: cfg.LiveTick, Telemetry: metrics, Alerts: alerts.Active}, log.With("component", "live"))
+	hub := live.NewHub(db, live.Options{
+		Tick: cfg.LiveTick, Telemetry: metrics, MaxQueries: cfg.LiveMaxQueries,
+		MaxFeeds: cfg.LiveMaxFeeds, MaxFeedsPerCredential: cfg.LiveMaxFeedsPerCredential,
+		Alerts: alerts.Active,
+	}, log.With("component", "live"))
 
 	// 8. Credentials kept in ClickHouse, reloaded so that a change on any node reaches this one.
 	displayTokens := auth.NewDisplayCache(db.DisplayTokens, cfg.DisplayTokenRefresh, log.With("component", "display-tokens"))
 	ingestKeyCache := auth.NewIngestKeyCache(db.IngestKeys, cfg.DisplayTokenRefresh, log.With("component", "ingest-keys"))
 	for _, c := range []*auth.Cache{displayTokens, ingestKeyCache} {
-		if err := c.Refresh(ctx); err != nil {
+		// Without ClickHouse a cache starts empty (only configured keys and the admin token
+		// work) and fills on a later refresh; any other error is a bug to report at once.
+		if err := c.Refresh(ctx); err != nil && !unavailable(err) {
 			return err
 		}
 		s.goLoop("credential-cache", c.Run)
@@ -188,9 +222,14 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 
 	// 9. The HTTP edge.
 	srv := web.New(writer, db, web.Options{
-		Hub:              hub,
-		Telemetry:        metrics,
-		Live:             web.LiveOptions{AllowedOrigins: cfg.AllowedOrigins},
+		Hub:       hub,
+		Telemetry: metrics,
+		Live: web.LiveOptions{
+			AllowedOrigins:        cfg.AllowedOrigins,
+			MaxConnsPerCredential: cfg.LiveMaxConnsPerCredential,
+			MaxConnsPerAddress:    cfg.LiveMaxConnsPerAddress,
+			SubscribeRate:         cfg.LiveSubscribeRate,
+		},
 		IngestKeys:       auth.NewKeySet(s.ingestKeys...),
 		AdminToken:       auth.NewKeySet(s.adminToken),
 		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db},
@@ -198,6 +237,12 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		AlertHistory:     db,
 		IngestRate:       cfg.IngestRate,
 		MaxInflightBytes: int64(cfg.MaxInflightBytes),
+		// The bounds on what one client may take.
+		MaxInflightBytesPerKey: int64(cfg.MaxInflightBytesPerKey),
+		MinUploadRate:          int64(cfg.MinUploadRate),
+		AuthFailuresPerMinute:  cfg.AuthFailuresPerMinute,
+		TrustedProxies:         cfg.TrustedProxies,
+		ReadMaxQueries:         cfg.ReadMaxQueries,
 		Limits: event.Limits{
 			MaxBodyBytes: int64(cfg.MaxBodyBytes),
 			MaxEvents:    cfg.MaxEvents,
@@ -282,7 +327,7 @@ func (s *Server) startAlerts(ctx context.Context, db *store.Store, metrics *tele
 	if len(cfg.AlertmanagerURLs) > 0 {
 		am, err := notify.NewAlertmanager(notify.AlertmanagerConfig{URLs: cfg.AlertmanagerURLs, Delivery: delivery})
 		if err != nil {
-			return nil, fmt.Errorf("Alertmanager (-alertmanager-url, TRUTHBOARD_ALERTMANAGER_URL): %w", err)
+			return nil, fmt.Errorf("alertmanager URL (-alertmanager-url, TRUTHBOARD_ALERTMANAGER_URL): %w", err)
 		}
 		am.Start()
 		s.add("alertmanager", am.Close)
@@ -409,11 +454,66 @@ func StoreOptions(cfg config.Config) store.Options {
 		Password:         cfg.ClickHousePassword,
 		DialTimeout:      cfg.ClickHouseDialTimeout,
 		MaxExecutionTime: cfg.QueryTimeout,
+		MaxOpenConns:     cfg.ClickHouseMaxConns,
 	}
 }
 
-// dropExpired drops expired days of events now and every hour, until ctx ends.
+// clickHouseReady logs that the store is connected and its schema applied.
+func (s *Server) clickHouseReady(db *store.Store, applied []store.Migration) {
+	s.log.Info("clickhouse ready", "addr", s.cfg.ClickHouseAddr, "version", db.ServerVersion(), "database", s.cfg.ClickHouseDatabase, "migrations_applied", len(applied))
+}
+
+// Backoff of the background bootstrap: the first retry after bootstrapFirstRetry, doubling up
+// to bootstrapMaxRetry. The wait is short at first because a ClickHouse that restarts with
+// Truthboard answers within seconds; the cap keeps one attempt (a dial timeout long at most)
+// every few seconds during a long outage.
+const (
+	bootstrapFirstRetry = 200 * time.Millisecond
+	bootstrapMaxRetry   = 5 * time.Second
+)
+
+// bootstrap connects db and applies the schema, retrying with backoff until it succeeds or ctx
+// ends. A refusal of ClickHouse (a migration it rejects, a password it no longer takes) is
+// logged as an error and retried too: the server is already serving from the spool, and a
+// person can fix ClickHouse while it does.
+func (s *Server) bootstrap(ctx context.Context, db *store.Store) {
+	wait := bootstrapFirstRetry
+	for attempt := 1; ; attempt++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, bootstrapMaxRetry)
+		applied, err := db.Bootstrap(ctx)
+		switch {
+		case err == nil:
+			s.clickHouseReady(db, applied)
+			return
+		case ctx.Err() != nil:
+			return
+		case !unavailable(err):
+			s.log.Error("ClickHouse refuses the schema; retrying", "attempt", attempt, "err", err)
+		case attempt%20 == 0:
+			s.log.Warn("ClickHouse still does not answer; events wait in the spool", "attempts", attempt, "err", err)
+		}
+	}
+}
+
+// unavailable reports whether err says that ClickHouse could not be reached, as opposed to
+// something it refused: the store marks such errors with an Unavailable method.
+func unavailable(err error) bool {
+	var u interface{ Unavailable() bool }
+	return errors.As(err, &u) && u.Unavailable()
+}
+
+// dropExpired drops expired days of events once db is ready, then every hour, until ctx ends.
 func dropExpired(ctx context.Context, db *store.Store, retention time.Duration, log *slog.Logger) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-db.Ready():
+	}
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {

@@ -167,17 +167,19 @@ func TestStopLeavesNoGoroutine(t *testing.T) {
 // TestFailedStartLeavesNothing starts servers that fail at different steps and checks that
 // each failure is reported and leaves no goroutine and no lock behind.
 func TestFailedStartLeavesNothing(t *testing.T) {
-	t.Run("ClickHouse refuses connections", func(t *testing.T) {
-		cfg := config.Default()
-		cfg.Listen = "127.0.0.1:0"
-		cfg.DataDir = t.TempDir()
-		cfg.ClickHouseAddr = closedPort(t)
-		cfg.ClickHouseDialTimeout = 500 * time.Millisecond
+	// ClickHouse that does not answer is no reason to fail (TestStartWhileClickHouseIsDown); one
+	// that answers with a refusal is, with its message.
+	t.Run("ClickHouse refuses the password", func(t *testing.T) {
+		cfg, _ := testConfig(t)
+		cfg.ClickHousePassword = "not-the-password"
 		defer noLeak(t)()
 		srv, err := server.Start(context.Background(), cfg, server.Options{})
 		if err == nil {
 			_ = srv.Stop(context.Background())
-			t.Fatal("Start succeeded without ClickHouse")
+			t.Fatal("Start succeeded with a wrong ClickHouse password")
+		}
+		if !strings.Contains(strings.ToLower(err.Error()), "password") {
+			t.Errorf("error %q does not give ClickHouse's reason (the password)", err)
 		}
 	})
 
@@ -209,15 +211,4 @@ func TestFailedStartLeavesNothing(t *testing.T) {
 			t.Fatalf("stop: %v", err)
 		}
 	})
-}
-
-// closedPort is a loopback address on which nothing listens.
-func closedPort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

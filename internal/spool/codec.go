@@ -169,6 +169,12 @@ func (r *payloadReader) fail() {
 	r.b = nil
 }
 
+// DecodePayload reads the payload of a record (Undecodable.Payload), which must hold count
+// events: a record kept aside can be read again by a later version of Truthboard.
+func DecodePayload(payload []byte, count int) ([]event.Event, error) {
+	return decodeEvents(payload, count)
+}
+
 // decodeEvents reads a payload written by encodeEvents; it must hold count events.
 func decodeEvents(payload []byte, count int) ([]event.Event, error) {
 	r := &payloadReader{b: payload}

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,11 +14,28 @@ import (
 )
 
 // Batch is records handed out by Next: their events, in order, each with the time its
-// request was received. Commit it once downstream has every event.
+// request was received, and the records whose events cannot be read. Commit it once
+// downstream has every event and the undecodable records are kept aside.
 type Batch struct {
 	Events   []event.Event
 	Received []time.Time
-	records  int
+	// Undecodable are the records of the batch whose bytes are whole but whose events cannot
+	// be decoded; their events are not in Events.
+	Undecodable []Undecodable
+	records     int
+}
+
+// Undecodable is a record whose bytes are intact (its CRC holds) but whose payload cannot be
+// decoded: written by another version of Truthboard, or by a bug. Reading it again gives the
+// same error, so it is handed out beside the batch's events for the reader to keep aside:
+// retrying it would block every record behind it, for ever.
+type Undecodable struct {
+	Segment  uint64
+	Offset   int64
+	Count    int       // events the record's header announces
+	Received time.Time // when its request was received
+	Payload  []byte    // the record's payload as on disk (codec.go)
+	Err      error     // why it cannot be decoded
 }
 
 // Records is the number of appended records (requests) the batch holds.
@@ -76,7 +94,8 @@ func (s *Spool) Next(ctx context.Context, maxEvents int, linger time.Duration) (
 	}
 }
 
-// read loads the events of recs from their segments.
+// read loads the events of recs from their segments. A record that does not decode goes to
+// b.Undecodable; an error reading the disk fails the whole read, which the reader retries.
 func (s *Spool) read(recs []record, events int) (Batch, error) {
 	b := Batch{Events: make([]event.Event, 0, events), Received: make([]time.Time, 0, events), records: len(recs)}
 	var buf []byte
@@ -104,8 +123,9 @@ func (s *Spool) read(recs []record, events int) (Batch, error) {
 		}
 		evs, err := decodeEvents(buf, r.count)
 		if err != nil {
-			s.abandonRead()
-			return Batch{}, fmt.Errorf("spool: the record in segment %d at %d: %w", r.segment, r.offset, err)
+			b.Undecodable = append(b.Undecodable, Undecodable{Segment: r.segment, Offset: r.offset, Count: r.count,
+				Received: r.received, Payload: bytes.Clone(buf), Err: fmt.Errorf("spool: the record in segment %d at %d: %w", r.segment, r.offset, err)})
+			continue
 		}
 		b.Events = append(b.Events, evs...)
 		for range r.count {
@@ -158,6 +178,14 @@ func (s *Spool) Commit(b Batch) error {
 	s.readPos = 0
 	if err := s.saveCheckpoint(position{Segment: last.segment, Offset: last.offset + last.size}); err != nil {
 		s.log.Warn("spool: cannot save the delivered position; a restart sends the last records again (and drops them as duplicates)", "err", err)
+	}
+	if s.refused && len(s.records) == 0 {
+		// Appends were refused for room and everything is delivered now: the segment being
+		// written can go, so that /readyz and the next request see the room at once.
+		select {
+		case s.roll <- struct{}{}:
+		default:
+		}
 	}
 	return s.removeDelivered()
 }

@@ -14,6 +14,9 @@
 // One goroutine appends: concurrent Appends are written together and share one fsync (group
 // commit). A segment is removed once every record in it is committed, and the position after
 // the last committed record is kept in delivered.json, so a restart sends only what was not.
+// The segment being written is removed too, by starting a new one, once everything in it is
+// committed after an append was refused for room (quota or a full disk): its room comes back
+// at once, not when it fills up.
 // Records appended in this process are also kept in memory (up to MemoryEvents), so the reader
 // decodes from disk only a backlog and what a restart found. At Open, a record cut
 // off by a crash (or failing its CRC) ends its segment: the segment is truncated there. Such a
@@ -74,8 +77,8 @@ func (o Options) withDefaults() Options {
 	if o.MemoryEvents <= 0 {
 		o.MemoryEvents = DefaultMemoryEvents
 	}
-	// Room comes back a whole segment at a time, and the segment being written stays until it
-	// is full: keep segments small against the quota, or a full spool could not free room.
+	// Room comes back a whole segment at a time: keep segments small against the quota, so
+	// that one partly delivered segment does not hold much of it.
 	o.SegmentBytes = max(min(o.SegmentBytes, o.MaxBytes/8), 256)
 	return o
 }
@@ -125,6 +128,7 @@ type Spool struct {
 	in       chan *appendReq
 	appended chan struct{} // closed when the appender has stopped
 	more     chan struct{} // a buffered signal to the reader: records were added
+	roll     chan struct{} // a buffered signal to the appender: roll the delivered segment
 
 	mu       sync.Mutex
 	closed   bool
@@ -135,6 +139,9 @@ type Spool struct {
 	// memEvents counts the events of records that keep them in memory (record.events).
 	memEvents int
 	readPos   int // records[:readPos] were handed out by Next and not yet committed
+	// refused is set when an append was refused for want of room (quota or disk), until the
+	// segment being written is rolled (rollDelivered).
+	refused bool
 
 	cur     *os.File // the segment being written (appender goroutine only)
 	readers map[uint64]*os.File
@@ -164,6 +171,7 @@ func Open(opts Options, log *slog.Logger) (*Spool, error) {
 		in:       make(chan *appendReq, appendQueue),
 		appended: make(chan struct{}),
 		more:     make(chan struct{}, 1),
+		roll:     make(chan struct{}, 1),
 		readers:  map[uint64]*os.File{},
 	}
 	ids, err := s.segmentIDs()
@@ -346,11 +354,28 @@ func (s *Spool) Append(evs []event.Event, received time.Time) error {
 	return <-r.done
 }
 
-// appender writes what Appends sent, a group at a time with one fsync, until Close.
+// appender writes what Appends sent, a group at a time with one fsync, until Close. Between
+// groups it also starts a new segment when the reader asks for one (see rollDelivered).
 func (s *Spool) appender() {
 	defer close(s.appended)
+	defer func() {
+		if s.cur != nil {
+			s.cur.Close()
+		}
+	}()
 	var buf []byte
-	for first := range s.in {
+	for {
+		var first *appendReq
+		select {
+		case r, ok := <-s.in:
+			if !ok {
+				return
+			}
+			first = r
+		case <-s.roll:
+			s.rollDelivered()
+			continue
+		}
 		group := []*appendReq{first}
 	gather:
 		for len(group) < appendQueue {
@@ -366,24 +391,47 @@ func (s *Spool) appender() {
 		}
 		buf = s.writeGroup(group, buf[:0])
 	}
-	if s.cur != nil {
-		s.cur.Close()
-	}
 }
 
 // writeGroup writes the records of group that fit the quota in one write and one fsync, and
-// answers each request.
+// answers each request. When the quota or the disk is full while the segment being written
+// holds only delivered records, that segment is rolled away (rollDelivered) and the write
+// tried again: its room comes back without waiting for it to fill.
 func (s *Spool) writeGroup(group []*appendReq, buf []byte) []byte {
+	var need int64
+	for _, r := range group {
+		need += headerBytes + int64(len(r.payload))
+	}
+	s.mu.Lock()
+	room := s.opts.MaxBytes - s.bytes
+	s.mu.Unlock()
+	if need > room {
+		s.rollDelivered()
+	}
+	written, buf, err := s.write(group, buf)
+	if errors.Is(err, ErrFull) && s.rollDelivered() {
+		written, buf, err = s.write(written, buf[:0])
+	}
+	for _, r := range written {
+		r.done <- err
+	}
+	return buf
+}
+
+// write writes the records of group that fit the quota at the end of the segment being written
+// and syncs them; those that do not fit are answered ErrFull at once. It returns the requests
+// it wrote, or tried to: the caller answers them with err.
+func (s *Spool) write(group []*appendReq, buf []byte) (written []*appendReq, _ []byte, err error) {
 	s.mu.Lock()
 	room := s.opts.MaxBytes - s.bytes
 	cur := s.segments[len(s.segments)-1]
 	s.mu.Unlock()
-	var written []*appendReq
 	var added []record
 	off := cur.size
 	for _, r := range group {
 		size := headerBytes + int64(len(r.payload))
 		if size > room {
+			s.refuse()
 			r.done <- ErrFull
 			continue
 		}
@@ -394,34 +442,69 @@ func (s *Spool) writeGroup(group []*appendReq, buf []byte) []byte {
 		written = append(written, r)
 	}
 	if len(written) == 0 {
-		return buf
+		return nil, buf, nil
 	}
-	err := s.writeSynced(buf, cur.size)
-	if err == nil { // index the records before answering: a reader may look right after
-		s.mu.Lock()
-		s.segments[len(s.segments)-1].size = off
-		s.bytes += off - cur.size
-		for _, r := range added {
-			s.events += int64(r.count)
-			if s.memEvents+r.count <= s.opts.MemoryEvents {
-				s.memEvents += r.count
-			} else {
-				r.events = nil // the reader takes it from disk
-			}
-			s.records = append(s.records, r)
+	if err := s.writeSynced(buf, cur.size); err != nil {
+		if errors.Is(err, ErrFull) {
+			s.refuse()
 		}
-		s.mu.Unlock()
-		s.signal()
-		if off >= s.opts.SegmentBytes {
-			if err := s.rotate(cur.id + 1); err != nil {
-				s.log.Error("spool: cannot start a new segment; appending to the current one", "err", err)
-			}
+		return written, buf, err
+	}
+	// Index the records before answering: a reader may look right after.
+	s.mu.Lock()
+	s.segments[len(s.segments)-1].size = off
+	s.bytes += off - cur.size
+	for _, r := range added {
+		s.events += int64(r.count)
+		if s.memEvents+r.count <= s.opts.MemoryEvents {
+			s.memEvents += r.count
+		} else {
+			r.events = nil // the reader takes it from disk
+		}
+		s.records = append(s.records, r)
+	}
+	s.mu.Unlock()
+	s.signal()
+	if off >= s.opts.SegmentBytes {
+		if err := s.rotate(cur.id + 1); err != nil {
+			s.log.Error("spool: cannot start a new segment; appending to the current one", "err", err)
 		}
 	}
-	for _, r := range written {
-		r.done <- err
+	return written, buf, nil
+}
+
+// refuse notes that an append was refused for want of room, so that the reader's next Commit
+// that leaves nothing undelivered asks the appender to roll the segment being written.
+func (s *Spool) refuse() {
+	s.mu.Lock()
+	s.refused = true
+	s.mu.Unlock()
+}
+
+// rollDelivered starts a new segment when every record of the one being written is delivered,
+// and removes the old one. Otherwise a delivered segment being written stays on disk until it
+// fills up, which never happens on a disk smaller than a segment: room came back only at a
+// restart. It reports whether it rolled. Appender goroutine only, which is the only one to add
+// records: the check stays true until the new segment is in place.
+func (s *Spool) rollDelivered() bool {
+	s.mu.Lock()
+	cur := s.segments[len(s.segments)-1]
+	delivered := cur.size > 0 && len(s.records) == 0
+	s.mu.Unlock()
+	if !delivered {
+		return false
 	}
-	return buf
+	if err := s.rotate(cur.id + 1); err != nil {
+		s.log.Error("spool: cannot start a new segment to free the delivered one; its room comes back when it fills up", "err", err)
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused = false
+	if err := s.removeDelivered(); err != nil {
+		s.log.Error("spool: cannot remove a delivered segment", "err", err)
+	}
+	return true
 }
 
 // writeSynced writes b at the end of the current segment (size bytes long) and syncs it. On
@@ -440,7 +523,7 @@ func (s *Spool) writeSynced(b []byte, size int64) error {
 	if _, serr := s.cur.Seek(size, 0); serr != nil {
 		s.log.Error("spool: cannot seek after a failed write", "err", serr)
 	}
-	if errors.Is(err, syscall.ENOSPC) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return fmt.Errorf("%w: the disk is full: %v", ErrFull, err)
 	}
 	return fmt.Errorf("spool: write: %w", err)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/truthboard/truthboard/internal/event"
@@ -260,28 +261,41 @@ func TestQuota(t *testing.T) {
 }
 
 // Next lingers for more records up to linger after the first was received, unless the batch
-// is full; it returns on ctx's end when nothing waits.
+// is full; it returns on ctx's end when nothing waits. The test runs on synctest's clock: a
+// record appended 30 ms into the linger is in the batch, and the batch comes when the linger
+// ends, whatever the machine's load.
 func TestNextLingers(t *testing.T) {
-	s := open(t, t.TempDir(), Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := s.Next(ctx, 10, time.Second); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Next on an empty spool: %v, want the context's deadline", err)
-	}
-	if err := s.Append(events("a", 1), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		time.Sleep(30 * time.Millisecond)
-		s.Append(events("b", 1), time.Now())
-	}()
-	b, err := s.Next(context.Background(), 10, 300*time.Millisecond)
-	if err != nil || len(b.Events) != 2 {
-		t.Fatalf("lingering Next: %d events, %v; want both records", len(b.Events), err)
-	}
-	if _, err := s.Next(context.Background(), 10, 0); !errors.Is(err, ErrUncommitted) {
-		t.Fatalf("Next before Commit: %v, want ErrUncommitted", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s := open(t, t.TempDir(), Options{})
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		if _, err := s.Next(ctx, 10, time.Second); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Next on an empty spool: %v, want the context's deadline", err)
+		}
+		const linger = 300 * time.Millisecond
+		first := time.Now()
+		if err := s.Append(events("a", 1), first); err != nil {
+			t.Fatal(err)
+		}
+		appended := make(chan error, 1)
+		go func() {
+			time.Sleep(30 * time.Millisecond)
+			appended <- s.Append(events("b", 1), time.Now())
+		}()
+		b, err := s.Next(t.Context(), 10, linger)
+		if err != nil || len(b.Events) != 2 {
+			t.Fatalf("lingering Next: %d events, %v; want both records", len(b.Events), err)
+		}
+		if waited := time.Since(first); waited != linger {
+			t.Errorf("Next returned %v after the first record was received, want the linger, %v", waited, linger)
+		}
+		if err := <-appended; err != nil {
+			t.Fatalf("append during the linger: %v", err)
+		}
+		if _, err := s.Next(t.Context(), 10, 0); !errors.Is(err, ErrUncommitted) {
+			t.Fatalf("Next before Commit: %v, want ErrUncommitted", err)
+		}
+	})
 }
 
 // An event read back from disk equals the event appended, whatever its fields hold.

@@ -15,20 +15,28 @@ import (
 // The alert engine's reads and its history (clickhouse/migrations/0006_alerts.sql).
 
 // AlertData reads what the alert engine needs for one evaluation: for each query of
-// alert.Engine.Queries, the rollup counts per moment × channel of its current window and of its
-// baseline. Each query is one read per period, so the evaluation costs a fixed set of queries,
-// whatever the number of screens. Reads go through Rollup, the query the screens use, so an
-// alert's figures are those a screen of the same window shows.
+// alert.Engine.Queries, the rollup counts per moment × channel of its current window, and of
+// its baseline both in all and cut into the query's parts (unless the engine still has it:
+// Query.BaselineKnown). Each query is one read per period, so the evaluation costs a fixed set
+// of queries, whatever the number of screens. Reads go
+// through Rollup, the query the screens use, so an alert's figures are those a screen of the
+// same window shows.
 func (s *Store) AlertData(ctx context.Context, qs []alert.Query) (_ []alert.Data, err error) {
 	defer markUnavailable(&err)
 	out := make([]alert.Data, 0, len(qs))
 	for _, q := range qs {
 		d := alert.Data{Query: q}
-		if d.Current, err = s.alertCells(ctx, q.Filters, q.Current); err != nil {
+		groups, err := s.Rollup(ctx, rollup.Query{By: []string{"moment", "channel"}, Filters: q.Filters},
+			rollup.Plan{Table: q.Current.Table, From: q.Current.From, To: q.Current.To})
+		if err != nil {
 			return nil, fmt.Errorf("alert query %s, current window: %w", q.ID, err)
 		}
-		if q.Baseline.Table != "" {
-			if d.Baseline, err = s.alertCells(ctx, q.Filters, q.Baseline); err != nil {
+		d.Current = map[alert.Key]rollup.Counts{}
+		for i := range groups {
+			addCell(d.Current, &groups[i])
+		}
+		if q.Baseline.Table != "" && !q.BaselineKnown {
+			if d.Baseline, d.BaselineParts, err = s.alertBaseline(ctx, q); err != nil {
 				return nil, fmt.Errorf("alert query %s, baseline: %w", q.ID, err)
 			}
 		}
@@ -37,21 +45,40 @@ func (s *Store) AlertData(ctx context.Context, qs []alert.Query) (_ []alert.Data
 	return out, nil
 }
 
-// alertCells sums a span of a rollup table per moment × channel.
-func (s *Store) alertCells(ctx context.Context, f rollup.Filters, sp alert.Span) (map[alert.Key]rollup.Counts, error) {
-	groups, err := s.Rollup(ctx, rollup.Query{By: []string{"moment", "channel"}, Filters: f},
-		rollup.Plan{Table: sp.Table, From: sp.From, To: sp.To})
+// alertBaseline reads the baseline of q per moment × channel and part (a trend series whose
+// step is the part), and adds the parts up.
+func (s *Store) alertBaseline(ctx context.Context, q alert.Query) (map[alert.Key]rollup.Counts, map[alert.Key][]rollup.Counts, error) {
+	groups, err := s.Rollup(ctx, rollup.Query{By: []string{"moment", "channel"}, Filters: q.Filters, Step: q.Part},
+		rollup.Plan{Table: q.Baseline.Table, From: q.Baseline.From, To: q.Baseline.To})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cells := make(map[alert.Key]rollup.Counts, len(groups))
+	total, parts := map[alert.Key]rollup.Counts{}, map[alert.Key][]rollup.Counts{}
+	start := q.PartStart()
 	for i := range groups {
-		k := alert.Key{Moment: groups[i].Moment, Channel: groups[i].Channel}
-		c := cells[k]
-		c.Add(&groups[i].Counts)
-		cells[k] = c
+		g := &groups[i]
+		k := addCell(total, g)
+		p := int(g.Bucket.Sub(start) / q.Part)
+		if p < 0 || g.Bucket.Sub(start)%q.Part != 0 {
+			return nil, nil, fmt.Errorf("a part starts at %s, not on a part boundary after %s", g.Bucket, start)
+		}
+		ps := parts[k]
+		for len(ps) <= p {
+			ps = append(ps, rollup.Counts{})
+		}
+		ps[p].Add(&g.Counts)
+		parts[k] = ps
 	}
-	return cells, nil
+	return total, parts, nil
+}
+
+// addCell adds g's counts to its moment × channel in cells and returns that cell.
+func addCell(cells map[alert.Key]rollup.Counts, g *rollup.Group) alert.Key {
+	k := alert.Key{Moment: g.Moment, Channel: g.Channel}
+	c := cells[k]
+	c.Add(&g.Counts)
+	cells[k] = c
+	return k
 }
 
 // alertTransitionColumns are the columns AppendAlertTransitions writes, in order (always named:
@@ -64,13 +91,18 @@ var alertTransitionColumns = []string{
 }
 
 // AppendAlertTransitions records transitions (and acknowledgements) of alerts in the history,
-// in one insert.
+// in one insert. The observation's Dispersion is not kept (its Z and P are the widened ones):
+// the history table has no column for it, and ClickHouse 18.16 cannot add one idempotently.
 func (s *Store) AppendAlertTransitions(ctx context.Context, ts []alert.Transition) (err error) {
 	defer markUnavailable(&err)
 	if len(ts) == 0 {
 		return nil
 	}
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO alert_transitions ("+strings.Join(alertTransitionColumns, ", ")+")")
+	conn, err := s.connection()
+	if err != nil {
+		return err
+	}
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO alert_transitions ("+strings.Join(alertTransitionColumns, ", ")+")")
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d alert transitions: %w", len(ts), err)
 	}
@@ -149,7 +181,11 @@ func (s *Store) LatestAlerts(ctx context.Context) (_ []alert.Alert, err error) {
 
 // readTransitions runs a query of alertTransitionSelect's columns; what names it in errors.
 func (s *Store) readTransitions(ctx context.Context, what, sql string, args ...any) ([]alert.Transition, error) {
-	rows, err := s.conn.Query(ctx, sql, args...)
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -217,7 +253,11 @@ func (s *Store) AddAlertSilence(ctx context.Context, sl alert.Silence) (err erro
 	for i, m := range sl.Matchers {
 		names[i], values[i] = m.Name, m.Value
 	}
-	batch, err := s.conn.PrepareBatch(ctx, `INSERT INTO alert_silences
+	conn, err := s.connection()
+	if err != nil {
+		return err
+	}
+	batch, err := conn.PrepareBatch(ctx, `INSERT INTO alert_silences
 		(id, matcher_names, matcher_values, starts_at_ns, ends_at_ns, reason, changed_at)`)
 	if err != nil {
 		return fmt.Errorf("prepare insert of silence %s: %w", sl.ID, err)
@@ -239,7 +279,11 @@ FROM alert_silences GROUP BY id HAVING min(ends_at_ns) > ? ORDER BY min(ends_at_
 // AlertSilences returns the silences in force at now, for alert.Engine.Restore.
 func (s *Store) AlertSilences(ctx context.Context, now time.Time) (_ []alert.Silence, err error) {
 	defer markUnavailable(&err)
-	rows, err := s.conn.Query(ctx, alertSilencesSQL, now.UnixNano())
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, alertSilencesSQL, now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("read silences: %w", err)
 	}

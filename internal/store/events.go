@@ -40,9 +40,12 @@ func (s *Store) InsertEvents(ctx context.Context, evs []event.Event, receivedAt 
 // so that WaitForInserts can find it while it runs, even after this process is gone; "" gives
 // it a random one. The insert is one block, which ClickHouse writes
 // atomically per partition (day): either every row of a day is stored or none is. A failed
-// batch cannot be re-sent, so callers keep their events and call again.
+// batch cannot be re-sent, so callers keep their events and call again. An error about the
+// values themselves (see invalidData) has an InvalidData method returning true: sending the
+// same events again fails the same way.
 func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (err error) {
 	defer markUnavailable(&err)
+	defer markInvalidData(&err)
 	if len(evs) == 0 {
 		return nil
 	}
@@ -76,8 +79,12 @@ func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received 
 	if queryID == "" {
 		queryID = "truthboard-insert-" + newQuerySuffix()
 	}
+	conn, err := s.connection()
+	if err != nil {
+		return err
+	}
 	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(queryID))
-	batch, err := s.conn.PrepareBatch(ctx, insertEvents)
+	batch, err := conn.PrepareBatch(ctx, insertEvents)
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d events: %w", n, err)
 	}
@@ -118,11 +125,15 @@ const abandonedInsertGrace = 2 * time.Second
 // the writer itself has no insert running.
 func (s *Store) WaitForInserts(ctx context.Context, prefix string) (err error) {
 	defer markUnavailable(&err)
+	conn, err := s.connection()
+	if err != nil {
+		return err
+	}
 	pattern := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(prefix) + "%"
 	start := time.Now()
 	for {
 		var n uint64
-		err := s.conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id LIKE ?", pattern).Scan(&n)
+		err := conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id LIKE ?", pattern).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("look for inserts still running: %w", err)
 		}
@@ -130,7 +141,7 @@ func (s *Store) WaitForInserts(ctx context.Context, prefix string) (err error) {
 			return nil
 		}
 		if time.Since(start) > abandonedInsertGrace {
-			if err := s.conn.Exec(ctx, "KILL QUERY WHERE query_id LIKE ? SYNC", pattern); err != nil {
+			if err := conn.Exec(ctx, "KILL QUERY WHERE query_id LIKE ? SYNC", pattern); err != nil {
 				return fmt.Errorf("end %d abandoned inserts: %w", n, err)
 			}
 		}
@@ -153,6 +164,10 @@ func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (_ map[even
 	if len(evs) == 0 {
 		return found, nil
 	}
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
 	keys, err := ext.NewTable("batch_keys", ext.Column("at", "DateTime"), ext.Column("id", "String"))
 	if err != nil {
 		return nil, fmt.Errorf("look up event ids: %w", err)
@@ -170,7 +185,7 @@ func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (_ map[even
 	}
 	const query = `SELECT event_id, occurred_at FROM event_keys
 		WHERE occurred_at IN (SELECT at FROM batch_keys) AND event_id IN (SELECT id FROM batch_keys)`
-	rows, err := s.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(keys)), query)
+	rows, err := conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(keys)), query)
 	if err != nil {
 		return nil, fmt.Errorf("look up %d event ids: %w", len(seen), err)
 	}
@@ -195,8 +210,12 @@ func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (_ map[even
 // CountEvents counts the raw rows, for health output and tests.
 func (s *Store) CountEvents(ctx context.Context) (_ uint64, err error) {
 	defer markUnavailable(&err)
+	conn, err := s.connection()
+	if err != nil {
+		return 0, err
+	}
 	var n uint64
-	err = s.conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n)
+	err = conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n)
 	return n, err
 }
 

@@ -13,3 +13,19 @@ func MarkUnavailable(err error) error {
 
 // RollupOrderedSQL is the query of Store.RollupEach, for the modern-ClickHouse check.
 func RollupOrderedSQL(q rollup.Query, p rollup.Plan) (string, []any) { return rollupSQL(q, p, true) }
+
+// MarkInvalidData is err as InsertReceived returns it: marked when it is about the values.
+func MarkInvalidData(err error) error {
+	markInvalidData(&err)
+	return err
+}
+
+// ViewTargets are the tables the migrations' materialized views feed.
+func ViewTargets() ([]string, error) {
+	views, err := viewQueries()
+	var out []string
+	for t := range views {
+		out = append(out, t)
+	}
+	return out, err
+}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/truthboard/truthboard/clickhouse"
 )
 
@@ -81,18 +83,28 @@ func SplitStatements(text string) []string {
 // only repeats harmless work.
 func (s *Store) Migrate(ctx context.Context) (applied []Migration, err error) {
 	defer markUnavailable(&err)
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
+	return migrate(ctx, conn)
+}
+
+// migrate is Migrate on a connection of its own: Bootstrap applies the schema before the
+// store's methods may use the connection.
+func migrate(ctx context.Context, conn driver.Conn) (applied []Migration, err error) {
 	ms, err := Migrations()
 	if err != nil {
 		return nil, err
 	}
-	err = s.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	err = conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version UInt32, name String, applied_at DateTime DEFAULT now()
 	) ENGINE = MergeTree ORDER BY version`)
 	if err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	done := map[uint32]bool{}
-	rows, err := s.conn.Query(ctx, "SELECT version FROM schema_migrations")
+	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}
@@ -113,11 +125,11 @@ func (s *Store) Migrate(ctx context.Context) (applied []Migration, err error) {
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := s.conn.Exec(ctx, stmt); err != nil {
+			if err := conn.Exec(ctx, stmt); err != nil {
 				return applied, fmt.Errorf("migration %04d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
-		if err := s.conn.Exec(ctx,
+		if err := conn.Exec(ctx,
 			// INSERT … VALUES through Exec waits forever on ClickHouse 18.16; INSERT … SELECT does not.
 			"INSERT INTO schema_migrations (version, name) SELECT ?, ?", m.Version, m.Name); err != nil {
 			return applied, fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)

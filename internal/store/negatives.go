@@ -69,7 +69,11 @@ var negativeSlices = []time.Duration{10 * time.Second, 2 * time.Minute, time.Hou
 
 func (s *Store) latestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error) {
 	sql, args := LatestNegativesSQL(q, p, limit)
-	rows, err := s.conn.Query(ctx, sql, args...)
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query latest negative moments: %w", err)
 	}

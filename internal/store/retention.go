@@ -43,6 +43,10 @@ var retained = []struct {
 // is not. It returns the dropped partitions as "table:partition".
 func (s *Store) DropExpired(ctx context.Context, now time.Time, rawRetention time.Duration) (_ []string, err error) {
 	defer markUnavailable(&err)
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
 	var dropped []string
 	for _, r := range retained {
 		cutoff := now.UTC().Add(-r.keep(rawRetention))
@@ -60,7 +64,7 @@ func (s *Store) DropExpired(ctx context.Context, now time.Time, rawRetention tim
 			if len(p) != width { // not ours: leave it to a person
 				continue
 			}
-			if err := s.conn.Exec(ctx, "ALTER TABLE "+r.table+" DROP PARTITION "+p); err != nil {
+			if err := conn.Exec(ctx, "ALTER TABLE "+r.table+" DROP PARTITION "+p); err != nil {
 				return dropped, fmt.Errorf("drop partition %s of %s: %w", p, r.table, err)
 			}
 			dropped = append(dropped, r.table+":"+p)
@@ -70,7 +74,11 @@ func (s *Store) DropExpired(ctx context.Context, now time.Time, rawRetention tim
 }
 
 func (s *Store) partitionsUpTo(ctx context.Context, table, last string) ([]string, error) {
-	rows, err := s.conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
 		WHERE database = ? AND table = ? AND active AND partition <= ?
 		ORDER BY partition`, s.database, table, last)
 	if err != nil {

@@ -121,8 +121,13 @@ func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan,
 			markUnavailable(&err)
 			yield(nil, err)
 		}
+		conn, err := s.connection()
+		if err != nil {
+			fail(err)
+			return
+		}
 		sql, args := rollupSQL(q, p, ordered)
-		rows, err := s.conn.Query(ctx, sql, args...)
+		rows, err := conn.Query(ctx, sql, args...)
 		if err != nil {
 			fail(fmt.Errorf("query %s: %w", p.Table, err))
 			return
@@ -224,8 +229,12 @@ FROM (
 // Recovery counts the fate of the window's negative moments per group, as of now.
 func (s *Store) Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now time.Time) (_ []rollup.RecoveryGroup, err error) {
 	defer markUnavailable(&err)
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
 	sql, args := RecoverySQL(q, p, now)
-	rows, err := s.conn.Query(ctx, sql, args...)
+	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query recovery: %w", err)
 	}

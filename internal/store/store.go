@@ -11,10 +11,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -29,20 +32,108 @@ type Options struct {
 	// MaxExecutionTime bounds every query on the server side: cancelling a context does not stop
 	// a running ClickHouse query, so the server must stop it itself.
 	MaxExecutionTime time.Duration
+	// MaxOpenConns bounds the pool's connections (default 8). Callers that must not take them
+	// all (the live feeds) bound their own share.
+	MaxOpenConns int
 }
 
-// Store holds an open connection pool to the Truthboard database.
+// Store holds a connection pool to the Truthboard database. A store made by Open is connected
+// from the start; one made by New is not until Bootstrap succeeds, and until then every method
+// that talks to ClickHouse fails at once with an error marked unavailable (see unavailableError),
+// so that nothing reads or writes a table before the schema is applied: the ingest drainer
+// retries such an error instead of taking a missing table for bad data, the dashboards show
+// "Degraded", and the API answers 503.
 type Store struct {
-	conn     driver.Conn
+	opts     Options
 	database string
-	version  driver.ServerVersion
+	// sess is the connection and its server's version, nil until the store is connected. It is
+	// set once (Open, or Bootstrap) and read without a lock by every method.
+	sess atomic.Pointer[session]
+	// ready is closed when sess is set.
+	ready chan struct{}
+
+	// mu orders Bootstrap against Close: a connection made after Close is closed, not kept.
+	mu      sync.Mutex
+	closed  bool
+	lastErr error // why the last Bootstrap failed, for the not-ready error
 }
 
-// Open connects to ClickHouse, creating the database when it does not exist yet.
-func Open(ctx context.Context, o Options) (*Store, error) {
+// session is a connection pool and what was learnt when it opened.
+type session struct {
+	conn    driver.Conn
+	version driver.ServerVersion
+}
+
+// New returns a store of o that is not connected yet: Bootstrap connects it. It fails only on
+// options that can never work.
+func New(o Options) (*Store, error) {
 	if o.Database == "" {
 		return nil, errors.New("open clickhouse: no database name given")
 	}
+	return &Store{opts: o, database: o.Database, ready: make(chan struct{})}, nil
+}
+
+// Open connects to ClickHouse, creating the database when it does not exist yet. The schema is
+// not applied: call Migrate.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	s, err := New(o)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := dial(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.publish(sess); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Bootstrap connects a store made by New: it creates the database when missing, applies the
+// migrations, and only then lets the other methods use the connection. A store that is
+// already connected is left as it is. An error marked unavailable means ClickHouse did not
+// answer: call again later (the server does, with backoff). Any other error is one ClickHouse
+// gave (a wrong password, a refused migration) and will not go away by itself.
+func (s *Store) Bootstrap(ctx context.Context) (applied []Migration, err error) {
+	defer func() {
+		s.mu.Lock()
+		s.lastErr = err
+		s.mu.Unlock()
+	}()
+	defer markUnavailable(&err)
+	if s.sess.Load() != nil {
+		return nil, nil
+	}
+	sess, err := dial(ctx, s.opts)
+	if err != nil {
+		return nil, err
+	}
+	if applied, err = migrate(ctx, sess.conn); err != nil {
+		sess.conn.Close()
+		return applied, err
+	}
+	return applied, s.publish(sess)
+}
+
+// publish makes sess the store's connection, unless the store was closed meanwhile.
+func (s *Store) publish(sess *session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		sess.conn.Close()
+		return errors.New("clickhouse: the store was closed while it connected")
+	}
+	if !s.sess.CompareAndSwap(nil, sess) { // two Bootstraps at once: keep the first
+		sess.conn.Close()
+		return nil
+	}
+	close(s.ready)
+	return nil
+}
+
+// dial creates the database when missing and opens a pool on it.
+func dial(ctx context.Context, o Options) (*session, error) {
 	// The database may not exist yet, and a connection that names a missing database fails, so
 	// create it through a first connection to the server's default database.
 	boot, err := connect(o, "default")
@@ -63,7 +154,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("clickhouse server version at %s: %w", o.Addr, err)
 	}
-	return &Store{conn: conn, database: o.Database, version: *v}, nil
+	return &session{conn: conn, version: *v}, nil
 }
 
 func connect(o Options, database string) (driver.Conn, error) {
@@ -72,13 +163,17 @@ func connect(o Options, database string) (driver.Conn, error) {
 		// Only integer and bool settings can be sent to ClickHouse 18.16 by clickhouse-go.
 		settings["max_execution_time"] = int(o.MaxExecutionTime.Seconds() + 0.999)
 	}
+	maxOpen := o.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = 8
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:             []string{o.Addr},
 		Auth:             clickhouse.Auth{Database: database, Username: o.User, Password: o.Password},
 		DialTimeout:      o.DialTimeout,
 		Settings:         settings,
-		MaxOpenConns:     8,
-		MaxIdleConns:     4,
+		MaxOpenConns:     maxOpen,
+		MaxIdleConns:     max(1, maxOpen/2),
 		ConnMaxLifetime:  time.Hour,
 		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
 	})
@@ -92,22 +187,67 @@ func connect(o Options, database string) (driver.Conn, error) {
 	return conn, nil
 }
 
-// Close closes every connection of the pool.
-func (s *Store) Close() error { return s.conn.Close() }
+// errNotReady is the cause of the errors of a store that Bootstrap has not connected yet.
+var errNotReady = errors.New("not connected yet: the schema is applied as soon as ClickHouse answers")
 
-// Ping reports whether ClickHouse answers.
+// connection is the store's connection, or an error marked unavailable while there is none.
+func (s *Store) connection() (driver.Conn, error) {
+	if sess := s.sess.Load(); sess != nil {
+		return sess.conn, nil
+	}
+	s.mu.Lock()
+	last := s.lastErr
+	s.mu.Unlock()
+	err := fmt.Errorf("clickhouse at %s: %w", s.opts.Addr, errNotReady)
+	if last != nil {
+		err = fmt.Errorf("clickhouse at %s: %w (last attempt: %v)", s.opts.Addr, errNotReady, last)
+	}
+	return nil, &unavailableError{err}
+}
+
+// Ready is closed once the store is connected and its schema applied (at once for Open).
+func (s *Store) Ready() <-chan struct{} { return s.ready }
+
+// Close closes every connection of the pool; a later Bootstrap keeps no connection.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if sess := s.sess.Load(); sess != nil {
+		return sess.conn.Close()
+	}
+	return nil
+}
+
+// Ping reports whether ClickHouse answers and the schema is applied.
 func (s *Store) Ping(ctx context.Context) (err error) {
 	defer markUnavailable(&err)
-	return s.conn.Ping(ctx)
+	conn, err := s.connection()
+	if err != nil {
+		return err
+	}
+	return conn.Ping(ctx)
 }
 
-// ServerVersion is the version of the ClickHouse server, e.g. "18.16.1".
+// ServerVersion is the version of the ClickHouse server, e.g. "18.16.1"; "" before the store
+// is connected.
 func (s *Store) ServerVersion() string {
-	return fmt.Sprintf("%d.%d.%d", s.version.Version.Major, s.version.Version.Minor, s.version.Version.Patch)
+	sess := s.sess.Load()
+	if sess == nil {
+		return ""
+	}
+	v := sess.version.Version
+	return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
 }
 
-// Conn is the underlying connection, for tests and benchmarks that measure the bare driver.
-func (s *Store) Conn() driver.Conn { return s.conn }
+// Conn is the underlying connection, for tests and benchmarks that measure the bare driver;
+// nil before the store is connected.
+func (s *Store) Conn() driver.Conn {
+	if sess := s.sess.Load(); sess != nil {
+		return sess.conn
+	}
+	return nil
+}
 
 // Database is the name of the database the store uses.
 func (s *Store) Database() string { return s.database }
@@ -146,6 +286,70 @@ func connectionFailed(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, net.ErrClosed), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, sqldriver.ErrBadConn), errors.Is(err, clickhouse.ErrAcquireConnTimeout):
+		return true
+	}
+	return false
+}
+
+// invalidDataError marks an error an insert gets for the values it carries, as opposed to
+// ClickHouse being away or its schema missing a table: sending the same rows again fails the
+// same way, so a caller that retries for ever would block everything behind them. Callers
+// recognise it by its InvalidData method through errors.As, like unavailableError.
+type invalidDataError struct{ err error }
+
+func (e *invalidDataError) Error() string     { return e.err.Error() }
+func (e *invalidDataError) Unwrap() error     { return e.err }
+func (e *invalidDataError) InvalidData() bool { return true }
+
+// markInvalidData wraps *errp in an invalidDataError when it is about the values inserted.
+// Methods that insert defer it on their named error result.
+func markInvalidData(errp *error) {
+	var marked *invalidDataError
+	if err := *errp; invalidData(err) && !errors.As(err, &marked) {
+		*errp = &invalidDataError{err}
+	}
+}
+
+// dataErrorCodes are the codes of ClickHouse's exceptions about the values of the rows, not
+// the server's state: a value it cannot parse or convert, out of its type's range, refused by
+// a constraint or by throwIf in a materialized column or view. Codes about the server or the
+// schema (a missing table, memory, too many parts, timeouts) are left out: they pass, and the
+// rows must wait for them rather than be put aside.
+var dataErrorCodes = map[int32]bool{
+	6:   true, // CANNOT_PARSE_TEXT
+	25:  true, // CANNOT_PARSE_ESCAPE_SEQUENCE
+	26:  true, // CANNOT_PARSE_QUOTED_STRING
+	27:  true, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+	38:  true, // CANNOT_PARSE_DATE
+	41:  true, // CANNOT_PARSE_DATETIME
+	53:  true, // TYPE_MISMATCH
+	69:  true, // ARGUMENT_OUT_OF_BOUND
+	70:  true, // CANNOT_CONVERT_TYPE
+	72:  true, // CANNOT_PARSE_NUMBER
+	117: true, // INCORRECT_DATA
+	131: true, // TOO_LARGE_STRING_SIZE
+	190: true, // SIZES_OF_ARRAYS_DONT_MATCH
+	321: true, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+	349: true, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+	395: true, // FUNCTION_THROW_IF_VALUE_IS_NON_ZERO
+	407: true, // DECIMAL_OVERFLOW
+	469: true, // VIOLATED_CONSTRAINT
+	691: true, // UNKNOWN_ELEMENT_OF_ENUM
+}
+
+// invalidData reports whether err refuses the values of an insert: an exception of ClickHouse
+// with a code of dataErrorCodes, or a value the driver cannot put in its column's type (e.g.
+// an Enum8 element the table does not have). A Go type that does not fit a column's type
+// (column.ColumnConverterError) is the schema's or ours, for every row alike, and is not one.
+func invalidData(err error) bool {
+	var exc *clickhouse.Exception
+	var colErr *column.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &exc):
+		return dataErrorCodes[exc.Code]
+	case errors.As(err, &colErr):
 		return true
 	}
 	return false

@@ -39,8 +39,12 @@ var (
 
 func (s *Store) createCredential(ctx context.Context, table credentialTable, c auth.Credential) (err error) {
 	defer markUnavailable(&err)
+	conn, err := s.connection()
+	if err != nil {
+		return err
+	}
 	// INSERT … VALUES through Exec waits forever on ClickHouse 18.16; INSERT … SELECT does not.
-	err = s.conn.Exec(ctx, `INSERT INTO `+table.name+` (id, name, secret_sha256, created_at, revoked, changed_at)
+	err = conn.Exec(ctx, `INSERT INTO `+table.name+` (id, name, secret_sha256, created_at, revoked, changed_at)
 		SELECT ?, ?, ?, toDateTime(?), 0, toDateTime(?)`,
 		c.ID, c.Name, hex.EncodeToString(c.SecretSHA256[:]), c.CreatedAt.Unix(), c.CreatedAt.Unix())
 	if err != nil {
@@ -61,7 +65,11 @@ func (s *Store) revokeCredential(ctx context.Context, table credentialTable, id 
 	if cs[0].Revoked() {
 		return true, nil
 	}
-	err = s.conn.Exec(ctx, `INSERT INTO `+table.name+` (id, name, secret_sha256, created_at, revoked, changed_at)
+	conn, err := s.connection()
+	if err != nil {
+		return true, err
+	}
+	err = conn.Exec(ctx, `INSERT INTO `+table.name+` (id, name, secret_sha256, created_at, revoked, changed_at)
 		SELECT id, name, secret_sha256, created_at, 1, toDateTime(?)
 		FROM `+table.name+` WHERE id = ? AND revoked = 0 LIMIT 1`, at.Unix(), id)
 	if err != nil {
@@ -91,7 +99,11 @@ func (s *Store) credentials(ctx context.Context, table credentialTable, id strin
 		args = append(args, id)
 	}
 	q += credentialsGroup
-	rows, err := s.conn.Query(ctx, q, args...)
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %ss: %w", table.noun, err)
 	}

@@ -15,14 +15,17 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-// TestExposition compares the truthboard_* series of a fresh registry, with a watched spool,
-// with testdata/metrics.golden: every name, help text, type and pre-initialised label value.
+// TestExposition compares the truthboard_* series of a fresh registry, with a watched spool
+// and dead-letter, with testdata/metrics.golden: every name, help text, type and pre-initialised label value.
 func TestExposition(t *testing.T) {
 	m := New()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	m.now = func() time.Time { return now }
 	m.WatchSpool(func() SpoolStats {
 		return SpoolStats{Segments: 2, Bytes: 3 << 20, Events: 1500, Oldest: now.Add(-90 * time.Second)}
+	})
+	m.WatchDeadLetter(func() DeadLetterStats {
+		return DeadLetterStats{Records: 3, Events: 12, Bytes: 4096, UndecodableEvents: 10, RefusedEvents: 2, Full: 1}
 	})
 	m.EventsRejected.WithLabelValues(RejectRateLimited).Inc()
 	m.InsertDuration.Observe(0.042)

@@ -147,7 +147,8 @@ func (n *accessNode) handshake(t *testing.T, token string, h http.Header) int {
 }
 
 func TestLogin(t *testing.T) {
-	n := startAccessNode(t, storetest.Open(t), time.Second, adminToken)
+	// Behind a TLS-terminating proxy on this machine: its X-Forwarded-Proto is believed.
+	n := startAccessNode(t, storetest.Open(t), time.Second, adminToken, func(o *web.Options) { o.TrustedProxies = []string{"127.0.0.1"} })
 
 	t.Run("form", func(t *testing.T) {
 		a := n.do(t, http.MethodGet, "/login?next=/tv", "")

@@ -136,11 +136,12 @@ func (s *Server) acknowledgeAlert(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: err.Error()})
 	}
 	t, err := s.opts.Alerts.Acknowledge(c.UserContext(), c.Params("fingerprint"), req.By)
+	var bad *alert.InputError
 	switch {
 	case errors.Is(err, alert.ErrUnknownAlert):
 		return c.Status(fiber.StatusNotFound).JSON(apiError{Error: err.Error()})
-	case err != nil && t.Alert.Fingerprint == "":
-		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "by", Error: err.Error()})
+	case errors.As(err, &bad):
+		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: bad.Field, Error: err.Error()})
 	case err != nil:
 		return s.storeError(c, err)
 	}
@@ -159,8 +160,12 @@ func (s *Server) createSilence(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: err.Error()})
 	}
 	sl, err := s.opts.Alerts.Silence(c.UserContext(), req.Matchers, req.EndsAt, req.Reason)
+	var bad *alert.InputError
 	switch {
-	case err != nil && sl.ID == "":
+	case errors.As(err, &bad):
+		// The field to fix, named as in the request: matchers[0].name, ends_at, reason…
+		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: bad.Field, Error: err.Error()})
+	case err != nil && sl.ID == "": // too many silences in force
 		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: err.Error()})
 	case err != nil:
 		return s.storeError(c, err)

@@ -70,7 +70,11 @@ type credentials struct {
 	role      role
 	viaCookie bool   // a session cookie, which a browser sends by itself: state changes need a same-origin check
 	token     string // the display token itself (a copy), to check it again later
+	id        string // the display token's id
 	bad       bool   // a token was presented but is not valid
+	// wait is how long the client's address must wait before a token it presents is checked
+	// again (throttle.go): it presented too many wrong ones. The token was not checked.
+	wait time.Duration
 }
 
 // identify reads a request's credentials: the Authorization header, else ?token=, else the
@@ -81,14 +85,18 @@ func (s *Server) identify(c *fiber.Ctx, allowQuery bool) credentials {
 		token = c.Query("token")
 	}
 	if token != "" {
+		if wait := s.throttled(c); wait > 0 {
+			return credentials{wait: wait}
+		}
 		if s.opts.AdminToken.Check(token) {
 			return credentials{role: admin}
 		}
 		if dc := s.opts.Access.DisplayTokens; dc != nil {
-			if _, ok := dc.Check(token); ok {
-				return credentials{role: display, token: strings.Clone(token)}
+			if t, ok := dc.Check(token); ok {
+				return credentials{role: display, token: strings.Clone(token), id: t.ID}
 			}
 		}
+		s.failedCredential(c)
 		return credentials{bad: true}
 	}
 	if v := c.Cookies(SessionCookie); v != "" && s.sessions.Valid(v, s.now()) {
@@ -106,7 +114,7 @@ func (s *Server) viewer() fiber.Handler {
 			stripTokenQuery(c)
 			return c.Next()
 		}
-		return unauthorized(c, cr)
+		return s.unauthorized(c, cr)
 	}
 }
 
@@ -133,7 +141,7 @@ func (s *Server) adminOnly() fiber.Handler {
 		case cr.role == display:
 			return c.Status(fiber.StatusForbidden).JSON(apiError{Error: "display tokens are read-only: use the admin token or sign in at /login"})
 		case cr.role != admin:
-			return unauthorized(c, cr)
+			return s.unauthorized(c, cr)
 		case cr.viaCookie && !safeMethod(c.Method()) && !s.sameOrigin(c, true):
 			return c.Status(fiber.StatusForbidden).JSON(apiError{Error: "cross-origin request refused: send it from the dashboard's own pages, or use Authorization: Bearer with the admin token"})
 		}
@@ -141,7 +149,10 @@ func (s *Server) adminOnly() fiber.Handler {
 	}
 }
 
-func unauthorized(c *fiber.Ctx, cr credentials) error {
+func (s *Server) unauthorized(c *fiber.Ctx, cr credentials) error {
+	if cr.wait > 0 {
+		return s.tooManyFailures(c, cr.wait)
+	}
 	if cr.bad {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard", error="invalid_token"`)
 		return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "the bearer token is not a valid admin or display token"})
@@ -164,11 +175,17 @@ func (s *Server) bearer(keys *auth.KeySet, what string) fiber.Handler {
 		token, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
 		if !ok {
 			refused()
+			s.dropBody(c)
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard"`)
 			return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "missing Authorization header: send the header Authorization: Bearer followed by your " + what})
 		}
+		if wait := s.throttled(c); wait > 0 {
+			return s.tooManyFailures(c, wait)
+		}
 		if !keys.Check(token) {
 			refused()
+			s.failedCredential(c)
+			s.dropBody(c)
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard", error="invalid_token"`)
 			return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "the bearer token is not a valid " + what})
 		}

@@ -36,6 +36,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/live"
 	"github.com/truthboard/truthboard/internal/store/storetest"
@@ -85,7 +86,7 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-const badInputIntro = `# Bad input and the answers it gets
+var badInputIntro = `# Bad input and the answers it gets
 
 Every row below is a request that was sent to a running Truthboard on ClickHouse, with the answer
 it got. ` + "`internal/web/badinput_test.go`" + ` sends them, writes this file from the answers
@@ -94,8 +95,10 @@ its row, so the catalogue is the behaviour. It checks too what a row does not sh
 refused request is stored, the valid events of a mixed request are, no answer is a 5xx, and a
 hostile filter value counts exactly the events that carry it.
 
-The server runs with the default limits (a body of 10 MiB once decompressed, 10,000 events per
-request, 30 days of retention, live messages of 4 KiB) and its clock at 2026-03-10T12:00:00Z.
+The server runs with the default limits of ` + "`truthboard serve`" + ` (a body of ` + mib(config.Default().MaxBodyBytes) + ` once decompressed,
+10,000 events per request, 30 days of retention, live messages of 4 KiB, ` + strconv.Itoa(liveBurst) + ` live messages in a
+burst then ` + strconv.FormatFloat(config.Default().LiveSubscribeRate, 'g', -1, 64) + ` per second, ` + strconv.Itoa(config.Default().AuthFailuresPerMinute) + ` wrong credentials per address and minute) and its clock at
+2026-03-10T12:00:00Z.
 
 How inputs are written: ` + "`…`" + ` in an event stands for the members of a valid event that the row
 does not show, in this order: ` + "`\"event_id\":\"e1\",\"occurred_at\":\"2026-03-10T11:59:00Z\",\"moment\":\"fmot\",\"channel\":\"web\",\"touchpoint\":\"checkout\"`" + `
@@ -254,9 +257,10 @@ func ingestCases(t *testing.T, c *catalogue) []badIngestCase {
 		}
 		return b(strings.Join(evs, sep))
 	}
-	atLimit := events(event.DefaultMaxEvents, ",")
-	over := events(event.DefaultMaxEvents+1, ",")
-	overND := events(event.DefaultMaxEvents+1, "\n")
+	maxEvents, maxBody := config.Default().MaxEvents, config.Default().MaxBodyBytes
+	atLimit := events(maxEvents, ",")
+	over := events(maxEvents+1, ",")
+	overND := events(maxEvents+1, "\n")
 	attrs := func(n int) string {
 		var kv []string
 		for i := range n {
@@ -276,7 +280,7 @@ func ingestCases(t *testing.T, c *catalogue) []badIngestCase {
 		e := "[" + ev()
 		return b(e + strings.Repeat(" ", size-len(e)-1) + "]")
 	}
-	atMax, overMax := padded(event.DefaultMaxBodyBytes), padded(event.DefaultMaxBodyBytes+1)
+	atMax, overMax := padded(maxBody), padded(maxBody+1)
 	bomb := gzipped(t, b("["+ev()+strings.Repeat(" ", 100<<20)+"]"))
 	valid := ev()
 	zipped := gzipped(t, b(valid))
@@ -392,13 +396,13 @@ func ingestCases(t *testing.T, c *catalogue) []badIngestCase {
 		with(badIngestCase{body: b("[" + ev() + "," + ev() + "]")}, "Content-Type", nd),
 		{input: code("[{…},{…}]") + ", the same event twice", body: b("[" + dup + "," + dup + "]"), stored: 1},
 		{body: b(hostileID), stored: 1},
-		{input: code("[{…},…,{…}]") + " (10,000 events)", body: b("[" + string(atLimit) + "]"), stored: event.DefaultMaxEvents},
+		{input: code("[{…},…,{…}]") + " (10,000 events)", body: b("[" + string(atLimit) + "]"), stored: maxEvents},
 		{input: code("[{…},…,{…}]") + " (10,001 events)", body: b("[" + string(over) + "]")},
 		with(badIngestCase{input: code(`{…}\x0A…\x0A{…}`) + " (10,001 lines)", body: overND}, "Content-Type", nd),
 
 		// Size and encoding.
-		{input: code("[{…}␠…␠]") + " padded with spaces to 10 MiB", body: atMax, stored: 1},
-		{input: code("[{…}␠…␠]") + " padded with spaces to 10 MiB + 1 byte", body: overMax},
+		{input: code("[{…}␠…␠]") + " padded with spaces to " + mib(maxBody), body: atMax, stored: 1},
+		{input: code("[{…}␠…␠]") + " padded with spaces to " + mib(maxBody) + " + 1 byte", body: overMax},
 		{input: code("{…}"), raw: "Content-Length: 99999999999", body: b(ev())},
 		{input: code("{…}"), raw: "Content-Length: -1", body: b(ev())},
 		{input: code("{…}"), raw: "Content-Length: abc", body: b(ev())},
@@ -434,7 +438,7 @@ type badAnswer struct {
 }
 
 func ingestCatalogue(t *testing.T) string {
-	s := startServer(t, serverConfig{web: web.Options{Now: func() time.Time { return badNow }}})
+	s := startServer(t, serverConfig{web: shippedLimits(web.Options{Now: func() time.Time { return badNow }})})
 	c := newCatalogue()
 	cases := ingestCases(t, c)
 	var out strings.Builder
@@ -583,8 +587,10 @@ var fixture = []struct{ region, touchpoint, product string }{
 func startBadInputViewer(t *testing.T) *testServer {
 	db := storetest.Open(t)
 	clock := func() time.Time { return badNow }
-	hub := live.NewHub(db, live.Options{Tick: 100 * time.Millisecond, Now: clock}, slog.New(slog.DiscardHandler))
-	s := startServer(t, serverConfig{db: db, web: web.Options{Hub: hub, Now: clock}})
+	d := config.Default()
+	hub := live.NewHub(db, live.Options{Tick: 100 * time.Millisecond, Now: clock, MaxQueries: d.LiveMaxQueries,
+		MaxFeeds: d.LiveMaxFeeds, MaxFeedsPerCredential: d.LiveMaxFeedsPerCredential}, slog.New(slog.DiscardHandler))
+	s := startServer(t, serverConfig{db: db, web: shippedLimits(web.Options{Hub: hub, Now: clock})})
 	t.Cleanup(hub.Close)
 	var evs []string
 	for i, f := range fixture {
@@ -793,6 +799,9 @@ type badLiveCase struct {
 	handshake string
 	// events, for a snapshot, is how many events its KPIs must count.
 	events int
+	// burst, when above 1, sends msg that many times at once; the answer is then the frame
+	// that ends the connection.
+	burst int
 }
 
 func liveCases() []badLiveCase {
@@ -822,15 +831,36 @@ func liveCases() []badLiveCase {
 		{msg: filter(`"touchpoint":["?"]`), events: fixtureCount("touchpoint", "?")},
 		{msg: `{"type":"subscribe","view":"drilldown","filters":{"region":["\\"]}}`, events: fixtureCount("region", `\`)},
 		{msg: filter(`"region":["` + strings.Repeat("x", 8000) + `"]`)},
+		{msg: `{"type":"hello"}`, burst: liveBurst + 1, input: code(`{"type":"hello"}`) + " " + strconv.Itoa(liveBurst+1) + " times at once"},
 	}
 }
+
+// liveBurst is how many messages a live connection may send at once (web.LiveOptions).
+const liveBurst = 10
+
+// shippedLimits sets in o the limits that truthboard serve has by default (config.Default, as
+// internal/server passes them on), so that the catalogue shows the answers of a server as
+// shipped.
+func shippedLimits(o web.Options) web.Options {
+	d := config.Default()
+	o.Limits = event.Limits{MaxBodyBytes: int64(d.MaxBodyBytes), MaxEvents: d.MaxEvents, Retention: d.Retention}
+	o.MaxInflightBytes, o.MaxInflightBytesPerKey = int64(d.MaxInflightBytes), int64(d.MaxInflightBytesPerKey)
+	o.MinUploadRate, o.AuthFailuresPerMinute, o.ReadMaxQueries = int64(d.MinUploadRate), d.AuthFailuresPerMinute, d.ReadMaxQueries
+	o.Live.MaxConnsPerCredential, o.Live.MaxConnsPerAddress = d.LiveMaxConnsPerCredential, d.LiveMaxConnsPerAddress
+	o.Live.SubscribeRate, o.Live.SubscribeBurst = d.LiveSubscribeRate, liveBurst
+	return o
+}
+
+// mib shows a size of whole MiB, e.g. "8 MiB".
+func mib(n int) string { return strconv.Itoa(n>>20) + " MiB" }
 
 func liveCatalogue(t *testing.T, s *testServer) string {
 	var out strings.Builder
 	out.WriteString("\n## /v1/live (WebSocket)\n\nOn the server of the metrics rows, with the admin token as `?token=`. " +
 		"Each message is sent as a text frame (unless the row says binary) on a new connection, and the answer is the " +
 		"first frame the server sends back: an `error` frame, which leaves the connection open for the next message, " +
-		"a `snapshot` (with the number of events its KPIs count), or a close frame.\n\n" +
+		"a `snapshot` (with the number of events its KPIs count), or a close frame. A row that sends its message several " +
+		"times at once shows the frame that ends the connection.\n\n" +
 		"| # | input | answer |\n|---|---|---|\n")
 	c := newCatalogue()
 	for i, lc := range liveCases() {
@@ -919,11 +949,16 @@ func liveAnswer(s *testServer, lc badLiveCase) (string, error) {
 	if lc.binary {
 		kind = websocket.BinaryMessage
 	}
-	if err := conn.WriteMessage(kind, []byte(lc.msg)); err != nil {
-		return "", err
+	for range max(1, lc.burst) {
+		if err := conn.WriteMessage(kind, []byte(lc.msg)); err != nil {
+			return "", err
+		}
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, b, err := conn.ReadMessage()
+	for lc.burst > 1 && err == nil { // the answers to the burst's first messages, until the close
+		_, b, err = conn.ReadMessage()
+	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
 		return strings.TrimSpace(fmt.Sprintf("close %d %s", ce.Code, code(ce.Text))), nil

@@ -65,12 +65,20 @@ type page struct {
 	mu   sync.Mutex
 	req  []string
 	errs []string
+	// patience is how long wait polls; 10 s when zero.
+	patience time.Duration
 }
 
 func openPage(t *testing.T, bctx context.Context, u string) *page {
 	t.Helper()
+	return openTab(t, bctx, u, 20*time.Second)
+}
+
+// openTab opens u in a new tab that lives for at most timeout.
+func openTab(t *testing.T, bctx context.Context, u string, timeout time.Duration) *page {
+	t.Helper()
 	ctx, cancel := chromedp.NewContext(bctx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 20*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	t.Cleanup(func() {
 		cancelTimeout()
 		cancel()
@@ -138,8 +146,12 @@ func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
 // wait polls a JavaScript expression until it is truthy.
 func (p *page) wait(what, expr string) {
 	p.t.Helper()
+	patience := p.patience
+	if patience == 0 {
+		patience = 10 * time.Second
+	}
 	if _, err := chromedp.Run(p.ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		chromedp.WithPollingTimeout(patience), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
 		state, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.body.dataset.live + " " + location.href`))
 		p.t.Fatalf("waiting for %s: %v (page: %s)", what, err, state)
 	}

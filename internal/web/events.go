@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -36,6 +38,19 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 	if size < 0 {
 		size = max
 	}
+	// The key's share first, so that a key at its share never takes the budget of the others.
+	if s.keyInflight != nil {
+		key := c.Locals(tokenKey{}).(string)
+		if !s.keyInflight.Add(key, size, s.opts.MaxInflightBytesPerKey) {
+			s.rejected(telemetry.RejectKeyInFlight, 1)
+			c.Set(fiber.HeaderRetryAfter, "1")
+			s.dropBody(c) // more of this key's bodies are what it may not send now
+			return c.Status(fiber.StatusTooManyRequests).JSON(apiError{Error: "this ingest key already has " +
+				strconv.FormatInt(s.opts.MaxInflightBytesPerKey, 10) + " bytes of requests in flight, its share of the server; " +
+				"nothing of this request was stored, retry after 1 s, once its other requests are answered"})
+		}
+		defer s.keyInflight.Sub(key, size)
+	}
 	if s.inflightBytes.Add(size) > s.opts.MaxInflightBytes && size < s.opts.MaxInflightBytes {
 		s.inflightBytes.Add(-size)
 		s.rejected(telemetry.RejectOverloaded, 1)
@@ -44,7 +59,12 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "too many ingest requests at once; nothing of this request was stored, retry after 1 s"})
 	}
 	defer s.inflightBytes.Add(-size)
-	raw, fits, err := readBody(c, max)
+	raw, fits, err := s.readBody(c, max)
+	if isTimeout(err) {
+		s.rejected(telemetry.RejectTooSlow, 1)
+		c.Context().SetConnectionClose()
+		return c.Status(fiber.StatusRequestTimeout).JSON(apiError{Error: s.tooSlowMessage()})
+	}
 	if err != nil {
 		s.rejected(telemetry.RejectBadBody, 1)
 		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: "the body could not be read: " + err.Error()})
@@ -118,9 +138,10 @@ func (s *Server) rejected(reason string, n int) {
 }
 
 // readBody reads the request body (streamed by fasthttp, see New) up to limit bytes; fits is
-// false when the body is longer.
-func readBody(c *fiber.Ctx, limit int64) (body []byte, fits bool, err error) {
-	stream := c.Context().RequestBodyStream()
+// false when the body is longer. A body slower than the minimum upload rate ends in a timeout
+// error (isTimeout).
+func (s *Server) readBody(c *fiber.Ctx, limit int64) (body []byte, fits bool, err error) {
+	stream := s.bodyStream(c)
 	if stream == nil { // not streamed (app.Test, or a body already read)
 		body = c.Request().Body()
 		return body, int64(len(body)) <= limit, nil
@@ -144,13 +165,59 @@ const drainLimit = 16 << 20
 // through a small buffer: the client, still sending, then reads the answer instead of a reset
 // connection, and no memory is held. A longer body closes the connection after the answer.
 func (s *Server) discardBody(c *fiber.Ctx) {
-	stream := c.Context().RequestBodyStream()
+	stream := s.bodyStream(c)
 	if stream == nil {
 		return
 	}
-	if n, _ := io.Copy(io.Discard, io.LimitReader(stream, drainLimit+1)); n > drainLimit {
+	if n, err := io.Copy(io.Discard, io.LimitReader(stream, drainLimit+1)); n > drainLimit || err != nil {
 		c.Context().SetConnectionClose()
 	}
+}
+
+// bodyStream is the request's streamed body, nil when it is not streamed. Under a minimum
+// upload rate it is paced: each read from the connection has a deadline by which the body's
+// average rate since its start, after the grace period, is still at least the minimum, and
+// never later than the server's read timeout. A trickling upload (a few bytes now and then,
+// to hold its place in the in-flight budget) then ends in a timeout within seconds instead of
+// at the read timeout.
+func (s *Server) bodyStream(c *fiber.Ctx) io.Reader {
+	stream := c.Context().RequestBodyStream()
+	conn := c.Context().Conn()
+	if stream == nil || s.opts.MinUploadRate <= 0 || conn == nil {
+		return stream
+	}
+	start := c.Context().Time()
+	return &pacedReader{r: stream, conn: conn, start: start.Add(s.opts.UploadGrace),
+		rate: float64(s.opts.MinUploadRate), latest: start.Add(readTimeout)}
+}
+
+// pacedReader reads a body that must keep up a minimum average rate (bodyStream).
+type pacedReader struct {
+	r      io.Reader
+	conn   net.Conn
+	start  time.Time // the grace period's end: from then on the rate counts
+	rate   float64   // bytes per second
+	latest time.Time // the read timeout: no deadline is later
+	n      int64     // bytes read so far
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	// Byte n+1 is due when n bytes at the minimum rate are, counted from the grace period's end.
+	due := p.start.Add(time.Duration(float64(p.n+1) / p.rate * float64(time.Second)))
+	if due.After(p.latest) {
+		due = p.latest
+	}
+	_ = p.conn.SetReadDeadline(due)
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	return n, err
+}
+
+// tooSlowMessage says why a slow body was cut.
+func (s *Server) tooSlowMessage() string {
+	return "the body arrived too slowly: it must come at " + strconv.FormatInt(s.opts.MinUploadRate, 10) +
+		" bytes per second or more after its first " + strconv.Itoa(int(s.opts.UploadGrace.Seconds())) +
+		" s, and whole within " + strconv.Itoa(int(readTimeout.Seconds())) + " s; nothing of this request was stored, send it again faster or in smaller requests"
 }
 
 // bodyTooLarge answers 413 to a body over the limit and closes the connection, whose unread

@@ -32,9 +32,10 @@ const (
 	// exportTimeout bounds the ClickHouse query of one export; the server's write timeout (30 s)
 	// bounds its sending.
 	exportTimeout = time.Minute
-	// maxExports is how many metrics exports may stream at once on a server: each holds a
-	// ClickHouse connection (of a pool of 8, shared with ingest and the live screens) for as
-	// long as its client reads, so more are refused with 503 and Retry-After: 1.
+	// maxExports is how many metrics exports may stream at once on a server: each holds one of
+	// the read API's query slots (TRUTHBOARD_READ_MAX_QUERIES, 3 by default) for as long as its
+	// client reads, so more are refused with 503 and Retry-After: 1, leaving slots to the other
+	// reads.
 	maxExports = 2
 )
 
@@ -100,9 +101,18 @@ func (s *Server) exportMetrics(c *fiber.Ctx, values url.Values) error {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: fmt.Sprintf(
 			"%d CSV exports are being sent already, the most this server streams at once; retry in a second", maxExports)})
 	}
+	// The export holds a read slot from its first query to its last byte.
+	wait, cancelWait := context.WithTimeout(c.UserContext(), 10*time.Second)
+	releaseRead, err := s.reading(wait)
+	cancelWait()
+	if err != nil {
+		s.exports.release()
+		return s.readBusy(c)
+	}
 	now := s.now()
 	p := q.Plan(now)
-	ex := &metricsExport{q: q, p: p, rules: s.opts.Rules, release: s.exports.release, total: map[totalKey]*rollup.Group{}}
+	ex := &metricsExport{q: q, p: p, rules: s.opts.Rules, total: map[totalKey]*rollup.Group{},
+		release: func() { releaseRead(); s.exports.release() }}
 	if q.Recovery {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
 		rec, err := s.db.Recovery(ctx, q, p, now)

@@ -250,8 +250,6 @@ func gzipped(t testing.TB, b []byte) []byte {
 
 // ---- reading back ----
 
-func storedIDs(t testing.TB, db *store.Store) map[string]int { return storetest.StoredIDs(t, db) }
-
 func assertStoredOnce(t testing.TB, db *store.Store, want []string) {
 	t.Helper()
 	storetest.AssertStoredOnce(t, db, want)

@@ -5,13 +5,17 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/truthboard/truthboard/internal/live"
+	"github.com/truthboard/truthboard/internal/quota"
+	"github.com/truthboard/truthboard/internal/telemetry"
 )
 
 // LiveOptions are the settings of GET /v1/live.
@@ -27,6 +31,17 @@ type LiveOptions struct {
 	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed besides the
 	// server's own; "*" allows any. Clients that send no Origin (not browsers) are allowed.
 	AllowedOrigins []string
+	// MaxConnsPerCredential and MaxConnsPerAddress bound the open connections of one
+	// credential (a display token, one sign-in, the admin token) and of one client address
+	// (0: no bound); beyond them the upgrade is answered 429.
+	MaxConnsPerCredential int
+	MaxConnsPerAddress    int
+	// SubscribeRate is how many messages per second a connection may send on average, after
+	// a burst of SubscribeBurst (default 10); a faster one is closed with 1008 "subscribing too
+	// fast". 0: no limit. Every message counts, valid or not: a screen sends one per change of
+	// view or filters.
+	SubscribeRate  float64
+	SubscribeBurst int
 }
 
 func (o LiveOptions) withDefaults() LiveOptions {
@@ -39,45 +54,118 @@ func (o LiveOptions) withDefaults() LiveOptions {
 	if o.ReadLimit <= 0 {
 		o.ReadLimit = 4 << 10
 	}
+	if o.SubscribeBurst <= 0 {
+		o.SubscribeBurst = 10
+	}
 	return o
 }
 
-// liveUpgrade checks a WebSocket request before the upgrade: a viewer's token, then the origin.
-// Browsers cannot set headers on a WebSocket, so the token may come as ?token=.
+// liveUpgrade checks a WebSocket request before the upgrade: a viewer's token, the origin, then
+// the bounds on connections of the credential and of the client address. Browsers cannot set
+// headers on a WebSocket, so the token may come as ?token=.
 func (s *Server) liveUpgrade(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return c.Status(fiber.StatusUpgradeRequired).JSON(apiError{Error: "GET /v1/live is a WebSocket: connect with a WebSocket client"})
 	}
-	valid := s.liveCredential(c)
+	cr := s.identify(c, true)
+	if cr.wait > 0 {
+		return s.tooManyFailures(c, cr.wait)
+	}
+	valid, who := s.liveCredential(c, cr)
 	if valid == nil {
 		return c.Status(fiber.StatusUnauthorized).JSON(apiError{Error: "send an admin or display token as Authorization: Bearer or as ?token="})
 	}
-	c.Locals(credentialLocal, valid)
 	if origin := c.Get(fiber.HeaderOrigin); origin != "" && !s.originAllowed(origin, c.Hostname()) {
 		return c.Status(fiber.StatusForbidden).JSON(apiError{Error: "origin " + origin + " may not open live connections; add it to the allowed origins"})
 	}
-	return c.Next()
+	l, ok, err := s.takeLiveConn(c, who)
+	if !ok {
+		return err
+	}
+	c.Locals(credentialLocal, valid)
+	c.Locals(whoLocal, who)
+	c.Locals(leaseLocal, l)
+	err = c.Next()
+	if c.Response().StatusCode() != fiber.StatusSwitchingProtocols {
+		l.end() // no connection: the handshake failed
+	} else {
+		// liveConn takes the lease over as it starts. fasthttp (v1.52) does not start it when
+		// writing the 101 fails, so the lease ends by itself if nothing took it by then.
+		time.AfterFunc(leaseUnclaimed, func() {
+			if l.claim() {
+				l.end()
+			}
+		})
+	}
+	return err
 }
 
-// credentialLocal names, in a live connection's Locals, the check that its credential still
-// holds (the WebSocket's Locals take string keys).
-const credentialLocal = "truthboard.live.credential"
+// Names in a live connection's Locals (the WebSocket's Locals take string keys): the check
+// that its credential still holds, the credential's name, and its lease on the bounds.
+const (
+	credentialLocal = "truthboard.live.credential"
+	whoLocal        = "truthboard.live.who"
+	leaseLocal      = "truthboard.live.lease"
+)
+
+// leaseUnclaimed is how long after its 101 a connection's lease waits to be taken over.
+const leaseUnclaimed = 10 * time.Second
 
 // liveCredential checks the viewer's credential of a live request and returns how to check it
-// again later: nil when it is not valid now. The admin token cannot be revoked; a display
-// token can, and a session expires.
-func (s *Server) liveCredential(c *fiber.Ctx) func() bool {
-	cr := s.identify(c, true)
+// again later, nil when it is not valid now, and a name that tells this credential from others
+// for the bounds per credential. The admin token cannot be revoked; a display token can, and a
+// session expires.
+func (s *Server) liveCredential(c *fiber.Ctx, cr credentials) (valid func() bool, who string) {
 	switch {
 	case cr.role < display:
-		return nil
+		return nil, ""
 	case cr.role == display:
-		return func() bool { _, ok := s.opts.Access.DisplayTokens.Check(cr.token); return ok }
+		return func() bool { _, ok := s.opts.Access.DisplayTokens.Check(cr.token); return ok }, "display token " + cr.id
 	case cr.viaCookie:
 		session := strings.Clone(c.Cookies(SessionCookie))
-		return func() bool { return s.sessions.Valid(session, s.now()) }
+		return func() bool { return s.sessions.Valid(session, s.now()) }, "session " + session
 	}
-	return func() bool { return true }
+	return func() bool { return true }, "admin token"
+}
+
+// liveLease is one live connection's place in the counts of its credential and its address.
+type liveLease struct {
+	s             *Server
+	who, addr     string
+	claimed, done atomic.Bool
+}
+
+// takeLiveConn counts a new connection of credential who from the request's address; when
+// either is at its bound it answers 429 instead, and ok is false.
+func (s *Server) takeLiveConn(c *fiber.Ctx, who string) (l *liveLease, ok bool, err error) {
+	o := s.opts.Live
+	l = &liveLease{s: s, who: "credential " + who, addr: "address " + addressKey(s.clientAddr(c))}
+	refuse := func(reason, msg string) error {
+		s.opts.Telemetry.LiveRefused.WithLabelValues(reason).Inc()
+		c.Set(fiber.HeaderRetryAfter, "30")
+		return c.Status(fiber.StatusTooManyRequests).JSON(apiError{Error: msg})
+	}
+	if !s.liveConns.Add(l.addr, 1, int64(o.MaxConnsPerAddress)) {
+		return nil, false, refuse(telemetry.LiveRefusedConnsPerAddress, "this address already has "+strconv.Itoa(o.MaxConnsPerAddress)+
+			" live connections open, the most allowed; close a screen first")
+	}
+	if !s.liveConns.Add(l.who, 1, int64(o.MaxConnsPerCredential)) {
+		s.liveConns.Sub(l.addr, 1)
+		return nil, false, refuse(telemetry.LiveRefusedConnsPerCredential, "this credential (display token, sign-in or admin token) already has "+strconv.Itoa(o.MaxConnsPerCredential)+
+			" live connections open, the most allowed; close a screen first, or give other screens a display token of their own")
+	}
+	return l, true, nil
+}
+
+// claim takes the lease over, once: from liveConn, or from the timer when liveConn never ran.
+func (l *liveLease) claim() bool { return l.claimed.CompareAndSwap(false, true) }
+
+// end gives the connection's places back, once.
+func (l *liveLease) end() {
+	if l.done.CompareAndSwap(false, true) {
+		l.s.liveConns.Sub(l.addr, 1)
+		l.s.liveConns.Sub(l.who, 1)
+	}
 }
 
 // originAllowed admits the server's own origin and the configured ones.
@@ -93,8 +181,16 @@ func (s *Server) originAllowed(origin, host string) bool {
 // liveConn serves one screen: this goroutine reads subscriptions, one writer goroutine sends
 // what the hub offers.
 func (s *Server) liveConn(conn *websocket.Conn) {
+	if l, ok := conn.Locals(leaseLocal).(*liveLease); ok && l.claim() {
+		defer l.end()
+	}
 	o := s.opts.Live
-	client := live.NewClient()
+	who, _ := conn.Locals(whoLocal).(string)
+	client := live.NewClientOf(who)
+	var subscribes *quota.Bucket
+	if o.SubscribeRate > 0 {
+		subscribes = quota.NewBucket(o.SubscribeRate, o.SubscribeBurst)
+	}
 	conn.SetReadLimit(o.ReadLimit)
 	pongWait := 2 * o.PingInterval
 	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
@@ -120,12 +216,20 @@ func (s *Server) liveConn(conn *websocket.Conn) {
 			}
 			break
 		}
+		// A flood of messages, each a subscription, would start and stop feeds as fast as it is
+		// read: it ends the connection.
+		if subscribes != nil && !subscribes.Take(time.Now()) {
+			reason = live.TooFast
+			break
+		}
 		sub, err := live.ParseClientMessage(msg)
 		if err != nil {
 			client.Reply(live.ErrorMessage(err))
 			continue
 		}
-		s.hub.Subscribe(client, sub)
+		if err := s.hub.Subscribe(client, sub); err != nil {
+			client.Reply(live.ErrorMessage(err))
+		}
 	}
 	client.Close(reason) // the first reason wins: the hub's, if it closed the client
 	<-writerDone

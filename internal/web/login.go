@@ -3,11 +3,13 @@ package web
 import (
 	"html/template"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/truthboard/truthboard/internal/telemetry"
 	"github.com/truthboard/truthboard/static"
 )
 
@@ -48,7 +50,15 @@ func (s *Server) postLogin(c *fiber.Ctx) error {
 	if !s.sameOrigin(c, false) {
 		return s.renderLogin(c, fiber.StatusForbidden, loginData{Error: "This sign-in came from another site and was refused. Open the sign-in page of this server and try again.", Next: next})
 	}
+	if wait := s.throttled(c); wait > 0 {
+		secs := retryAfter(wait)
+		s.opts.Telemetry.HTTPRefused.WithLabelValues(telemetry.RefusedAuthThrottled).Inc()
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		return s.renderLogin(c, fiber.StatusTooManyRequests, loginData{Error: "Too many wrong tokens came from your address. Wait " +
+			strconv.Itoa(secs) + " seconds, then try again with the admin token.", Next: next})
+	}
 	if !s.opts.AdminToken.Check(c.FormValue("token")) {
+		s.failedCredential(c)
 		return s.renderLogin(c, fiber.StatusUnauthorized, loginData{Error: "That is not the admin token. Check it and try again.", Next: next})
 	}
 	sessions := s.sessions

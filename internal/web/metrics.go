@@ -56,7 +56,13 @@ func (s *Server) rollupQuery(c *fiber.Ctx, values url.Values) (q rollup.Query, p
 	p = q.Plan(s.now())
 	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
 	defer cancel()
-	if groups, err = s.db.Rollup(ctx, q, p); err != nil {
+	release, err := s.reading(ctx)
+	if err != nil {
+		return q, p, nil, false, s.readBusy(c)
+	}
+	groups, err = s.db.Rollup(ctx, q, p)
+	release()
+	if err != nil {
 		return q, p, nil, false, dbError(c, err)
 	}
 	return q, p, groups, true, nil
@@ -84,7 +90,12 @@ func (s *Server) getMetrics(c *fiber.Ctx) error {
 	if q.Recovery {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
 		defer cancel()
+		release, err := s.reading(ctx)
+		if err != nil {
+			return s.readBusy(c)
+		}
 		rec, err := s.db.Recovery(ctx, q, p, s.now())
+		release()
 		if err != nil {
 			return dbError(c, err)
 		}

@@ -555,6 +555,18 @@ type apiDeltas struct {
 type apiPoint struct {
 	T time.Time `json:"t"`
 	apiMetrics
+	Partial bool    `json:"partial"`
+	Seconds float64 `json:"seconds"`
+}
+
+// apiJudgement is the verdict on one delta (docs/api.md).
+type apiJudgement struct {
+	Verdict   string   `json:"verdict"`
+	Reason    string   `json:"reason"`
+	Test      string   `json:"test"`
+	P         *float64 `json:"p"`
+	N         int64    `json:"n"`
+	NPrevious int64    `json:"n_previous"`
 }
 
 type apiRow struct {
@@ -562,10 +574,11 @@ type apiRow struct {
 	Channel    string `json:"channel"`
 	Touchpoint string `json:"touchpoint"`
 	apiMetrics
-	Previous *apiMetrics  `json:"previous"`
-	Delta    *apiDeltas   `json:"delta"`
-	Series   []apiPoint   `json:"series"`
-	Recovery *apiRecovery `json:"recovery"`
+	Previous  *apiMetrics             `json:"previous"`
+	Delta     *apiDeltas              `json:"delta"`
+	Judgement map[string]apiJudgement `json:"judgement"`
+	Series    []apiPoint              `json:"series"`
+	Recovery  *apiRecovery            `json:"recovery"`
 }
 
 type apiRecovery struct {
@@ -791,6 +804,33 @@ func checkDeltas(t *testing.T, cov *metricsCoverage, where string, d *apiDeltas,
 	}
 }
 
+// checkJudgements checks that every delta has a verdict, on the n of its two periods, and is
+// coloured only with a p-value under the alpha of docs/api.md.
+func checkJudgements(t *testing.T, where string, js map[string]apiJudgement, cur, prev *apiMetrics) {
+	t.Helper()
+	for _, x := range []struct {
+		name      string
+		cur, prev apiFigure
+	}{
+		{"csat", cur.CSAT, prev.CSAT}, {"nps", cur.NPS, prev.NPS}, {"ces", cur.CES, prev.CES},
+		{"negative_rate", cur.NegativeRate, prev.NegativeRate}, {"abandonment", cur.Abandonment, prev.Abandonment},
+		{"wait_p50_ms", cur.WaitP50, prev.WaitP50}, {"wait_p90_ms", cur.WaitP90, prev.WaitP90},
+	} {
+		j, ok := js[x.name]
+		switch {
+		case !ok:
+			t.Errorf("%s: judgement of %s is missing", where, x.name)
+		case j.N != x.cur.N || j.NPrevious != x.prev.N:
+			t.Errorf("%s: judgement of %s on n = %d / %d, the figures have %d / %d", where, x.name, j.N, j.NPrevious, x.cur.N, x.prev.N)
+		case j.Verdict != "neutral" && (j.P == nil || *j.P >= 0.001 || j.N < 30 || j.NPrevious < 30):
+			t.Errorf("%s: %s judged %s with p %v on n = %d / %d", where, x.name, j.Verdict, j.P, j.N, j.NPrevious)
+		}
+	}
+	if _, ok := js["events"]; !ok {
+		t.Errorf("%s: judgement of events is missing", where)
+	}
+}
+
 // spec tables: the SPEC's vocabulary order, and the documented table choice and trend step.
 var (
 	specMoments  = []string{"zmot", "fmot", "smot", "tmot", "service"}
@@ -936,7 +976,8 @@ func checkMetricsCase(t *testing.T, s *testServer, raw []rawEvent, cov *metricsC
 		case c.compare:
 			checkMetrics(t, cov, where+" previous", row.Previous, pc, seconds)
 			checkDeltas(t, cov, where, row.Delta, &row.apiMetrics, row.Previous)
-		case row.Previous != nil || row.Delta != nil:
+			checkJudgements(t, where, row.Judgement, &row.apiMetrics, row.Previous)
+		case row.Previous != nil || row.Delta != nil || row.Judgement != nil:
 			t.Errorf("%s: previous and delta without compare=previous", where)
 		}
 		switch rec := row.Recovery; {

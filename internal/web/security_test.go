@@ -77,10 +77,17 @@ func TestSecurityHeaders(t *testing.T) {
 		checkOnlySelf(t, name, csp, host)
 	}
 
-	// Behind a proxy that terminates TLS, browsers are told to come back over HTTPS only.
+	// X-Forwarded-Proto from a client that is not a trusted proxy (none is, by default) is not
+	// believed; from a trusted proxy that terminates TLS, browsers are told to come back over
+	// HTTPS only.
 	a := n.do(t, http.MethodGet, "/login", "", "X-Forwarded-Proto", "https")
+	if got := a.header.Get("Strict-Transport-Security"); got != "" {
+		t.Errorf("X-Forwarded-Proto from an untrusted client: Strict-Transport-Security = %q, want none", got)
+	}
+	proxied := startAccessNode(t, storetest.Open(t), time.Second, adminToken, func(o *web.Options) { o.TrustedProxies = []string{"127.0.0.0/8"} })
+	a = proxied.do(t, http.MethodGet, "/login", "", "X-Forwarded-Proto", "https")
 	if got := a.header.Get("Strict-Transport-Security"); got != "max-age=15552000" {
-		t.Errorf("over HTTPS: Strict-Transport-Security = %q, want max-age=15552000", got)
+		t.Errorf("over HTTPS behind a trusted proxy: Strict-Transport-Security = %q, want max-age=15552000", got)
 	}
 }
 

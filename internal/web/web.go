@@ -10,6 +10,7 @@ import (
 	"iter"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,10 +23,12 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/truthboard/truthboard/internal/auth"
+	"github.com/truthboard/truthboard/internal/deadletter"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/live"
 	"github.com/truthboard/truthboard/internal/metric"
+	"github.com/truthboard/truthboard/internal/quota"
 	"github.com/truthboard/truthboard/internal/rollup"
 	"github.com/truthboard/truthboard/internal/telemetry"
 )
@@ -47,8 +50,9 @@ type Database interface {
 
 // Hub pushes live figures to the screens of GET /v1/live; *live.Hub in production.
 type Hub interface {
-	// Subscribe moves a screen to the feed of sub; a screen may change it at any time.
-	Subscribe(c *live.Client, sub live.Subscription)
+	// Subscribe moves a screen to the feed of sub; a screen may change it at any time. An
+	// error (a bound on feeds) is for the screen, which keeps the feed it had.
+	Subscribe(c *live.Client, sub live.Subscription) error
 	// Leave removes a screen whose connection ended, closed for reason.
 	Leave(c *live.Client, reason live.CloseReason)
 	// Stats are the feeds and screens, for GET /v1/stats.
@@ -85,6 +89,30 @@ type Options struct {
 	// counts bytes, not requests, so many small requests are not refused while the queue has
 	// room (default 64 MiB).
 	MaxInflightBytes int64
+	// MaxInflightBytesPerKey is one ingest key's share of MaxInflightBytes (0: no share of its
+	// own, the whole budget): a request that would take its key past it gets 429, so one key's
+	// uploads, slow or many, never hold the budget of the others.
+	MaxInflightBytesPerKey int64
+	// MinUploadRate is the slowest average rate, in bytes per second after UploadGrace, at
+	// which an ingest body may arrive (0: no minimum); a slower one is cut with 408 and its
+	// connection closed, so a trickling upload does not hold its share of the budget for the
+	// whole read timeout.
+	MinUploadRate int64
+	// UploadGrace is how long a body may take to get going before MinUploadRate applies
+	// (default 5 s).
+	UploadGrace time.Duration
+	// AuthFailuresPerMinute is how many wrong credentials (bearer tokens, ?token=, the sign-in
+	// form) one client address may present per minute, in a burst (0: no limit). Past it, its
+	// requests that present a credential get 429 with Retry-After, before the credential is
+	// checked, until it has waited.
+	AuthFailuresPerMinute int
+	// TrustedProxies are the IP addresses and CIDR ranges (as config.ParseProxy reads them;
+	// others are ignored) of the proxies whose X-Forwarded-For, -Host and -Proto are believed.
+	// Empty: those headers are ignored, whoever sends them.
+	TrustedProxies []string
+	// ReadMaxQueries bounds the ClickHouse queries of GET /v1/metrics and /v1/consistency at
+	// once (0: no bound): the read API's share of the database's connections.
+	ReadMaxQueries int
 	// Now is the server's clock (nil: time.Now): it checks occurred_at on ingest and places the
 	// windows of the metrics. Tests set it to make windows deterministic.
 	Now func() time.Time
@@ -106,7 +134,17 @@ type Server struct {
 	hub    Hub
 	// inflightBytes is the body size of the ingest requests being decoded or stored.
 	inflightBytes atomic.Int64
-	opts          Options
+	// keyInflight is the same per ingest key (nil: no share per key).
+	keyInflight *quota.Counts
+	// authFailures holds the wrong credentials of each client address (nil: no throttle).
+	authFailures *quota.Buckets
+	// liveConns counts the open live connections per credential and per address.
+	liveConns *quota.Counts
+	// proxies are the trusted proxies (Options.TrustedProxies).
+	proxies []netip.Prefix
+	// readSlots bounds the read API's queries at once (nil: no bound).
+	readSlots chan struct{}
+	opts      Options
 	// sessions signs and checks session cookies (login.go).
 	sessions *auth.Sessions
 	// antiCSRF signs and checks the CSRF tokens of forms and cookie-authenticated requests (csrf.go).
@@ -140,6 +178,7 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	if opts.Now != nil {
 		s.now = opts.Now
 	}
+	s.initGuards()
 	s.app = fiber.New(fiber.Config{
 		AppName:               "truthboard",
 		DisableStartupMessage: true,
@@ -147,12 +186,23 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		// ingest body is read once it is admitted (postEvents) and other routes refuse large
 		// ones (smallBodies). BodyLimit is then the size up to which fasthttp pre-reads.
 		StreamRequestBody: true,
-		BodyLimit:         int(opts.Limits.MaxBodyBytes),
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorHandler:      s.errorHandler,
+		// fasthttp would otherwise read a whole multipart body, into a temporary file, before
+		// any handler or check runs (fasthttp v1.52, ContinueReadBodyStream): no route takes
+		// multipart, and smallBodies refuses its size like any other body.
+		DisablePreParseMultipartForm: true,
+		// X-Forwarded-Host and -Proto are believed from the trusted proxies only (none by
+		// default): c.Hostname() and c.Protocol(), behind the origin checks, the CSP's WebSocket
+		// origin, HSTS and the Secure cookie flag, then follow the request itself.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          opts.TrustedProxies,
+		BodyLimit:               int(opts.Limits.MaxBodyBytes),
+		ReadTimeout:             readTimeout,
+		WriteTimeout:            30 * time.Second,
+		IdleTimeout:             120 * time.Second,
+		ErrorHandler:            s.errorHandler,
 	})
+	// No 100 Continue before authentication (mayContinue).
+	s.app.Server().ContinueHandler = s.mayContinue
 	s.app.Use(recover.New(), securityHeaders(), s.smallBodies)
 	s.app.Get("/livez", s.livez)
 	s.app.Get("/readyz", s.readyz)
@@ -188,6 +238,9 @@ func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
 
 // Shutdown stops accepting connections and waits for in-flight requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+// readTimeout bounds reading a request, headers and body (fasthttp's ReadTimeout).
+const readTimeout = 30 * time.Second
 
 // apiError is the body of every error answer.
 type apiError struct {
@@ -254,6 +307,7 @@ func (s *Server) smallBodies(c *fiber.Ctx) error {
 	}
 	n := c.Request().Header.ContentLength()
 	if n > maxFormBytes || (n == -1 && c.Context().RequestBodyStream() != nil) {
+		s.opts.Telemetry.HTTPRefused.WithLabelValues(telemetry.RefusedBodyTooLarge).Inc()
 		c.Context().SetConnectionClose()
 		return c.Status(fiber.StatusRequestEntityTooLarge).JSON(apiError{Error: "the body is larger than " + strconv.Itoa(maxFormBytes) + " bytes, the limit outside POST /v1/events"})
 	}
@@ -266,9 +320,15 @@ func (s *Server) livez(c *fiber.Ctx) error { return c.SendString("ok\n") }
 type readiness struct {
 	// Ready is whether this server can acknowledge events: its spool has room. ClickHouse
 	// being down does not make it unready, since events wait in the spool.
-	Ready      bool       `json:"ready"`
+	Ready bool `json:"ready"`
+	// Degraded is true while ClickHouse does not answer or its schema is not applied yet:
+	// events are acknowledged from the spool, the dashboards show their last figures.
+	Degraded   bool       `json:"degraded"`
 	ClickHouse string     `json:"clickhouse"` // "ok", or why it does not answer
 	Spool      spoolState `json:"spool"`
+	// DeadLetter is what was kept aside because ClickHouse can never take it (not counted in
+	// Ready: it blocks nothing).
+	DeadLetter deadletter.Stats `json:"dead_letter"`
 }
 
 type spoolState struct {
@@ -289,12 +349,12 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	r := readiness{ClickHouse: "ok", Spool: spoolState{
 		Events: st.Events, Bytes: st.Bytes, MaxBytes: st.MaxBytes, Segments: st.Segments,
 		FailedInserts: st.Failures, LastError: st.LastError,
-	}}
+	}, DeadLetter: st.DeadLetter}
 	if !st.Oldest.IsZero() {
 		r.Spool.OldestAgeSeconds = time.Since(st.Oldest).Seconds()
 	}
 	if err := s.db.Ping(ctx); err != nil {
-		r.ClickHouse = "unavailable: " + err.Error()
+		r.ClickHouse, r.Degraded = "unavailable: "+err.Error(), true
 	}
 	// Ready while a typical request still fits: the body limit of room left in the spool.
 	r.Ready = st.MaxBytes-st.Bytes >= s.opts.Limits.MaxBodyBytes

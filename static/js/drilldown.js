@@ -1,12 +1,13 @@
 import {
-  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, kpiTilesHTML, renderKPIs,
-  subscriptionFromURL, withToken,
+  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL, withToken,
 } from './live.js';
+import {AlertBanner} from './alerts.js';
+import {FIGURES, deltaText, explain, heatmapDecoration, hideTooltips, renderTiles, tilesHTML, verdictClass} from './judgement.js';
 
 hasECharts();
 const $ = (id) => document.getElementById(id);
 const kpis = $('kpis');
-kpis.innerHTML = kpiTilesHTML();
+kpis.innerHTML = tilesHTML();
 $('badge').innerHTML = badgeHTML;
 $('channels').innerHTML = MOMENTS.map((m) =>
   `<div class="panel"><div class="chart" data-chart="channels_${m}"></div><p class="cci" data-cci="${m}"></p></div>`).join('');
@@ -75,7 +76,10 @@ for (const name of ['window', 'moment', 'channel']) {
   form.elements[name].addEventListener('change', () => form.requestSubmit());
 }
 
-const charts = new ChartSet({decorate: () => ({toolbox: {show: false}})});
+const charts = new ChartSet({
+  decorate: (name, opt) => Object.assign({toolbox: {show: false}},
+    name === 'heatmap' ? heatmapDecoration(opt, document.querySelector('[data-chart="heatmap"]')) : {}),
+});
 charts.onCreate = (name, c) => {
   if (name !== 'heatmap') return;
   c.on('click', (p) => {
@@ -88,28 +92,52 @@ charts.onCreate = (name, c) => {
   });
 };
 
-const pct = (f) => (f && f.value !== null ? (f.value * 100).toFixed(1) + '%' : '—');
-const fix = (f, d) => (f && f.value !== null ? f.value.toFixed(d) : '—');
+// TABLE_FIGURES are the touchpoints' figure columns, each with its change against the previous
+// period, coloured only when the server judged it better or worse.
+const TABLE_FIGURES = ['csat', 'nps', 'ces', 'negative_rate', 'abandonment', 'wait_p90_ms'];
+
+// figureCell is the cell of one figure of a touchpoint row: value, n in the title, and the
+// change with its judgement.
+function figureCell(r, name) {
+  const td = document.createElement('td');
+  td.className = 'num';
+  const f = r[name];
+  const v = document.createElement('span');
+  v.textContent = f && f.value !== null ? FIGURES[name].fmt(f.value) : '—';
+  v.title = f ? `n = ${f.n}` + (f.value === null ? ': not enough data' : '') : '';
+  td.append(v);
+  const d = r.delta ? r.delta[name] : null;
+  if (d !== null && d !== undefined) {
+    const j = r.judgement ? r.judgement[name] : null;
+    const c = document.createElement('span');
+    c.className = 'change ' + verdictClass(j);
+    c.textContent = deltaText(name, d);
+    c.title = explain(j);
+    td.append(c);
+  }
+  return td;
+}
 
 function renderTouchpoints(rows) {
   const body = $('touchpoints').tBodies[0];
+  const columns = 4 + TABLE_FIGURES.length;
   rows = (rows || []).slice().sort((a, b) => b.events - a.events).slice(0, 100);
   if (!rows.length) {
-    body.innerHTML = '<tr><td colspan="8" class="empty">no events in this window</td></tr>';
+    body.innerHTML = `<tr><td colspan="${columns}" class="empty">no events in this window</td></tr>`;
     return;
   }
   const tr = rows.map((r) => {
-    const cells = [r.moment, r.channel, r.touchpoint, r.events.toLocaleString(), pct(r.csat), fix(r.nps, 0), fix(r.ces, 2), pct(r.negative_rate)];
     const row = document.createElement('tr');
     row.dataset.moment = r.moment;
     row.dataset.channel = r.channel;
     row.dataset.touchpoint = r.touchpoint;
-    cells.forEach((c, i) => {
+    [r.moment, r.channel, r.touchpoint, r.events.toLocaleString()].forEach((c, i) => {
       const td = document.createElement('td');
       td.textContent = c;
-      if (i >= 3) td.className = 'num';
+      if (i === 3) td.className = 'num';
       row.append(td);
     });
+    for (const name of TABLE_FIGURES) row.append(figureCell(r, name));
     return row;
   });
   body.replaceChildren(...tr);
@@ -200,16 +228,19 @@ function renderConsistency(list) {
   }
 }
 
+const banner = new AlertBanner();
 const live = new Live({
   subscription: subscriptionFromURL('drilldown'),
   badge: $('badge'),
+  onAlerts: (alerts) => banner.render(alerts),
   onMessage(m) {
     if (m.data) {
-      renderKPIs(kpis, m.data.kpis);
+      renderTiles(kpis, m.data.kpis);
       renderTouchpoints(m.data.touchpoints);
       renderNegatives(m.data.negatives, m.type === 'snapshot');
       renderConsistency(m.data.consistency);
     }
+    if (m.type === 'snapshot') hideTooltips(charts);
     charts.apply(m);
   },
 });

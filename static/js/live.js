@@ -1,7 +1,7 @@
 // live.js: the shared client of Truthboard's dashboards. It keeps one WebSocket to /v1/live
 // (reconnecting forever with backoff and jitter), applies snapshots and updates to ECharts
-// instances that are created once and updated in place, renders the KPI tiles and drives the
-// freshness badge. Protocol: docs/live-protocol.md.
+// instances that are created once and updated in place, and drives the freshness badge.
+// Protocol: docs/live-protocol.md. The KPI tiles and the judged changes are in judgement.js.
 
 export const WINDOWS = ['1m', '5m', '15m', '1h', '24h', '7d', '30d'];
 export const MOMENTS = ['zmot', 'fmot', 'smot', 'tmot', 'service'];
@@ -71,61 +71,6 @@ function ago(ms) {
   if (s < 90) return s + ' s';
   if (s < 5400) return Math.round(s / 60) + ' min';
   return Math.round(s / 3600) + ' h';
-}
-
-const num = (v, d = 0) => v.toLocaleString([], {minimumFractionDigits: d, maximumFractionDigits: d});
-const signed = (s, v) => (v > 0 ? '+' : v < 0 ? '−' : '±') + s;
-
-// KPIS are the tiles: the figure's key in data.kpis, its label and formats. better is +1 when
-// up is good, -1 when down is good.
-export const KPIS = [
-  {key: 'nps', label: 'NPS', fmt: (v) => num(v, 0), delta: (d) => signed(num(Math.abs(d), 1), d), better: 1},
-  {key: 'csat', label: 'CSAT', fmt: (v) => num(v * 100, 1) + '%', delta: (d) => signed(num(Math.abs(d * 100), 1) + ' pts', d), better: 1},
-  {key: 'ces', label: 'CES', fmt: (v) => num(v, 2), delta: (d) => signed(num(Math.abs(d), 2), d), better: 1},
-  {key: 'events', label: 'Volume', fmt: (v) => num(v, 0), delta: (d) => signed(num(Math.abs(d), 0), d), better: 0},
-  {key: 'negative_rate', label: 'Negative moments', fmt: (v) => num(v * 100, 1) + '%', delta: (d) => signed(num(Math.abs(d * 100), 1) + ' pts', d), better: -1},
-];
-
-// renderKPIs fills the .tile[data-kpi] elements inside root from data.kpis.
-export function renderKPIs(root, kpis) {
-  if (!kpis) return;
-  for (const k of KPIS) {
-    const tile = root.querySelector(`.tile[data-kpi="${k.key}"]`);
-    if (!tile) continue;
-    let value, n;
-    if (k.key === 'events') {
-      value = kpis.events;
-      n = null;
-    } else {
-      value = kpis[k.key] ? kpis[k.key].value : null;
-      n = kpis[k.key] ? kpis[k.key].n : 0;
-    }
-    const v = tile.querySelector('.value');
-    const nodata = value === null || value === undefined;
-    v.textContent = nodata ? 'not enough data' : k.fmt(value);
-    v.classList.toggle('nodata', nodata);
-    tile.querySelector('.n').textContent = k.key === 'events'
-      ? num(kpis.rate_per_s || 0, 2) + ' / s'
-      : 'n = ' + num(n || 0, 0);
-    const dEl = tile.querySelector('.delta');
-    const d = kpis.delta ? kpis.delta[k.key] : null;
-    dEl.classList.remove('good', 'bad', 'flat');
-    if (d === null || d === undefined) {
-      dEl.textContent = 'vs previous: —';
-      dEl.title = 'not enough data in the previous period';
-    } else {
-      dEl.textContent = (d > 0 ? '▲ ' : d < 0 ? '▼ ' : '') + k.delta(d);
-      dEl.title = 'change against the previous period';
-      dEl.classList.add(k.better === 0 || d === 0 ? 'flat' : d * k.better > 0 ? 'good' : 'bad');
-    }
-  }
-}
-
-// kpiTilesHTML is the markup of the tiles, filled by renderKPIs.
-export function kpiTilesHTML() {
-  return KPIS.map((k) => `<div class="tile" data-kpi="${k.key}"><div class="label">${k.label}</div>` +
-    '<div class="value nodata">…</div><div class="meta"><span class="n"></span>' +
-    '<span class="delta"></span></div></div>').join('');
 }
 
 // ---- charts ----

@@ -1,10 +1,12 @@
-import {ChartSet, Live, badgeHTML, hasECharts, kpiTilesHTML, renderKPIs, subscriptionFromURL} from './live.js';
+import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL} from './live.js';
+import {BreachPin} from './tvpin.js';
+import {heatmapDecoration, renderTiles, tilesHTML} from './judgement.js';
 
 // The TV wall: no controls; the URL sets window, filters and rotate (e.g. rotate=30s, rotate=0
 // to stay on the first panel).
 hasECharts();
 const $ = (id) => document.getElementById(id);
-$('kpis').innerHTML = kpiTilesHTML();
+$('kpis').innerHTML = tilesHTML();
 $('badge').innerHTML = badgeHTML;
 
 function rotateMs() {
@@ -20,6 +22,9 @@ function rotateMs() {
 const unit = () => Math.max(12, Math.min(64, window.innerWidth / 80));
 const fg = '#e6edf3';
 const dim = '#9aa7b4';
+// The heatmap's judgement colours on the dark theme, by the cell's code (see chart.Heatmap):
+// red and green stay, "no significant change" and "too few to judge" become dark.
+const dark = {'-1': '#da3633', 0: '#3b4654', 1: '#2ea043', 2: '#262d38'};
 
 function decorate(name, opt) {
   const f = unit();
@@ -37,18 +42,18 @@ function decorate(name, opt) {
         pointer: {width: f * 0.35},
       };
     }
-    if (s.type === 'heatmap') return {label: {fontSize: f * 0.8}};
+    if (s.type === 'heatmap') return {itemStyle: {borderColor: '#0d1117', borderWidth: Math.max(2, f / 8)}};
     if (s.type === 'funnel') return {label: {fontSize: f * 0.9, color: fg}};
     if (s.type === 'line') return {lineStyle: {width: Math.max(2, f / 8)}, symbolSize: f / 3};
     return {label: {fontSize: f * 0.8}};
   });
-  const axis = {axisLabel: {fontSize: f * 0.8, color: dim}, nameTextStyle: {fontSize: f * 0.8}};
+  const axis = {axisLabel: {fontSize: f * 0.8, color: dim, margin: f * 0.6}, nameTextStyle: {fontSize: f * 0.8}};
   const o = {
     backgroundColor: 'transparent',
     animationDurationUpdate: 600,
     toolbox: {show: false},
     textStyle: {fontSize: f},
-    title: {textStyle: {fontSize: f * 1.1, color: fg}, left: f * 0.5, top: f * 0.3},
+    title: {textStyle: {fontSize: f * 1.1, color: fg}, left: f * 0.5, top: f * 0.3, itemGap: f * 0.4},
     legend: {textStyle: {fontSize: f * 0.8, color: dim}, itemWidth: f * 1.2, itemHeight: f * 0.7, top: f * 0.3, right: f},
     tooltip: {show: false},
     series,
@@ -56,7 +61,19 @@ function decorate(name, opt) {
   if (opt.xAxis) o.xAxis = axis;
   if (opt.yAxis) o.yAxis = axis;
   if (opt.grid) o.grid = {top: f * 3.5, left: f * 1.5, right: f * 2, bottom: name === 'heatmap' ? f * 5 : f * 1.5, containLabel: true};
-  if (opt.visualMap) o.visualMap = {itemHeight: f * 12, itemWidth: f, textStyle: {fontSize: f * 0.8, color: dim}, bottom: 0};
+  if (opt.visualMap) {
+    const vm = opt.visualMap[0];
+    o.visualMap = {itemWidth: f * 1.4, itemHeight: f * 0.9, itemGap: f, textStyle: {fontSize: f * 0.8, color: dim}, bottom: 0,
+      pieces: (vm.pieces || []).map((p) => Object.assign({}, p, {color: dark[p.value] || p.color}))};
+  }
+  if (name === 'heatmap') {
+    // Cell texts, with the change that coloured a cell; no tooltips without a pointer.
+    const h = heatmapDecoration(opt, document.querySelector('[data-chart="heatmap"]'), {
+      tooltip: false, minCell: 110, fontSize: f, small: 0.7, style: {color: fg, textBorderColor: '#000', textBorderWidth: 2},
+    });
+    Object.assign(o.series[0], h.series[0]);
+    o.title.subtextStyle = {fontSize: f * 0.75, color: dim};
+  }
   return o;
 }
 
@@ -64,8 +81,9 @@ const charts = new ChartSet({theme: 'dark', decorate});
 const live = new Live({
   subscription: subscriptionFromURL('tv'),
   badge: $('badge'),
+  onAlerts: (alerts) => pin.update(alerts),
   onMessage(m) {
-    if (m.data) renderKPIs($('kpis'), m.data.kpis);
+    if (m.data) renderTiles($('kpis'), m.data.kpis);
     charts.apply(m);
   },
 });
@@ -83,8 +101,18 @@ function show(i) {
   $('panel-title').textContent = panels[i].dataset.title;
 }
 show(0);
+
+// A firing alert holds the wall on the moments × channels panel, its cell framed (tvpin.js);
+// several take turns at the rotation's pace (every 10 s when the rotation is off).
+const pin = new BreachPin({
+  panelIndex: Math.max(0, panels.findIndex((p) => p.querySelector('[data-chart="heatmap"]'))),
+  show, charts, card: $('breach'),
+});
 const every = rotateMs();
-if (every > 0) setInterval(() => show((current + 1) % panels.length), every);
+setInterval(() => {
+  if (pin.pinned) pin.next();
+  else if (every > 0) show((current + 1) % panels.length);
+}, every || 10000);
 
 function tickClock() {
   $('clock').textContent = new Date().toLocaleTimeString([], {hour: '2-digit', minute: '2-digit', hour12: false});
@@ -93,4 +121,4 @@ tickClock();
 setInterval(tickClock, 1000);
 
 live.start();
-window.truthboard = {live, charts, show};
+window.truthboard = {live, charts, show, pin};

@@ -7,6 +7,11 @@
 // the history, so that a restart neither forgets a breach nor announces it again as new: the
 // restored firing alerts go to Alertmanager (which needs them re-sent to keep them open, and
 // recognises them by fingerprint) but not to the webhooks (which would take them as new).
+//
+// What people are told follows what they were told before: a firing alert is announced once,
+// as soon as it fires unsilenced (so one that fired under a silence is announced when the
+// silence ends, if it still fires), and an announced alert's resolve is always delivered,
+// silenced or not, so that no destination keeps an alert open that is over.
 package evaluator
 
 import (
@@ -76,8 +81,17 @@ type Evaluator struct {
 	lastError             string
 
 	// active is the engine's pending and firing alerts after the last evaluation, firing
-	// first, read by every screen's tick.
-	active atomic.Pointer[[]alert.Alert]
+	// first, read by every screen's tick. publishMu orders its writers (the loop, and the
+	// web edge's acknowledgements and silences) so that an older snapshot never replaces a
+	// newer one.
+	active    atomic.Pointer[[]alert.Alert]
+	publishMu sync.Mutex
+
+	// evalMu makes evaluations one at a time, whoever calls Evaluate. announced, under it, are
+	// the fingerprints of the firing alerts the destinations have been told of (or, restored,
+	// may have been): their resolve is delivered.
+	evalMu    sync.Mutex
+	announced map[string]bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -94,7 +108,7 @@ func New(engine *alert.Engine, store Store, opts Options, log *slog.Logger) *Eva
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	e := &Evaluator{engine: engine, store: store, opts: opts, log: log}
+	e := &Evaluator{engine: engine, store: store, opts: opts, log: log, announced: map[string]bool{}}
 	empty := []alert.Alert{}
 	e.active.Store(&empty)
 	return e
@@ -142,10 +156,18 @@ func (e *Evaluator) restore(ctx context.Context) {
 		e.log.Warn("silences not restored from the history", "err", err)
 	}
 	e.engine.Restore(alerts, silences)
-	e.publish(e.engine.Active())
+	active := e.publish()
+	e.evalMu.Lock()
+	defer e.evalMu.Unlock()
 	var firing []notify.Alert
-	for _, a := range alerts {
-		if a.State == alert.Firing && !a.Silenced {
+	for _, a := range active {
+		if a.State != alert.Firing {
+			continue
+		}
+		// Announced before the restart, or silenced then: either way its resolve must reach
+		// whoever may have seen it fire.
+		e.announced[a.Fingerprint] = true
+		if !a.Silenced { // as silenced now, not as the history recorded it
 			firing = append(firing, e.notifyAlert(a, notify.StatusFiring, time.Time{}))
 		}
 	}
@@ -173,10 +195,12 @@ func (e *Evaluator) run(ctx context.Context) {
 
 // Evaluate runs one evaluation now: the loop calls it every interval; tests call it directly.
 func (e *Evaluator) Evaluate(ctx context.Context) {
+	e.evalMu.Lock()
 	started := time.Now()
 	now := e.opts.Now().UTC()
 	err := e.evaluate(ctx, now)
 	took := time.Since(started)
+	e.evalMu.Unlock()
 	e.evaluations.Add(1)
 	e.mu.Lock()
 	e.lastDuration = took
@@ -200,33 +224,34 @@ func (e *Evaluator) evaluate(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("read the rollups: %w", err)
 	}
 	res := e.engine.Evaluate(alert.Input{Now: now, Data: data})
-	e.publish(res.Active)
-	if len(res.Transitions) == 0 {
-		return nil
+	active := e.publish()
+	if len(res.Transitions) > 0 {
+		// The history first: a transition that is delivered but not recorded would be announced
+		// again after a restart. A failure to record is retried by nothing (the engine has moved
+		// on), so it is logged; delivery goes ahead, as people must hear of a breach.
+		if err := e.store.AppendAlertTransitions(ctx, res.Transitions); err != nil {
+			e.log.Warn("alert transitions not recorded in the history", "transitions", len(res.Transitions), "err", err)
+		}
 	}
-	// The history first: a transition that is delivered but not recorded would be announced
-	// again after a restart. A failure to record is retried by nothing (the engine has moved
-	// on), so it is logged; delivery goes ahead, as people must hear of a breach.
-	if err := e.store.AppendAlertTransitions(ctx, res.Transitions); err != nil {
-		e.log.Warn("alert transitions not recorded in the history", "transitions", len(res.Transitions), "err", err)
-	}
-	e.deliver(res.Transitions)
+	e.deliver(res.Transitions, active)
 	return nil
 }
 
-// deliver sends the transitions that people are told of: an alert that fires, and a firing
-// alert that resolves; silenced alerts are left out.
-func (e *Evaluator) deliver(ts []alert.Transition) {
+// deliver sends what people are told of: the resolve of every announced alert that resolved,
+// and every firing alert not silenced that was not announced yet (it just fired, or the silence
+// that muted it ended).
+func (e *Evaluator) deliver(ts []alert.Transition, active []alert.Alert) {
 	var out []notify.Alert
 	for _, t := range ts {
-		if t.Alert.Silenced {
-			continue
-		}
-		switch {
-		case t.To == alert.Firing && t.From != alert.Firing:
-			out = append(out, e.notifyAlert(t.Alert, notify.StatusFiring, time.Time{}))
-		case t.To == alert.Resolved:
+		if t.To == alert.Resolved && e.announced[t.Alert.Fingerprint] {
+			delete(e.announced, t.Alert.Fingerprint)
 			out = append(out, e.notifyAlert(t.Alert, notify.StatusResolved, t.At))
+		}
+	}
+	for _, a := range active {
+		if a.State == alert.Firing && !a.Silenced && !e.announced[a.Fingerprint] {
+			e.announced[a.Fingerprint] = true
+			out = append(out, e.notifyAlert(a, notify.StatusFiring, time.Time{}))
 		}
 	}
 	if len(out) == 0 {
@@ -265,21 +290,14 @@ func (e *Evaluator) drilldownURL(labels map[string]string) string {
 	return e.opts.PublicURL + "/drilldown?" + q.Encode()
 }
 
-// publish keeps the active alerts for the screens, firing before pending, each group in the
-// engine's order.
-func (e *Evaluator) publish(active []alert.Alert) {
-	sorted := slices.Clone(active)
-	slices.SortStableFunc(sorted, func(a, b alert.Alert) int {
-		return rank(a.State) - rank(b.State)
-	})
-	e.active.Store(&sorted)
-}
-
-func rank(s alert.State) int {
-	if s == alert.Firing {
-		return 0
-	}
-	return 1
+// publish keeps the engine's active alerts for the screens (Engine.Active: firing first) and
+// returns them. The engine is read under publishMu, so the last snapshot stored is the newest.
+func (e *Evaluator) publish() []alert.Alert {
+	e.publishMu.Lock()
+	defer e.publishMu.Unlock()
+	active := e.engine.Active()
+	e.active.Store(&active)
+	return active
 }
 
 // MaxSilences bounds the silences in force at once: each is checked against every alert at
@@ -296,7 +314,7 @@ func (e *Evaluator) Acknowledge(ctx context.Context, fingerprint, by string) (al
 	if err != nil {
 		return t, err
 	}
-	e.publish(e.engine.Active())
+	e.publish()
 	if err := e.store.AppendAlertTransitions(ctx, []alert.Transition{t}); err != nil {
 		return t, fmt.Errorf("acknowledged, but not recorded in the history: %w", err)
 	}
@@ -313,6 +331,7 @@ func (e *Evaluator) Silence(ctx context.Context, matchers []alert.Matcher, until
 	if err != nil {
 		return s, err
 	}
+	e.publish() // the screens and GET /v1/alerts show the alerts silenced at once
 	if err := e.store.AddAlertSilence(ctx, s); err != nil {
 		return s, fmt.Errorf("silenced, but not recorded (a restart would forget it): %w", err)
 	}
@@ -325,6 +344,7 @@ func (e *Evaluator) Expire(ctx context.Context, id string) (alert.Silence, error
 	if err != nil {
 		return s, err
 	}
+	e.publish()
 	if err := e.store.AddAlertSilence(ctx, s); err != nil {
 		return s, fmt.Errorf("silence ended, but not recorded (a restart would bring it back): %w", err)
 	}

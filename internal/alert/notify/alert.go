@@ -96,7 +96,7 @@ func validate(a *Alert) error {
 func validNames(what string, m map[string]string) error {
 	for k, v := range m {
 		// The legacy name rule: Alertmanager 0.25 (Debian's) accepts nothing else.
-		if !model.LabelName(k).IsValidLegacy() {
+		if !model.LegacyValidation.IsValidLabelName(k) {
 			return fmt.Errorf("%s name %q: use letters, digits and _ only, not starting with a digit", what, k)
 		}
 		if !utf8.ValidString(v) {

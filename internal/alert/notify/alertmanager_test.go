@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/alert/notify/notifytest"
 	"github.com/truthboard/truthboard/internal/store/storetest"
 )
 
@@ -36,7 +37,7 @@ func csatAlert(channel string) Alert {
 func TestAlertmanagerDelivers(t *testing.T) {
 	viaAM := newReceiver(t, nil)
 	direct := newReceiver(t, nil)
-	base := startAlertmanager(t, viaAM.URL+"/from-alertmanager")
+	base := notifytest.StartAlertmanager(t, viaAM.URL+"/from-alertmanager")
 
 	urls, err := ParseAlertmanagerURLs(base)
 	if err != nil {
@@ -61,10 +62,10 @@ func TestAlertmanagerDelivers(t *testing.T) {
 	wh.Send([]Alert{a})
 
 	// Listed by Alertmanager, as sent.
-	var listed gettableAlert
-	eventually(t, "listed by Alertmanager", func() bool {
+	var listed notifytest.GettableAlert
+	notifytest.Eventually(t, "listed by Alertmanager", func() bool {
 		var ok bool
-		listed, ok = listAlerts(t, base)["CSATBelowTarget"]
+		listed, ok = notifytest.ListAlerts(t, base)["CSATBelowTarget"]
 		return ok
 	})
 	if !maps.Equal(listed.Labels, a.Labels) || !maps.Equal(listed.Annotations, a.Annotations) {
@@ -82,12 +83,12 @@ func TestAlertmanagerDelivers(t *testing.T) {
 	}
 
 	// Routed by Alertmanager to the receiver, and sent directly: the same payload, field for field.
-	amIdx, amFiring := viaAM.waitFor(t, "firing from Alertmanager", func(p webhookPayload) bool { return p.Status == StatusFiring })
-	directIdx, directFiring := direct.waitFor(t, "firing from the Webhook sender", func(p webhookPayload) bool { return p.Status == StatusFiring })
-	if got, want := jsonShape(direct.raw(t, directIdx)), jsonShape(viaAM.raw(t, amIdx)); got != want {
+	amIdx, amFiring := viaAM.WaitFor(t, "firing from Alertmanager", func(p WebhookPayload) bool { return p.Status == StatusFiring })
+	directIdx, directFiring := direct.WaitFor(t, "firing from the Webhook sender", func(p WebhookPayload) bool { return p.Status == StatusFiring })
+	if got, want := jsonShape(direct.Raw(t, directIdx)), jsonShape(viaAM.Raw(t, amIdx)); got != want {
 		t.Errorf("the webhook payload's fields differ from Alertmanager's:\n ours: %s\n  its: %s", got, want)
 	}
-	for _, p := range []webhookPayload{amFiring, directFiring} {
+	for _, p := range []WebhookPayload{amFiring, directFiring} {
 		if p.Version != "4" || p.GroupKey != `{}:{alertname="CSATBelowTarget"}` || len(p.Alerts) != 1 {
 			t.Fatalf("payload version %q groupKey %q with %d alerts", p.Version, p.GroupKey, len(p.Alerts))
 		}
@@ -105,12 +106,12 @@ func TestAlertmanagerDelivers(t *testing.T) {
 	// Alertmanager resolves by itself an alert whose endsAt passes: the resends move it on, so
 	// the alert is still firing after its first endsAt.
 	firstEnd := listed.EndsAt
-	if d := firstEnd.Sub(time.Now()); d < 2*time.Second || d > 5*time.Second {
+	if d := time.Until(firstEnd); d < 2*time.Second || d > 5*time.Second {
 		t.Errorf("endsAt %s ahead, want 4 resend intervals (4s)", d)
 	}
-	eventually(t, "firing past its first endsAt", func() bool {
+	notifytest.Eventually(t, "firing past its first endsAt", func() bool {
 		now := time.Now()
-		l, ok := listAlerts(t, base)["CSATBelowTarget"]
+		l, ok := notifytest.ListAlerts(t, base)["CSATBelowTarget"]
 		if !ok {
 			t.Fatalf("Alertmanager dropped the firing alert (first endsAt %s, now %s)", firstEnd, now)
 		}
@@ -121,16 +122,20 @@ func TestAlertmanagerDelivers(t *testing.T) {
 	a.Status, a.EndsAt = StatusResolved, time.Now().UTC().Truncate(time.Millisecond)
 	am.Send([]Alert{a})
 	wh.Send([]Alert{a})
-	eventually(t, "resolved in Alertmanager", func() bool {
-		_, ok := listAlerts(t, base)["CSATBelowTarget"]
+	notifytest.Eventually(t, "resolved in Alertmanager", func() bool {
+		_, ok := notifytest.ListAlerts(t, base)["CSATBelowTarget"]
 		return !ok
 	})
 	for _, r := range []*receiver{viaAM, direct} {
-		_, p := r.waitFor(t, "resolved", func(p webhookPayload) bool { return p.Status == StatusResolved })
+		_, p := r.WaitFor(t, "resolved", func(p WebhookPayload) bool { return p.Status == StatusResolved })
 		if len(p.Alerts) != 1 || p.Alerts[0].Status != StatusResolved || !p.Alerts[0].EndsAt.Equal(a.EndsAt) || p.Alerts[0].Fingerprint != fp {
 			t.Errorf("resolved payload %+v, want the alert resolved at %s", p, a.EndsAt)
 		}
 	}
+	// A receiver has a payload before its sender has read the answer and counted it.
+	notifytest.Eventually(t, "both notifications counted", func() bool {
+		return am.Stats()[0].Sent >= 2 && wh.Stats()[0].Sent >= 2
+	})
 	for _, s := range append(am.Stats(), wh.Stats()...) {
 		if s.Sent < 2 || s.Failed != 0 || s.Retries != 0 || s.Dropped != 0 {
 			t.Errorf("%s stats %+v: want 2 or more sent, none failed", s.Kind, s)
@@ -172,7 +177,7 @@ func jsonShape(v any) string {
 // newest state of every alert that was kept.
 func TestAlertmanagerOutage(t *testing.T) {
 	rcv := newReceiver(t, nil)
-	base := startAlertmanager(t, rcv.URL)
+	base := notifytest.StartAlertmanager(t, rcv.URL)
 	proxy := storetest.NewProxy(t, strings.TrimPrefix(base, "http://"))
 	am, err := NewAlertmanager(AlertmanagerConfig{
 		URLs:           []string{"http://" + proxy.Addr()},
@@ -196,7 +201,7 @@ func TestAlertmanagerOutage(t *testing.T) {
 
 	proxy.Cut()
 	am.Send([]Alert{named("X", StatusFiring)})
-	eventually(t, "retrying X", func() bool { return stats().Retries >= 2 })
+	notifytest.Eventually(t, "retrying X", func() bool { return stats().Retries >= 2 })
 
 	// The worker holds X; Y and Z1…Z150 wait, 151 alerts in a queue of 100: the 51 oldest go.
 	am.Send([]Alert{named("Y", StatusFiring)})
@@ -221,7 +226,7 @@ func TestAlertmanagerOutage(t *testing.T) {
 	proxy.Hold()
 	proxy.Restore()
 	failed := stats().Failed
-	eventually(t, "timing out on a hung Alertmanager", func() bool { return stats().Failed >= failed+2 })
+	notifytest.Eventually(t, "timing out on a hung Alertmanager", func() bool { return stats().Failed >= failed+2 })
 	proxy.Release()
 
 	var want []string
@@ -230,8 +235,8 @@ func TestAlertmanagerOutage(t *testing.T) {
 	}
 	slices.Sort(want)
 	var got []string
-	eventually(t, "Alertmanager holding the newest states", func() bool {
-		got = slices.Sorted(maps.Keys(listAlerts(t, base)))
+	notifytest.Eventually(t, "Alertmanager holding the newest states", func() bool {
+		got = slices.Sorted(maps.Keys(notifytest.ListAlerts(t, base)))
 		return slices.Equal(got, want) && stats().Queued == 0
 	})
 	s := stats()
@@ -247,7 +252,7 @@ func TestAlertmanagerOutage(t *testing.T) {
 // and that an alert Alertmanager would refuse never reaches it, so it cannot make the valid
 // alerts of its batch fail.
 func TestAlertmanagerRefusesBadAlert(t *testing.T) {
-	base := startAlertmanager(t, "http://127.0.0.1:9/unused")
+	base := notifytest.StartAlertmanager(t, "http://127.0.0.1:9/unused")
 	am, err := NewAlertmanager(AlertmanagerConfig{URLs: []string{base}})
 	if err != nil {
 		t.Fatal(err)
@@ -259,9 +264,11 @@ func TestAlertmanagerRefusesBadAlert(t *testing.T) {
 	bad := csatAlert("app")
 	bad.Labels["bad-label"] = "x"
 	am.Send([]Alert{bad, good})
-	eventually(t, "the valid alert listed", func() bool {
-		_, ok := listAlerts(t, base)["CSATBelowTarget"]
-		return ok
+	// Alertmanager lists the alert as soon as it has it; the sender counts it once it has read
+	// the answer, a moment later.
+	notifytest.Eventually(t, "the valid alert listed and counted as sent", func() bool {
+		_, ok := notifytest.ListAlerts(t, base)["CSATBelowTarget"]
+		return ok && am.Stats()[0].AlertsSent == 1
 	})
 	if s := am.Stats()[0]; s.Dropped != 1 || s.Failed != 0 || s.AlertsSent != 1 {
 		t.Errorf("stats %+v: want the invalid alert dropped, the valid one sent", s)
@@ -270,7 +277,7 @@ func TestAlertmanagerRefusesBadAlert(t *testing.T) {
 	// Bypass the validation to see Alertmanager's own answer to a bad alert.
 	d := am.dests[0]
 	d.push("bad", 1, postableAlert{Labels: map[string]string{"bad-label": "x"}, StartsAt: time.Now()})
-	eventually(t, "the refused alert dropped", func() bool { return am.Stats()[0].Dropped == 2 })
+	notifytest.Eventually(t, "the refused alert dropped", func() bool { return am.Stats()[0].Dropped == 2 })
 	if s := am.Stats()[0]; s.Failed != 1 || s.Retries != 0 {
 		t.Errorf("stats %+v: a 400 is one failed attempt, not retried", s)
 	}
@@ -284,7 +291,7 @@ func TestAlertmanagerRefusesBadAlert(t *testing.T) {
 // TestAlertmanagerCloseDelivers shows that Close delivers what waits when Alertmanager answers:
 // a resolve given just before shutdown is not lost.
 func TestAlertmanagerCloseDelivers(t *testing.T) {
-	base := startAlertmanager(t, "http://127.0.0.1:9/unused")
+	base := notifytest.StartAlertmanager(t, "http://127.0.0.1:9/unused")
 	am, err := NewAlertmanager(AlertmanagerConfig{URLs: []string{base}})
 	if err != nil {
 		t.Fatal(err)
@@ -292,10 +299,10 @@ func TestAlertmanagerCloseDelivers(t *testing.T) {
 	a := csatAlert("store")
 	am.Send([]Alert{a}) // before Start: waits in the queue
 	am.Start()
-	eventually(t, "listed", func() bool { _, ok := listAlerts(t, base)["CSATBelowTarget"]; return ok })
+	notifytest.Eventually(t, "listed", func() bool { _, ok := notifytest.ListAlerts(t, base)["CSATBelowTarget"]; return ok })
 	a.Status = StatusResolved
 	am.Send([]Alert{a})
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), notifytest.WaitLimit)
 	defer cancel()
 	if err := am.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -303,7 +310,7 @@ func TestAlertmanagerCloseDelivers(t *testing.T) {
 	if n := am.workers.running.Load(); n != 0 {
 		t.Fatalf("%d goroutines still running after Close returned", n)
 	}
-	if _, ok := listAlerts(t, base)["CSATBelowTarget"]; ok {
+	if _, ok := notifytest.ListAlerts(t, base)["CSATBelowTarget"]; ok {
 		t.Error("the resolve given before Close did not reach Alertmanager")
 	}
 	am.Send([]Alert{a}) // a repeat: nothing to send

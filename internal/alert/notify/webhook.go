@@ -85,12 +85,13 @@ func (w *Webhook) Close(ctx context.Context) error { return w.close(ctx) }
 // Stats are the counts of every URL, in the order of WebhookConfig.URLs.
 func (w *Webhook) Stats() []DestinationStats { return w.stats() }
 
-// webhookPayload is Alertmanager's webhook message, version 4 (its notify/webhook package),
-// field for field and in its order.
-type webhookPayload struct {
+// WebhookPayload is Alertmanager's webhook message, version 4 (its notify/webhook package),
+// field for field and in its order: what every webhook URL receives, exported for receivers
+// written in Go (and tests) to decode.
+type WebhookPayload struct {
 	Receiver          string            `json:"receiver"`
 	Status            Status            `json:"status"`
-	Alerts            []webhookAlert    `json:"alerts"`
+	Alerts            []WebhookAlert    `json:"alerts"`
 	GroupLabels       map[string]string `json:"groupLabels"`
 	CommonLabels      map[string]string `json:"commonLabels"`
 	CommonAnnotations map[string]string `json:"commonAnnotations"`
@@ -100,7 +101,8 @@ type webhookPayload struct {
 	TruncatedAlerts   uint64            `json:"truncatedAlerts"`
 }
 
-type webhookAlert struct {
+// WebhookAlert is one alert of a WebhookPayload.
+type WebhookAlert struct {
 	Status       Status            `json:"status"`
 	Labels       map[string]string `json:"labels"`
 	Annotations  map[string]string `json:"annotations"`
@@ -112,16 +114,16 @@ type webhookAlert struct {
 
 // webhookPayloads groups alerts by alertname (in alphabetical order), at most maxAlerts each:
 // the rest of a group is cut and counted in truncatedAlerts, as Alertmanager's max_alerts does.
-func webhookPayloads(alerts []Alert, receiver, externalURL string, maxAlerts int) []webhookPayload {
+func webhookPayloads(alerts []Alert, receiver, externalURL string, maxAlerts int) []WebhookPayload {
 	groups := map[string][]Alert{}
 	for _, a := range alerts {
 		groups[a.Labels["alertname"]] = append(groups[a.Labels["alertname"]], a)
 	}
-	var out []webhookPayload
+	var out []WebhookPayload
 	for _, name := range slices.Sorted(maps.Keys(groups)) {
 		group := groups[name]
 		groupLabels := map[string]string{"alertname": name}
-		p := webhookPayload{
+		p := WebhookPayload{
 			Receiver:          receiver,
 			Status:            StatusResolved,
 			GroupLabels:       groupLabels,
@@ -140,7 +142,7 @@ func webhookPayloads(alerts []Alert, receiver, externalURL string, maxAlerts int
 			if a.Status == StatusFiring {
 				p.Status = StatusFiring
 			}
-			p.Alerts = append(p.Alerts, webhookAlert{
+			p.Alerts = append(p.Alerts, WebhookAlert{
 				Status: a.Status, Labels: a.Labels, Annotations: a.Annotations,
 				StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL,
 				Fingerprint: a.Fingerprint,

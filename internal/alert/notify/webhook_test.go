@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/alert/notify/notifytest"
 	"github.com/truthboard/truthboard/internal/store/storetest"
 )
 
@@ -43,10 +44,10 @@ func TestWebhookPayload(t *testing.T) {
 	chat.Status = StatusResolved
 	w.Send([]Alert{voice, chat, wait})
 
-	_, resolved := rcv.waitFor(t, "with chat resolved", func(p webhookPayload) bool {
+	_, resolved := rcv.WaitFor(t, "with chat resolved", func(p WebhookPayload) bool {
 		return len(p.Alerts) == 1 && p.Alerts[0].Status == StatusResolved
 	})
-	got := rcv.payloads(t)
+	got := rcv.Payloads(t)
 	if len(got) != 3 {
 		t.Fatalf("%d payloads, want 3 (CSAT firing, wait firing, chat resolved): %+v", len(got), got)
 	}
@@ -91,12 +92,12 @@ func TestWebhookRetries(t *testing.T) {
 		fault func(rcv *receiver, proxy *storetest.Proxy) (heal func())
 	}{
 		{"answers 500", func(rcv *receiver, _ *storetest.Proxy) func() {
-			rcv.setAnswer(func(int, *http.Request) int { return http.StatusInternalServerError })
-			return func() { rcv.setAnswer(nil) }
+			rcv.SetAnswer(func(int, *http.Request) int { return http.StatusInternalServerError })
+			return func() { rcv.SetAnswer(nil) }
 		}},
 		{"answers 429", func(rcv *receiver, _ *storetest.Proxy) func() {
-			rcv.setAnswer(func(int, *http.Request) int { return http.StatusTooManyRequests })
-			return func() { rcv.setAnswer(nil) }
+			rcv.SetAnswer(func(int, *http.Request) int { return http.StatusTooManyRequests })
+			return func() { rcv.SetAnswer(nil) }
 		}},
 		{"is down", func(_ *receiver, proxy *storetest.Proxy) func() {
 			proxy.Cut()
@@ -115,10 +116,10 @@ func TestWebhookRetries(t *testing.T) {
 			d.Timeout, d.MaxAttempts = 100*time.Millisecond, 1<<20
 			w := newTestWebhook(t, d, "http://"+proxy.Addr()+"/hook")
 			w.Send([]Alert{csatAlert("voice")})
-			eventually(t, "retrying", func() bool { return w.Stats()[0].Retries >= 3 })
+			notifytest.Eventually(t, "retrying", func() bool { return w.Stats()[0].Retries >= 3 })
 			heal()
-			rcv.waitFor(t, "after the receiver recovered", func(p webhookPayload) bool { return p.Status == StatusFiring })
-			eventually(t, "counted as sent", func() bool { return w.Stats()[0].Sent == 1 })
+			rcv.WaitFor(t, "after the receiver recovered", func(p WebhookPayload) bool { return p.Status == StatusFiring })
+			notifytest.Eventually(t, "counted as sent", func() bool { return w.Stats()[0].Sent == 1 })
 			s := w.Stats()[0]
 			if s.Failed < 3 || s.Retries != s.Failed || s.Dropped != 0 || s.AlertsSent != 1 || s.Kind != "webhook" {
 				t.Errorf("stats %+v: want every failed attempt retried, then one notification sent", s)
@@ -145,7 +146,7 @@ func TestWebhookGivesUp(t *testing.T) {
 			d.MaxAttempts = 3
 			w := newTestWebhook(t, d, rcv.URL)
 			w.Send([]Alert{csatAlert("voice"), csatAlert("chat")})
-			eventually(t, "dropped", func() bool { return w.Stats()[0].Dropped == 2 })
+			notifytest.Eventually(t, "dropped", func() bool { return w.Stats()[0].Dropped == 2 })
 			s := w.Stats()[0]
 			mu.Lock()
 			defer mu.Unlock()
@@ -191,9 +192,9 @@ func TestSendNeverBlocks(t *testing.T) {
 		t.Fatalf("queued %d of %d, dropped %d: want 10 of 10, 990", s.Queued, s.QueueCapacity, s.Dropped)
 	}
 	close(release)
-	eventually(t, "the queue delivered", func() bool { return w.Stats()[0].Sent == 11 })
+	notifytest.Eventually(t, "the queue delivered", func() bool { return w.Stats()[0].Sent == 11 })
 	var got []string
-	for _, p := range rcv.payloads(t) {
+	for _, p := range rcv.Payloads(t) {
 		got = append(got, p.CommonLabels["alertname"])
 	}
 	want := []string{"A0000"}
@@ -258,7 +259,7 @@ func TestCloseJoinsWorkers(t *testing.T) {
 	// Nothing else of the senders lingers (idle connections, timers): the goroutines settle
 	// back to the count before the test, once the receiver is closed too.
 	rcv.Close()
-	eventually(t, fmt.Sprintf("back to %d goroutines", baseline), func() bool { return runtime.NumGoroutine() <= baseline })
+	notifytest.Eventually(t, fmt.Sprintf("back to %d goroutines", baseline), func() bool { return runtime.NumGoroutine() <= baseline })
 }
 
 // TestCloseGivesUpOnDownDestination: with the receiver down and alerts waiting, Close does
@@ -276,7 +277,7 @@ func TestCloseGivesUpOnDownDestination(t *testing.T) {
 	}
 	w.Start()
 	w.Send([]Alert{csatAlert("voice")})
-	eventually(t, "failing", func() bool { return w.Stats()[0].Failed == 1 })
+	notifytest.Eventually(t, "failing", func() bool { return w.Stats()[0].Failed == 1 })
 	for _, ch := range []string{"web", "app", "store", "chat"} {
 		a := csatAlert(ch)
 		a.Labels["alertname"] = "Other" + ch
@@ -303,7 +304,7 @@ func TestInvalidAlerts(t *testing.T) {
 	badStatus := csatAlert("voice")
 	badStatus.Status = "pending"
 	w.Send([]Alert{noName, badName, badStatus, csatAlert("chat")})
-	_, p := rcv.waitFor(t, "with the valid alert", func(webhookPayload) bool { return true })
+	_, p := rcv.WaitFor(t, "with the valid alert", func(WebhookPayload) bool { return true })
 	if len(p.Alerts) != 1 || p.Alerts[0].Labels["channel"] != "chat" {
 		t.Errorf("payload %+v, want the chat alert alone", p)
 	}

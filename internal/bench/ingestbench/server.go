@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/truthboard/truthboard/internal/benchkit"
+	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/server"
 )
@@ -74,7 +75,10 @@ func (l *serverLauncher) start(ctx context.Context, s serverSettings) (*target, 
 
 // startChild runs `truthboard serve` on a free loopback port and waits until it is ready.
 func (l *serverLauncher) startChild(ctx context.Context, s serverSettings) (*target, error) {
-	flags := []string{"-ingest-rate", "0", "-demo-rate", "0", "-flush-rows", strconv.Itoa(s.FlushRows)}
+	flags := []string{"-ingest-rate", "0", "-demo-rate", "0", "-flush-rows", strconv.Itoa(s.FlushRows),
+		// One key sends everything: its share of the bodies in flight is the whole budget, so
+		// the overload phase still meets the server's budget (503), not a key's share (429).
+		"-max-inflight-bytes-per-key", strconv.Itoa(config.Default().MaxInflightBytes)}
 	if s.SpoolMaxBytes > 0 {
 		flags = append(flags, "-spool-max-bytes", strconv.Itoa(s.SpoolMaxBytes))
 	}

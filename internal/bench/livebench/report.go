@@ -237,7 +237,6 @@ func renderTargets(b *strings.Builder, e *benchEnv, runs []runResult) {
 		hwm, rss         int64
 		lag              float64
 		skipped, dropped int
-		seen             bool
 	}
 	byLayout := map[string]*worst{}
 	var layouts []string
@@ -282,12 +281,12 @@ func renderTargets(b *strings.Builder, e *benchEnv, runs []runResult) {
 			label, l, ms(w.lag), extra, verdict(w.lag <= float64(targetLagP99.Milliseconds()) && w.dropped == 0))
 	}
 	// Queries per tick by layout and screens, to show they follow the views only.
+	// The first run shows the shape; the table has every run.
 	var rows []string
-	for _, r := range runs {
-		for _, f := range r.Fanout {
+	if len(runs) > 0 {
+		for _, f := range runs[0].Fanout {
 			rows = append(rows, fmt.Sprintf("%s/%s: %.1f", short(f.layout), screens(f.clients), f.PerTickAll))
 		}
-		break // the first run shows the shape; the table has every run
 	}
 	note := "queries per tick (run 1) " + strings.Join(rows, ", ") + fmt.Sprintf("; %.2f queries per feed tick in every phase, one feed per distinct view", perFeed)
 	if !qOK {

@@ -61,7 +61,7 @@ var probes = map[string][]probe{
 		{name: "a 10 min rollup, 1,024-row granules", table: "probe_10m_g1024", source: "overview_1m", res: 10 * time.Minute,
 			create: "CREATE TABLE probe_10m_g1024 AS overview_1s" + probeEngine + "1024;" + reaggregate("probe_10m_g1024", 600)},
 	},
-	// The long windows' rollups (migration 0007) against the tables that would answer without
+	// The long windows' rollups (migration 0008) against the tables that would answer without
 	// them.
 	"7d": {
 		{name: "`overview_1h` as the schema defines it", table: "overview_1h", source: "overview_1h", res: time.Hour},

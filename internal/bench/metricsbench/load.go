@@ -15,8 +15,8 @@ import (
 // zmot research, 10% fmot checkouts, 12% smot deliveries, 28% service contacts, 15% tmot
 // follow-ups; channels per moment as in the demo's mixes.
 type touchpoint struct {
-	moment, channel, name, stage, team string
-	share                              float64
+	moment, channel, name, team string
+	share                       float64
 	// waitS and handleS are the medians of wait_ms and handle_ms in seconds (0: no value), drawn
 	// log-normal with sigma.
 	waitS, handleS, sigma float64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -117,7 +118,7 @@ func rawQuery(ctx context.Context, db *store.Store, i int, q rollup.Query, p rol
 		for j := range out {
 			groups[j] = out[j].Group
 		}
-		sink = rollup.BuildConsistency(q, p, groups, metric.Rules{})
+		runtime.KeepAlive(rollup.BuildConsistency(q, p, groups, metric.Rules{}))
 	} else {
 		ms := make([]rollup.Metrics, len(out))
 		for j := range out {
@@ -125,7 +126,7 @@ func rawQuery(ctx context.Context, db *store.Store, i int, q rollup.Query, p rol
 			ms[j].WaitP50MS = metric.Figure{Value: out[j].WaitP50, OK: !math.IsNaN(out[j].WaitP50), N: int64(out[j].WaitN)}
 			ms[j].WaitP90MS = metric.Figure{Value: out[j].WaitP90, OK: !math.IsNaN(out[j].WaitP90), N: int64(out[j].WaitN)}
 		}
-		sink = ms
+		runtime.KeepAlive(ms)
 	}
 	return out, nil
 }

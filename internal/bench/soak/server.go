@@ -74,6 +74,9 @@ func startServer(ctx context.Context, o *options, log *slog.Logger) (*server, er
 		IngestKeys: s.keys,
 		AdminToken: s.admin,
 		Flags:      []string{"-demo-rate", "0"},
+		// Hundreds of screens from this one address with one token: the bounds per client are
+		// off, the server's own bounds stay.
+		Env: []string{"TRUTHBOARD_LIVE_MAX_CONNS_PER_CREDENTIAL=0", "TRUTHBOARD_LIVE_MAX_CONNS_PER_ADDRESS=0"},
 	})
 	if err != nil {
 		s.close(log)

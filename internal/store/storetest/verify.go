@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/truthboard/truthboard/internal/store"
@@ -120,4 +121,97 @@ func head(s []string) []string {
 		return append(s[:10:10], fmt.Sprintf("… (%d in all)", len(s)))
 	}
 	return s
+}
+
+// rollupChecks are the rollup tables with their time step, and the raw query of the same
+// figures: a test's own statement of what each rollup must hold, independent of the code that
+// audits them.
+var rollupChecks = []struct{ table, step string }{
+	{"overview_1s", "1"}, {"overview_1m", "60"}, {"detail_1m", "60"}, {"detail_1h", "3600"},
+}
+
+// RollupDifferences compares every rollup table with the raw table, per time step, moment and
+// channel, on the events, CSAT responses, negative moments and wait times they count, and
+// event_keys with the raw table's keys. It returns one line per difference (at most 10 per
+// table), none when everything agrees.
+func RollupDifferences(ctx context.Context, db *store.Store) ([]string, error) {
+	var diffs []string
+	for _, c := range rollupChecks {
+		bucket := "toUInt32(intDiv(toUInt32(%s), " + c.step + ") * " + c.step + ")"
+		raw, err := figures(ctx, db, "SELECT "+fmt.Sprintf(bucket, "occurred_at")+` AS b, toString(moment), toString(channel),
+			count(), countIf(isNotNull(csat)), sum(toUInt64(negative)), countIf(isNotNull(wait_ms))
+			FROM events GROUP BY b, moment, channel`)
+		if err != nil {
+			return nil, err
+		}
+		rolled, err := figures(ctx, db, "SELECT "+fmt.Sprintf(bucket, "t")+` AS b, toString(moment), toString(channel),
+			sumMerge(events), sumMerge(csat_n), sumMerge(negative), sumMerge(wait_n)
+			FROM `+c.table+` GROUP BY b, moment, channel`)
+		if err != nil {
+			return nil, err
+		}
+		diffs = append(diffs, compareFigures(c.table, raw, rolled)...)
+	}
+	keys := func(table string) (map[string][4]uint64, error) {
+		return figures(ctx, db, `SELECT toUInt32(occurred_at), event_id, '', count(), toUInt64(0), toUInt64(0), toUInt64(0) FROM `+table+` GROUP BY occurred_at, event_id`)
+	}
+	raw, err := keys("events")
+	if err != nil {
+		return nil, err
+	}
+	stored, err := keys("event_keys")
+	if err != nil {
+		return nil, err
+	}
+	return append(diffs, compareFigures("event_keys", raw, stored)...), nil
+}
+
+// AssertRollupsAgree fails t with the differences RollupDifferences finds.
+func AssertRollupsAgree(t testing.TB, db *store.Store) {
+	t.Helper()
+	diffs, err := RollupDifferences(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diffs) > 0 {
+		t.Fatalf("the rollups disagree with the raw table:\n%s", strings.Join(diffs, "\n"))
+	}
+}
+
+// figures runs a query of (bucket, two labels, four counts) rows into a map by bucket/labels.
+func figures(ctx context.Context, db *store.Store, query string) (map[string][4]uint64, error) {
+	rows, err := db.Conn().Query(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", query, err)
+	}
+	defer rows.Close()
+	out := map[string][4]uint64{}
+	for rows.Next() {
+		var (
+			b    uint32
+			l, m string
+			f    [4]uint64
+		)
+		if err := rows.Scan(&b, &l, &m, &f[0], &f[1], &f[2], &f[3]); err != nil {
+			return nil, fmt.Errorf("%s: %w", query, err)
+		}
+		out[fmt.Sprintf("%d/%s/%s", b, l, m)] = f
+	}
+	return out, rows.Err()
+}
+
+func compareFigures(table string, raw, rolled map[string][4]uint64) []string {
+	var diffs []string
+	for k, want := range raw {
+		if got := rolled[k]; got != want {
+			diffs = append(diffs, fmt.Sprintf("%s %s: %v, raw %v", table, k, got, want))
+		}
+	}
+	for k, got := range rolled {
+		if _, ok := raw[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s %s: %v, raw none", table, k, got))
+		}
+	}
+	slices.Sort(diffs)
+	return head(diffs)
 }
