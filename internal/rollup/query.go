@@ -6,10 +6,8 @@
 //
 //	no filter but moment/channel, grouped by moment/channel: overview_1s up to 15m (overview_1m
 //	                                                         with compare=last_week), overview_1m
-//	                                                         up to 24h, overview_1h for 7d,
-//	                                                         overview_1d for 30d
-//	any other filter, or grouped by touchpoint:              detail_1m up to 1h, detail_1h up to
-//	                                                         7d, detail_1d for 30d
+//	                                                         up to 24h, overview_1h for 7d and 30d
+//	any other filter, or grouped by touchpoint:              detail_1m up to 1h, else detail_1h
 //
 // The window is exact and reported: it ends at the end of the current step of the chosen
 // table (so the step that is filling now is included) and starts one window length earlier.
@@ -315,22 +313,17 @@ func (p Plan) ComparedTo() time.Time {
 // with last week reads a week back, further than the one-second table keeps
 // (store.Overview1sRetention): those windows read the minute table.
 func (q Query) table() (string, time.Duration) {
-	const day, week = 24 * time.Hour, 7 * 24 * time.Hour
 	switch detailed := q.Detailed(); {
 	case !detailed && q.Window <= 15*time.Minute && !q.LastWeek:
 		return "overview_1s", time.Second
-	case !detailed && q.Window <= day:
+	case !detailed && q.Window <= 24*time.Hour:
 		return "overview_1m", time.Minute
-	case !detailed && q.Window <= week:
-		return "overview_1h", time.Hour
 	case !detailed:
-		return "overview_1d", day
+		return "overview_1h", time.Hour
 	case q.Window <= time.Hour:
 		return "detail_1m", time.Minute
-	case q.Window <= week:
-		return "detail_1h", time.Hour
 	default:
-		return "detail_1d", day
+		return "detail_1h", time.Hour
 	}
 }
 

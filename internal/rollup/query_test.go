@@ -38,7 +38,7 @@ func TestParseQuery(t *testing.T) {
 		{"series on overview_1m with compare=last_week", "compare=last_week&series=true&window=15m",
 			rollup.Query{Window: 15 * time.Minute, WindowName: "15m", Compare: true, LastWeek: true, Step: time.Minute}},
 		{"series on overview_1h", "series=true&window=7d", rollup.Query{Window: 7 * 24 * time.Hour, WindowName: "7d", Step: 4 * time.Hour}},
-		{"series on detail_1d", "series=true&window=30d&by=touchpoint",
+		{"series on detail_1h for 30d", "series=true&window=30d&by=touchpoint",
 			rollup.Query{Window: 30 * 24 * time.Hour, WindowName: "30d", Step: 24 * time.Hour, By: []string{"touchpoint"}}},
 		{"filters: lists, repeats, blanks and duplicates",
 			"region=north,+south+&region=east,north,&moment=service&channel=voice,chat&segment=small_business&agent_team=billing&product=tv&touchpoint=checkout",
@@ -209,15 +209,15 @@ func TestPlan(t *testing.T) {
 			From: at(3, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(3, 11, 0, 0).AddDate(0, 0, -7)}},
 		{"window=7d&by=touchpoint", now, rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
 			From: at(3, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(3, 11, 0, 0).AddDate(0, 0, -7)}},
-		{"window=30d&by=moment,channel", now, rollup.Plan{Table: "overview_1d", Resolution: 24 * time.Hour,
-			From: at(11, 0, 0, 0).AddDate(0, 0, -30), To: at(11, 0, 0, 0), PrevFrom: at(11, 0, 0, 0).AddDate(0, 0, -60)}},
-		{"window=30d&region=north", now, rollup.Plan{Table: "detail_1d", Resolution: 24 * time.Hour,
-			From: at(11, 0, 0, 0).AddDate(0, 0, -30), To: at(11, 0, 0, 0), PrevFrom: at(11, 0, 0, 0).AddDate(0, 0, -60)}},
+		{"window=30d&by=moment,channel", now, rollup.Plan{Table: "overview_1h", Resolution: time.Hour,
+			From: at(10, 11, 0, 0).AddDate(0, 0, -30), To: at(10, 11, 0, 0), PrevFrom: at(10, 11, 0, 0).AddDate(0, 0, -60)}},
+		{"window=30d&region=north", now, rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
+			From: at(10, 11, 0, 0).AddDate(0, 0, -30), To: at(10, 11, 0, 0), PrevFrom: at(10, 11, 0, 0).AddDate(0, 0, -60)}},
 		// The clock's time zone does not matter: steps are UTC (India is 5:30 ahead).
 		{"window=24h&region=north", now.In(time.FixedZone("IST", 5*3600+1800)), rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
 			From: at(9, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(8, 11, 0, 0)}},
-		{"window=30d", now.In(time.FixedZone("IST", 5*3600+1800)), rollup.Plan{Table: "overview_1d", Resolution: 24 * time.Hour,
-			From: at(11, 0, 0, 0).AddDate(0, 0, -30), To: at(11, 0, 0, 0), PrevFrom: at(11, 0, 0, 0).AddDate(0, 0, -60)}},
+		{"window=30d", now.In(time.FixedZone("IST", 5*3600+1800)), rollup.Plan{Table: "overview_1h", Resolution: time.Hour,
+			From: at(10, 11, 0, 0).AddDate(0, 0, -30), To: at(10, 11, 0, 0), PrevFrom: at(10, 11, 0, 0).AddDate(0, 0, -60)}},
 	} {
 		t.Run(tc.query+"@"+tc.now.Format("15:04:05.000Z07:00"), func(t *testing.T) {
 			v, _ := url.ParseQuery(tc.query)
@@ -279,12 +279,12 @@ func TestPlanLastWeek(t *testing.T) {
 		{"window=1h", "overview_1m"},
 		{"window=24h", "overview_1m"},
 		{"window=7d", "overview_1h"},
-		{"window=30d", "overview_1d"},
+		{"window=30d", "overview_1h"},
 		{"window=5m&region=north", "detail_1m"},
 		{"window=1h&by=touchpoint", "detail_1m"},
 		{"window=24h&by=touchpoint", "detail_1h"},
 		{"window=7d&by=touchpoint", "detail_1h"},
-		{"window=30d&by=touchpoint", "detail_1d"},
+		{"window=30d&by=touchpoint", "detail_1h"},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			v, _ := url.ParseQuery(tc.query + "&compare=last_week")

@@ -43,8 +43,8 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 		{"15m", []string{"moment"}, "last_week", true, nil},                   // overview_1m, a gap before the window
 		{"7d", []string{"moment", "channel"}, "previous", true, nil},          // overview_1h
 		{"7d", []string{"touchpoint"}, "last_week", false, []string{"eu"}},    // detail_1h, last week adjoins
-		{"30d", nil, "last_week", true, nil},                                  // overview_1d, last week overlaps
-		{"30d", []string{"touchpoint"}, "last_week", true, []string{"eu"}},    // detail_1d, overlaps
+		{"30d", nil, "last_week", true, nil},                                  // overview_1h, last week overlaps
+		{"30d", []string{"touchpoint"}, "last_week", true, []string{"eu"}},    // detail_1h, overlaps
 	}
 	for _, c := range cases {
 		v := map[string][]string{"window": {c.window}, "by": {strings.Join(c.by, ",")}}

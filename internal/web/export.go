@@ -280,22 +280,35 @@ func (e *metricsExport) flush() error {
 
 // The figures of a metrics row, in the order of their columns.
 var csvFigures = []struct {
-	name   string
-	figure func(*rollup.Metrics) metric.Figure
-	change func(*rollup.Deltas) metric.Change
+	name      string
+	figure    func(*rollup.Metrics) metric.Figure
+	change    func(*rollup.Deltas) metric.Change
+	judgement func(*rollup.Judgements) rollup.Judgement
 }{
-	{"csat", func(m *rollup.Metrics) metric.Figure { return m.CSAT }, func(d *rollup.Deltas) metric.Change { return d.CSAT }},
-	{"nps", func(m *rollup.Metrics) metric.Figure { return m.NPS }, func(d *rollup.Deltas) metric.Change { return d.NPS }},
-	{"ces", func(m *rollup.Metrics) metric.Figure { return m.CES }, func(d *rollup.Deltas) metric.Change { return d.CES }},
-	{"negative_rate", func(m *rollup.Metrics) metric.Figure { return m.NegativeRate }, func(d *rollup.Deltas) metric.Change { return d.NegativeRate }},
-	{"abandonment", func(m *rollup.Metrics) metric.Figure { return m.Abandonment }, func(d *rollup.Deltas) metric.Change { return d.Abandonment }},
-	{"wait_p50_ms", func(m *rollup.Metrics) metric.Figure { return m.WaitP50MS }, func(d *rollup.Deltas) metric.Change { return d.WaitP50MS }},
-	{"wait_p90_ms", func(m *rollup.Metrics) metric.Figure { return m.WaitP90MS }, func(d *rollup.Deltas) metric.Change { return d.WaitP90MS }},
+	{"csat", func(m *rollup.Metrics) metric.Figure { return m.CSAT }, func(d *rollup.Deltas) metric.Change { return d.CSAT },
+		func(j *rollup.Judgements) rollup.Judgement { return j.CSAT }},
+	{"nps", func(m *rollup.Metrics) metric.Figure { return m.NPS }, func(d *rollup.Deltas) metric.Change { return d.NPS },
+		func(j *rollup.Judgements) rollup.Judgement { return j.NPS }},
+	{"ces", func(m *rollup.Metrics) metric.Figure { return m.CES }, func(d *rollup.Deltas) metric.Change { return d.CES },
+		func(j *rollup.Judgements) rollup.Judgement { return j.CES }},
+	{"negative_rate", func(m *rollup.Metrics) metric.Figure { return m.NegativeRate }, func(d *rollup.Deltas) metric.Change { return d.NegativeRate },
+		func(j *rollup.Judgements) rollup.Judgement { return j.NegativeRate }},
+	{"abandonment", func(m *rollup.Metrics) metric.Figure { return m.Abandonment }, func(d *rollup.Deltas) metric.Change { return d.Abandonment },
+		func(j *rollup.Judgements) rollup.Judgement { return j.Abandonment }},
+	{"wait_p50_ms", func(m *rollup.Metrics) metric.Figure { return m.WaitP50MS }, func(d *rollup.Deltas) metric.Change { return d.WaitP50MS },
+		func(j *rollup.Judgements) rollup.Judgement { return j.WaitP50MS }},
+	{"wait_p90_ms", func(m *rollup.Metrics) metric.Figure { return m.WaitP90MS }, func(d *rollup.Deltas) metric.Change { return d.WaitP90MS },
+		func(j *rollup.Judgements) rollup.Judgement { return j.WaitP90MS }},
 }
+
+// judgementColumns are the columns of a change's judgement, after its delta. Its n and
+// n_previous are left out: they are the figure's F_n and previous_F_n (events and
+// previous_events for volume).
+var judgementColumns = []string{"verdict", "reason", "test", "p"}
 
 // writeHeader writes the header row. A column is named after the JSON field it comes from,
 // its path joined with _ and without "value": csat, csat_n, previous_csat, delta_csat,
-// recovery_rate, recovery_pending.
+// judgement_csat_verdict, recovery_rate, recovery_pending.
 func (e *metricsExport) writeHeader() {
 	h := []string{"window", "from", "to"}
 	if e.q.Compare {
@@ -303,16 +316,23 @@ func (e *metricsExport) writeHeader() {
 	}
 	h = append(h, e.q.By...)
 	if e.q.Step > 0 {
-		h = append(h, "t")
+		h = append(h, "t", "partial", "seconds")
+	}
+	judged := func(name string) {
+		for _, c := range judgementColumns {
+			h = append(h, "judgement_"+name+"_"+c)
+		}
 	}
 	h = append(h, "events", "rate_per_s")
 	if e.q.Compare {
 		h = append(h, "previous_events", "previous_rate_per_s", "delta_events")
+		judged("events")
 	}
 	for _, f := range csvFigures {
 		h = append(h, f.name, f.name+"_n")
 		if e.q.Compare {
 			h = append(h, "previous_"+f.name, "previous_"+f.name+"_n", "delta_"+f.name)
+			judged(f.name)
 		}
 	}
 	if e.q.Recovery {
@@ -333,24 +353,48 @@ func (e *metricsExport) writeRow(row *rollup.Row) {
 	if e.q.Step > 0 {
 		for i := range row.Series {
 			pt := &row.Series[i]
-			_ = e.w.Write(metricsCells(append(append([]string{}, lead...), csvTime(pt.T)), &pt.Metrics, nil, nil, nil))
+			seconds := ""
+			if pt.Partial {
+				seconds = csvNumber(pt.Seconds)
+			}
+			cells := append(append([]string{}, lead...), csvTime(pt.T), strconv.FormatBool(pt.Partial), seconds)
+			_ = e.w.Write(metricsCells(cells, &pt.Metrics, nil))
 		}
 		return
 	}
-	_ = e.w.Write(metricsCells(lead, &row.Metrics, row.Previous, row.Delta, row.Recovery))
+	_ = e.w.Write(metricsCells(lead, &row.Metrics, row))
 }
 
-// metricsCells appends the figures of a row to its leading cells.
-func metricsCells(cells []string, m, prev *rollup.Metrics, d *rollup.Deltas, rec *metric.Recovery) []string {
+// metricsCells appends the figures m to a row's leading cells, and those of row's comparison
+// and recovery when it has them.
+func metricsCells(cells []string, m *rollup.Metrics, row *rollup.Row) []string {
+	var (
+		prev *rollup.Metrics
+		d    *rollup.Deltas
+		j    *rollup.Judgements
+		rec  *metric.Recovery
+	)
+	if row != nil {
+		prev, d, j, rec = row.Previous, row.Delta, row.Judgement, row.Recovery
+	}
+	judged := func(jd rollup.Judgement) {
+		p := ""
+		if jd.Tested && !math.IsNaN(jd.P) && !math.IsInf(jd.P, 0) {
+			p = csvNumber(jd.P)
+		}
+		cells = append(cells, string(jd.Verdict), string(jd.Reason), jd.Test, p)
+	}
 	cells = append(cells, strconv.FormatUint(m.Events, 10), csvNumber(m.RatePerSecond))
 	if prev != nil {
 		cells = append(cells, strconv.FormatUint(prev.Events, 10), csvNumber(prev.RatePerSecond), strconv.FormatInt(d.Events, 10))
+		judged(judgementOf(j, func(j *rollup.Judgements) rollup.Judgement { return j.Events }))
 	}
 	for _, f := range csvFigures {
 		cells = append(cells, figureCells(f.figure(m))...)
 		if prev != nil {
 			cells = append(cells, figureCells(f.figure(prev))...)
 			cells = append(cells, changeCell(f.change(d)))
+			judged(judgementOf(j, f.judgement))
 		}
 	}
 	if rec != nil {
@@ -358,6 +402,14 @@ func metricsCells(cells []string, m, prev *rollup.Metrics, d *rollup.Deltas, rec
 		cells = append(cells, strconv.FormatInt(rec.Pending, 10))
 	}
 	return cells
+}
+
+// judgementOf is one judgement of j, empty when the row has none.
+func judgementOf(j *rollup.Judgements, get func(*rollup.Judgements) rollup.Judgement) rollup.Judgement {
+	if j == nil {
+		return rollup.Judgement{}
+	}
+	return get(j)
 }
 
 // writeConsistencyCSV writes GET /v1/consistency as CSV: one row per moment and channel, the

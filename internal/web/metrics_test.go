@@ -855,24 +855,21 @@ var specName = map[time.Duration]string{
 }
 
 // specResolution is the step of the table that answers: the overview tables (1 s up to 15m,
-// except with compare=last_week, then 1 min up to 24h, 1 h for 7d, 1 day for 30d) unless a filter
-// beyond moment and channel or a grouping by touchpoint needs the detail tables (1 min up to 1h,
-// 1 h up to 7d, 1 day for 30d).
+// except with compare=last_week, then 1 min up to 24h, 1 h for 7d and 30d) unless a filter beyond
+// moment and channel or a grouping by touchpoint needs the detail tables (1 min up to 1h, else
+// 1 h).
 func specResolution(window time.Duration, by []string, f filterSet, lastWeek bool) time.Duration {
 	detailed := slices.Contains(by, "touchpoint")
 	for _, kv := range f {
 		detailed = detailed || kv[0] != "moment" && kv[0] != "channel"
 	}
-	const day = 24 * time.Hour
 	switch {
 	case !detailed && window <= 15*time.Minute && !lastWeek:
 		return time.Second
-	case !detailed && window <= day, detailed && window <= time.Hour:
+	case !detailed && window <= 24*time.Hour, detailed && window <= time.Hour:
 		return time.Minute
-	case window <= 7*day:
-		return time.Hour
 	}
-	return day
+	return time.Hour
 }
 
 func lessKey(a, b rowKey) bool {

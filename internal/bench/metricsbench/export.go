@@ -30,7 +30,7 @@ type exportResult struct {
 	Touchpoints, Events uint64
 	Query               string
 	Load                time.Duration
-	DetailRows          uint64 // rows of detail_1d after merges
+	DetailRows          uint64 // rows of detail_1h after merges
 	Formats             []formatResult
 	Failed              string // why the measurement stopped, if it did
 }
@@ -105,7 +105,7 @@ func measureExport(ctx context.Context, cfg config, log *slog.Logger) (exportRes
 		return res, err
 	}
 	if _, _, rows, err := partsOf(ctx, db); err == nil {
-		res.DetailRows = rows["detail_1d"]
+		res.DetailRows = rows["detail_1h"]
 	}
 
 	tmp, err := os.MkdirTemp("", "truthboard-metrics-bench-")
@@ -195,7 +195,7 @@ func (e exportResult) markdown(p func(format string, a ...any)) {
 	p("(started, warmed with one small request, then asked once). RSS of the server from `/proc/<pid>/status`, sampled\n")
 	p("every 20 ms while it answered; *idle*: after the warm-up. Data: a database of its own with %s events over the\n", benchkit.Thousands(e.Events))
 	p("30 days before the run on %s distinct touchpoints (one moment and channel each), loaded in %.1f s with\n", benchkit.Thousands(e.Touchpoints), e.Load.Seconds())
-	p("`INSERT … SELECT` in chunks of `-chunk` events (%s rows in `detail_1d` after merges).\n\n", benchkit.Thousands(e.DetailRows))
+	p("`INSERT … SELECT` in chunks of `-chunk` events (%s rows in `detail_1h` after merges).\n\n", benchkit.Thousands(e.DetailRows))
 	if e.Failed != "" {
 		p("**The measurement failed:** %s\n\n", e.Failed)
 	}

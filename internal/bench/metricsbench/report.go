@@ -172,11 +172,11 @@ func (r report) markdown() string {
 	return b.String()
 }
 
-// partTables are the tables whose parts the loading table counts; rollupTables those whose rows
-// it shows (detail_1h holds about as many rows as detail_1m).
+// partTables are the tables whose parts the loading table counts, rollupTables those whose rows
+// it shows.
 var (
-	partTables   = []string{"events", "overview_1s", "overview_1m", "overview_1h", "overview_1d", "detail_1m", "detail_1h", "detail_1d"}
-	rollupTables = []string{"overview_1s", "overview_1m", "overview_1h", "overview_1d", "detail_1m", "detail_1d"}
+	partTables   = []string{"events", "overview_1s", "overview_1m", "overview_1h", "detail_1m", "detail_1h"}
+	rollupTables = []string{"overview_1s", "overview_1m", "overview_1h", "detail_1m", "detail_1h"}
 )
 
 func (s sizeResult) window(name string) *windowResult {
