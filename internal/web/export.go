@@ -4,7 +4,7 @@ package web
 // spreadsheet or a weekly report (docs/api.md, "CSV"). A metrics export is streamed: its groups
 // come from ClickHouse sorted by key (store.RollupEach), each row is built and written once its
 // groups are in, and only the running total is kept, so a month by touchpoint costs the block
-// ClickHouse sends and one row, not every group and the file (48 MiB against 616 MiB for JSON
+// ClickHouse sends and one row, not every group and the file (43 MiB against 744 MiB for JSON
 // on 50,000 touchpoints: docs/benchmarks.md).
 
 import (

@@ -78,7 +78,7 @@ func (r report) markdown() string {
 	p("\n### Per tick\n\n")
 	p("Milliseconds per tick, queries and the building of the answers included (charts excluded). *API set*: the four\n")
 	p("requests (a)–(d). *hub set*: what `internal/live` runs per tick for the same view, one query: the grid with\n")
-	p("`compare=previous` cut into trend buckets, `WithoutWait` (the view shows no wait figures); its groups give the KPIs,\n")
+	p("`compare=previous` cut into trend buckets, with the wait histogram (every view shows wait p90); its groups give the KPIs,\n")
 	p("the grid, the consistency and the trend. Both sets run in every tick, in alternating order. *raw*: the API set from\n")
 	p("`events`. *rows read*: rows ClickHouse reported reading for one tick. *counts equal*: every count of (a), current and previous period, is the same from the rollup and from `events`;\n")
 	p("*wait off*: the rollup's histogram p50/p90 against the exact ones (bucket width 10%%, so at most 4.9%%).\n\n")
