@@ -77,7 +77,9 @@ func TestBucketsBounded(t *testing.T) {
 
 func TestCounts(t *testing.T) {
 	c := NewCounts()
-	if !c.Add("k", 8, 16) || !c.Add("k", 8, 16) || c.Add("k", 1, 16) {
+	first := c.Add("k", 8, 16)
+	second := c.Add("k", 8, 16)
+	if !first || !second || c.Add("k", 1, 16) {
 		t.Fatal("want 16 of 16 taken, then a refusal")
 	}
 	if !c.Add("other", 8, 16) {

@@ -249,3 +249,67 @@ func TestInvalidRulesFile(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertRulesOverTheAPI replaces the rules over the API: a bad rule is refused naming its
+// field and changes nothing, a good set is in force at once and after a restart; with a rules
+// file configured, the API may not change them.
+func TestAlertRulesOverTheAPI(t *testing.T) {
+	cfg, _ := testConfig(t)
+	ctx := context.Background()
+	srv, err := server.Start(ctx, cfg, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rulesURL := srv.URL() + "/v1/alert-rules"
+	var got struct{ Rules []alert.Rule }
+	if code := api(t, http.MethodGet, rulesURL, srv.AdminToken(), nil, &got); code != http.StatusOK || len(got.Rules) != len(alert.DefaultRules()) {
+		t.Fatalf("GET rules: %d with %d rules, want 200 and the %d default ones", code, len(got.Rules), len(alert.DefaultRules()))
+	}
+
+	var bad refusal
+	badRules := json.RawMessage(`{"defaults": false, "rules": [{"name": "VoiceCSAT", "metric": "csat", "kind": "target", "target": 80}]}`)
+	if code := api(t, http.MethodPut, rulesURL, srv.AdminToken(), badRules, &bad); code != http.StatusBadRequest || bad.Field != "target" || !strings.Contains(bad.Error, "VoiceCSAT") {
+		t.Errorf("PUT a target of 80 for CSAT: %d %+v, want 400 naming the rule and the field target", code, bad)
+	}
+	good := json.RawMessage(`{"defaults": false, "rules": [{"name": "VoiceCSAT", "metric": "csat", "kind": "target", "target": 0.8, "moment": "service", "channel": "voice"}]}`)
+	var token struct{ Token string }
+	if code := api(t, http.MethodPost, srv.URL()+"/v1/display-tokens", srv.AdminToken(), map[string]string{"name": "Wall 3"}, &token); code != http.StatusCreated {
+		t.Fatalf("create a display token: %d", code)
+	}
+	if code := api(t, http.MethodPut, rulesURL, token.Token, good, nil); code != http.StatusForbidden {
+		t.Errorf("PUT rules with a display token: %d, want 403", code)
+	}
+	if code := api(t, http.MethodPut, rulesURL, srv.AdminToken(), good, &got); code != http.StatusOK || len(got.Rules) != 1 || got.Rules[0].Name != "VoiceCSAT" {
+		t.Fatalf("PUT good rules: %d %+v, want 200 and the one rule", code, got.Rules)
+	}
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart keeps them.
+	srv, err = server.Start(ctx, cfg, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := api(t, http.MethodGet, srv.URL()+"/v1/alert-rules", srv.AdminToken(), nil, &got); code != http.StatusOK || len(got.Rules) != 1 || got.Rules[0].Name != "VoiceCSAT" {
+		t.Errorf("after a restart: %d %+v, want the rule set over the API", code, got.Rules)
+	}
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// With a rules file, the file rules.
+	file := filepath.Join(t.TempDir(), "rules.json")
+	if err := os.WriteFile(file, []byte(`{"rules": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.AlertRulesFile = file
+	srv, err = server.Start(ctx, cfg, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(ctx)
+	if code := api(t, http.MethodPut, srv.URL()+"/v1/alert-rules", srv.AdminToken(), good, &bad); code != http.StatusConflict || !strings.Contains(bad.Error, "TRUTHBOARD_ALERT_RULES") {
+		t.Errorf("PUT rules with a rules file configured: %d %+v, want 409 naming TRUTHBOARD_ALERT_RULES", code, bad)
+	}
+}

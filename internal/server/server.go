@@ -33,9 +33,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -293,15 +295,21 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 // startAlerts starts alert delivery and the evaluator of the configured (or default) rules.
 func (s *Server) startAlerts(ctx context.Context, db *store.Store, metrics *telemetry.Metrics) (*evaluator.Evaluator, error) {
 	cfg, log := s.cfg, s.log.With("component", "alerts")
+	// The rules: the configured file's (then the API may not change them), else those last set
+	// over the API (kept in the data folder), else the default ones.
 	rules := alert.DefaultRules()
-	if cfg.AlertRulesFile != "" {
-		b, err := os.ReadFile(cfg.AlertRulesFile)
-		if err != nil {
-			return nil, fmt.Errorf("alert rules (-alert-rules, TRUTHBOARD_ALERT_RULES): %w", err)
-		}
+	rulesFile, apiRules := cfg.AlertRulesFile, ""
+	if rulesFile == "" {
+		rulesFile = filepath.Join(cfg.DataDir, evaluator.APIRulesFile)
+		apiRules = rulesFile
+	}
+	switch b, err := os.ReadFile(rulesFile); {
+	case err == nil:
 		if rules, err = alert.ParseRules(b); err != nil {
-			return nil, fmt.Errorf("alert rules in %s (-alert-rules, TRUTHBOARD_ALERT_RULES): %w", cfg.AlertRulesFile, err)
+			return nil, fmt.Errorf("alert rules in %s (-alert-rules, TRUTHBOARD_ALERT_RULES, or PUT /v1/alert-rules): %w", rulesFile, err)
 		}
+	case apiRules == "" || !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("alert rules (-alert-rules, TRUTHBOARD_ALERT_RULES): %w", err)
 	}
 	engine, err := alert.NewEngine(alert.Config{Rules: rules})
 	if err != nil {
@@ -311,7 +319,7 @@ func (s *Server) startAlerts(ctx context.Context, db *store.Store, metrics *tele
 	if publicURL == "" {
 		publicURL = "http://" + cfg.Listen
 	}
-	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL}
+	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL, RulesFile: apiRules}
 	delivery := notify.Delivery{Logger: log}
 	var destinations []func() []notify.DestinationStats
 	if len(cfg.AlertWebhookURLs) > 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/truthboard/truthboard/internal/alert"
+	"github.com/truthboard/truthboard/internal/alert/evaluator"
 )
 
 // Alerting is the alert evaluator as the web edge uses it (internal/alert/evaluator).
@@ -24,6 +25,7 @@ type Alerting interface {
 	Acknowledge(ctx context.Context, fingerprint, by string) (alert.Transition, error)
 	Silence(ctx context.Context, matchers []alert.Matcher, until time.Time, reason string) (alert.Silence, error)
 	Expire(ctx context.Context, id string) (alert.Silence, error)
+	ReplaceRules(data []byte) ([]alert.Rule, error)
 }
 
 // AlertHistory lists recorded state changes (internal/store).
@@ -58,6 +60,7 @@ func (s *Server) routeAlerts() {
 		return c.JSON(fiber.Map{"silences": sl})
 	})
 	s.app.Post("/v1/alerts/:fingerprint/acknowledge", append(admins, s.acknowledgeAlert)...)
+	s.app.Put("/v1/alert-rules", append(admins, s.replaceAlertRules)...)
 	s.app.Post("/v1/silences", append(admins, s.createSilence)...)
 	s.app.Delete("/v1/silences/:id", append(admins, s.expireSilence)...)
 }
@@ -146,6 +149,24 @@ func (s *Server) acknowledgeAlert(c *fiber.Ctx) error {
 		return s.storeError(c, err)
 	}
 	return c.JSON(t.Alert)
+}
+
+// replaceAlertRules answers PUT /v1/alert-rules with the JSON of a rules file (docs/alerts.md).
+func (s *Server) replaceAlertRules(c *fiber.Ctx) error {
+	rules, err := s.opts.Alerts.ReplaceRules(c.Body())
+	var re *alert.RuleError
+	switch {
+	case errors.Is(err, evaluator.ErrRulesFromFile):
+		return c.Status(fiber.StatusConflict).JSON(apiError{Error: err.Error()})
+	case errors.As(err, &re):
+		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: re.Field, Error: err.Error()})
+	case errors.Is(err, evaluator.ErrRulesNotKept):
+		s.log.Error("alert rules not kept", "err", err)
+		return c.Status(fiber.StatusInternalServerError).JSON(apiError{Error: "the rules could not be kept on disk; nothing changed"})
+	case err != nil:
+		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: err.Error()})
+	}
+	return c.JSON(fiber.Map{"rules": rules})
 }
 
 // createSilence answers POST /v1/silences

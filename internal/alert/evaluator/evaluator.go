@@ -16,9 +16,12 @@ package evaluator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -56,7 +59,17 @@ type Options struct {
 	Alertmanagers []Sender
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// RulesFile is where rules set over the API are kept, so that a restart keeps them; empty
+	// when the rules come from a configured file, which the API then does not change.
+	RulesFile string
 }
+
+// APIRulesFile is the name, in the data folder, of the rules set over the API.
+const APIRulesFile = "alert-rules.json"
+
+// ErrRulesFromFile refuses a change of rules over the API when they come from a configured
+// file: the file stays the one truth, and a restart would undo the change.
+var ErrRulesFromFile = errors.New("the alert rules come from the file set by TRUTHBOARD_ALERT_RULES (-alert-rules): change that file and restart, or unset it to manage the rules over the API")
 
 // Stats are the evaluator's counters since start.
 type Stats struct {
@@ -349,4 +362,51 @@ func (e *Evaluator) Expire(ctx context.Context, id string) (alert.Silence, error
 		return s, fmt.Errorf("silence ended, but not recorded (a restart would bring it back): %w", err)
 	}
 	return s, nil
+}
+
+// ErrRulesNotKept is the error of ReplaceRules when the rules could not be written to disk;
+// the rules in force are unchanged.
+var ErrRulesNotKept = errors.New("the alert rules could not be kept on disk; nothing changed")
+
+// ReplaceRules replaces the rules with those of data (the JSON of a rules file, docs/alerts.md)
+// and keeps them in Options.RulesFile. Alerts of rules that are gone resolve at the next
+// evaluation. A rule that is not valid is refused with an *alert.RuleError naming it.
+func (e *Evaluator) ReplaceRules(data []byte) ([]alert.Rule, error) {
+	if e.opts.RulesFile == "" {
+		return nil, ErrRulesFromFile
+	}
+	rules, err := alert.ParseRules(data)
+	if err != nil {
+		return nil, err
+	}
+	// Kept first: rules in force that a restart would forget would be a surprise.
+	if err := writeFileSynced(e.opts.RulesFile, data); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRulesNotKept, err)
+	}
+	if err := e.engine.SetRules(rules); err != nil {
+		return nil, err
+	}
+	return e.engine.Rules(), nil
+}
+
+// writeFileSynced replaces path with data through a synced temporary file and a rename, so a
+// crash leaves the old file or the new one, never half of one.
+func writeFileSynced(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, there is nothing left to remove
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -58,8 +58,11 @@ type Options struct {
 	// IncidentSeeds is how many of the seeds (the first ones) also run the incidents after the
 	// steady traffic; the others measure false alarms only.
 	IncidentSeeds int
-	// Origin is when the simulated history starts (its time of day sets the daily rhythm).
-	Origin time.Time
+	// Origin is when the first seed's simulated history starts; each next seed starts
+	// OriginStep later, so that the seeds' steady traffic falls at other times of day (the
+	// demo's rate follows the hour: 0.4 times the mean at 02:00, 1.6 times at 14:00).
+	Origin     time.Time
+	OriginStep time.Duration
 	// Baseline is the history before the measured steady traffic: the default rules' trailing
 	// 3 hours, full, plus their 15-minute window.
 	Baseline time.Duration
@@ -90,15 +93,17 @@ type Incident struct {
 
 func (i Incident) String() string { return i.Channel + ":" + string(i.Kind) }
 
-// DefaultOptions: 40 events/s, three seeds of steady traffic (the first also with incidents),
+// DefaultOptions: 40 events/s, five seeds of steady traffic at five times of day (the first also
+// with incidents),
 // an outage on every channel and a spike on every contact-centre channel, evaluated every 15 s.
 func DefaultOptions() Options {
 	o := Options{
 		ClickHouse:     benchkit.ClickHouseFromEnv(),
 		Rate:           40,
-		Seeds:          []int64{1, 2, 3},
+		Seeds:          []int64{1, 2, 3, 4, 5},
 		IncidentSeeds:  1,
 		Origin:         time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC),
+		OriginStep:     5 * time.Hour,
 		Baseline:       3*time.Hour + 15*time.Minute,
 		Steady:         time.Hour,
 		IncidentLength: 15 * time.Minute,
@@ -126,8 +131,10 @@ type Report struct {
 
 // SeedRun is one seed's run.
 type SeedRun struct {
-	Seed   int64
-	Events uint64 // inserted, the baseline's included, last week's not
+	Seed int64
+	// SteadyStart is when its steady traffic started (simulated).
+	SteadyStart time.Time
+	Events      uint64 // inserted, the baseline's included, last week's not
 	// LastWeekEvents fill the hours a week earlier (Options.LastWeek).
 	LastWeekEvents uint64
 	// Steady: the alerts that fired in the steady traffic (false alarms), and those that went
@@ -177,7 +184,7 @@ func Measure(ctx context.Context, o Options) (Report, error) {
 	}
 	rep := Report{Options: o}
 	for i, seed := range o.Seeds {
-		run, version, err := runSeed(ctx, o, seed, i < o.IncidentSeeds)
+		run, version, err := runSeed(ctx, o, o.Origin.Add(time.Duration(i)*o.OriginStep), seed, i < o.IncidentSeeds)
 		if err != nil {
 			return rep, fmt.Errorf("seed %d: %w", seed, err)
 		}
@@ -259,7 +266,7 @@ func (f *feeder) until(ctx context.Context, t time.Time) error {
 	return nil
 }
 
-func runSeed(ctx context.Context, o Options, seed int64, withIncidents bool) (SeedRun, string, error) {
+func runSeed(ctx context.Context, o Options, origin time.Time, seed int64, withIncidents bool) (SeedRun, string, error) {
 	run := SeedRun{Seed: seed}
 	began := time.Now()
 	var b [6]byte
@@ -284,7 +291,8 @@ func runSeed(ctx context.Context, o Options, seed int64, withIncidents bool) (Se
 	}
 
 	// The timeline.
-	steadyStart := o.Origin.Add(o.Baseline)
+	steadyStart := origin.Add(o.Baseline)
+	run.SteadyStart = steadyStart
 	steadyEnd := steadyStart.Add(o.Steady)
 	end := steadyEnd
 	cfg := demo.DefaultConfig()
@@ -292,16 +300,16 @@ func runSeed(ctx context.Context, o Options, seed int64, withIncidents bool) (Se
 	if withIncidents {
 		for i, inc := range o.Incidents {
 			start := steadyEnd.Add(time.Duration(i) * o.Slot)
-			cfg.Incidents = append(cfg.Incidents, demo.Incident{Channel: inc.Channel, Kind: inc.Kind, Start: start.Sub(o.Origin), Duration: o.IncidentLength})
+			cfg.Incidents = append(cfg.Incidents, demo.Incident{Channel: inc.Channel, Kind: inc.Kind, Start: start.Sub(origin), Duration: o.IncidentLength})
 			run.Incidents = append(run.Incidents, IncidentResult{Incident: inc, Start: start})
 		}
 		end = steadyEnd.Add(time.Duration(len(o.Incidents)) * o.Slot)
 	}
-	gen, err := demo.NewGenerator(cfg, o.Origin)
+	gen, err := demo.NewGenerator(cfg, origin)
 	if err != nil {
 		return run, "", err
 	}
-	f := &feeder{db: db, gen: gen, chunk: 5 * time.Minute, upTo: o.Origin}
+	f := &feeder{db: db, gen: gen, chunk: 5 * time.Minute, upTo: origin}
 	// The baseline in large inserts, then in chunks as the clock goes.
 	f.chunk = 30 * time.Minute
 	if err := f.until(ctx, steadyStart.Add(-time.Hour)); err != nil {
@@ -359,7 +367,7 @@ func runSeed(ctx context.Context, o Options, seed int64, withIncidents bool) (Se
 	}
 	run.Events = f.events
 
-	ts, err := history(ctx, db, o.Origin, end.Add(time.Hour))
+	ts, err := history(ctx, db, origin, end.Add(time.Hour))
 	if err != nil {
 		return run, "", err
 	}

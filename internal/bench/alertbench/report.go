@@ -46,9 +46,10 @@ func parseFlags(args []string) (Options, string, error) {
 	fs := flag.NewFlagSet("truthboard-tools alert-bench", flag.ContinueOnError)
 	o.ClickHouse.AddFlags(fs)
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "demo `events` per second (mean over a day)")
-	seeds := fs.String("seeds", "1,2,3", "demo seeds, comma-separated: each is a run on a database of its own")
+	seeds := fs.String("seeds", "1,2,3,4,5", "demo seeds, comma-separated: each is a run on a database of its own")
 	fs.IntVar(&o.IncidentSeeds, "incident-seeds", o.IncidentSeeds, "how many of the seeds (the first) also run the incidents")
 	fs.DurationVar(&o.Baseline, "baseline", o.Baseline, "simulated history before the steady traffic that is measured")
+	fs.DurationVar(&o.OriginStep, "seed-offset", o.OriginStep, "each seed's traffic starts this much later in the day than the one before")
 	fs.DurationVar(&o.Steady, "steady", o.Steady, "simulated steady traffic in which every alert is a false alarm")
 	var incidents []string
 	for _, inc := range o.Incidents {
@@ -104,11 +105,13 @@ func (r Report) Markdown(command string, m benchkit.Machine, end time.Time) stri
 	p("- Command: `%s` (with `eval \"$(scripts/clickhouse.sh env)\"` first; `make bench-alerts`)\n", command)
 	p("- Machine: %d CPUs (%s), %s RAM, ClickHouse %s, %s, commit %s; run %s – %s UTC, shared with other work (load %s at the end)\n",
 		m.CPUs, m.CPUModel, m.RAM, r.ClickHouse, m.Go, m.Commit, m.Date.Format("2006-01-02 15:04"), end.Format("15:04"), benchkit.LoadAverage())
-	p("- Traffic: %.0f events/s on average over a day (the rate of `scripts/up.sh`), simulated from %s UTC: %s of history\n",
-		o.Rate, o.Origin.Format("15:04"), o.Baseline)
+	p("- Traffic: %.0f events/s on average over a day (the rate of `scripts/up.sh`; the demo's rate follows the hour, 0.4\n", o.Rate)
+	p("  times the mean at 02:00, 1.6 times at 14:00), simulated: %s of history\n", o.Baseline)
 	p("  (the default rules compare 15 minutes with the 3 hours before), then %s of steady traffic in which every alert that\n", o.Steady)
-	p("  fires is a false alarm. Seeds %s; the first %d then run the incidents, one after the other, each %s long at the start\n",
-		joinSeeds(o.Seeds), min(o.IncidentSeeds, len(o.Seeds)), o.IncidentLength)
+	p("  fires is a false alarm. Seeds %s, each starting %s after the one before, so that their steady traffic falls at\n",
+		joinSeeds(o.Seeds), o.OriginStep)
+	p("  other times of day; the first %d then run the incidents, one after the other, each %s long at the start\n",
+		min(o.IncidentSeeds, len(o.Seeds)), o.IncidentLength)
 	p("  of a %s slot, so that its alerts resolve before the next one starts.\n", o.Slot)
 	if o.LastWeek {
 		p("- The hours a week before the measured ones hold the same traffic (another seed), so that `VolumeDrop` (an hour\n")
@@ -121,7 +124,7 @@ func (r Report) Markdown(command string, m benchkit.Machine, end time.Time) stri
 	p("  `spike` (extra customers on the channel, about half the rate again; waits ×2.5).\n\n")
 
 	p("### False alarms in steady traffic\n\n")
-	p("| seed | events stored | steady traffic | evaluations in it | alerts fired (false alarms) | per hour | went pending and dropped | run took |\n")
+	p("| seed | events stored | steady traffic (UTC) | evaluations in it | alerts fired (false alarms) | per hour | went pending and dropped | run took |\n")
 	p("|---|---|---|---|---|---|---|---|\n")
 	var alarms, near int
 	var hours float64
@@ -134,7 +137,8 @@ func (r Report) Markdown(command string, m benchkit.Machine, end time.Time) stri
 		if run.LastWeekEvents > 0 {
 			events += " + " + benchkit.Thousands(run.LastWeekEvents) + " a week earlier"
 		}
-		p("| %d | %s | %s | %d | %d | %.2f | %d | %s |\n", run.Seed, events, o.Steady,
+		span := run.SteadyStart.Format("15:04") + "–" + run.SteadyStart.Add(o.Steady).Format("15:04")
+		p("| %d | %s | %s | %d | %d | %.2f | %d | %s |\n", run.Seed, events, span,
 			int(o.Steady/o.Step), len(run.FalseAlarms), float64(len(run.FalseAlarms))/h, run.NearMisses, run.RealDuration.Round(time.Second))
 	}
 	p("| all | | %s | | **%d** | **%.2f** | %d | |\n\n", time.Duration(hours*float64(time.Hour)), alarms, float64(alarms)/hours, near)
