@@ -75,6 +75,10 @@ type Options struct {
 	Slot           time.Duration
 	// LastWeek fills the hours a week before the measured ones, for the volume rule.
 	LastWeek bool
+	// CompareAlpha, when above 0, also runs the default rules at this level instead of
+	// alert.DefaultAlpha, in an engine of its own fed the same reads (no extra query), so that
+	// the report sets the two levels side by side on the same traffic.
+	CompareAlpha float64
 	// Step is the simulated time between evaluations.
 	Step time.Duration
 	// LiveEvery: every LiveEvery-th evaluation, the live executive feed's tick is measured at
@@ -93,23 +97,24 @@ type Incident struct {
 
 func (i Incident) String() string { return i.Channel + ":" + string(i.Kind) }
 
-// DefaultOptions: 40 events/s, five seeds of steady traffic at five times of day (the first also
-// with incidents),
-// an outage on every channel and a spike on every contact-centre channel, evaluated every 15 s.
+// DefaultOptions: 40 events/s, six seeds of two hours of steady traffic at six times of day (the
+// first also with incidents),
+// an outage on every channel and a spike on every contact-centre channel, evaluated every 10 s.
 func DefaultOptions() Options {
 	o := Options{
 		ClickHouse:     benchkit.ClickHouseFromEnv(),
 		Rate:           40,
-		Seeds:          []int64{1, 2, 3, 4, 5},
+		Seeds:          []int64{1, 2, 3, 4, 5, 6},
 		IncidentSeeds:  1,
 		Origin:         time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC),
-		OriginStep:     5 * time.Hour,
+		OriginStep:     4 * time.Hour,
 		Baseline:       3*time.Hour + 15*time.Minute,
-		Steady:         time.Hour,
+		Steady:         2 * time.Hour,
 		IncidentLength: 15 * time.Minute,
 		Slot:           35 * time.Minute,
 		LastWeek:       true,
-		Step:           15 * time.Second,
+		CompareAlpha:   1e-4,
+		Step:           10 * time.Second, // the server's default TRUTHBOARD_ALERT_INTERVAL
 		LiveEvery:      30,
 	}
 	for _, ch := range []string{"voice", "ivr", "chat", "messaging", "email", "web", "app", "store", "field_service", "social", "review_site"} {
@@ -137,11 +142,9 @@ type SeedRun struct {
 	Events      uint64 // inserted, the baseline's included, last week's not
 	// LastWeekEvents fill the hours a week earlier (Options.LastWeek).
 	LastWeekEvents uint64
-	// Steady: the alerts that fired in the steady traffic (false alarms), and those that went
-	// pending there and dropped without firing (near misses).
-	FalseAlarms []Fired
-	NearMisses  int
-	Incidents   []IncidentResult
+	// Outcome is what the default rules did; Compare what they did at Options.CompareAlpha.
+	Outcome
+	Compare *Outcome
 	// Evaluations and their cost: time per evaluation (ms) and queries per evaluation.
 	Evaluations  int
 	EvalMS       []float64
@@ -149,6 +152,15 @@ type SeedRun struct {
 	LiveMS       []float64
 	LiveQueries  []int
 	RealDuration time.Duration
+}
+
+// Outcome is what one set of rules did in a run.
+type Outcome struct {
+	// Steady: the alerts that fired in the steady traffic (false alarms), and those that went
+	// pending there and dropped without firing (near misses).
+	FalseAlarms []Fired
+	NearMisses  int
+	Incidents   []IncidentResult
 }
 
 // Fired is an alert that fired: its alertname and cell, when (from the start of the steady
@@ -216,6 +228,9 @@ func (o Options) validate() error {
 			errs = append(errs, fmt.Errorf("-incidents: %w", err))
 		}
 	}
+	if o.CompareAlpha < 0 || o.CompareAlpha > 0.05 {
+		errs = append(errs, fmt.Errorf("-compare-alpha %v: want a level above 0 and at most 0.05 (0: compare nothing)", o.CompareAlpha))
+	}
 	if o.LiveEvery < 1 {
 		errs = append(errs, fmt.Errorf("-live-every %d: want 1 or more", o.LiveEvery))
 	}
@@ -225,20 +240,24 @@ func (o Options) validate() error {
 	return nil
 }
 
-// counting is the evaluator's store, counting the ClickHouse queries of each evaluation.
+// counting is the evaluator's store, counting the ClickHouse queries of each evaluation and
+// keeping the last answer (for the engine of Options.CompareAlpha).
 type counting struct {
 	*store.Store
 	queries int
+	last    []alert.Data
 }
 
 func (c *counting) AlertData(ctx context.Context, qs []alert.Query) ([]alert.Data, error) {
 	for _, q := range qs {
 		c.queries++
-		if q.Baseline.Table != "" {
+		if q.Baseline.Table != "" && !q.BaselineKnown { // read once a minute, kept in between
 			c.queries++
 		}
 	}
-	return c.Store.AlertData(ctx, qs)
+	d, err := c.Store.AlertData(ctx, qs)
+	c.last = d
+	return d, err
 }
 
 // feeder inserts the generator's events into the store as the simulated clock reaches the
@@ -330,6 +349,19 @@ func runSeed(ctx context.Context, o Options, origin time.Time, seed int64, withI
 		return run, "", err
 	}
 	src := &counting{Store: db}
+	var compare *alert.Engine // the default rules at CompareAlpha, fed the same reads
+	var compared []alert.Transition
+	if o.CompareAlpha > 0 {
+		rules := alert.DefaultRules()
+		for i := range rules {
+			if rules[i].Kind == alert.Change {
+				rules[i].Alpha = o.CompareAlpha
+			}
+		}
+		if compare, err = alert.NewEngine(alert.Config{Rules: rules, Clock: simNow}); err != nil {
+			return run, "", fmt.Errorf("-compare-alpha: %w", err)
+		}
+	}
 	ev := evaluator.New(engine, src, evaluator.Options{Interval: time.Hour, Now: simNow}, o.Log)
 	hub := live.NewHub(db, live.Options{Tick: time.Hour, Now: simNow}, o.Log)
 	defer hub.Close()
@@ -351,6 +383,9 @@ func runSeed(ctx context.Context, o Options, origin time.Time, seed int64, withI
 		if st.LastError != "" {
 			return run, "", fmt.Errorf("evaluation at %s: %s", now.Format(time.RFC3339), st.LastError)
 		}
+		if compare != nil {
+			compared = append(compared, compare.Evaluate(alert.Input{Now: now, Data: src.last}).Transitions...)
+		}
 		run.Evaluations++
 		run.EvalMS = append(run.EvalMS, ms(st.LastDuration))
 		run.EvalQueries = append(run.EvalQueries, src.queries-before)
@@ -371,7 +406,12 @@ func runSeed(ctx context.Context, o Options, origin time.Time, seed int64, withI
 	if err != nil {
 		return run, "", err
 	}
-	classify(&run, ts, steadyStart, steadyEnd, o)
+	template := run.Incidents
+	run.Outcome = classify(ts, template, steadyStart, steadyEnd, o)
+	if compare != nil {
+		c := classify(compared, template, steadyStart, steadyEnd, o)
+		run.Compare = &c
+	}
 	run.RealDuration = time.Since(began)
 	return run, db.ServerVersion(), nil
 }
@@ -437,7 +477,8 @@ func history(ctx context.Context, db *store.Store, from, to time.Time) ([]alert.
 
 // classify sorts the recorded transitions into false alarms and near misses of the steady
 // traffic, and the alerts of each incident's slot.
-func classify(run *SeedRun, ts []alert.Transition, steadyStart, steadyEnd time.Time, o Options) {
+func classify(ts []alert.Transition, incidents []IncidentResult, steadyStart, steadyEnd time.Time, o Options) Outcome {
+	run := &Outcome{Incidents: slices.Clone(incidents)}
 	slotOf := func(at time.Time) int {
 		for i := range run.Incidents {
 			if s := run.Incidents[i].Start; !at.Before(s) && at.Before(s.Add(o.Slot)) {
@@ -495,4 +536,5 @@ func classify(run *SeedRun, ts []alert.Transition, steadyStart, steadyEnd time.T
 			r.Resolved = at.Truncate(time.Second).Sub(r.Start.Add(o.IncidentLength))
 		}
 	}
+	return *run
 }

@@ -35,9 +35,11 @@ func TestTinyRun(t *testing.T) {
 	if want := int((o.Steady + o.Slot) / o.Step); run.Evaluations != want || len(run.EvalMS) != want {
 		t.Errorf("%d evaluations (%d timed), want %d", run.Evaluations, len(run.EvalMS), want)
 	}
+	// Two reads (15 minutes against 3 hours, an hour against last week): their current windows at
+	// every evaluation, their baselines too once a minute (every second evaluation here).
 	for i, q := range run.EvalQueries {
-		if q != 4 {
-			t.Fatalf("evaluation %d ran %d queries, want 4 (current and baseline of two reads)", i, q)
+		if want := []int{4, 2}[i%2]; q != want {
+			t.Fatalf("evaluation %d ran %d queries, want %d (%v)", i, q, want, run.EvalQueries[:i+1])
 		}
 	}
 	if len(run.LiveMS) != 6 || run.LiveQueries[0] < 1 {
@@ -53,10 +55,13 @@ func TestTinyRun(t *testing.T) {
 	if first := inc.OnChannel[0]; first.Channel != "voice" || first.After < 2*time.Minute || first.After > o.IncidentLength {
 		t.Errorf("first alert of the voice outage %+v, want one on voice within the outage, after the 2 minutes pending", first)
 	}
+	if run.Compare == nil || len(run.Compare.Incidents) != 1 || len(run.Compare.Incidents[0].OnChannel) == 0 {
+		t.Errorf("the rules at -compare-alpha %v: %+v, want the voice outage to fire there too", o.CompareAlpha, run.Compare)
+	}
 	t.Logf("false alarms %v; voice outage: %+v", run.FalseAlarms, inc.OnChannel)
 
 	md := rep.Markdown("go run ./cmd/truthboard-tools alert-bench -seeds 7", benchkit.DescribeMachine(), time.Now())
-	for _, want := range []string{"## " + Title, "alert-bench -seeds 7", "| `voice:outage` |", "| alert evaluation, default rules | 60 |", "| live executive feed, 5m | 6 |"} {
+	for _, want := range []string{"## " + Title, "alert-bench -seeds 7", "| `voice:outage` |", "| alert evaluation, default rules | 60 |", "| live executive feed, 5m | 6 |", "at p < 0.0001 instead"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q:\n%s", want, md)
 		}

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/benchkit"
+	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/demo"
 )
 
@@ -46,7 +48,7 @@ func parseFlags(args []string) (Options, string, error) {
 	fs := flag.NewFlagSet("truthboard-tools alert-bench", flag.ContinueOnError)
 	o.ClickHouse.AddFlags(fs)
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "demo `events` per second (mean over a day)")
-	seeds := fs.String("seeds", "1,2,3,4,5", "demo seeds, comma-separated: each is a run on a database of its own")
+	seeds := fs.String("seeds", "1,2,3,4,5,6", "demo seeds, comma-separated: each is a run on a database of its own")
 	fs.IntVar(&o.IncidentSeeds, "incident-seeds", o.IncidentSeeds, "how many of the seeds (the first) also run the incidents")
 	fs.DurationVar(&o.Baseline, "baseline", o.Baseline, "simulated history before the steady traffic that is measured")
 	fs.DurationVar(&o.OriginStep, "seed-offset", o.OriginStep, "each seed's traffic starts this much later in the day than the one before")
@@ -60,6 +62,7 @@ func parseFlags(args []string) (Options, string, error) {
 	fs.DurationVar(&o.Slot, "slot", o.Slot, "simulated time from one incident's start to the next's")
 	fs.DurationVar(&o.Step, "step", o.Step, "simulated time between evaluations")
 	fs.BoolVar(&o.LastWeek, "last-week", o.LastWeek, "fill the hours a week earlier, for the volume rule (which compares with them)")
+	fs.Float64Var(&o.CompareAlpha, "compare-alpha", o.CompareAlpha, "also run the default rules at this `level` instead of their own, on the same reads, for comparison (0: not)")
 	fs.IntVar(&o.LiveEvery, "live-every", o.LiveEvery, "measure the live executive feed's tick every this many evaluations")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the databases truthboard_abench_* for inspection instead of dropping them")
 	out := fs.String("out", "", "Markdown `file` whose \"## "+Title+"\" section is written or replaced (e.g. docs/benchmarks.md); empty: print only")
@@ -119,14 +122,23 @@ func (r Report) Markdown(command string, m benchkit.Machine, end time.Time) stri
 	} else {
 		p("- No traffic a week earlier: `VolumeDrop` (an hour against the same hour a week earlier) cannot judge, and is silent.\n")
 	}
+	p("- Rules: the default ones (`alert.DefaultRules`, p < %s)", alpha(alert.DefaultAlpha))
+	if o.CompareAlpha > 0 {
+		p(", and beside them the same rules at p < %s, in an engine of their own fed the same reads", alpha(o.CompareAlpha))
+	}
+	p(".\n")
 	p("- The demo knows two kinds of incident, on any channel (`demo.ParseIncident`): `outage` (quality −0.12, waits ×4,\n")
 	p("  15%% of contacts fail, purchases and visits fail often, 40%% of customers switch to a neighbouring channel) and\n")
 	p("  `spike` (extra customers on the channel, about half the rate again; waits ×2.5).\n\n")
 
 	p("### False alarms in steady traffic\n\n")
-	p("| seed | events stored | steady traffic (UTC) | evaluations in it | alerts fired (false alarms) | per hour | went pending and dropped | run took |\n")
-	p("|---|---|---|---|---|---|---|---|\n")
-	var alarms, near int
+	cmpHead, cmpRule := "", ""
+	if o.CompareAlpha > 0 {
+		cmpHead, cmpRule = fmt.Sprintf(" at p < %s instead |", alpha(o.CompareAlpha)), "---|"
+	}
+	p("| seed | events stored | steady traffic (UTC) | evaluations in it | alerts fired (false alarms) | per hour | went pending and dropped |%s run took |\n", cmpHead)
+	p("|---|---|---|---|---|---|---|%s---|\n", cmpRule)
+	var alarms, near, cmpAlarms int
 	var hours float64
 	for _, run := range r.Runs {
 		h := o.Steady.Hours()
@@ -138,16 +150,34 @@ func (r Report) Markdown(command string, m benchkit.Machine, end time.Time) stri
 			events += " + " + benchkit.Thousands(run.LastWeekEvents) + " a week earlier"
 		}
 		span := run.SteadyStart.Format("15:04") + "–" + run.SteadyStart.Add(o.Steady).Format("15:04")
-		p("| %d | %s | %s | %d | %d | %.2f | %d | %s |\n", run.Seed, events, span,
-			int(o.Steady/o.Step), len(run.FalseAlarms), float64(len(run.FalseAlarms))/h, run.NearMisses, run.RealDuration.Round(time.Second))
+		cmp := ""
+		if run.Compare != nil {
+			cmpAlarms += len(run.Compare.FalseAlarms)
+			cmp = fmt.Sprintf(" %d |", len(run.Compare.FalseAlarms))
+		}
+		p("| %d | %s | %s | %d | %d | %.2f | %d |%s %s |\n", run.Seed, events, span,
+			int(o.Steady/o.Step), len(run.FalseAlarms), float64(len(run.FalseAlarms))/h, run.NearMisses, cmp, run.RealDuration.Round(time.Second))
 	}
-	p("| all | | %s | | **%d** | **%.2f** | %d | |\n\n", time.Duration(hours*float64(time.Hour)), alarms, float64(alarms)/hours, near)
+	cmp := ""
+	if o.CompareAlpha > 0 {
+		cmp = fmt.Sprintf(" %d (%.3f per hour) |", cmpAlarms, float64(cmpAlarms)/hours)
+	}
+	p("| all | | %s | | **%d** | **%.3f** | %d |%s |\n\n", time.Duration(hours*float64(time.Hour)), alarms, float64(alarms)/hours, near, cmp)
+	listed := false
 	for _, run := range r.Runs {
 		for _, f := range run.FalseAlarms {
 			p("- seed %d, %s into the steady traffic: %s — %s\n", run.Seed, f.After.Round(time.Second), f.cell(), f.Summary)
+			listed = true
+		}
+		if run.Compare == nil {
+			continue
+		}
+		for _, f := range run.Compare.FalseAlarms {
+			p("- at p < %s, seed %d, %s into the steady traffic: %s — %s\n", alpha(o.CompareAlpha), run.Seed, f.After.Round(time.Second), f.cell(), f.Summary)
+			listed = true
 		}
 	}
-	if alarms > 0 {
+	if listed {
 		p("\n")
 	}
 
@@ -159,12 +189,13 @@ func (r Report) Markdown(command string, m benchkit.Machine, end time.Time) stri
 		p("Time from the incident's start to each alert that fired on its channel (the rules' 2 minutes of pending\n")
 		p("included), the alerts that fired on other channels during its slot, and when the last alert on the channel\n")
 		p("resolved after the incident ended.\n\n")
-		p("| incident | starts (UTC) | first alert | alerts on the channel | elsewhere in its slot | resolved after its end |\n")
-		p("|---|---|---|---|---|---|\n")
-		for _, inc := range run.Incidents {
-			first := "none"
-			if len(inc.OnChannel) > 0 {
-				first = fmt.Sprintf("**%s** (%s)", inc.OnChannel[0].After.Round(time.Second), inc.OnChannel[0].Name+" "+inc.OnChannel[0].Moment)
+		p("| incident | starts (UTC) | first alert | alerts on the channel | elsewhere in its slot | resolved after its end |%s\n", strings.ReplaceAll(cmpHead, "instead", "instead: first alert"))
+		p("|---|---|---|---|---|---|%s\n", cmpRule)
+		for k, inc := range run.Incidents {
+			first := firstAlert(inc.OnChannel)
+			cmp := ""
+			if run.Compare != nil {
+				cmp = " " + firstAlert(run.Compare.Incidents[k].OnChannel) + " |"
 			}
 			var on, elsewhere []string
 			for _, f := range inc.OnChannel {
@@ -189,39 +220,63 @@ func (r Report) Markdown(command string, m benchkit.Machine, end time.Time) stri
 			case len(inc.OnChannel) > 0:
 				resolved = inc.Resolved.Round(time.Second).String()
 			}
-			p("| `%s` | %s | %s | %s | %s | %s |\n", inc.Incident, inc.Start.Format("15:04"), first, strings.Join(on, ", "), strings.Join(elsewhere, ", "), resolved)
+			p("| `%s` | %s | %s | %s | %s | %s |%s\n", inc.Incident, inc.Start.Format("15:04"), first, strings.Join(on, ", "), strings.Join(elsewhere, ", "), resolved, cmp)
 		}
 		p("\n")
 	}
 
+	defaults := config.Default()
 	p("### Cost per tick\n\n")
 	p("Each evaluation's time (its ClickHouse queries, the judgement of every rule in every moment × channel, the\n")
 	p("history written when something changed) against the live executive feed's tick (the 5-minute executive view,\n")
 	p("unfiltered: its query, charts and encoding, as a `live.Hub` runs it) at the same simulated instants, on the same\n")
-	p("data, in the same process: the server runs both once a second (`TRUTHBOARD_ALERT_INTERVAL`, `TRUTHBOARD_LIVE_TICK`),\n")
-	p("the evaluation once whatever the number of screens and views.\n\n")
+	p("data, in the same process. An evaluation reads the current windows, and the baselines once a minute (they move\n")
+	p("by the minute; the engine keeps them in between). The server evaluates every %s (`TRUTHBOARD_ALERT_INTERVAL`),\n", defaults.AlertInterval)
+	p("once whatever the number of screens and views, and ticks each live feed every %s (`TRUTHBOARD_LIVE_TICK`).\n\n", defaults.LiveTick)
 	var evalMS, liveMS []float64
 	var evalQ, liveQ []int
 	for _, run := range r.Runs {
 		evalMS, liveMS = append(evalMS, run.EvalMS...), append(liveMS, run.LiveMS...)
 		evalQ, liveQ = append(evalQ, run.EvalQueries...), append(liveQ, run.LiveQueries...)
 	}
-	p("| per tick | samples | p50 ms | p90 ms | max ms | queries |\n|---|---|---|---|---|---|\n")
-	row := func(name string, xs []float64, qs []int) {
+	p("| per tick | samples | p50 ms | p90 ms | max ms | mean ms | queries | every | ms per second of running |\n|---|---|---|---|---|---|---|---|---|\n")
+	row := func(name string, xs []float64, qs []int, every time.Duration) float64 {
 		if len(xs) == 0 {
-			return
+			return 0
 		}
-		p("| %s | %d | %.1f | %.1f | %.1f | %s |\n", name, len(xs), benchkit.Percentile(xs, 0.5), benchkit.Percentile(xs, 0.9),
-			slices.Max(xs), queryRange(qs))
+		perSecond := mean(xs) / every.Seconds()
+		p("| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %s | %.1f |\n", name, len(xs), benchkit.Percentile(xs, 0.5), benchkit.Percentile(xs, 0.9),
+			slices.Max(xs), mean(xs), queryRange(qs), every, perSecond)
+		return perSecond
 	}
-	row("alert evaluation, default rules", evalMS, evalQ)
-	row("live executive feed, 5m", liveMS, liveQ)
-	if len(evalMS) > 0 && len(liveMS) > 0 {
-		p("\nThe evaluation adds %.0f%% of one live feed's tick at the median (%.1f ms against %.1f ms).\n",
-			100*benchkit.Percentile(evalMS, 0.5)/benchkit.Percentile(liveMS, 0.5), benchkit.Percentile(evalMS, 0.5), benchkit.Percentile(liveMS, 0.5))
+	evalPS := row("alert evaluation, default rules", evalMS, evalQ, defaults.AlertInterval)
+	livePS := row("live executive feed, 5m", liveMS, liveQ, defaults.LiveTick)
+	if evalPS > 0 && livePS > 0 {
+		p("\nPer tick, an evaluation costs %.1f times a live feed's tick at the median; per second of running, at the\n",
+			benchkit.Percentile(evalMS, 0.5)/benchkit.Percentile(liveMS, 0.5))
+		p("default intervals, the evaluation adds %.0f%% of what one live feed costs (%.1f ms a second against %.1f).\n", 100*evalPS/livePS, evalPS, livePS)
 	}
 	return b.String()
 }
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// firstAlert is the first of the alerts that fired on an incident's channel: when, and which.
+func firstAlert(fs []Fired) string {
+	if len(fs) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("**%s** (%s %s)", fs[0].After.Round(time.Second), fs[0].Name, fs[0].Moment)
+}
+
+// alpha writes a level as the rules file does: 0.0001.
+func alpha(a float64) string { return strconv.FormatFloat(a, 'f', -1, 64) }
 
 func joinSeeds(seeds []int64) string {
 	var s []string
@@ -231,7 +286,7 @@ func joinSeeds(seeds []int64) string {
 	return strings.Join(s, ", ")
 }
 
-// queryRange is "4", or "3–4" when the count varied.
+// queryRange is "4", or "2–4 (2.3 on average)" when the count varied.
 func queryRange(qs []int) string {
 	if len(qs) == 0 {
 		return "?"
@@ -240,5 +295,9 @@ func queryRange(qs []int) string {
 	if lo == hi {
 		return strconv.Itoa(lo)
 	}
-	return fmt.Sprintf("%d–%d", lo, hi)
+	sum := 0
+	for _, q := range qs {
+		sum += q
+	}
+	return fmt.Sprintf("%d–%d (%.1f on average)", lo, hi, float64(sum)/float64(len(qs)))
 }
