@@ -34,7 +34,7 @@ type ClientMessage struct {
 	Type string `json:"type"`
 	// View is one of Views.
 	View string `json:"view"`
-	// Window is one of 1m, 5m, 15m, 1h, 24h (default 5m).
+	// Window is one of rollup.Windows: 1m, 5m, 15m, 1h, 24h, 7d, 30d (default 5m).
 	Window string `json:"window"`
 	// Filters narrow the view: moment, channel, touchpoint, region, product, segment,
 	// agent_team, each a list of accepted values.

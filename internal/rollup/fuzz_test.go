@@ -35,7 +35,8 @@ var hostileQueries = []string{
 	"window=10y", "window=1m&window=24h", "window=", "window=5M", "window=%00", "window=-5m", "window=0",
 	"by=moment,moment", "by=moment;channel", "by=", "by=region", "by=MOMENT", "by=touchpoint&by=moment",
 	"moment=ZMOT", "moment=zmot,service,zmot", "channel=web,fax", "channel=",
-	"compare=previous&compare=previous", "compare=1", "series=yes", "recovery=1",
+	"compare=previous&compare=previous", "compare=1", "compare=last_week&window=30d&by=touchpoint&series=true",
+	"compare=last_week&window=15m", "compare=yesterday", "window=7d&compare=previous&series=true", "window=1w", "series=yes", "recovery=1",
 	"Region=north", "regoin=north&colour=red", "=x", "&&&", "a=1&b=2&c=3&d=4",
 	"window=%zz", "%=1",
 }
@@ -123,7 +124,7 @@ func encodeQuery(q rollup.Query) url.Values {
 		v.Set("by", strings.Join(q.By, ","))
 	}
 	if q.Compare {
-		v.Set("compare", "previous")
+		v.Set("compare", q.Comparison())
 	}
 	if q.Step > 0 {
 		v.Set("series", "true")

@@ -4,7 +4,9 @@
 //
 // Which table answers a query:
 //
-//	no filter but moment/channel, grouped by moment/channel: overview_1s up to 15m, else overview_1m
+//	no filter but moment/channel, grouped by moment/channel: overview_1s up to 15m (overview_1m
+//	                                                         with compare=last_week), overview_1m
+//	                                                         up to 24h, overview_1h for 7d and 30d
 //	any other filter, or grouped by touchpoint:              detail_1m up to 1h, else detail_1h
 //
 // The window is exact and reported: it ends at the end of the current step of the chosen
@@ -29,8 +31,12 @@ var Windows = []struct {
 	Length time.Duration
 }{
 	{"1m", time.Minute}, {"5m", 5 * time.Minute}, {"15m", 15 * time.Minute},
-	{"1h", time.Hour}, {"24h", 24 * time.Hour},
+	{"1h", time.Hour}, {"24h", 24 * time.Hour}, {"7d", 7 * 24 * time.Hour}, {"30d", 30 * 24 * time.Hour},
 }
+
+// Week is how far back compare=last_week looks: 168 hours, so the same time of day and day of
+// the week in UTC.
+const Week = 7 * 24 * time.Hour
 
 // Dimensions a query can group by, in the order they appear in a row.
 var Dimensions = []string{"moment", "channel", "touchpoint"}
@@ -71,8 +77,12 @@ type Query struct {
 	// By are the grouping dimensions, a subset of Dimensions in their order; empty: totals only.
 	By      []string
 	Filters Filters
-	// Compare adds the same window one period earlier.
+	// Compare adds a second period and the deltas against it: the same window one period
+	// earlier (compare=previous), or one week earlier with LastWeek.
 	Compare bool
+	// LastWeek, with Compare, compares with the same window one week earlier
+	// (compare=last_week): the same hours of the same day of the week.
+	LastWeek bool
 	// Step, when above 0, splits the window into buckets of this length (a trend series).
 	Step time.Duration
 	// WithoutWait leaves the wait-time histogram out (wait_p50_ms and wait_p90_ms have no
@@ -81,6 +91,18 @@ type Query struct {
 	// Recovery adds the recovery rate of the window's negative moments, read from the raw
 	// events (a later positive event of the same journey within 7 days recovers one).
 	Recovery bool
+}
+
+// Comparison names the period a query compares with, as the compare parameter does: previous,
+// last_week, or "" without Compare.
+func (q Query) Comparison() string {
+	switch {
+	case !q.Compare:
+		return ""
+	case q.LastWeek:
+		return "last_week"
+	}
+	return "previous"
 }
 
 // ParamError is a bad query parameter; the API answers it with 400.
@@ -121,7 +143,7 @@ func ParseQuery(v url.Values) (Query, error) {
 	for _, p := range params {
 		switch {
 		case p != "by" && !slices.Contains(onceParams, p) && !slices.Contains(FilterParams, p):
-			return q, &ParamError{p, "unknown parameter; use window, by, compare, series, recovery, or a filter: " + strings.Join(FilterParams, ", ")}
+			return q, &ParamError{p, "unknown parameter; use window, by, compare, series, recovery, format, or a filter: " + strings.Join(FilterParams, ", ")}
 		case len(v[p]) > 1 && slices.Contains(onceParams, p):
 			return q, &ParamError{p, fmt.Sprintf("given %d times; give it once", len(v[p]))}
 		}
@@ -157,8 +179,10 @@ func ParseQuery(v url.Values) (Query, error) {
 	case "", "none":
 	case "previous":
 		q.Compare = true
+	case "last_week":
+		q.Compare, q.LastWeek = true, true
 	default:
-		return q, &ParamError{"compare", fmt.Sprintf("%q is not a comparison; use compare=previous or leave it out", c)}
+		return q, &ParamError{"compare", fmt.Sprintf("%q is not a comparison; use compare=previous (the window just before), compare=last_week (the same window a week earlier), or leave it out", c)}
 	}
 	for _, p := range FilterParams {
 		vals, err := filterValues(p, v[p])
@@ -253,9 +277,11 @@ type Plan struct {
 	Table string
 	// Resolution is the table's step.
 	Resolution time.Duration
-	// From and To bound the window: From <= t < To. PrevFrom starts the previous period,
-	// which ends at From.
-	From, To, PrevFrom time.Time
+	// From and To bound the window: From <= t < To. PrevFrom and PrevTo bound the period it is
+	// compared with: the window just before (PrevTo = From), or with LastWeek the window a week
+	// earlier, which leaves a gap before From for windows under 7d and overlaps the window for
+	// 30d. A zero PrevTo means From (plans made by hand before PrevTo existed).
+	From, To, PrevFrom, PrevTo time.Time
 	// Now is when the plan was made: the current period has counted events from From to Now
 	// only, and the trend's last bucket is still filling.
 	Now time.Time
@@ -267,18 +293,33 @@ func (q Query) Plan(now time.Time) Plan {
 	p.Table, p.Resolution = q.table()
 	p.To = now.UTC().Truncate(p.Resolution).Add(p.Resolution)
 	p.From = p.To.Add(-q.Window)
-	p.PrevFrom = p.From.Add(-q.Window)
+	p.PrevFrom, p.PrevTo = p.From.Add(-q.Window), p.From
+	if q.LastWeek {
+		p.PrevFrom, p.PrevTo = p.From.Add(-Week), p.To.Add(-Week)
+	}
 	p.Now = now.UTC()
 	return p
 }
 
-// table chooses the rollup table that answers the query, and its resolution.
+// ComparedTo is where the comparison period ends: PrevTo, or From when PrevTo is not set.
+func (p Plan) ComparedTo() time.Time {
+	if p.PrevTo.IsZero() {
+		return p.From
+	}
+	return p.PrevTo
+}
+
+// table chooses the rollup table that answers the query, and its resolution. A comparison
+// with last week reads a week back, further than the one-second table keeps
+// (store.Overview1sRetention): those windows read the minute table.
 func (q Query) table() (string, time.Duration) {
 	switch detailed := q.Detailed(); {
-	case !detailed && q.Window <= 15*time.Minute:
+	case !detailed && q.Window <= 15*time.Minute && !q.LastWeek:
 		return "overview_1s", time.Second
-	case !detailed:
+	case !detailed && q.Window <= 24*time.Hour:
 		return "overview_1m", time.Minute
+	case !detailed:
+		return "overview_1h", time.Hour
 	case q.Window <= time.Hour:
 		return "detail_1m", time.Minute
 	default:
@@ -298,8 +339,12 @@ func TrendStep(window time.Duration, resolution time.Duration) time.Duration {
 		step = 30 * time.Second
 	case window <= time.Hour:
 		step = time.Minute
-	default:
+	case window <= 24*time.Hour:
 		step = 30 * time.Minute
+	case window <= 7*24*time.Hour:
+		step = 4 * time.Hour
+	default:
+		step = 24 * time.Hour
 	}
 	return max(step, resolution)
 }

@@ -26,12 +26,20 @@ func TestParseQuery(t *testing.T) {
 		{"every window 15m", "window=15m", rollup.Query{Window: 15 * time.Minute, WindowName: "15m"}},
 		{"every window 1h", "window=1h", rollup.Query{Window: time.Hour, WindowName: "1h"}},
 		{"every window 24h", "window=24h", rollup.Query{Window: 24 * time.Hour, WindowName: "24h"}},
+		{"every window 7d", "window=7d", rollup.Query{Window: 7 * 24 * time.Hour, WindowName: "7d"}},
+		{"every window 30d", "window=30d", rollup.Query{Window: 30 * 24 * time.Hour, WindowName: "30d"}},
 		{"empty window is the default", "window=", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
 		{"by in dimension order, once each", "by=touchpoint,moment&by=+channel+,moment,,",
 			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", By: []string{"moment", "channel", "touchpoint"}}},
 		{"empty by is no grouping", "by=", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
 		{"compare previous", "compare=previous", rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Compare: true}},
 		{"compare none", "compare=none", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
+		{"compare last_week", "compare=last_week", rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Compare: true, LastWeek: true}},
+		{"series on overview_1m with compare=last_week", "compare=last_week&series=true&window=15m",
+			rollup.Query{Window: 15 * time.Minute, WindowName: "15m", Compare: true, LastWeek: true, Step: time.Minute}},
+		{"series on overview_1h", "series=true&window=7d", rollup.Query{Window: 7 * 24 * time.Hour, WindowName: "7d", Step: 4 * time.Hour}},
+		{"series on detail_1h for 30d", "series=true&window=30d&by=touchpoint",
+			rollup.Query{Window: 30 * 24 * time.Hour, WindowName: "30d", Step: 24 * time.Hour, By: []string{"touchpoint"}}},
 		{"filters: lists, repeats, blanks and duplicates",
 			"region=north,+south+&region=east,north,&moment=service&channel=voice,chat&segment=small_business&agent_team=billing&product=tv&touchpoint=checkout",
 			rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Filters: rollup.Filters{
@@ -82,11 +90,14 @@ func TestParseQueryErrors(t *testing.T) {
 	for _, tc := range []struct {
 		query, param, mentions string
 	}{
-		{"window=2h", "window", "1m, 5m, 15m, 1h, 24h"},
+		{"window=2h", "window", "1m, 5m, 15m, 1h, 24h, 7d, 30d"},
+		{"window=1w", "window", `"1w"`},
 		{"window=5M", "window", `"5M"`},
 		{"by=region", "by", "moment, channel, touchpoint"},
 		{"by=moment,hour", "by", `"hour"`},
 		{"compare=next", "compare", "compare=previous"},
+		{"compare=yesterday", "compare", "compare=previous (the window just before), compare=last_week (the same window a week earlier)"},
+		{"compare=lastweek", "compare", "compare=last_week"},
 		{"compare=true", "compare", `"true"`},
 		{"moment=xyz", "moment", "zmot, fmot, smot, tmot, service"},
 		{"moment=service,fmot,Service", "moment", `"Service"`},
@@ -193,9 +204,20 @@ func TestPlan(t *testing.T) {
 			From: at(10, 10, 12, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 10, 7, 43)}},
 		{"window=24h&agent_team=billing", at(10, 10, 0, 0), rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
 			From: at(9, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(8, 11, 0, 0)}},
+		// The long windows: hours, then days, unfiltered or not.
+		{"window=7d", now, rollup.Plan{Table: "overview_1h", Resolution: time.Hour,
+			From: at(3, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(3, 11, 0, 0).AddDate(0, 0, -7)}},
+		{"window=7d&by=touchpoint", now, rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
+			From: at(3, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(3, 11, 0, 0).AddDate(0, 0, -7)}},
+		{"window=30d&by=moment,channel", now, rollup.Plan{Table: "overview_1h", Resolution: time.Hour,
+			From: at(10, 11, 0, 0).AddDate(0, 0, -30), To: at(10, 11, 0, 0), PrevFrom: at(10, 11, 0, 0).AddDate(0, 0, -60)}},
+		{"window=30d&region=north", now, rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
+			From: at(10, 11, 0, 0).AddDate(0, 0, -30), To: at(10, 11, 0, 0), PrevFrom: at(10, 11, 0, 0).AddDate(0, 0, -60)}},
 		// The clock's time zone does not matter: steps are UTC (India is 5:30 ahead).
 		{"window=24h&region=north", now.In(time.FixedZone("IST", 5*3600+1800)), rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
 			From: at(9, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(8, 11, 0, 0)}},
+		{"window=30d", now.In(time.FixedZone("IST", 5*3600+1800)), rollup.Plan{Table: "overview_1h", Resolution: time.Hour,
+			From: at(10, 11, 0, 0).AddDate(0, 0, -30), To: at(10, 11, 0, 0), PrevFrom: at(10, 11, 0, 0).AddDate(0, 0, -60)}},
 	} {
 		t.Run(tc.query+"@"+tc.now.Format("15:04:05.000Z07:00"), func(t *testing.T) {
 			v, _ := url.ParseQuery(tc.query)
@@ -210,8 +232,8 @@ func TestPlan(t *testing.T) {
 					got.Table, got.Resolution, got.From, got.To, got.PrevFrom,
 					tc.want.Table, tc.want.Resolution, tc.want.From, tc.want.To, tc.want.PrevFrom)
 			}
-			if got.To.Sub(got.From) != q.Window || got.From.Sub(got.PrevFrom) != q.Window {
-				t.Errorf("Plan covers %v and %v, want the window %v twice", got.To.Sub(got.From), got.From.Sub(got.PrevFrom), q.Window)
+			if got.To.Sub(got.From) != q.Window || got.From.Sub(got.PrevFrom) != q.Window || !got.PrevTo.Equal(got.From) {
+				t.Errorf("Plan covers %v and [%v, %v), want the window %v and the one before it", got.To.Sub(got.From), got.PrevFrom, got.PrevTo, q.Window)
 			}
 			if got.To.Location() != time.UTC {
 				t.Errorf("Plan.To is in %v, want UTC", got.To.Location())
@@ -232,6 +254,8 @@ func TestTrendStep(t *testing.T) {
 		{time.Hour, time.Minute, time.Minute},
 		{24 * time.Hour, time.Minute, 30 * time.Minute},
 		{24 * time.Hour, time.Hour, time.Hour},
+		{7 * 24 * time.Hour, time.Hour, 4 * time.Hour},
+		{30 * 24 * time.Hour, 24 * time.Hour, 24 * time.Hour},
 	} {
 		if got := rollup.TrendStep(tc.window, tc.resolution); got != tc.want {
 			t.Errorf("TrendStep(%v, %v) = %v, want %v", tc.window, tc.resolution, got, tc.want)
@@ -239,5 +263,49 @@ func TestTrendStep(t *testing.T) {
 		if n := tc.window / rollup.TrendStep(tc.window, tc.resolution); n > 60 {
 			t.Errorf("TrendStep(%v, %v): %d points, want at most 60", tc.window, tc.resolution, n)
 		}
+	}
+}
+
+// TestPlanLastWeek checks compare=last_week: the same window 168 hours earlier, on a table that
+// keeps a week (the minute overview instead of the one-second one), for every window.
+func TestPlanLastWeek(t *testing.T) {
+	now := time.Date(2026, 3, 10, 10, 17, 42, 500_000_000, time.UTC)
+	for _, tc := range []struct {
+		query string
+		table string
+	}{
+		{"window=1m", "overview_1m"},
+		{"window=15m&by=moment,channel", "overview_1m"},
+		{"window=1h", "overview_1m"},
+		{"window=24h", "overview_1m"},
+		{"window=7d", "overview_1h"},
+		{"window=30d", "overview_1h"},
+		{"window=5m&region=north", "detail_1m"},
+		{"window=1h&by=touchpoint", "detail_1m"},
+		{"window=24h&by=touchpoint", "detail_1h"},
+		{"window=7d&by=touchpoint", "detail_1h"},
+		{"window=30d&by=touchpoint", "detail_1h"},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			v, _ := url.ParseQuery(tc.query + "&compare=last_week")
+			q, err := rollup.ParseQuery(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := q.Plan(now)
+			if p.Table != tc.table {
+				t.Errorf("table %s, want %s", p.Table, tc.table)
+			}
+			week := 7 * 24 * time.Hour
+			if !p.PrevFrom.Equal(p.From.Add(-week)) || !p.PrevTo.Equal(p.To.Add(-week)) || p.To.Sub(p.From) != q.Window {
+				t.Errorf("window [%v, %v), last week [%v, %v); want the window a week earlier", p.From, p.To, p.PrevFrom, p.PrevTo)
+			}
+			if !p.To.After(now) || p.To.Sub(now) > p.Resolution {
+				t.Errorf("window ends at %v, want the end of the step holding %v", p.To, now)
+			}
+			if q.Comparison() != "last_week" {
+				t.Errorf("Comparison() = %q, want last_week", q.Comparison())
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package rollup
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -146,9 +147,14 @@ type Result struct {
 	To         time.Time `json:"to"`
 	Resolution string    `json:"resolution"`
 	Step       string    `json:"step,omitempty"`
-	By         []string  `json:"by"`
-	Total      Row       `json:"total"`
-	Rows       []Row     `json:"rows"`
+	// Compare names the period of previous and delta (previous or last_week), which
+	// PreviousFrom and PreviousTo bound; all three are absent without compare.
+	Compare      string     `json:"compare,omitempty"`
+	PreviousFrom *time.Time `json:"previous_from,omitempty"`
+	PreviousTo   *time.Time `json:"previous_to,omitempty"`
+	By           []string   `json:"by"`
+	Total        Row        `json:"total"`
+	Rows         []Row      `json:"rows"`
 }
 
 // MetricsOf computes the figures of counts over a period of the given length.
@@ -199,6 +205,10 @@ func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
 	}
 	if q.Step > 0 {
 		res.Step = durationName(q.Step)
+	}
+	if q.Compare {
+		from, to := p.PrevFrom, p.ComparedTo()
+		res.Compare, res.PreviousFrom, res.PreviousTo = q.Comparison(), &from, &to
 	}
 	rows := map[rowKey]*acc{}
 	total := &acc{}
@@ -257,9 +267,12 @@ func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
 	return res
 }
 
-// durationName writes a step the way windows are named: "1m" and "1h", not Go's "1m0s" and
-// "1h0m0s"; time.ParseDuration reads both.
+// durationName writes a step the way windows are named: "1m", "1h" and "1d", not Go's "1m0s",
+// "1h0m0s" and "24h0m0s"; time.ParseDuration reads all but days.
 func durationName(d time.Duration) string {
+	if day := 24 * time.Hour; d >= day && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = s[:len(s)-2]

@@ -50,6 +50,7 @@ var Rollups = []Rollup{
 	{Table: "event_keys", Bucket: time.Minute, timeColumn: "occurred_at", count: "count()"},
 	{Table: "overview_1s", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "overview_1m", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
+	{Table: "overview_1h", Bucket: time.Hour, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "detail_1m", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "detail_1h", Bucket: time.Hour, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 }

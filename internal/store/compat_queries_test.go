@@ -31,20 +31,25 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 	cases := []struct {
 		window  string
 		by      []string
-		compare bool
+		compare string
 		series  bool
 		region  []string
 	}{
-		{"5m", nil, true, false, nil},                                   // overview_1s, KPIs
-		{"15m", []string{"moment", "channel"}, true, false, nil},        // overview_1s, grid
-		{"1h", []string{"moment"}, false, true, nil},                    // overview_1m, trend
-		{"1h", []string{"touchpoint"}, false, false, nil},               // detail_1m
-		{"24h", []string{"channel"}, true, true, []string{"eu", "x'y"}}, // detail_1h, filtered
+		{"5m", nil, "previous", false, nil},                                   // overview_1s, KPIs
+		{"15m", []string{"moment", "channel"}, "previous", false, nil},        // overview_1s, grid
+		{"1h", []string{"moment"}, "", true, nil},                             // overview_1m, trend
+		{"1h", []string{"touchpoint"}, "", false, nil},                        // detail_1m
+		{"24h", []string{"channel"}, "previous", true, []string{"eu", "x'y"}}, // detail_1h, filtered
+		{"15m", []string{"moment"}, "last_week", true, nil},                   // overview_1m, a gap before the window
+		{"7d", []string{"moment", "channel"}, "previous", true, nil},          // overview_1h
+		{"7d", []string{"touchpoint"}, "last_week", false, []string{"eu"}},    // detail_1h, last week adjoins
+		{"30d", nil, "last_week", true, nil},                                  // overview_1h, last week overlaps
+		{"30d", []string{"touchpoint"}, "last_week", true, []string{"eu"}},    // detail_1h, overlaps
 	}
 	for _, c := range cases {
 		v := map[string][]string{"window": {c.window}, "by": {strings.Join(c.by, ",")}}
-		if c.compare {
-			v["compare"] = []string{"previous"}
+		if c.compare != "" {
+			v["compare"] = []string{c.compare}
 		}
 		if c.series {
 			v["series"] = []string{"true"}
@@ -58,6 +63,7 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 		}
 		p := q.Plan(now)
 		add(store.RollupSQL(q, p))
+		add(store.RollupOrderedSQL(q, p))
 		add(store.RecoverySQL(q, p, now))
 		add(store.LatestNegativesSQL(q, p, 20))
 	}

@@ -354,6 +354,7 @@ var compatRollups = []struct{ table, time, keys string }{
 	{"overview_1m", "toStartOfMinute(occurred_at)", "moment, channel"},
 	{"detail_1m", "toStartOfMinute(occurred_at)", "moment, channel, touchpoint, region, product, segment, agent_team"},
 	{"detail_1h", "toStartOfHour(occurred_at)", "moment, channel, touchpoint, region, product, segment, agent_team"},
+	{"overview_1h", "intDiv(toUInt32(occurred_at), 3600)", "moment, channel"},
 }
 
 // rollupTotalsQuery reads a rollup the way the dashboards do (-Merge per key), then adds up
@@ -386,6 +387,7 @@ func TestMigrationsOnModernClickHouse(t *testing.T) {
 		// Merge the parts of two rollups, so their states are read both merged and unmerged.
 		"OPTIMIZE TABLE overview_1m FINAL",
 		"OPTIMIZE TABLE detail_1h FINAL",
+		"OPTIMIZE TABLE overview_1h FINAL",
 	)
 
 	// Query 0: the raw table's measures, the reference for every rollup.

@@ -1,5 +1,7 @@
 package store
 
+import "github.com/truthboard/truthboard/internal/rollup"
+
 // DisplayTokensSQL is the query of Store.DisplayTokens, for the modern-ClickHouse check.
 const DisplayTokensSQL = displayTokensSelect + displayTokensGroup
 
@@ -8,6 +10,9 @@ func MarkUnavailable(err error) error {
 	markUnavailable(&err)
 	return err
 }
+
+// RollupOrderedSQL is the query of Store.RollupEach, for the modern-ClickHouse check.
+func RollupOrderedSQL(q rollup.Query, p rollup.Plan) (string, []any) { return rollupSQL(q, p, true) }
 
 // MarkInvalidData is err as InsertReceived returns it: marked when it is about the values.
 func MarkInvalidData(err error) error {

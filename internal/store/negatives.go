@@ -41,11 +41,11 @@ LIMIT ` + strconv.Itoa(rollup.NegativesLimit(limit))
 // rollup.MaxNegatives). Each carries the rules it broke, from event.Event.NegativeReasons.
 //
 // The newest negatives are looked for in the window's last 10 s first, then its last 2 min,
-// then the whole window, until a slice holds limit of them: every event of a slice is newer
-// than every event outside it, so the slice's newest are the window's. With heavy traffic the
-// first slice suffices and the query reads seconds of events instead of the whole window
-// (sorting a 15-minute window's negatives at 20,000 events/s took over 2 s on a loaded
-// 2-core machine); with light traffic each slice is small anyway.
+// hour and day, then the whole window, until a slice holds limit of them: every event of a
+// slice is newer than every event outside it, so the slice's newest are the window's. With
+// heavy traffic the first slice suffices and the query reads seconds of events instead of the
+// whole window (sorting a 15-minute window's negatives at 20,000 events/s took over 2 s on a
+// loaded 2-core machine); with light traffic each slice is small anyway.
 func (s *Store) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) (_ []rollup.NegativeEvent, err error) {
 	defer markUnavailable(&err)
 	limit = rollup.NegativesLimit(limit)
@@ -62,8 +62,10 @@ func (s *Store) LatestNegatives(ctx context.Context, q rollup.Query, p rollup.Pl
 	return s.latestNegatives(ctx, q, p, limit)
 }
 
-// negativeSlices are the ends of the window LatestNegatives looks in first, shortest first.
-var negativeSlices = []time.Duration{10 * time.Second, 2 * time.Minute}
+// negativeSlices are the ends of the window LatestNegatives looks in first, shortest first. The
+// hour and the day keep a drill-down of a 7d or 30d window with a narrow filter from sorting
+// weeks of raw negatives every tick when its latest ones are recent.
+var negativeSlices = []time.Duration{10 * time.Second, 2 * time.Minute, time.Hour, 24 * time.Hour}
 
 func (s *Store) latestNegatives(ctx context.Context, q rollup.Query, p rollup.Plan, limit int) ([]rollup.NegativeEvent, error) {
 	sql, args := LatestNegativesSQL(q, p, limit)

@@ -123,8 +123,9 @@ func TestLatestNegatives(t *testing.T) {
 		})
 	}
 
-	// The search widens from the window's last 10 s to its last 2 min to all of it: whichever
-	// slice the newest negatives fall in, the answer is the window's newest, in order.
+	// The search widens from the window's last 10 s to its last 2 min, hour and day, to all of
+	// it: whichever slice the newest negatives fall in, the answer is the window's newest, in
+	// order.
 	t.Run("newest across the slices", func(t *testing.T) {
 		end := p.To
 		var spread []event.Event

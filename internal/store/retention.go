@@ -7,12 +7,16 @@ import (
 )
 
 // Retention of the rollups, by what the queries need: the one-second overview answers windows
-// up to 15 minutes, the minute detail windows up to an hour (both with their previous period);
-// the minute overview and the hour detail keep the trends of days and months.
+// up to 15 minutes with their previous period (compare=last_week reads the minute overview);
+// the minute detail windows up to an hour, with the same hour last week; the minute overview
+// and the hour tables keep the trends of days and months, and the 30-day window before the
+// current one after its raw events are gone.
 const (
 	Overview1sRetention = 2 * 24 * time.Hour
 	Detail1mRetention   = 8 * 24 * time.Hour
 	Detail1hRetention   = 400 * 24 * time.Hour
+	// Overview1hRetention keeps the hourly overview of the 7d and 30d windows.
+	Overview1hRetention = 400 * 24 * time.Hour
 )
 
 // retained is every table the retention job trims, how long it keeps data (raw is the
@@ -28,6 +32,7 @@ var retained = []struct {
 	{"overview_1m", func(raw time.Duration) time.Duration { return raw }, false},
 	{"detail_1m", func(time.Duration) time.Duration { return Detail1mRetention }, false},
 	{"detail_1h", func(time.Duration) time.Duration { return Detail1hRetention }, true},
+	{"overview_1h", func(time.Duration) time.Duration { return Overview1hRetention }, true},
 }
 
 // DropExpired drops, from every table, the partitions whose data all ended before its

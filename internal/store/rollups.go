@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"iter"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +15,7 @@ import (
 )
 
 // rollupTables are the only tables Rollup reads; a Plan naming another is a bug.
-var rollupTables = map[string]bool{"overview_1s": true, "overview_1m": true, "detail_1m": true, "detail_1h": true}
+var rollupTables = map[string]bool{"overview_1s": true, "overview_1m": true, "overview_1h": true, "detail_1m": true, "detail_1h": true}
 
 // measures are the sums of every rollup table, in the order of rollup.Counts.
 const measures = `max(t), sumMerge(events), sumMerge(csat_n), sumMerge(csat_top2), sumMerge(nps_n),
@@ -29,7 +30,15 @@ const (
 
 // RollupSQL is the query behind Rollup and the values bound to it. Filter values are bound,
 // never spliced into the text; table names and times come from the Plan.
-func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) {
+func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) { return rollupSQL(q, p, false) }
+
+// rollupSQL is RollupSQL, with ordered: its groups sorted by the grouping keys (RollupEach).
+//
+// With a comparison the query reads both periods at once and tells them apart by previous:
+// the window just before is one range of t; last week's window for a window under 7d is a
+// second range, before a gap; for a 30d window it overlaps the current one, whose rows of the
+// overlap then count in both periods (arrayJoin makes them two).
+func rollupSQL(q rollup.Query, p rollup.Plan, ordered bool) (string, []any) {
 	if !rollupTables[p.Table] {
 		panic("rollup: unknown table " + p.Table)
 	}
@@ -37,16 +46,27 @@ func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) {
 	for _, d := range q.By {
 		sel, group = append(sel, d), append(group, d)
 	}
-	start := p.From
+	from, to := "toDateTime("+unix(p.From)+")", "toDateTime("+unix(p.To)+")"
+	where := []string{"t >= " + from, "t < " + to}
 	if q.Compare {
-		start = p.PrevFrom
-		sel, group = append(sel, "t < toDateTime("+unix(p.From)+") AS previous"), append(group, "previous")
+		prevFrom, prevTo := "toDateTime("+unix(p.PrevFrom)+")", "toDateTime("+unix(p.ComparedTo())+")"
+		previous := "t < " + from + " AS previous"
+		switch end := p.ComparedTo(); {
+		case end.Equal(p.From):
+			where[0] = "t >= " + prevFrom
+		case end.Before(p.From):
+			where = []string{"(t >= " + prevFrom + " AND t < " + prevTo + " OR t >= " + from + " AND t < " + to + ")"}
+		default:
+			where[0] = "t >= " + prevFrom
+			previous = "arrayJoin(arrayFilter(x -> x = 1 AND t < " + prevTo + " OR x = 0 AND t >= " + from + ", [0, 1])) AS previous"
+		}
+		sel, group = append(sel, previous), append(group, "previous")
 	}
 	if q.Step > 0 {
 		step := strconv.Itoa(int(q.Step.Seconds()))
 		bucket := "intDiv(toUInt32(t), " + step + ") * " + step
 		if q.Compare { // the previous period is one total, not a trend: all in bucket 0
-			bucket = "if(t < toDateTime(" + unix(p.From) + "), 0, " + bucket + ")"
+			bucket = "if(previous = 1, 0, " + bucket + ")"
 		}
 		// toUInt32: the product alone is a UInt64, which does not scan into the uint32 below.
 		sel, group = append(sel, "toUInt32("+bucket+") AS bucket"), append(group, "bucket")
@@ -57,30 +77,59 @@ func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) {
 	} else {
 		sel = append(sel, waitHistogram)
 	}
-	where := []string{"t >= toDateTime(" + unix(start) + ")", "t < toDateTime(" + unix(p.To) + ")"}
 	where, args := filterConditions(where, q.Filters)
 	sql := "SELECT " + strings.Join(sel, ", ") + "\nFROM " + p.Table + "\nWHERE " + strings.Join(where, " AND ")
 	if len(group) > 0 {
 		sql += "\nGROUP BY " + strings.Join(group, ", ")
 	}
+	if ordered && len(q.By) > 0 {
+		// Enum8 sorts by number, which is the vocabulary's order, and String by bytes: the
+		// order of the API's rows (rollup.Build).
+		sql += "\nORDER BY " + strings.Join(q.By, ", ")
+	}
 	return sql, args
 }
 
 // Rollup runs a metrics query against the rollup table of its plan.
-func (s *Store) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) (_ []rollup.Group, err error) {
-	defer markUnavailable(&err)
-	conn, err := s.connection()
-	if err != nil {
-		return nil, err
-	}
-	sql, args := RollupSQL(q, p)
-	rows, err := conn.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", p.Table, err)
-	}
-	defer rows.Close()
+func (s *Store) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error) {
 	var out []rollup.Group
-	for rows.Next() {
+	for g, err := range s.rollupGroups(ctx, q, p, false) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *g)
+	}
+	return out, nil
+}
+
+// RollupEach runs a metrics query like Rollup but yields its groups one at a time, as
+// ClickHouse sends them, sorted by the grouping keys so that the groups of one row come
+// together: an answer too large to hold at once (an export of a month by touchpoint) is built
+// and written row by row. The group yielded is reused for the next one. An error ends the
+// sequence. Breaking out of it still reads the rest of the answer from ClickHouse (the driver
+// drains it): cancel ctx first to stop the query.
+func (s *Store) RollupEach(ctx context.Context, q rollup.Query, p rollup.Plan) iter.Seq2[*rollup.Group, error] {
+	return s.rollupGroups(ctx, q, p, true)
+}
+
+func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan, ordered bool) iter.Seq2[*rollup.Group, error] {
+	return func(yield func(*rollup.Group, error) bool) {
+		fail := func(err error) {
+			markUnavailable(&err)
+			yield(nil, err)
+		}
+		conn, err := s.connection()
+		if err != nil {
+			fail(err)
+			return
+		}
+		sql, args := rollupSQL(q, p, ordered)
+		rows, err := conn.Query(ctx, sql, args...)
+		if err != nil {
+			fail(fmt.Errorf("query %s: %w", p.Table, err))
+			return
+		}
+		defer rows.Close()
 		var (
 			g        rollup.Group
 			previous uint8
@@ -108,24 +157,30 @@ func (s *Store) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) (_ []
 		c := &g.Counts
 		dest = append(dest, &g.Newest, &c.Events, &c.CSATN, &c.CSATTop2, &c.NPSN, &c.NPSPromoters, &c.NPSDetractors,
 			&c.CESN, &c.CESSum, &c.Negative, &c.WithOutcome, &c.Abandoned, &c.WaitN, &keys, &counts)
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("read %s: %w", p.Table, err)
-		}
-		for i, k := range keys {
-			if int(k) < metric.Buckets {
-				c.Wait[k] += counts[i]
+		for rows.Next() {
+			c.Wait = [metric.Buckets]uint64{}
+			if err := rows.Scan(dest...); err != nil {
+				fail(fmt.Errorf("read %s: %w", p.Table, err))
+				return
+			}
+			for i, k := range keys {
+				if int(k) < metric.Buckets {
+					c.Wait[k] += counts[i]
+				}
+			}
+			g.Previous = previous == 1
+			g.Bucket = time.Time{}
+			if q.Step > 0 {
+				g.Bucket = time.Unix(int64(bucket), 0).UTC()
+			}
+			if !yield(&g, nil) {
+				return
 			}
 		}
-		g.Previous = previous == 1
-		if q.Step > 0 {
-			g.Bucket = time.Unix(int64(bucket), 0).UTC()
+		if err := rows.Err(); err != nil {
+			fail(fmt.Errorf("read %s: %w", p.Table, err))
 		}
-		out = append(out, g)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", p.Table, err)
-	}
-	return out, nil
 }
 
 func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
@@ -145,7 +200,9 @@ func RecoverySQL(q rollup.Query, p rollup.Plan, now time.Time) (string, []any) {
 	where, args := filterConditions(where, q.Filters)
 	w := strconv.FormatInt(recoveryWindowSeconds, 10)
 	recovered := "arrayExists(x -> x > t AND x <= t + " + w + ", positives)"
-	closed := "t + " + w + " < " + unix(now)
+	// Closed: t + 7 days < now. t is in whole seconds, now may not be: compare with now rounded
+	// up, or a moment exactly 7 days before a now of 10:17:42.5 would stay pending.
+	closed := "t + " + w + " < " + strconv.FormatInt(now.Add(time.Second-1).Unix(), 10)
 	sel := append(append([]string{}, keys...),
 		"countIf("+closed+" AND "+recovered+")",
 		"countIf("+closed+" AND NOT "+recovered+")",

@@ -661,7 +661,9 @@ func metricsCases() []badMetricsCase {
 		{path: "/v1/metrics", events: all},
 		bad("window=10y"), bad("window=5M"), bad("window=-5m"), bad("window=1m&window=24h"), m("window=", all), bad("window=%00"),
 		m("by=moment,moment", all), bad("by=region"), bad("by=MOMENT"), bad("by=moment;channel"), m("by=", all),
-		bad("compare=yes"), bad("compare=previous&compare=none"), bad("series=1"), bad("recovery=yes"),
+		bad("compare=yes"), bad("compare=yesterday"), bad("compare=previous&compare=none"), bad("series=1"), bad("recovery=yes"),
+		m("format=", all), m("format=json", all), bad("format=xml"), bad("format=CSV"), bad("format=csv&format=json"), bad("format=csv&window=10y"),
+		bad("format=csv&series=true&compare=last_week"),
 		bad("moment=ZMOT"), bad("channel=web,fax"), m("moment=", all),
 		m("region=north", fixtureCount("region", "north")),
 		m("region=+north+,north,", fixtureCount("region", "north")),
@@ -688,6 +690,8 @@ func metricsCases() []badMetricsCase {
 		{path: "/v1/consistency?by=moment", events: -1},
 		{path: "/v1/consistency?compare=previous", events: -1},
 		{path: "/v1/consistency?window=10y", events: -1},
+		{path: "/v1/consistency?format=xml", events: -1},
+		{path: "/v1/consistency?format=csv&compare=last_week", events: -1},
 		{path: "/v1/consistency?region=" + q(`' OR 1=1 --`), events: -1},
 	}
 }

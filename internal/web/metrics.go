@@ -26,13 +26,32 @@ func queryValues(c *fiber.Ctx) (values url.Values, ok bool, err error) {
 	return values, true, nil
 }
 
-// rollupQuery parses the parameters and reads the rollups; it has answered the request itself
-// when ok is false.
-func (s *Server) rollupQuery(c *fiber.Ctx, values url.Values) (q rollup.Query, p rollup.Plan, groups []rollup.Group, ok bool, err error) {
+// parseQuery parses the metrics parameters; it has answered a bad one with 400 itself when ok
+// is false.
+func parseQuery(c *fiber.Ctx, values url.Values) (q rollup.Query, ok bool, err error) {
 	q, err = rollup.ParseQuery(values)
 	var pe *rollup.ParamError
 	if errors.As(err, &pe) {
-		return q, p, nil, false, c.Status(fiber.StatusBadRequest).JSON(paramError{Error: pe.Error(), Param: pe.Param})
+		return q, false, c.Status(fiber.StatusBadRequest).JSON(paramError{Error: pe.Error(), Param: pe.Param})
+	}
+	return q, err == nil, err
+}
+
+// dbError answers a failed read: 503 with Retry-After when ClickHouse cannot be reached; other
+// errors go to the error handler (500).
+func dbError(c *fiber.Ctx, err error) error {
+	if unavailable(err) {
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable: " + err.Error()})
+	}
+	return err
+}
+
+// rollupQuery parses the parameters and reads the rollups; it has answered the request itself
+// when ok is false.
+func (s *Server) rollupQuery(c *fiber.Ctx, values url.Values) (q rollup.Query, p rollup.Plan, groups []rollup.Group, ok bool, err error) {
+	if q, ok, err = parseQuery(c, values); !ok {
+		return q, p, nil, false, err
 	}
 	p = q.Plan(s.now())
 	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
@@ -44,20 +63,24 @@ func (s *Server) rollupQuery(c *fiber.Ctx, values url.Values) (q rollup.Query, p
 	groups, err = s.db.Rollup(ctx, q, p)
 	release()
 	if err != nil {
-		if unavailable(err) {
-			c.Set(fiber.HeaderRetryAfter, "5")
-			return q, p, nil, false, c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable: " + err.Error()})
-		}
-		return q, p, nil, false, err
+		return q, p, nil, false, dbError(c, err)
 	}
 	return q, p, groups, true, nil
 }
 
-// getMetrics answers GET /v1/metrics: figures per group of the window, from the rollups.
+// getMetrics answers GET /v1/metrics: figures per group of the window, from the rollups, as
+// JSON or CSV (export.go).
 func (s *Server) getMetrics(c *fiber.Ctx) error {
 	values, ok, err := queryValues(c)
 	if !ok {
 		return err
+	}
+	asCSV, ok, err := answerFormat(c, values)
+	if !ok {
+		return err
+	}
+	if asCSV {
+		return s.exportMetrics(c, values)
 	}
 	q, p, groups, ok, err := s.rollupQuery(c, values)
 	if !ok {
@@ -74,20 +97,21 @@ func (s *Server) getMetrics(c *fiber.Ctx) error {
 		rec, err := s.db.Recovery(ctx, q, p, s.now())
 		release()
 		if err != nil {
-			if unavailable(err) {
-				c.Set(fiber.HeaderRetryAfter, "5")
-				return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable: " + err.Error()})
-			}
-			return err
+			return dbError(c, err)
 		}
 		rollup.AttachRecovery(&res, rec, s.opts.Rules)
 	}
 	return c.JSON(res)
 }
 
-// getConsistency answers GET /v1/consistency: the Channel Consistency Index per moment.
+// getConsistency answers GET /v1/consistency: the Channel Consistency Index per moment, as JSON
+// or CSV.
 func (s *Server) getConsistency(c *fiber.Ctx) error {
 	values, ok, err := queryValues(c)
+	if !ok {
+		return err
+	}
+	asCSV, ok, err := answerFormat(c, values)
 	if !ok {
 		return err
 	}
@@ -102,5 +126,9 @@ func (s *Server) getConsistency(c *fiber.Ctx) error {
 	if !ok {
 		return err
 	}
-	return c.JSON(rollup.BuildConsistency(q, p, groups, s.opts.Rules))
+	res := rollup.BuildConsistency(q, p, groups, s.opts.Rules)
+	if asCSV {
+		return writeConsistencyCSV(c, &res, s.now())
+	}
+	return c.JSON(res)
 }

@@ -65,25 +65,29 @@ func startMetricsServer(t *testing.T) *testServer {
 // event_id, seconds later) and makes 2% late (sent 2 minutes to 6 hours after they occurred).
 func metricsDataSet(t *testing.T) []event.Event {
 	t.Helper()
-	gen := func(rate float64, seed int64, from, until time.Time) []event.Event {
-		cfg := demo.DefaultConfig()
-		cfg.Rate, cfg.Seed, cfg.DuplicateShare, cfg.LateShare = rate, seed, 0.02, 0.02
-		g, err := demo.NewGenerator(cfg, from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []event.Event
-		for {
-			e := g.Next()
-			if g.Now().After(until) {
-				return out
-			}
-			out = append(out, e)
-		}
-	}
-	day := gen(0.2, 11, metricsNow.Add(-26*time.Hour), metricsNow.Add(-20*time.Minute))
-	busy := gen(10, 12, metricsNow.Add(-20*time.Minute), metricsNow.Add(2*time.Minute))
+	day := demoEvents(t, 0.2, 11, metricsNow.Add(-26*time.Hour), metricsNow.Add(-20*time.Minute))
+	busy := demoEvents(t, 10, 12, metricsNow.Add(-20*time.Minute), metricsNow.Add(2*time.Minute))
 	return append(day, busy...)
+}
+
+// demoEvents are the demo simulator's events from from to until at rate per second, 2% of them
+// repeated and 2% late.
+func demoEvents(t *testing.T, rate float64, seed int64, from, until time.Time) []event.Event {
+	t.Helper()
+	cfg := demo.DefaultConfig()
+	cfg.Rate, cfg.Seed, cfg.DuplicateShare, cfg.LateShare = rate, seed, 0.02, 0.02
+	g, err := demo.NewGenerator(cfg, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []event.Event
+	for {
+		e := g.Next()
+		if g.Now().After(until) {
+			return out
+		}
+		out = append(out, e)
+	}
 }
 
 // ingestDataSet posts the events as NDJSON in batches, 4 requests at a time, then re-posts
@@ -288,6 +292,18 @@ func loadRawEvents(t *testing.T, s *testServer) []rawEvent {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].at < out[j].at })
 	return out
+}
+
+// checkedRawEvents reads the raw table, checks it holds the events sent, and judges the fate of
+// its negative moments as of metricsNow.
+func checkedRawEvents(t *testing.T, s *testServer, sent map[string]event.Event, start time.Time) []rawEvent {
+	t.Helper()
+	raw := loadRawEvents(t, s)
+	checkRawEvents(t, s, raw, sent)
+	judgeRecovery(raw, metricsNow)
+	t.Logf("data set stored and checked in %v: %d raw rows from %v to %v", time.Since(start).Round(time.Millisecond),
+		len(raw), time.Unix(raw[0].at, 0).UTC(), time.Unix(raw[len(raw)-1].at, 0).UTC())
+	return raw
 }
 
 // checkRawEvents checks that the raw table holds every distinct event once, as it was sent.
@@ -571,14 +587,17 @@ type apiRecovery struct {
 }
 
 type apiResult struct {
-	Window     string    `json:"window"`
-	From       time.Time `json:"from"`
-	To         time.Time `json:"to"`
-	Resolution string    `json:"resolution"`
-	Step       string    `json:"step"`
-	By         []string  `json:"by"`
-	Total      apiRow    `json:"total"`
-	Rows       []apiRow  `json:"rows"`
+	Window       string     `json:"window"`
+	From         time.Time  `json:"from"`
+	To           time.Time  `json:"to"`
+	Resolution   string     `json:"resolution"`
+	Step         string     `json:"step"`
+	Compare      string     `json:"compare"`
+	PreviousFrom *time.Time `json:"previous_from"`
+	PreviousTo   *time.Time `json:"previous_to"`
+	By           []string   `json:"by"`
+	Total        apiRow     `json:"total"`
+	Rows         []apiRow   `json:"rows"`
 }
 
 type apiChannel struct {
@@ -822,30 +841,32 @@ var (
 	}{
 		{"1m", time.Minute, 2 * time.Second}, {"5m", 5 * time.Minute, 10 * time.Second},
 		{"15m", 15 * time.Minute, 30 * time.Second}, {"1h", time.Hour, time.Minute},
-		{"24h", 24 * time.Hour, 30 * time.Minute},
+		{"24h", 24 * time.Hour, 30 * time.Minute}, {"7d", 7 * 24 * time.Hour, 4 * time.Hour},
+		{"30d", 30 * 24 * time.Hour, 24 * time.Hour},
 	}
+	// specDayWindows are the windows of specWindows up to 24h, which a data set of a day fills.
+	specDayWindows = 5
 )
 
 // specName is how the API names a resolution or step: like a window.
 var specName = map[time.Duration]string{
 	time.Second: "1s", 2 * time.Second: "2s", 10 * time.Second: "10s", 30 * time.Second: "30s",
-	time.Minute: "1m", 30 * time.Minute: "30m", time.Hour: "1h",
+	time.Minute: "1m", 30 * time.Minute: "30m", time.Hour: "1h", 4 * time.Hour: "4h", 24 * time.Hour: "1d",
 }
 
-// specResolution is the step of the table that answers: the overview tables (1 s up to 15m, else
-// 1 min) unless a filter beyond moment and channel or a grouping by touchpoint needs the
-// detail tables (1 min up to 1h, else 1 h).
-func specResolution(window time.Duration, by []string, f filterSet) time.Duration {
+// specResolution is the step of the table that answers: the overview tables (1 s up to 15m,
+// except with compare=last_week, then 1 min up to 24h, 1 h for 7d and 30d) unless a filter beyond
+// moment and channel or a grouping by touchpoint needs the detail tables (1 min up to 1h, else
+// 1 h).
+func specResolution(window time.Duration, by []string, f filterSet, lastWeek bool) time.Duration {
 	detailed := slices.Contains(by, "touchpoint")
 	for _, kv := range f {
 		detailed = detailed || kv[0] != "moment" && kv[0] != "channel"
 	}
 	switch {
-	case !detailed && window <= 15*time.Minute:
+	case !detailed && window <= 15*time.Minute && !lastWeek:
 		return time.Second
-	case !detailed:
-		return time.Minute
-	case window <= time.Hour:
+	case !detailed && window <= 24*time.Hour, detailed && window <= time.Hour:
 		return time.Minute
 	}
 	return time.Hour
@@ -866,6 +887,8 @@ type metricsCase struct {
 	by                        []string
 	filters                   filterSet
 	compare, series, recovery bool
+	// lastWeek, with compare, is compare=last_week instead of compare=previous.
+	lastWeek bool
 }
 
 func (c metricsCase) path() string {
@@ -878,7 +901,7 @@ func (c metricsCase) path() string {
 		v.Set(kv[0], kv[1])
 	}
 	if c.compare {
-		v.Set("compare", "previous")
+		v.Set("compare", c.comparison())
 	}
 	if c.series {
 		v.Set("series", "true")
@@ -887,6 +910,13 @@ func (c metricsCase) path() string {
 		v.Set("recovery", "true")
 	}
 	return "/v1/metrics?" + v.Encode()
+}
+
+func (c metricsCase) comparison() string {
+	if c.lastWeek {
+		return "last_week"
+	}
+	return "previous"
 }
 
 // checkMetricsCase asks one question and compares the whole answer with the raw rows.
@@ -898,7 +928,7 @@ func checkMetricsCase(t *testing.T, s *testServer, raw []rawEvent, cov *metricsC
 	apiGetJSON(t, s, path, &res)
 
 	// The window: exact, ending at the end of the current step of the table that answers.
-	resolution := specResolution(w.length, c.by, c.filters)
+	resolution := specResolution(w.length, c.by, c.filters, c.compare && c.lastWeek)
 	to := metricsNow.Truncate(resolution).Add(resolution)
 	if !res.From.Equal(to.Add(-w.length)) || !res.To.Equal(to) || res.Window != w.name || res.Resolution != specName[resolution] {
 		t.Fatalf("%s: window %s [%v, %v) at %s resolution, want %s [%v, %v) at %s",
@@ -911,7 +941,18 @@ func checkMetricsCase(t *testing.T, s *testServer, raw []rawEvent, cov *metricsC
 	cur := rawTallies(raw, res.From, res.To, c.filters, c.by)
 	var prev map[rowKey]*rawTally
 	if c.compare {
-		prev = rawTallies(raw, res.From.Add(-w.length), res.From, c.filters, c.by)
+		// The window just before, or the same window 168 hours earlier.
+		prevFrom, prevTo := res.From.Add(-w.length), res.From
+		if c.lastWeek {
+			prevFrom, prevTo = res.From.Add(-7*24*time.Hour), res.To.Add(-7*24*time.Hour)
+		}
+		if res.Compare != c.comparison() || res.PreviousFrom == nil || !res.PreviousFrom.Equal(prevFrom) ||
+			res.PreviousTo == nil || !res.PreviousTo.Equal(prevTo) {
+			t.Errorf("%s: compare %q from %v to %v, want %s [%v, %v)", path, res.Compare, res.PreviousFrom, res.PreviousTo, c.comparison(), prevFrom, prevTo)
+		}
+		prev = rawTallies(raw, prevFrom, prevTo, c.filters, c.by)
+	} else if res.Compare != "" || res.PreviousFrom != nil || res.PreviousTo != nil {
+		t.Errorf("%s: compare %q from %v to %v without compare", path, res.Compare, res.PreviousFrom, res.PreviousTo)
 	}
 
 	check := func(where string, row *apiRow, k rowKey) {
@@ -1083,7 +1124,7 @@ func checkConsistency(t *testing.T, s *testServer, raw []rawEvent, cov *metricsC
 	path := "/v1/consistency?" + v.Encode()
 	var res apiConsistency
 	apiGetJSON(t, s, path, &res)
-	resolution := specResolution(w.length, nil, f)
+	resolution := specResolution(w.length, nil, f, false)
 	to := metricsNow.Truncate(resolution).Add(resolution)
 	if res.Window != w.name || !res.To.Equal(to) || !res.From.Equal(to.Add(-w.length)) {
 		t.Fatalf("%s: window %s [%v, %v), want %s [%v, %v)", path, res.Window, res.From, res.To, w.name, to.Add(-w.length), to)
@@ -1221,12 +1262,7 @@ func checkConsistency(t *testing.T, s *testServer, raw []rawEvent, cov *metricsC
 func TestMetricsMatchRawEvents(t *testing.T) {
 	start := time.Now()
 	s := startMetricsServer(t)
-	sent := ingestDataSet(t, s, metricsDataSet(t))
-	raw := loadRawEvents(t, s)
-	checkRawEvents(t, s, raw, sent)
-	judgeRecovery(raw, metricsNow)
-	t.Logf("data set ingested and checked in %v: %d raw rows from %v to %v", time.Since(start).Round(time.Millisecond),
-		len(raw), time.Unix(raw[0].at, 0).UTC(), time.Unix(raw[len(raw)-1].at, 0).UTC())
+	raw := checkedRawEvents(t, s, ingestDataSet(t, s, metricsDataSet(t)), start)
 
 	groupings := [][]string{nil, {"moment"}, {"channel"}, {"moment", "channel"}, {"touchpoint"}}
 	filterSets := []filterSet{
@@ -1242,7 +1278,7 @@ func TestMetricsMatchRawEvents(t *testing.T) {
 	}
 	cov := &metricsCoverage{}
 	var cases []metricsCase
-	for w := range specWindows {
+	for w := range specDayWindows {
 		for _, by := range groupings {
 			for _, f := range filterSets {
 				cases = append(cases, metricsCase{window: w, by: by, filters: f, compare: true})
@@ -1266,7 +1302,7 @@ func TestMetricsMatchRawEvents(t *testing.T) {
 	}
 	consistencyFilters := []filterSet{nil, {{"region", "north"}}, {{"segment", "consumer"}},
 		{{"channel", "voice,chat,ivr,messaging,email"}}, {{"agent_team", "billing,technical"}}}
-	for w := range specWindows {
+	for w := range specDayWindows {
 		for _, f := range consistencyFilters {
 			t.Run(fmt.Sprintf("consistency/window=%s/%v", specWindows[w].name, f), func(t *testing.T) {
 				checkConsistency(t, s, raw, cov, w, f)
@@ -1275,7 +1311,7 @@ func TestMetricsMatchRawEvents(t *testing.T) {
 	}
 	t.Logf("%d metrics and %d consistency requests checked in %v: %d rows, %d trend points, %d figures (%d with a value, %d null), "+
 		"%d deltas (%d null), %d wait percentiles with a value (worst error %.2f%%, bound %.2f%%), %d negative moments pending recovery, %d moments' CCI (%d null), %d channels included, %d excluded",
-		len(cases), len(specWindows)*len(consistencyFilters), time.Since(queries).Round(time.Millisecond), cov.rows, cov.points,
+		len(cases), specDayWindows*len(consistencyFilters), time.Since(queries).Round(time.Millisecond), cov.rows, cov.points,
 		cov.figures, cov.values, cov.nulls, cov.deltas, cov.nullDeltas, cov.waitValues, 100*cov.worstWaitError, 100*specQuantileError, cov.pending,
 		cov.ccis, cov.nullCCIs, cov.included, cov.excluded)
 	// The data set must exercise every branch the comparisons have.
@@ -1306,6 +1342,13 @@ func TestMetricsBadRequests(t *testing.T) {
 		{"/v1/metrics?by=region", "by"},
 		{"/v1/metrics?by=moment,,channel,region", "by"},
 		{"/v1/metrics?compare=next", "compare"},
+		{"/v1/metrics?compare=yesterday", "compare"},
+		{"/v1/metrics?format=xml", "format"},
+		{"/v1/metrics?format=csv&format=json", "format"},
+		{"/v1/metrics?format=csv&window=2h", "window"},
+		{"/v1/metrics?format=csv&series=true&compare=previous", "series"},
+		{"/v1/consistency?format=xml", "format"},
+		{"/v1/consistency?format=csv&compare=last_week", "compare"},
 		{"/v1/metrics?moment=xyz", "moment"},
 		{"/v1/metrics?channel=web,fax", "channel"},
 		{"/v1/metrics?regoin=north", "regoin"},

@@ -7,6 +7,7 @@ package web
 import (
 	"context"
 	"errors"
+	"iter"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -42,6 +43,8 @@ type Writer interface {
 type Database interface {
 	Ping(ctx context.Context) error
 	Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error)
+	// RollupEach yields the groups of Rollup one at a time, sorted by key (CSV exports).
+	RollupEach(ctx context.Context, q rollup.Query, p rollup.Plan) iter.Seq2[*rollup.Group, error]
 	Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now time.Time) ([]rollup.RecoveryGroup, error)
 }
 
@@ -148,6 +151,9 @@ type Server struct {
 	antiCSRF *auth.CSRFTokens
 	log      *slog.Logger
 	now      func() time.Time
+
+	// exports counts the CSV exports being streamed (export.go).
+	exports exportLimit
 }
 
 // New builds the HTTP server; Listen or App start it.

@@ -3,7 +3,7 @@
 // instances that are created once and updated in place, and drives the freshness badge.
 // Protocol: docs/live-protocol.md. The KPI tiles and the judged changes are in judgement.js.
 
-export const WINDOWS = ['1m', '5m', '15m', '1h', '24h'];
+export const WINDOWS = ['1m', '5m', '15m', '1h', '24h', '7d', '30d'];
 export const MOMENTS = ['zmot', 'fmot', 'smot', 'tmot', 'service'];
 export const CHANNELS = ['web', 'app', 'store', 'voice', 'ivr', 'chat', 'messaging', 'email',
   'social', 'review_site', 'field_service'];

@@ -61,6 +61,21 @@ var probes = map[string][]probe{
 		{name: "a 10 min rollup, 1,024-row granules", table: "probe_10m_g1024", source: "overview_1m", res: 10 * time.Minute,
 			create: "CREATE TABLE probe_10m_g1024 AS overview_1s" + probeEngine + "1024;" + reaggregate("probe_10m_g1024", 600)},
 	},
+	// The long windows' rollup (migration 0008) against the table that would answer without it,
+	// and for 30d a daily rollup, which the schema leaves out (the audit would count a day of raw
+	// events per run to check it).
+	"7d": {
+		{name: "`overview_1h` as the schema defines it", table: "overview_1h", source: "overview_1h", res: time.Hour},
+		{name: "`overview_1h`, `WithoutWait` (no histogram)", table: "overview_1h", source: "overview_1h", res: time.Hour, noHist: true},
+		{name: "`overview_1m`, the table of the 24h window", table: "overview_1m", source: "overview_1h", res: time.Minute},
+	},
+	"30d": {
+		{name: "`overview_1h` as the schema defines it", table: "overview_1h", source: "overview_1h", res: time.Hour},
+		{name: "`overview_1h`, `WithoutWait` (no histogram)", table: "overview_1h", source: "overview_1h", res: time.Hour, noHist: true},
+		{name: "`overview_1m`, the table of the 24h window", table: "overview_1m", source: "overview_1h", res: time.Minute},
+		{name: "a daily rollup, 1,024-row granules", table: "probe_1d_g1024", source: "overview_1h", res: 24 * time.Hour,
+			create: "CREATE TABLE probe_1d_g1024 AS overview_1s" + probeEngine + "1024;" + reaggregate("probe_1d_g1024", 86400)},
+	},
 }
 
 // diagnosis is the p50 of each query per probe of one window.
@@ -112,7 +127,7 @@ func diagnose(ctx context.Context, h *history, w string, iters int) (diagnosis, 
 			}
 			plan.Resolution = p.res
 			plan.To = now.Truncate(p.res).Add(p.res)
-			plan.From, plan.PrevFrom = plan.To.Add(-q.Window), plan.To.Add(-2*q.Window)
+			plan.From, plan.PrevFrom, plan.PrevTo = plan.To.Add(-q.Window), plan.To.Add(-2*q.Window), plan.To.Add(-q.Window)
 			sql, _ := store.RollupSQL(q, plan)
 			s[i] = strings.Replace(sql, "\nFROM "+p.source+"\n", "\nFROM "+p.table+"\n", 1)
 		}

@@ -63,6 +63,13 @@ type config struct {
 	// Diagnose is how many times the last round runs the query variants of diagnose.go on the
 	// largest history; 0: not at all.
 	Diagnose int
+	// Section is the title of the "## " section of Out the run writes.
+	Section string
+	// ExportTouchpoints and ExportEvents size the database of the export measurement
+	// (export.go); 0 touchpoints: no export measurement.
+	ExportTouchpoints, ExportEvents uint64
+	// ServerBin is the truthboard binary the export measurement runs; empty: built.
+	ServerBin string
 }
 
 // Run is `truthboard-tools metrics-bench`.
@@ -85,16 +92,25 @@ func Run(ctx context.Context, args []string, log *slog.Logger) error {
 		}
 		rep.Results, rep.Diagnoses = append(rep.Results, res...), append(rep.Diagnoses, diags...)
 	}
+	if cfg.ExportTouchpoints > 0 {
+		// A failed export measurement is reported with the figures of the ticks, not instead.
+		ex, err := measureExport(ctx, cfg, log)
+		if err != nil {
+			log.Error("export measurement", "err", err)
+			ex.Failed = err.Error()
+		}
+		rep.Export = &ex
+	}
 	rep.End = time.Now().UTC()
 	section := rep.markdown()
 	fmt.Print(section)
 	if cfg.Out == "" {
 		return nil
 	}
-	if err := benchkit.WriteSection(cfg.Out, "Metrics", section); err != nil {
+	if err := benchkit.WriteSection(cfg.Out, cfg.Section, section); err != nil {
 		return err
 	}
-	log.Info("section written", "file", cfg.Out, "section", "## Metrics")
+	log.Info("section written", "file", cfg.Out, "section", "## "+cfg.Section)
 	return nil
 }
 
@@ -115,6 +131,10 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.Out, "out", "", "Markdown `file` whose \"## Metrics\" section is written or replaced (e.g. docs/benchmarks.md); empty: print only")
 	fs.IntVar(&cfg.Diagnose, "diagnose", 100, "in the last round, time the queries against variants of the rollup tables this many times on the largest history (0: skip)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the databases truthboard_mbench_* for inspection instead of dropping them")
+	fs.StringVar(&cfg.Section, "section", "Metrics", "`title` of the \"## \" section of -out to write, e.g. \"Metrics: long windows\" for a run that should not replace the main one")
+	exportTouchpoints := fs.String("export-touchpoints", "0", "distinct touchpoints of the export measurement's month of events (suffix k or M; 0: no export measurement)")
+	exportEvents := fs.String("export-events", "1M", "events of the export measurement, over the 30 days before the run (suffix k or M)")
+	fs.StringVar(&cfg.ServerBin, "server-bin", "", "truthboard `binary` the export measurement runs; empty: go build ./cmd/truthboard")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -134,6 +154,15 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.Chunk, err = parseCount(*chunk); err != nil || cfg.Chunk == 0 {
 		return cfg, fmt.Errorf("-chunk: %q is not a number of events (e.g. 1M)", *chunk)
+	}
+	if cfg.ExportTouchpoints, err = parseCount(*exportTouchpoints); err != nil {
+		return cfg, fmt.Errorf("-export-touchpoints: %q is not a number of touchpoints (e.g. 50k, or 0)", *exportTouchpoints)
+	}
+	if cfg.ExportEvents, err = parseCount(*exportEvents); err != nil || cfg.ExportEvents < cfg.ExportTouchpoints {
+		return cfg, fmt.Errorf("-export-events: %q is not a number of events of at least -export-touchpoints (e.g. 1M)", *exportEvents)
+	}
+	if strings.TrimSpace(cfg.Section) == "" {
+		return cfg, errors.New("-section: give the title of a section, e.g. Metrics")
 	}
 	for _, w := range strings.Split(*windows, ",") {
 		if _, err := windowLength(strings.TrimSpace(w)); err != nil {

@@ -127,3 +127,50 @@ func TestParseCount(t *testing.T) {
 		}
 	}
 }
+
+// TestExportData checks the export measurement's events: as many as asked, on as many distinct
+// touchpoints, within the 30 days before the end, every one valid for the API.
+func TestExportData(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	end := time.Now().UTC().Truncate(time.Second)
+	for off := uint64(0); off < 3_000; off += 1_000 {
+		if err := db.Conn().Exec(ctx, exportSQL(off, 1_000, 3_000, 300, end)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n, touchpoints uint64
+	var first, last time.Time
+	if err := db.Conn().QueryRow(ctx, "SELECT count(), uniqExact(touchpoint), min(occurred_at), max(occurred_at) FROM events").
+		Scan(&n, &touchpoints, &first, &last); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3_000 || touchpoints != 300 || first.Before(end.Add(-30*24*time.Hour)) || !last.Before(end) {
+		t.Fatalf("%d events on %d touchpoints from %v to %v; want 3000 on 300 within the 30 days before %v", n, touchpoints, first, last, end)
+	}
+	rows, err := db.Conn().Query(ctx, `SELECT event_id, occurred_at, toString(moment), toString(channel), touchpoint,
+		toString(outcome), csat, nps, wait_ms, negative, positive FROM events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e        event.Event
+			neg, pos uint8
+		)
+		if err := rows.Scan(&e.EventID, &e.OccurredAt, &e.Moment, &e.Channel, &e.Touchpoint, &e.Outcome, &e.CSAT, &e.NPS,
+			&e.WaitMS, &neg, &pos); err != nil {
+			t.Fatal(err)
+		}
+		if errs := event.Validate(&e, end, 31*24*time.Hour); len(errs) > 0 {
+			t.Fatalf("event %+v is invalid: %v", e, errs)
+		}
+		if (neg == 1) != e.Negative() || (pos == 1) != e.Positive() {
+			t.Fatalf("event %+v: negative %d positive %d, want %v %v", e, neg, pos, e.Negative(), e.Positive())
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -23,6 +23,7 @@ type report struct {
 	Cfg        config
 	Results    []sizeResult
 	Diagnoses  []diagnosis
+	Export     *exportResult
 	End        time.Time
 }
 
@@ -30,7 +31,7 @@ func (r report) markdown() string {
 	var b strings.Builder
 	m, c := r.Machine, r.Cfg
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	p("## Metrics\n\n")
+	p("## %s\n\n", c.Section)
 	p("What one executive view costs per tick: the complete query set behind it, read from the rollups as the API reads them\n")
 	p("(`rollup.Query` → `Plan` → `store.Rollup` → `rollup.Build`/`BuildConsistency`), one query after the other:\n")
 	p("(a) all KPIs with `compare=previous`, (b) the moment × channel grid, (c) a trend per moment (`series=true`, step\n")
@@ -49,30 +50,35 @@ func (r report) markdown() string {
 	p("  window; %d of the measured ticks, spread evenly, also run the raw-table baseline at the same instant. %d round(s),\n", c.RawTicks, c.Repeat)
 	p("  each loading every size again.\n\n")
 	p("### Loading\n\n")
-	p("| round | events | span | insert | events/s | merges after | active parts: events / overview_1s / overview_1m / detail_1m / detail_1h | rollup rows: overview_1s / overview_1m / detail_1m | disk MiB: events / rollups |\n")
+	p("| round | events | span | insert | events/s | merges after | active parts: %s | rollup rows: %s | disk MiB: events / rollups |\n",
+		strings.Join(partTables, " / "), strings.Join(rollupTables, " / "))
 	p("|---|---|---|---|---|---|---|---|---|\n")
-	tables := []string{"events", "overview_1s", "overview_1m", "detail_1m", "detail_1h"}
 	for _, s := range r.Results {
 		l := s.Load
-		var parts []string
-		for _, t := range tables {
+		var parts, rows []string
+		var rollMiB float64
+		for _, t := range partTables {
 			parts = append(parts, strconv.FormatUint(l.Parts[t], 10))
+			if t != "events" {
+				rollMiB += l.DiskMiB[t]
+			}
+		}
+		for _, t := range rollupTables {
+			rows = append(rows, benchkit.Thousands(l.TblRows[t]))
 		}
 		settle := fmt.Sprintf("%.0f s, done", l.Settle.Seconds())
 		if !l.Settled {
 			settle = fmt.Sprintf("%.0f s, still merging", l.Settle.Seconds())
 		}
-		rollMiB := l.DiskMiB["overview_1s"] + l.DiskMiB["overview_1m"] + l.DiskMiB["detail_1m"] + l.DiskMiB["detail_1h"]
-		p("| %d | %s | %s | %.1f s | %.0fk | %s | %s | %s / %s / %s | %.0f / %.0f |\n", s.Round, countName(s.Size), s.Span,
+		p("| %d | %s | %s | %.1f s | %.0fk | %s | %s | %s | %.0f / %.0f |\n", s.Round, countName(s.Size), s.Span,
 			l.Insert.Seconds(), float64(s.Size)/l.Insert.Seconds()/1000, settle, strings.Join(parts, " / "),
-			benchkit.Thousands(l.TblRows["overview_1s"]), benchkit.Thousands(l.TblRows["overview_1m"]), benchkit.Thousands(l.TblRows["detail_1m"]),
-			l.DiskMiB["events"], rollMiB)
+			strings.Join(rows, " / "), l.DiskMiB["events"], rollMiB)
 	}
 
 	p("\n### Per tick\n\n")
 	p("Milliseconds per tick, queries and the building of the answers included (charts excluded). *API set*: the four\n")
 	p("requests (a)–(d). *hub set*: what `internal/live` runs per tick for the same view, one query: the grid with\n")
-	p("`compare=previous` cut into trend buckets, `WithoutWait` (the view shows no wait figures); its groups give the KPIs,\n")
+	p("`compare=previous` cut into trend buckets, with the wait histogram (every view shows wait p90); its groups give the KPIs,\n")
 	p("the grid, the consistency and the trend. Both sets run in every tick, in alternating order. *raw*: the API set from\n")
 	p("`events`. *rows read*: rows ClickHouse reported reading for one tick. *counts equal*: every count of (a), current and previous period, is the same from the rollup and from `events`;\n")
 	p("*wait off*: the rollup's histogram p50/p90 against the exact ones (bucket width 10%%, so at most 4.9%%).\n\n")
@@ -160,8 +166,18 @@ func (r report) markdown() string {
 			p("\nLeft out: %s\n", s)
 		}
 	}
+	if r.Export != nil {
+		r.Export.markdown(p)
+	}
 	return b.String()
 }
+
+// partTables are the tables whose parts the loading table counts, rollupTables those whose rows
+// it shows.
+var (
+	partTables   = []string{"events", "overview_1s", "overview_1m", "overview_1h", "detail_1m", "detail_1h"}
+	rollupTables = []string{"overview_1s", "overview_1m", "overview_1h", "detail_1m", "detail_1h"}
+)
 
 func (s sizeResult) window(name string) *windowResult {
 	for i := range s.Windows {

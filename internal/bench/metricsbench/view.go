@@ -66,13 +66,14 @@ func apiSet(view [nQueries]rollup.Query) querySet {
 }
 
 // hubSet is what the live hub (internal/live, buildView) runs per tick for the executive view:
-// one query, by moment and channel with the previous period, cut into trend buckets and without
-// the wait histogram (the view shows no wait figures); the KPIs (the total), the grid and the
-// consistency sum its buckets, the trend per moment sums its channels. Its charts are left out.
+// one query, by moment and channel with the previous period, cut into trend buckets, with the
+// wait histogram (every view shows wait p90 since changes are judged); the KPIs (the total), the
+// grid and the consistency sum its buckets, the trend per moment sums its channels. Its charts
+// are left out.
 func hubSet(view [nQueries]rollup.Query) querySet {
 	q := view[qGrid]
-	q.Compare, q.Step, q.WithoutWait = true, view[qTrend].Step, true
-	return querySet{{"hub: grid × trend bucket + compare, without wait", q, func(q rollup.Query, p rollup.Plan, groups []rollup.Group) {
+	q.Compare, q.Step = true, view[qTrend].Step
+	return querySet{{"hub: grid × trend bucket + compare", q, func(q rollup.Query, p rollup.Plan, groups []rollup.Group) {
 		gridQ := q
 		gridQ.Step = 0
 		build(gridQ, p, groups)
