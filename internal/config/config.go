@@ -62,6 +62,12 @@ type Config struct {
 	// MaxInflightBytesPerKey is one ingest key's share of MaxInflightBytes; beyond it that key
 	// gets 429, so one key's slow or many uploads never stop the others.
 	MaxInflightBytesPerKey int
+	// MemoryLimit is the Go runtime's soft memory limit for the server, in bytes: near it the
+	// garbage collector runs more often instead of letting the heap grow, so the server's memory
+	// stays bounded however many clients send or watch at once. It must leave room for the
+	// bodies in flight in their decoded form (InflightExpansion × MaxInflightBytes) and the rest
+	// of the server (MemoryLimitBase). 0 turns it off. Go's own GOMEMLIMIT, when set, wins.
+	MemoryLimit int
 	// MinUploadRate is the slowest an ingest body may arrive, in bytes per second on average
 	// after its first seconds; a slower one is cut with 408. 0 turns the check off.
 	MinUploadRate int
@@ -175,6 +181,7 @@ func Default() Config {
 		MaxInflightBytes:      64 << 20,
 		// A quarter of the in-flight budget: four keys at their share before the others wait.
 		MaxInflightBytesPerKey: 16 << 20,
+		MemoryLimit:            384 << 20,
 		// 32 KiB/s is 256 kbit/s: any real sender, and 8 MiB within the 30 s read timeout
 		// needs 280 KB/s anyway.
 		MinUploadRate:             32 << 10,
@@ -224,6 +231,7 @@ func (c *Config) settings() []setting {
 		{"max-events", "TRUTHBOARD_MAX_EVENTS", "most events in one ingest request", (*count)(&c.MaxEvents)},
 		{"max-inflight-bytes", "TRUTHBOARD_MAX_INFLIGHT_BYTES", "most bytes of ingest bodies decoded or waiting at once; beyond it ingest answers 503", (*count)(&c.MaxInflightBytes)},
 		{"max-inflight-bytes-per-key", "TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY", "one ingest key's share of -max-inflight-bytes; beyond it that key gets 429", (*count)(&c.MaxInflightBytesPerKey)},
+		{"memory-limit", "TRUTHBOARD_MEMORY_LIMIT", "soft memory limit of the server in bytes: near it the garbage collector works harder instead of growing the heap (0: none; GOMEMLIMIT wins when set)", (*count)(&c.MemoryLimit)},
 		{"min-upload-rate", "TRUTHBOARD_MIN_UPLOAD_RATE", "slowest average rate of an ingest body in bytes per second, after its first 5 s; slower ones are cut with 408 (0: no minimum)", (*count)(&c.MinUploadRate)},
 		{"auth-failures-per-minute", "TRUTHBOARD_AUTH_FAILURES_PER_MINUTE", "wrong credentials one client address may present per minute before its requests with a credential get 429 (0: no limit)", (*count)(&c.AuthFailuresPerMinute)},
 		{"trusted-proxies", "TRUTHBOARD_TRUSTED_PROXIES", "comma-separated IP addresses or CIDR ranges of the proxies in front, whose X-Forwarded-For/-Host/-Proto are believed (empty: none)", (*list)(&c.TrustedProxies)},
@@ -278,6 +286,15 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	return c, c.Validate()
 }
 
+// InflightExpansion is how much memory an ingest body takes while it is in flight, as a multiple
+// of its size: the body, its decoded events and its spool record (measured about 3.6 under
+// overload; docs/benchmarks.md, "Overload").
+const InflightExpansion = 4
+
+// MemoryLimitBase is the memory the server needs beside ingest bodies in flight: the drainer's
+// batch, live feeds, caches and the runtime.
+const MemoryLimitBase = 64 << 20
+
 // MinAdminTokenLength is the shortest admin token accepted in the configuration: a guessable
 // one would let anyone in, throttling or not.
 const MinAdminTokenLength = 16
@@ -320,6 +337,9 @@ func (c Config) Validate() error {
 	positive(c.FlushRows, "flush-rows", "TRUTHBOARD_FLUSH_ROWS")
 	if c.MaxInflightBytesPerKey < c.MaxBodyBytes || c.MaxInflightBytesPerKey > c.MaxInflightBytes {
 		errs = append(errs, fmt.Errorf("-max-inflight-bytes-per-key (TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY) is %d: set it between -max-body-bytes (%d), so a key can send its largest request, and -max-inflight-bytes (%d), of which it is a share", c.MaxInflightBytesPerKey, c.MaxBodyBytes, c.MaxInflightBytes))
+	}
+	if need := InflightExpansion*c.MaxInflightBytes + MemoryLimitBase; c.MemoryLimit != 0 && c.MemoryLimit < need {
+		errs = append(errs, fmt.Errorf("-memory-limit (TRUTHBOARD_MEMORY_LIMIT) is %d MiB, below the %d MiB that %d MiB of ingest bodies in flight (-max-inflight-bytes) need once decoded, with the rest of the server: the garbage collector would run without pause; raise it, lower -max-inflight-bytes, or set it to 0 for no limit", c.MemoryLimit>>20, need>>20, c.MaxInflightBytes>>20))
 	}
 	positive(c.LiveMaxQueries, "live-max-queries", "TRUTHBOARD_LIVE_MAX_QUERIES")
 	positive(c.ReadMaxQueries, "read-max-queries", "TRUTHBOARD_READ_MAX_QUERIES")

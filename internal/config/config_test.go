@@ -49,6 +49,7 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{"trusted proxy range out of bounds", nil, map[string]string{"TRUTHBOARD_TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUTHBOARD_TRUSTED_PROXIES"},
 		{"live and read queries take every connection", []string{"-clickhouse-max-conns", "6"}, nil, "TRUTHBOARD_CLICKHOUSE_MAX_CONNS"},
 		{"a key's share below one request", []string{"-max-inflight-bytes-per-key", "1000"}, nil, "TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY"},
+		{"memory limit below the bodies in flight", []string{"-memory-limit", "268435456"}, nil, "-memory-limit (TRUTHBOARD_MEMORY_LIMIT) is 256 MiB, below the 320 MiB"},
 		{"a key's share above the budget", []string{"-max-inflight-bytes-per-key", "100000000"}, nil, "TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

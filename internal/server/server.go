@@ -38,6 +38,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,6 +123,9 @@ func Start(ctx context.Context, cfg config.Config, opts Options) (*Server, error
 // next one starts.
 func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	cfg, log := s.cfg, s.log
+
+	// 0. The memory limit, before anything allocates much.
+	s.limitMemory()
 
 	// 1. Credentials.
 	if err := s.resolveCredentials(out); err != nil {
@@ -399,6 +403,23 @@ func (s *Server) Stop(ctx context.Context) error {
 		s.stopErr = errors.Join(errs...)
 	})
 	return s.stopErr
+}
+
+// limitMemory sets the Go runtime's soft memory limit to cfg.MemoryLimit, unless the operator
+// set GOMEMLIMIT, which the runtime has applied already. Stop restores the previous limit.
+func (s *Server) limitMemory() {
+	if s.cfg.MemoryLimit <= 0 {
+		return
+	}
+	if env := os.Getenv("GOMEMLIMIT"); env != "" {
+		s.log.Info("memory limit from GOMEMLIMIT, not -memory-limit", "GOMEMLIMIT", env)
+		return
+	}
+	previous := debug.SetMemoryLimit(int64(s.cfg.MemoryLimit))
+	s.add("memory limit", func(context.Context) error {
+		debug.SetMemoryLimit(previous)
+		return nil
+	})
 }
 
 // add records a started component's stop function.
