@@ -27,8 +27,13 @@ type Config struct {
 	// spool unless SpoolDir is set.
 	DataDir string
 
-	// ClickHouseAddr is host:port of ClickHouse's native protocol (not the HTTP port 8123).
+	// ClickHouseAddr is host:port of ClickHouse: its native protocol (port 9000), or its HTTP
+	// interface (port 8123) when ClickHouseProtocol is "http".
 	ClickHouseAddr string
+	// ClickHouseProtocol is how Truthboard speaks to ClickHouse: "native" (the default, the
+	// native TCP protocol) or "http" (the HTTP interface, for ClickHouse 22.x and later only:
+	// that of ClickHouse 18.16 does not work with the driver).
+	ClickHouseProtocol string
 	// ClickHouseDatabase is created when missing.
 	ClickHouseDatabase string
 	ClickHouseUser     string
@@ -170,6 +175,7 @@ func Default() Config {
 		Listen:                "127.0.0.1:8080",
 		DataDir:               "var/truthboard",
 		ClickHouseAddr:        "127.0.0.1:9000",
+		ClickHouseProtocol:    "native",
 		ClickHouseDatabase:    "truthboard",
 		ClickHouseUser:        "default",
 		ClickHouseDialTimeout: 2 * time.Second,
@@ -217,7 +223,8 @@ func (c *Config) settings() []setting {
 	return []setting{
 		{"listen", "TRUTHBOARD_LISTEN", "host:port of the HTTP server", (*hostPort)(&c.Listen)},
 		{"data-dir", "TRUTHBOARD_DATA_DIR", "folder for generated keys and tokens, and the spool", (*text)(&c.DataDir)},
-		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol", (*hostPort)(&c.ClickHouseAddr)},
+		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol (port 9000), or of its HTTP interface (port 8123) with -clickhouse-protocol http", (*hostPort)(&c.ClickHouseAddr)},
+		{"clickhouse-protocol", "TRUTHBOARD_CLICKHOUSE_PROTOCOL", "how to speak to ClickHouse: native (TCP) or http (its HTTP interface; ClickHouse 22.x and later)", (*protocol)(&c.ClickHouseProtocol)},
 		{"clickhouse-database", "TRUTHBOARD_CLICKHOUSE_DATABASE", "ClickHouse database, created when missing", (*text)(&c.ClickHouseDatabase)},
 		{"clickhouse-user", "TRUTHBOARD_CLICKHOUSE_USER", "ClickHouse user", (*text)(&c.ClickHouseUser)},
 		{"clickhouse-password", "TRUTHBOARD_CLICKHOUSE_PASSWORD", "ClickHouse password", (*text)(&c.ClickHousePassword)},
@@ -426,6 +433,17 @@ func (h *hostPort) Set(v string) error {
 		return fmt.Errorf("want host:port such as 127.0.0.1:8080, got %q", v)
 	}
 	*h = hostPort(v)
+	return nil
+}
+
+type protocol string
+
+func (p *protocol) String() string { return string(*p) }
+func (p *protocol) Set(v string) error {
+	if v != "native" && v != "http" {
+		return fmt.Errorf("want native or http, got %q", v)
+	}
+	*p = protocol(v)
 	return nil
 }
 

@@ -38,6 +38,7 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 	}{
 		{"bad env duration", nil, map[string]string{"TRUTHBOARD_RETENTION": "a month"}, "TRUTHBOARD_RETENTION"},
 		{"bad env address", nil, map[string]string{"TRUTHBOARD_CLICKHOUSE_ADDR": "localhost"}, "TRUTHBOARD_CLICKHOUSE_ADDR"},
+		{"unknown protocol", nil, map[string]string{"TRUTHBOARD_CLICKHOUSE_PROTOCOL": "tcp"}, `TRUTHBOARD_CLICKHOUSE_PROTOCOL="tcp": want native or http`},
 		{"bad flag number", []string{"-max-events", "-3"}, nil, "max-events"},
 		{"spool below two requests", []string{"-spool-max-bytes", "1000", "-max-body-bytes", "1000"}, nil, "-spool-max-bytes"},
 		{"tiny dead-letter", nil, map[string]string{"TRUTHBOARD_DEAD_LETTER_MAX_BYTES": "100"}, "TRUTHBOARD_DEAD_LETTER_MAX_BYTES"},

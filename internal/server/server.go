@@ -478,6 +478,7 @@ func (s *Server) resolveCredentials(out io.Writer) error {
 func StoreOptions(cfg config.Config) store.Options {
 	return store.Options{
 		Addr:             cfg.ClickHouseAddr,
+		Protocol:         cfg.ClickHouseProtocol,
 		Database:         cfg.ClickHouseDatabase,
 		User:             cfg.ClickHouseUser,
 		Password:         cfg.ClickHousePassword,
