@@ -48,7 +48,12 @@ func (r report) markdown() string {
 	p("  so that the rest of the shared machine weighs on them alike: in every tick each size runs both query sets in turn.\n")
 	p("  Ticks run on a simulated clock, one per second over the last seconds of each history: %d warm-up + %d measured per\n", c.Warmup, c.Ticks)
 	p("  window; %d of the measured ticks, spread evenly, also run the raw-table baseline at the same instant. %d round(s),\n", c.RawTicks, c.Repeat)
-	p("  each loading every size again.\n\n")
+	if c.Reuse {
+		p("  with `-reuse`: each size's database `truthboard_mbench_<size>` as an earlier run loaded it (insert times are\n")
+		p("  that run's, not shown), migrated, and every rollup table a newer migration added rebuilt from its events.\n\n")
+	} else {
+		p("  each loading every size again.\n\n")
+	}
 	p("### Loading\n\n")
 	p("| round | events | span | insert | events/s | merges after | active parts: %s | rollup rows: %s | disk MiB: events / rollups |\n",
 		strings.Join(partTables, " / "), strings.Join(rollupTables, " / "))
@@ -70,8 +75,12 @@ func (r report) markdown() string {
 		if !l.Settled {
 			settle = fmt.Sprintf("%.0f s, still merging", l.Settle.Seconds())
 		}
-		p("| %d | %s | %s | %.1f s | %.0fk | %s | %s | %s | %.0f / %.0f |\n", s.Round, countName(s.Size), s.Span,
-			l.Insert.Seconds(), float64(s.Size)/l.Insert.Seconds()/1000, settle, strings.Join(parts, " / "),
+		insert, rate := "reused", "–"
+		if l.Insert > 0 {
+			insert, rate = fmt.Sprintf("%.1f s", l.Insert.Seconds()), fmt.Sprintf("%.0fk", float64(s.Size)/l.Insert.Seconds()/1000)
+		}
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %.0f / %.0f |\n", s.Round, countName(s.Size), s.Span,
+			insert, rate, settle, strings.Join(parts, " / "),
 			strings.Join(rows, " / "), l.DiskMiB["events"], rollMiB)
 	}
 
