@@ -57,13 +57,13 @@ type options struct {
 	warmup         time.Duration
 	dialBatch      int
 
-	repeat    int
-	out       string
-	keepDB    bool
+	repeat int
+	out    string
+	keepDB bool
 	// minTick and flushInterval are the server's -live-min-tick and -flush-interval.
 	minTick, flushInterval time.Duration
-	serverBin string
-	chPIDFile string
+	serverBin              string
+	chPIDFile              string
 
 	profileDir     string
 	profileClients int
