@@ -108,8 +108,14 @@ type Config struct {
 	// spool is drained to ClickHouse for at most this long; what remains stays in the spool.
 	ShutdownTimeout time.Duration
 
-	// LiveTick is how often live dashboards are recomputed and pushed.
+	// LiveTick is how often live dashboards are recomputed and pushed at least.
 	LiveTick time.Duration
+	// LiveMinTick is the shortest time between two recomputations of a live dashboard: when
+	// this node's events land in ClickHouse, its dashboards are recomputed at once, but not
+	// sooner than this after the previous time. LiveTick or more: only every LiveTick. Lower
+	// shows events sooner (down to the flush interval plus the queries) at the cost of more
+	// ClickHouse queries per second (docs/benchmarks.md, Live).
+	LiveMinTick time.Duration
 	// DisplayTokenRefresh is how often the server reloads the display tokens and the stored
 	// ingest keys from ClickHouse: the longest a revoked one still works on a node that did not
 	// revoke it, or a new one is refused.
@@ -199,6 +205,7 @@ func Default() Config {
 		DeadLetterMaxBytes:        64 << 20,
 		ShutdownTimeout:           15 * time.Second,
 		LiveTick:                  time.Second,
+		LiveMinTick:               500 * time.Millisecond,
 		DisplayTokenRefresh:       5 * time.Second,
 		LiveMaxQueries:            3,
 		ReadMaxQueries:            3,
@@ -249,7 +256,8 @@ func (c *Config) settings() []setting {
 		{"spool-max-bytes", "TRUTHBOARD_SPOOL_MAX_BYTES", "disk quota of the spool in bytes; beyond it ingest answers 503", (*count)(&c.SpoolMaxBytes)},
 		{"dead-letter-max-bytes", "TRUTHBOARD_DEAD_LETTER_MAX_BYTES", "disk quota of the dead-letter (<spool-dir>/dead-letter) of records and events ClickHouse cannot take; when full they wait in the spool", (*count)(&c.DeadLetterMaxBytes)},
 		{"shutdown-timeout", "TRUTHBOARD_SHUTDOWN_TIMEOUT", "longest graceful stop on SIGTERM; what is not in ClickHouse by then stays in the spool", (*duration)(&c.ShutdownTimeout)},
-		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed", (*duration)(&c.LiveTick)},
+		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed at least", (*duration)(&c.LiveTick)},
+		{"live-min-tick", "TRUTHBOARD_LIVE_MIN_TICK", "shortest time between two recomputations of a live dashboard, which run as soon as new events land in ClickHouse (-live-tick or more: only every -live-tick)", (*duration)(&c.LiveMinTick)},
 		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens and stored ingest keys are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
 		{"allowed-origins", "TRUTHBOARD_ALLOWED_ORIGINS", "other browser origins allowed to open live connections (comma-separated, * for any)", (*list)(&c.AllowedOrigins)},
 		{"live-max-queries", "TRUTHBOARD_LIVE_MAX_QUERIES", "most ClickHouse queries the live feeds run at once", (*count)(&c.LiveMaxQueries)},
@@ -378,6 +386,9 @@ func (c Config) Validate() error {
 	}
 	if c.LiveTick < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-live-tick (TRUTHBOARD_LIVE_TICK) is %s: use at least 100ms, e.g. 1s", c.LiveTick))
+	}
+	if c.LiveMinTick < 50*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-live-min-tick (TRUTHBOARD_LIVE_MIN_TICK) is %s: use at least 50ms, e.g. 500ms (a value of -live-tick or more turns the early recomputations off)", c.LiveMinTick))
 	}
 	if c.DisplayTokenRefresh < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-display-token-refresh (TRUTHBOARD_DISPLAY_TOKEN_REFRESH) is %s: use at least 100ms, e.g. 5s", c.DisplayTokenRefresh))

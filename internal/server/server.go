@@ -209,7 +209,8 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	// Feeds start with the first screen, so the hub has nothing to stop before HTTP serves; it
 	// is stopped right after HTTP starts (step 8).
 	hub := live.NewHub(db, live.Options{
-		Tick: cfg.LiveTick, Telemetry: metrics, MaxQueries: cfg.LiveMaxQueries,
+		Tick: cfg.LiveTick, MinTick: cfg.LiveMinTick, Landed: writer.Landed,
+		Telemetry: metrics, MaxQueries: cfg.LiveMaxQueries,
 		MaxFeeds: cfg.LiveMaxFeeds, MaxFeedsPerCredential: cfg.LiveMaxFeedsPerCredential,
 		Alerts: alerts.Active,
 	}, log.With("component", "live"))
