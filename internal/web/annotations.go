@@ -61,7 +61,9 @@ func (s *Server) routeAnnotations() {
 	}
 	s.annotationWrites = quota.NewBuckets(float64(o.PerMinute)/60, o.PerMinute, annotationWriters)
 	readers, admins := s.viewer(), []fiber.Handler{s.adminOnly(), s.csrfProtect(true), s.annotationRate}
-	s.app.Get("/v1/annotations", readers, s.listAnnotations)
+	// The list also hands a signed-in browser its CSRF cookie, which the drill-down's form sends
+	// back with a new annotation.
+	s.app.Get("/v1/annotations", readers, s.csrfProtect(true), s.listAnnotations)
 	s.app.Get("/v1/annotations/:id", readers, s.getAnnotation)
 	s.app.Get("/v1/annotations/:id/impact", readers, s.annotationImpact)
 	s.app.Post("/v1/annotations", append(admins, s.createAnnotation)...)
