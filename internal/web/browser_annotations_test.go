@@ -67,8 +67,11 @@ func TestAnnotationsOnLiveCharts(t *testing.T) {
 	const tick = 300 * time.Millisecond
 	n := startAnnotatedLive(t, tick)
 	now := time.Now().UTC().Truncate(time.Second)
-	n.mustPost(t, jsonArray(dashboardEvents("prev", 60, now.Add(-8*time.Minute))), "Authorization", "Bearer "+testKey).accepted(t, 60, 0)
-	n.mustPost(t, jsonArray(dashboardEvents("cur", 300, now.Add(-4*time.Minute))), "Authorization", "Bearer "+testKey).accepted(t, 300, 0)
+	// Ten minutes of answers, every 15 s, so the trends are lines around the marks.
+	for k := range 40 {
+		n.mustPost(t, jsonArray(dashboardEvents(fmt.Sprintf("at%d", k), 30, now.Add(-10*time.Minute+time.Duration(k)*15*time.Second))),
+			"Authorization", "Bearer "+testKey).accepted(t, 30, 0)
+	}
 	n.settle(t)
 	bctx := browser(t)
 
