@@ -144,15 +144,20 @@ func TestAnnotationsOnLiveCharts(t *testing.T) {
 	phone.checkClean()
 }
 
-// TestDrilldownAddsAnnotation: on the drill-down of a cell, an admin clicks the trend's time
-// axis, fills the form, and the annotation, scoped to the cell, is stored and drawn.
+// TestDrilldownAddsAnnotation: on the drill-down of a cell, a signed-in admin clicks the
+// trend's time axis, fills the form, and the annotation, scoped to the cell, is stored and drawn.
 func TestDrilldownAddsAnnotation(t *testing.T) {
 	n := startAnnotatedLive(t, 300*time.Millisecond)
 	now := time.Now().UTC().Truncate(time.Second)
 	n.mustPost(t, jsonArray(dashboardEvents("cur", 300, now.Add(-4*time.Minute))), "Authorization", "Bearer "+testKey).accepted(t, 300, 0)
 	n.settle(t)
 	bctx := browser(t)
-	p := openSized(t, bctx, n.url+"/drilldown?token="+adminToken+"&moment=zmot&channel=web", 1920, 1080, 1)
+	// Signed in, as a CX lead is: the form's request carries the session cookie and the CSRF
+	// token, not a bearer token.
+	p := openSized(t, bctx, n.url+"/drilldown?moment=zmot&channel=web", 1920, 1080, 1)
+	p.waitAcross("the sign-in form", `location.pathname === '/login' && !!document.querySelector('form input[name=token]')`)
+	p.do(chromedp.SendKeys(`input[name=token]`, adminToken), chromedp.Click(`button[type=submit]`))
+	p.waitAcross("the drill-down", `location.pathname === '/drilldown' && document.body.dataset.live === 'fresh'`)
 	p.wait("the trend", `document.body.dataset.live === 'fresh' && !!echarts.getInstanceByDom(document.querySelector('[data-chart="trend_csat"]'))`)
 	// Just under the plot, on the time axis, at two minutes ago.
 	at := now.Add(-2 * time.Minute)
@@ -177,5 +182,7 @@ func TestDrilldownAddsAnnotation(t *testing.T) {
 		t.Errorf("stored %+v, want the text, tags and the cell's scope at about %s", got, at)
 	}
 	p.wait("the new mark drawn", marksJS("trend_csat")+`.Lines.length === 1`)
-	p.checkClean()
+	p.shoot("drilldown-annotation-1080p")
+	// Not checkClean: the page was refused (401) before signing in, as it should be.
+	p.checkNoViolations()
 }
