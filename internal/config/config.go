@@ -161,6 +161,10 @@ type Config struct {
 	// AlertmanagerURLs are Prometheus Alertmanager base URLs (http://host:9093) that alerts are
 	// pushed to through its API v2, for routing to Slack, Teams, PagerDuty or email.
 	AlertmanagerURLs []string
+	// AnnotationRate is how many annotations one credential may create, change or delete per
+	// minute, in a burst (POST, PATCH and DELETE /v1/annotations); past it the API answers 429.
+	// It bounds the rows a credential can add; each node counts its own requests.
+	AnnotationRate int
 	// AuditInterval is how often the rollup audit compares every rollup table with the raw
 	// table and rebuilds the time buckets that disagree (a ClickHouse crash in mid-insert
 	// leaves some rollups with an insert and others without). 0 turns the audit off: do that on
@@ -215,6 +219,7 @@ func Default() Config {
 		LiveMaxConnsPerAddress:    100,
 		LiveSubscribeRate:         2,
 		AlertInterval:             10 * time.Second,
+		AnnotationRate:            60,
 		AuditInterval:             time.Minute,
 		AuditWindow:               2 * time.Hour,
 	}
@@ -272,6 +277,7 @@ func (c *Config) settings() []setting {
 		{"alert-interval", "TRUTHBOARD_ALERT_INTERVAL", "how often alert rules are evaluated", (*duration)(&c.AlertInterval)},
 		{"alert-webhook-url", "TRUTHBOARD_ALERT_WEBHOOK_URL", "comma-separated URLs that receive alerts as Alertmanager-compatible webhooks", (*webURLs)(&c.AlertWebhookURLs)},
 		{"alertmanager-url", "TRUTHBOARD_ALERTMANAGER_URL", "comma-separated Prometheus Alertmanager base URLs that alerts are pushed to", (*webURLs)(&c.AlertmanagerURLs)},
+		{"annotation-rate", "TRUTHBOARD_ANNOTATION_RATE", "annotations one credential may create, change or delete per minute", (*count)(&c.AnnotationRate)},
 		{"audit-interval", "TRUTHBOARD_AUDIT_INTERVAL", "how often the rollups are compared with the raw events and repaired (0: never; keep it on one node only)", (*duration)(&c.AuditInterval)},
 		{"audit-window", "TRUTHBOARD_AUDIT_WINDOW", "how far back the rollup audit looks each time", (*duration)(&c.AuditWindow)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
@@ -407,6 +413,9 @@ func (c Config) Validate() error {
 	}
 	if c.AlertInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-alert-interval (TRUTHBOARD_ALERT_INTERVAL) is %s: use at least 100ms, e.g. 1s", c.AlertInterval))
+	}
+	if c.AnnotationRate < 1 {
+		errs = append(errs, fmt.Errorf("-annotation-rate (TRUTHBOARD_ANNOTATION_RATE) is %d: use at least 1 annotation change per minute, e.g. 60", c.AnnotationRate))
 	}
 	if c.IngestRate < 0 || c.DemoRate < 0 {
 		errs = append(errs, errors.New("-ingest-rate and -demo-rate must not be negative"))

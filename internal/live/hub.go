@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/truthboard/truthboard/internal/alert"
+	"github.com/truthboard/truthboard/internal/annotation"
 	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/telemetry"
 )
@@ -44,6 +45,9 @@ type Options struct {
 	// Alerts, when set, gives the alerts every screen shows at each tick, whatever its view and
 	// filters (an alert in another channel still concerns the viewer); nil: none.
 	Alerts func() []alert.Alert
+	// Annotations, when set, gives the annotations that lie within from..to and concern a view
+	// filtered to moments and channels (empty: all), for every feed at each tick; nil: none.
+	Annotations func(from, to time.Time, moments, channels []string) []annotation.Annotation
 	// Telemetry receives the Hub's metrics (nil: metrics of its own, which nothing exposes).
 	Telemetry *telemetry.Metrics
 
@@ -408,9 +412,15 @@ func (f *feed) tick() {
 	ready := h.opts.Now().UTC()
 
 	// The feed's view, not its first subscriber's: a TV wall and an executive screen share it.
-	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: feedView(f.sub.View), Tick: &ready, Alerts: []alert.Alert{}}
+	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: feedView(f.sub.View), Tick: &ready, Alerts: []alert.Alert{},
+		Annotations: []annotation.Annotation{}}
 	if h.opts.Alerts != nil {
 		msg.Alerts = h.opts.Alerts()
+	}
+	if h.opts.Annotations != nil {
+		// The window the trend charts show.
+		p := f.sub.Query.Plan(now)
+		msg.Annotations = h.opts.Annotations(p.From, p.To, f.sub.Query.Filters.Moment, f.sub.Query.Filters.Channel)
 	}
 	if err != nil {
 		if !f.degraded {

@@ -16,7 +16,8 @@
 //     audit, which rebuilds from the raw events any rollup bucket that disagrees with them;
 //  5. ingest: the spool that makes accepted events durable and its drainer into ClickHouse;
 //  6. alerts: delivery (webhooks, Alertmanager), then the evaluator of the rules;
-//  7. the live hub: one feed of figures per distinct view;
+//  7. the annotations' cache, reloaded every tick, and the live hub: one feed of figures per
+//     distinct view;
 //  8. credential caches: display tokens and stored ingest keys, reloaded from ClickHouse;
 //  9. the HTTP edge, on its listener;
 //  10. demo traffic, sent through the HTTP edge like any other source.
@@ -46,6 +47,7 @@ import (
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/alert/evaluator"
 	"github.com/truthboard/truthboard/internal/alert/notify"
+	"github.com/truthboard/truthboard/internal/annotation"
 	"github.com/truthboard/truthboard/internal/audit"
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/config"
@@ -205,14 +207,21 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		return err
 	}
 
-	// 7. Live figures for the dashboards.
+	// 7. Live figures for the dashboards, with the recent annotations: reloaded at every tick
+	// (one small query for the whole node, whatever the number of feeds), so that a change made
+	// on another node reaches this node's screens within about a tick.
+	annotations := annotation.NewCache(db.RecentAnnotations, cfg.LiveTick, log.With("component", "annotations"))
+	if err := annotations.Refresh(ctx); err != nil && !unavailable(err) {
+		return err
+	}
+	s.goLoop("annotations", annotations.Run)
 	// Feeds start with the first screen, so the hub has nothing to stop before HTTP serves; it
-	// is stopped right after HTTP starts (step 8).
+	// is stopped right after HTTP starts (step 9).
 	hub := live.NewHub(db, live.Options{
 		Tick: cfg.LiveTick, MinTick: cfg.LiveMinTick, Landed: writer.Landed,
 		Telemetry: metrics, MaxQueries: cfg.LiveMaxQueries,
 		MaxFeeds: cfg.LiveMaxFeeds, MaxFeedsPerCredential: cfg.LiveMaxFeedsPerCredential,
-		Alerts: alerts.Active,
+		Alerts: alerts.Active, Annotations: annotations.Overlapping,
 	}, log.With("component", "live"))
 
 	// 8. Credentials kept in ClickHouse, reloaded so that a change on any node reaches this one.
@@ -242,6 +251,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db},
 		Alerts:           alerts,
 		AlertHistory:     db,
+		Annotations:      web.AnnotationOptions{Store: db, Cache: annotations, PerMinute: cfg.AnnotationRate},
 		IngestRate:       cfg.IngestRate,
 		MaxInflightBytes: int64(cfg.MaxInflightBytes),
 		// The bounds on what one client may take.
@@ -324,7 +334,7 @@ func (s *Server) startAlerts(ctx context.Context, db *store.Store, metrics *tele
 	if publicURL == "" {
 		publicURL = "http://" + cfg.Listen
 	}
-	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL, RulesFile: apiRules}
+	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL, RulesFile: apiRules, Annotations: db}
 	delivery := notify.Delivery{Logger: log}
 	var destinations []func() []notify.DestinationStats
 	if len(cfg.AlertWebhookURLs) > 0 {

@@ -121,6 +121,8 @@ type Options struct {
 	Alerts Alerting
 	// AlertHistory lists recorded alert state changes (GET /v1/alerts/history).
 	AlertHistory AlertHistory
+	// Annotations are the settings of /v1/annotations (annotations.go).
+	Annotations AnnotationOptions
 	// Telemetry are the metrics served on GET /metrics to the admin token (nil: metrics of the
 	// server's own).
 	Telemetry *telemetry.Metrics
@@ -154,6 +156,8 @@ type Server struct {
 
 	// exports counts the CSV exports being streamed (export.go).
 	exports exportLimit
+	// annotationWrites holds each credential's rate of annotation changes (annotations.go).
+	annotationWrites *quota.Buckets
 }
 
 // New builds the HTTP server; Listen or App start it.
@@ -226,6 +230,7 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	s.routeLogin()
 	s.routeCredentials()
 	s.routeAlerts()
+	s.routeAnnotations()
 	s.routeStatic()
 	return s
 }

@@ -2,6 +2,7 @@ import {
   CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL, withToken,
 } from './live.js';
 import {AlertBanner} from './alerts.js';
+import {AnnotationLayer, enableAnnotating} from './annotations.js';
 import {FIGURES, deltaText, explain, heatmapDecoration, hideTooltips, renderTiles, tilesHTML, verdictClass} from './judgement.js';
 
 hasECharts();
@@ -229,6 +230,12 @@ function renderConsistency(list) {
 }
 
 const banner = new AlertBanner();
+const annotations = new AnnotationLayer(charts);
+// An admin adds an annotation by clicking the trend's time axis, scoped to the drilled cell.
+const annotating = enableAnnotating(charts, () => {
+  const q = new URLSearchParams(location.search);
+  return {moment: q.get('moment') || '', channel: q.get('channel') || ''};
+});
 const live = new Live({
   subscription: subscriptionFromURL('drilldown'),
   badge: $('badge'),
@@ -242,10 +249,12 @@ const live = new Live({
     }
     if (m.type === 'snapshot') hideTooltips(charts);
     charts.apply(m);
+    annotations.render(m.annotations, m);
+    annotating.hook();
   },
 });
 window.addEventListener('popstate', fromURL);
 document.querySelector('a.home').href = withToken('/');
 fromURL();
 live.start();
-window.truthboard = {live, charts};
+window.truthboard = {live, charts, annotations, annotating};

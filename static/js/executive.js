@@ -1,5 +1,6 @@
 import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL, WINDOWS} from './live.js';
 import {AlertBanner} from './alerts.js';
+import {AnnotationLayer} from './annotations.js';
 import {heatmapDecoration, hideTooltips, renderTiles, tilesHTML, trendTooltip} from './judgement.js';
 
 hasECharts();
@@ -19,6 +20,7 @@ function decorate(name, opt) {
 
 const charts = new ChartSet({decorate});
 const banner = new AlertBanner();
+const annotations = new AnnotationLayer(charts);
 const live = new Live({
   subscription: subscriptionFromURL('executive'),
   badge,
@@ -27,6 +29,7 @@ const live = new Live({
     if (m.data) renderTiles(kpis, m.data.kpis);
     if (m.type === 'snapshot') hideTooltips(charts);
     charts.apply(m);
+    annotations.render(m.annotations, m);
   },
 });
 
@@ -40,4 +43,4 @@ sel.addEventListener('change', () => {
   live.resubscribe(subscriptionFromURL('executive'));
 });
 live.start();
-window.truthboard = {live, charts};
+window.truthboard = {live, charts, annotations};
