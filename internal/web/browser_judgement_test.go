@@ -115,7 +115,7 @@ func (p *page) shoot(name string) {
 // painted, "" when the cell is not drawn), its CSAT label value and its judgement code.
 const cellsJS = `(() => { const el = document.querySelector('[data-chart="heatmap"]');
 	const c = window.echarts && echarts.getInstanceByDom(el);
-	if (!c || !el.querySelector('canvas')) return {};
+	if (!c || !el.querySelector('canvas, svg')) return {};
 	const o = c.getOption(), d = c.getModel().getSeriesByIndex(0).getData(), out = {};
 	o.series[0].data.forEach((item, i) => {
 		const v = item.value, el = d.getItemGraphicEl(i);

@@ -1,5 +1,6 @@
 import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL, WINDOWS} from './live.js';
 import {AlertBanner} from './alerts.js';
+import {bindExport, metricsQuery} from './export.js';
 import {heatmapDecoration, hideTooltips, renderTiles, tilesHTML, trendTooltip} from './judgement.js';
 
 hasECharts();
@@ -17,7 +18,7 @@ function decorate(name, opt) {
   return {toolbox: {show: false}};
 }
 
-const charts = new ChartSet({decorate});
+const charts = new ChartSet({decorate, renderer: 'svg'});
 const banner = new AlertBanner();
 const live = new Live({
   subscription: subscriptionFromURL('executive'),
@@ -39,5 +40,7 @@ sel.addEventListener('change', () => {
   history.replaceState(null, '', u);
   live.resubscribe(subscriptionFromURL('executive'));
 });
+// Export: the heatmap's cells with their changes, the total as the last row.
+bindExport(document.getElementById('export'), () => metricsQuery(live.sub, ['moment', 'channel']));
 live.start();
 window.truthboard = {live, charts};
