@@ -56,7 +56,7 @@ function decorate(name, opt) {
   if (name === 'heatmap') {
     // Cell texts, with the change that coloured a cell; no tooltips without a pointer.
     const h = heatmapDecoration(opt, document.querySelector('[data-chart="heatmap"]'), {
-      tooltip: false, minCell: 110, fontSize: f * 1.25, small: 0.75, style: {color: fg, textBorderColor: '#000', textBorderWidth: 2},
+      tooltip: false, minCell: 110, fontSize: f * 1.25, small: 0.56, style: {color: fg, textBorderColor: '#000', textBorderWidth: 2},
     });
     Object.assign(o.series[0], h.series[0]);
     o.title.subtextStyle = {fontSize: f * 0.75, color: dim};
