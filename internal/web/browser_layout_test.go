@@ -119,8 +119,8 @@ func where(b textBox) string {
 	return "chart " + b.Chart
 }
 
-// TestPhoneLayout: the executive view on a 390 × 844 phone, every moment × channel cell with
-// data: no text overlaps another (the page's and the charts', drawn as SVG so that they can be
+// TestPhoneLayout: the executive view, then the drill-down of a moment, on a 390 × 844 phone,
+// every moment × channel cell with data: no text overlaps another (the page's and the charts', drawn as SVG so that they can be
 // measured), no chart text is cut at its chart's edge, every moment and channel of the heatmap
 // is labelled in full, and the header is compact.
 func TestPhoneLayout(t *testing.T) {
@@ -132,8 +132,25 @@ func TestPhoneLayout(t *testing.T) {
 	p.wait("the charts drawn", `[...document.querySelectorAll('[data-chart]')].filter(el => echarts.getInstanceByDom(el)).every(el => el.querySelector('svg text'))`)
 	time.Sleep(time.Second) // ECharts' animations: the layout measured is the one that stays; not an assertion
 
+	checkText(t, p)
+	p.checkClean()
+
+	// The drill-down of a moment on the same phone: its tables, channel bars and heatmap.
+	p = openSized(t, bctx, s.url+"/drilldown?token="+adminToken+"&window=5m&moment=service", 390, 844, 1)
+	p.wait("the channels of service", `document.body.dataset.live === 'fresh' && `+heatmapJS+` === 55 &&
+		document.querySelectorAll('#members tbody tr[data-member]').length === 11`)
+	p.wait("the charts drawn", `[...document.querySelectorAll('[data-chart]')].filter(el => echarts.getInstanceByDom(el)).every(el => el.querySelector('svg text'))`)
+	time.Sleep(time.Second) // as above
+	checkText(t, p)
+	p.checkClean()
+}
+
+// checkText fails the test for every text of the page drawn over another, every chart text
+// cut at its chart's edge, a heatmap without every moment and channel labelled in full, a
+// header over 90 px and a page wider than the phone.
+func checkText(t *testing.T, p *page) {
+	t.Helper()
 	boxes := eval[[]textBox](p, textBoxesJS)
-	p.shoot("phone-layout")
 	labels := map[string]bool{}
 	for _, b := range boxes {
 		if b.Chart == "heatmap" {
@@ -157,7 +174,6 @@ func TestPhoneLayout(t *testing.T) {
 	if w := eval[float64](p, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("the page is %.0f px wide on a 390 px phone: it scrolls sideways", w)
 	}
-	p.checkClean()
 }
 
 func keys(m map[string]bool) []string {

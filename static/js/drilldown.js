@@ -77,10 +77,27 @@ for (const name of ['window', 'moment', 'channel']) {
   form.elements[name].addEventListener('change', () => form.requestSubmit());
 }
 
+// barsDecoration lays out a moment's channel bars for the width of its element: eleven
+// channels in a narrow chart (a phone, or five charts side by side) stand upright so that no
+// name runs into the next, inside the chart, above the legend; labels do not animate between
+// the two angles.
+function barsDecoration(el) {
+  const narrow = el.clientWidth / CHANNELS.length < 44;
+  return {
+    animation: false,
+    xAxis: [{axisLabel: {rotate: narrow ? 90 : 30, fontSize: narrow ? 11 : 12}}],
+    grid: [{left: 8, right: 8, top: 48, bottom: 30, containLabel: true}],
+    legend: [{bottom: 0, top: 'auto'}],
+  };
+}
+
 const charts = new ChartSet({
   renderer: 'svg',
-  decorate: (name, opt) => Object.assign({toolbox: {show: false}},
-    name === 'heatmap' ? heatmapDecoration(opt, document.querySelector('[data-chart="heatmap"]')) : {}),
+  decorate: (name, opt) => {
+    const el = document.querySelector(`[data-chart="${name}"]`);
+    const extra = name === 'heatmap' ? heatmapDecoration(opt, el) : name.startsWith('channels_') ? barsDecoration(el) : {};
+    return Object.assign({toolbox: {show: false}}, extra);
+  },
 });
 charts.onCreate = (name, c) => {
   if (name !== 'heatmap') return;

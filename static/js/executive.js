@@ -14,7 +14,8 @@ badge.innerHTML = badgeHTML;
 function decorate(name, opt) {
   const el = document.querySelector(`[data-chart="${name}"]`);
   if (name === 'heatmap') return Object.assign({toolbox: {show: false}}, heatmapDecoration(opt, el));
-  if (name.startsWith('trend_')) return {toolbox: {show: false}, tooltip: {formatter: trendTooltip}};
+  // The time labels a little further down: the first one sits under the value axis' 0.
+  if (name.startsWith('trend_')) return {toolbox: {show: false}, tooltip: {formatter: trendTooltip}, xAxis: [{axisLabel: {margin: 14}}]};
   return {toolbox: {show: false}};
 }
 
