@@ -364,12 +364,14 @@ func CSATPercent(p rollup.Point) any { return value(p.CSAT, 100) }
 // intervals do not overlap visibly differ. Channels left out of the index are drawn grey.
 func ChannelBars(m rollup.MomentConsistency) Options {
 	b := charts.NewBar()
-	title := "CSAT by channel: " + m.Moment
+	// The moment and its index in the title, what the bars are in the subtitle: short lines
+	// that fit a chart a fifth of a screen wide.
+	title := m.Moment
 	if m.CCI.OK {
-		title += fmt.Sprintf(" (CCI %.2f)", m.CCI.Value)
+		title += fmt.Sprintf(" · CCI %.2f", m.CCI.Value)
 	}
 	b.SetGlobalOptions(
-		charts.WithTitleOpts(opts.Title{Title: title}),
+		charts.WithTitleOpts(opts.Title{Title: title, Subtitle: "CSAT % by channel, 95% interval"}),
 		charts.WithXAxisOpts(opts.XAxis{Type: "category", AxisLabel: allLabels}),
 		charts.WithYAxisOpts(opts.YAxis{Type: "value", Min: 0, Max: 100}),
 		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),

@@ -86,7 +86,7 @@ function barsDecoration(el) {
   return {
     animation: false,
     xAxis: [{axisLabel: {rotate: narrow ? 90 : 30, fontSize: narrow ? 11 : 12}}],
-    grid: [{left: 8, right: 8, top: 48, bottom: 30, containLabel: true}],
+    grid: [{left: 8, right: 8, top: 60, bottom: 30, containLabel: true}],
     legend: [{bottom: 0, top: 'auto'}],
   };
 }
