@@ -145,7 +145,8 @@ func compareMembers(q rollup.Query, p rollup.Plan, groups []rollup.Group, level 
 		case "moment":
 			g.Channel, g.Touchpoint = "", ""
 		case "channel":
-			g.Touchpoint = ""
+			// One row per channel, whatever moments the path holds.
+			g.Moment, g.Touchpoint = "", ""
 		}
 		regrouped[i] = g
 	}
