@@ -112,6 +112,50 @@ type ExecutiveData struct {
 	Touchpoints []rollup.Row `json:"touchpoints,omitempty"`
 	// Negatives are the window's latest negative moments, newest first (drill-down view only).
 	Negatives []rollup.NegativeEvent `json:"negatives,omitempty"`
+	// Members compares the members of the level below the drill path (drill-down view only).
+	Members *Members `json:"members,omitempty"`
+}
+
+// Members are the level below a drill-down's path, compared: the moments (no moment chosen),
+// the channels of a moment, or the touchpoints of a channel (the touchpoint chosen among
+// them), each with its n, its change against the previous period and the judgement of it.
+type Members struct {
+	// Level is the dimension the rows differ by: moment, channel or touchpoint.
+	Level string       `json:"level"`
+	Rows  []rollup.Row `json:"rows"`
+}
+
+// memberLevel is the level below the drill path of filters f.
+func memberLevel(f rollup.Filters) string {
+	switch {
+	case len(f.Channel) > 0 || len(f.Touchpoint) > 0:
+		return "touchpoint"
+	case len(f.Moment) > 0:
+		return "channel"
+	}
+	return "moment"
+}
+
+// compareMembers builds the comparison of the level below the drill path from the touchpoint groups
+// (moment × channel × touchpoint, both periods).
+func compareMembers(q rollup.Query, p rollup.Plan, groups []rollup.Group, level string, rules metric.Rules) *Members {
+	regrouped := make([]rollup.Group, len(groups))
+	for i, g := range groups {
+		switch level {
+		case "moment":
+			g.Channel, g.Touchpoint = "", ""
+		case "channel":
+			// One row per channel, whatever moments the path holds.
+			g.Moment, g.Touchpoint = "", ""
+		}
+		regrouped[i] = g
+	}
+	q.By = slices.Clone(rollup.Dimensions[:slices.Index(rollup.Dimensions, level)+1])
+	rows := rollup.Build(q, p, regrouped, rules).Rows
+	for i := range rows {
+		rows[i].Previous = nil
+	}
+	return &Members{Level: level, Rows: rows}
 }
 
 // ExecutiveQueries are the two queries of the executive view's tick for the subscription's
@@ -143,7 +187,14 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 	// The grid of the window and of the previous period, with the wait histogram: every view
 	// shows wait p90 (a broken contact centre shows in its waits first). The trend per moment
 	// in a second query without it. Both plans are made at the same now, on the same table.
-	gridQ, trendQ := ExecutiveQueries(sub.Query, now)
+	q := sub.Query
+	if sub.View == "drilldown" {
+		// The drill path narrows the tiles, the tables and the negative moments, never the
+		// grid: after a click the heatmap and the consistency charts still compare every
+		// moment and channel (under the other filters: region, product, segment, team).
+		q.Filters.Moment, q.Filters.Channel, q.Filters.Touchpoint = nil, nil, nil
+	}
+	gridQ, trendQ := ExecutiveQueries(q, now)
 	p, groups, err := run(gridQ)
 	if err != nil {
 		return nil, queries, err
@@ -169,10 +220,6 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 		"heatmap":      chart.Heatmap(grid.Rows),
 		"trend_volume": chart.Trend("Events per second by moment", trend.Rows, chart.Volume),
 		"trend_csat":   chart.Trend("CSAT per moment (%)", trend.Rows, chart.CSATPercent),
-		"gauge_nps":    chart.Gauge("NPS", grid.Total.NPS, 1, -100, 100),
-		"gauge_csat":   chart.Gauge("CSAT %", grid.Total.CSAT, 100, 0, 100),
-		"gauge_ces":    chart.Gauge("CES", grid.Total.CES, 1, 1, 7),
-		"funnel":       chart.Funnel(grid.Rows),
 	}
 	if sub.View == "drilldown" {
 		// One chart per moment, with or without answers: the set of charts is fixed by the
@@ -189,9 +236,11 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 			charts["channels_"+m] = chart.ChannelBars(mc)
 		}
 		// The touchpoints with their changes and the judgements of them; their previous
-		// periods stay on the server.
+		// periods stay on the server. A chosen touchpoint is shown among its siblings.
+		path := sub.Query.Filters
 		tpQ := sub.Query
 		tpQ.By, tpQ.Compare, tpQ.Step = []string{"moment", "channel", "touchpoint"}, true, 0
+		tpQ.Filters.Touchpoint = nil
 		tpP, tpG, err := run(tpQ)
 		if err != nil {
 			return nil, queries, err
@@ -200,11 +249,27 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 		for i := range data.Touchpoints {
 			data.Touchpoints[i].Previous = nil
 		}
+		data.Members = compareMembers(tpQ, tpP, tpG, memberLevel(path), rules)
+		// The tiles are the drill path's: its touchpoints' groups summed.
+		chosen := tpG
+		if len(path.Touchpoint) > 0 {
+			chosen = nil
+			for _, g := range tpG {
+				if slices.Contains(path.Touchpoint, g.Touchpoint) {
+					chosen = append(chosen, g)
+				}
+			}
+		}
+		kpiQ := tpQ
+		kpiQ.By = nil
+		data.KPIs = rollup.Build(kpiQ, tpP, chosen, rules).Total
 
 		// The last step of the drill path: single events, over the touchpoints' exact window
-		// and filters, so the list agrees with the table above it.
+		// and the path's filters, so the list agrees with the table above it.
+		negQ := tpQ
+		negQ.Filters.Touchpoint = path.Touchpoint
 		queries++
-		data.Negatives, err = src.LatestNegatives(ctx, tpQ, tpP, drilldownNegatives)
+		data.Negatives, err = src.LatestNegatives(ctx, negQ, tpP, drilldownNegatives)
 		if err != nil {
 			return nil, queries, err
 		}

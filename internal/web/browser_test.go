@@ -207,7 +207,7 @@ const tilesJS = `Object.fromEntries([...document.querySelectorAll('.tile')].map(
 // heatmapJS counts the heatmap's cells with a value, read from the chart itself.
 const heatmapJS = `(() => { const el = document.querySelector('[data-chart="heatmap"]');
 	const c = window.echarts && echarts.getInstanceByDom(el);
-	if (!c || !el.querySelector('canvas')) return 0;
+	if (!c || !el.querySelector('canvas, svg')) return 0;
 	return c.getOption().series[0].data.filter(d => (d.value || d)[2] !== '-').length; })()`
 
 func TestDashboards(t *testing.T) {

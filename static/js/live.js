@@ -79,8 +79,11 @@ function ago(ms) {
 // instance is created at its first snapshot and then only updated: never re-created, never
 // cleared (a message without charts leaves the last ones on screen).
 export class ChartSet {
-  constructor({theme = null, decorate = null} = {}) {
+  // renderer 'svg' draws a chart's texts as DOM elements (the light pages: a test can check
+  // that none overlaps another on a phone); the TV wall keeps ECharts' canvas.
+  constructor({theme = null, decorate = null, renderer = 'canvas'} = {}) {
     this.theme = theme;
+    this.renderer = renderer;
     this.decorate = decorate;
     this.charts = new Map();
     this.shapes = new Map(); // name → the last snapshot's options, for decorate on resize
@@ -106,7 +109,7 @@ export class ChartSet {
       let c = this.charts.get(name);
       if (msg.type === 'snapshot') {
         if (!c) {
-          c = window.echarts.init(el, this.theme);
+          c = window.echarts.init(el, this.theme, {renderer: this.renderer});
           this.charts.set(name, c);
           if (this.onCreate) this.onCreate(name, c);
         }

@@ -30,25 +30,12 @@ const dark = {'-1': '#da3633', 0: '#3b4654', 1: '#2ea043', 2: '#262d38'};
 function decorate(name, opt) {
   const f = unit();
   const series = (opt.series || []).map((s) => {
-    if (s.type === 'gauge') {
-      return {
-        radius: '88%',
-        detail: {fontSize: f * 2.2, color: fg, offsetCenter: [0, '35%']},
-        title: {fontSize: f * 0.9, color: dim, offsetCenter: [0, '80%']},
-        axisLabel: {fontSize: f * 0.6, color: dim, distance: f * 1.2},
-        axisLine: {lineStyle: {width: f * 0.9}},
-        progress: {width: f * 0.9},
-        splitLine: {length: f * 0.5},
-        axisTick: {show: false},
-        pointer: {width: f * 0.35},
-      };
-    }
     if (s.type === 'heatmap') return {itemStyle: {borderColor: '#0d1117', borderWidth: Math.max(2, f / 8)}};
-    if (s.type === 'funnel') return {label: {fontSize: f * 0.9, color: fg}};
     if (s.type === 'line') return {lineStyle: {width: Math.max(2, f / 8)}, symbolSize: f / 3};
     return {label: {fontSize: f * 0.8}};
   });
-  const axis = {axisLabel: {fontSize: f * 0.8, color: dim, margin: f * 0.6}, nameTextStyle: {fontSize: f * 0.8}};
+  // Axis figures and names at 2.5% of a 16:9 screen's height (f is 2.2%), read from 5 m.
+  const axis = {axisLabel: {fontSize: f * 1.15, color: dim, margin: f * 0.6}, nameTextStyle: {fontSize: f * 1.15}};
   const o = {
     backgroundColor: 'transparent',
     animationDurationUpdate: 600,
@@ -70,7 +57,7 @@ function decorate(name, opt) {
   if (name === 'heatmap') {
     // Cell texts, with the change that coloured a cell; no tooltips without a pointer.
     const h = heatmapDecoration(opt, document.querySelector('[data-chart="heatmap"]'), {
-      tooltip: false, minCell: 110, fontSize: f, small: 0.7, style: {color: fg, textBorderColor: '#000', textBorderWidth: 2},
+      tooltip: false, minCell: 110, fontSize: f * 1.25, small: 0.56, style: {color: fg, textBorderColor: '#000', textBorderWidth: 2},
     });
     Object.assign(o.series[0], h.series[0]);
     o.title.subtextStyle = {fontSize: f * 0.75, color: dim};
