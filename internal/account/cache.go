@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +82,23 @@ func (c *Cache) ByID(id string) (Account, bool) {
 	defer c.mu.RUnlock()
 	a, ok := c.byID[id]
 	return a, ok
+}
+
+// All lists the active accounts, oldest first.
+func (c *Cache) All() []Account {
+	c.mu.RLock()
+	out := make([]Account, 0, len(c.byID))
+	for _, a := range c.byID {
+		out = append(out, a)
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Account) int {
+		if d := a.CreatedAt.Compare(b.CreatedAt); d != 0 {
+			return d
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
 }
 
 // Admins is the number of active admin accounts, and whether the accounts were loaded at all
