@@ -57,8 +57,9 @@ func startAccessNode(t *testing.T, db *store.Store, refresh time.Duration, admin
 	t.Cleanup(func() { cancel(); done.Wait() })
 	hub := live.NewHub(db, live.Options{Tick: 100 * time.Millisecond}, log)
 	opts := web.Options{
-		Hub:        hub,
-		AdminToken: auth.NewKeySet(admin),
+		Hub:          hub,
+		AdminToken:   auth.NewKeySet(admin),
+		FilterValues: db,
 		Access: web.AccessOptions{DisplayTokens: cache, TokenStore: db, IngestKeys: keys, KeyStore: db,
 			Accounts: accounts, AccountStore: db},
 	}

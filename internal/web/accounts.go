@@ -48,7 +48,8 @@ func (s *Server) routeAccounts() {
 
 // me is the body of GET /v1/me: who the request's credential is and what it may do.
 type me struct {
-	// Credential is "session", "admin token" or "display token".
+	// Credential is "session" (of an account), "admin token" (also its bootstrap sign-in) or
+	// "display token".
 	Credential string `json:"credential"`
 	Role       string `json:"role"`
 	Username   string `json:"username,omitempty"`
@@ -60,7 +61,7 @@ func (s *Server) getMe(c *fiber.Ctx) error {
 	cr := s.identify(c, true)
 	m := me{Role: cr.role.String(), Username: cr.account.Username, CanAdmin: cr.role == admin}
 	switch {
-	case cr.viaCookie:
+	case cr.viaCookie && cr.account.ID != "":
 		m.Credential = "session"
 	case cr.role == display:
 		m.Credential = "display token"

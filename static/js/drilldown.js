@@ -1,7 +1,8 @@
 import {
-  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL, withToken,
+  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL,
 } from './live.js';
 import {AlertBanner} from './alerts.js';
+import {adminLink} from './nav.js';
 import {FIGURES, deltaText, explain, heatmapDecoration, hideTooltips, renderTiles, tilesHTML, verdictClass} from './judgement.js';
 
 hasECharts();
@@ -245,7 +246,7 @@ const live = new Live({
   },
 });
 window.addEventListener('popstate', fromURL);
-document.querySelector('a.home').href = withToken('/');
 fromURL();
 live.start();
+adminLink();
 window.truthboard = {live, charts};

@@ -1,5 +1,6 @@
 import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL, WINDOWS} from './live.js';
 import {AlertBanner} from './alerts.js';
+import {adminLink} from './nav.js';
 import {heatmapDecoration, hideTooltips, renderTiles, tilesHTML, trendTooltip} from './judgement.js';
 
 hasECharts();
@@ -40,4 +41,5 @@ sel.addEventListener('change', () => {
   live.resubscribe(subscriptionFromURL('executive'));
 });
 live.start();
+adminLink();
 window.truthboard = {live, charts};
