@@ -245,7 +245,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		IngestKeys: auth.NewKeySet(s.ingestKeys...),
 		AdminToken: auth.NewKeySet(s.adminToken),
 		Access: web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db,
-			Accounts: accounts, AccountStore: db},
+			Accounts: accounts, AccountStore: db, MaxHashing: cfg.MaxPasswordHashes},
 		Alerts:           alerts,
 		AlertHistory:     db,
 		FilterValues:     db,

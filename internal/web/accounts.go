@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/truthboard/truthboard/internal/account"
+	"github.com/truthboard/truthboard/internal/telemetry"
 )
 
 // AccountStore keeps accounts; *store.Store in production.
@@ -247,6 +248,7 @@ func (s *Server) hashing(ctx context.Context) (release func(), err error) {
 }
 
 func (s *Server) hashingBusy(c *fiber.Ctx) error {
+	s.opts.Telemetry.HTTPRefused.WithLabelValues(telemetry.RefusedHashingBusy).Inc()
 	c.Set(fiber.HeaderRetryAfter, "5")
 	return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "too many passwords are being checked at once; retry after 5 s"})
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/url"
-	"runtime"
 	"strings"
 	"time"
 
@@ -58,7 +57,7 @@ type AccessOptions struct {
 	AccountStore AccountStore
 	// MaxHashing bounds the password hashes computed at once (sign-ins, new passwords), each
 	// about 19 MiB for tens of milliseconds; a sign-in that finds no free slot within 5 s is
-	// answered 503 (default: the number of CPUs).
+	// answered 503 (default 2).
 	MaxHashing int
 }
 
@@ -70,7 +69,7 @@ func (o AccessOptions) withDefaults() AccessOptions {
 		o.CSRFTTL = 12 * time.Hour
 	}
 	if o.MaxHashing <= 0 {
-		o.MaxHashing = runtime.NumCPU()
+		o.MaxHashing = 2
 	}
 	return o
 }
