@@ -80,6 +80,10 @@ type Config struct {
 	// minute (in a burst, then one every 60/N s); beyond it its requests with a credential get
 	// 429 until it waits. 0 turns the throttle off.
 	AuthFailuresPerMinute int
+	// MaxPasswordHashes bounds the argon2id password hashes computed at once (sign-ins, new
+	// passwords), each about 19 MiB for tens of milliseconds, so a flood of sign-ins costs
+	// bounded memory and CPU; a sign-in that waits 5 s for a free one gets 503.
+	MaxPasswordHashes int
 	// TrustedProxies are the addresses (IP or CIDR) of the proxies in front of the server whose
 	// X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto are believed. Empty: none is, and
 	// those headers are ignored.
@@ -202,6 +206,7 @@ func Default() Config {
 		// needs 280 KB/s anyway.
 		MinUploadRate:             32 << 10,
 		AuthFailuresPerMinute:     20,
+		MaxPasswordHashes:         2,
 		Retention:                 30 * 24 * time.Hour,
 		FlushInterval:             100 * time.Millisecond,
 		FlushRows:                 20_000,
@@ -253,6 +258,7 @@ func (c *Config) settings() []setting {
 		{"memory-limit", "TRUTHBOARD_MEMORY_LIMIT", "soft memory limit of the server in bytes: near it the garbage collector works harder instead of growing the heap (0: none; GOMEMLIMIT wins when set)", (*count)(&c.MemoryLimit)},
 		{"min-upload-rate", "TRUTHBOARD_MIN_UPLOAD_RATE", "slowest average rate of an ingest body in bytes per second, after its first 5 s; slower ones are cut with 408 (0: no minimum)", (*count)(&c.MinUploadRate)},
 		{"auth-failures-per-minute", "TRUTHBOARD_AUTH_FAILURES_PER_MINUTE", "wrong credentials one client address may present per minute before its requests with a credential get 429 (0: no limit)", (*count)(&c.AuthFailuresPerMinute)},
+		{"max-password-hashes", "TRUTHBOARD_MAX_PASSWORD_HASHES", "password hashes (argon2id, 19 MiB each) computed at once for sign-ins and new passwords; a sign-in that waits 5 s for one gets 503", (*count)(&c.MaxPasswordHashes)},
 		{"trusted-proxies", "TRUTHBOARD_TRUSTED_PROXIES", "comma-separated IP addresses or CIDR ranges of the proxies in front, whose X-Forwarded-For/-Host/-Proto are believed (empty: none)", (*list)(&c.TrustedProxies)},
 		{"retention", "TRUTHBOARD_RETENTION", "how long events are kept, e.g. 720h", (*duration)(&c.Retention)},
 		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
@@ -263,7 +269,7 @@ func (c *Config) settings() []setting {
 		{"shutdown-timeout", "TRUTHBOARD_SHUTDOWN_TIMEOUT", "longest graceful stop on SIGTERM; what is not in ClickHouse by then stays in the spool", (*duration)(&c.ShutdownTimeout)},
 		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed at least", (*duration)(&c.LiveTick)},
 		{"live-min-tick", "TRUTHBOARD_LIVE_MIN_TICK", "shortest time between two recomputations of a live dashboard, which run as soon as new events land in ClickHouse (-live-tick or more: only every -live-tick)", (*duration)(&c.LiveMinTick)},
-		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens and stored ingest keys are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
+		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens, stored ingest keys and accounts are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
 		{"allowed-origins", "TRUTHBOARD_ALLOWED_ORIGINS", "other browser origins allowed to open live connections (comma-separated, * for any)", (*list)(&c.AllowedOrigins)},
 		{"live-max-queries", "TRUTHBOARD_LIVE_MAX_QUERIES", "most ClickHouse queries the live feeds run at once", (*count)(&c.LiveMaxQueries)},
 		{"read-max-queries", "TRUTHBOARD_READ_MAX_QUERIES", "most ClickHouse queries of GET /v1/metrics and /v1/consistency at once", (*count)(&c.ReadMaxQueries)},
@@ -364,6 +370,7 @@ func (c Config) Validate() error {
 	}
 	positive(c.LiveMaxQueries, "live-max-queries", "TRUTHBOARD_LIVE_MAX_QUERIES")
 	positive(c.ReadMaxQueries, "read-max-queries", "TRUTHBOARD_READ_MAX_QUERIES")
+	positive(c.MaxPasswordHashes, "max-password-hashes", "TRUTHBOARD_MAX_PASSWORD_HASHES")
 	if spare := c.ClickHouseMaxConns - c.LiveMaxQueries - c.ReadMaxQueries; spare < MinSpareConns {
 		errs = append(errs, fmt.Errorf("-clickhouse-max-conns (TRUTHBOARD_CLICKHOUSE_MAX_CONNS) is %d, which leaves %d beside -live-max-queries (%d) and -read-max-queries (%d): ingest, credential reloads and the admin API need at least %d of their own; raise it or lower the other two", c.ClickHouseMaxConns, max(spare, 0), c.LiveMaxQueries, c.ReadMaxQueries, MinSpareConns))
 	}

@@ -69,6 +69,16 @@ func (f *Filters) Field(param string) *[]string {
 	return nil
 }
 
+// FilterDimensions are the filters whose values exist only in the data (GET /v1/filter-values
+// lists them): moment and channel are fixed vocabularies.
+var FilterDimensions = []string{"touchpoint", "region", "product", "segment", "agent_team"}
+
+// FilterValue is one value of a filter dimension and its events in a window.
+type FilterValue struct {
+	Value  string `json:"value"`
+	Events uint64 `json:"events"`
+}
+
 // FilterParams are the query parameters that filter, in a stable order.
 var FilterParams = []string{"moment", "channel", "touchpoint", "region", "product", "segment", "agent_team"}
 

@@ -18,7 +18,7 @@
 //  6. alerts: delivery (webhooks, Alertmanager), then the evaluator of the rules;
 //  7. the annotations' cache, reloaded every tick, and the live hub: one feed of figures per
 //     distinct view;
-//  8. credential caches: display tokens and stored ingest keys, reloaded from ClickHouse;
+//  8. credential caches: display tokens, stored ingest keys and accounts, reloaded from ClickHouse;
 //  9. the HTTP edge, on its listener;
 //  10. demo traffic, sent through the HTTP edge like any other source.
 //
@@ -44,6 +44,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/account"
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/alert/evaluator"
 	"github.com/truthboard/truthboard/internal/alert/notify"
@@ -235,6 +236,11 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		}
 		s.goLoop("credential-cache", c.Run)
 	}
+	accounts := account.NewCache(db.Accounts, cfg.DisplayTokenRefresh, log.With("component", "accounts"))
+	if err := accounts.Refresh(ctx); err != nil && !unavailable(err) {
+		return err
+	}
+	s.goLoop("account-cache", accounts.Run)
 
 	// 9. The HTTP edge.
 	srv := web.New(writer, db, web.Options{
@@ -246,12 +252,14 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 			MaxConnsPerAddress:    cfg.LiveMaxConnsPerAddress,
 			SubscribeRate:         cfg.LiveSubscribeRate,
 		},
-		IngestKeys:       auth.NewKeySet(s.ingestKeys...),
-		AdminToken:       auth.NewKeySet(s.adminToken),
-		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db},
+		IngestKeys: auth.NewKeySet(s.ingestKeys...),
+		AdminToken: auth.NewKeySet(s.adminToken),
+		Access: web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db,
+			Accounts: accounts, AccountStore: db, MaxHashing: cfg.MaxPasswordHashes},
 		Alerts:           alerts,
 		AlertHistory:     db,
 		Annotations:      web.AnnotationOptions{Store: db, Cache: annotations, PerMinute: cfg.AnnotationRate},
+		FilterValues:     db,
 		IngestRate:       cfg.IngestRate,
 		MaxInflightBytes: int64(cfg.MaxInflightBytes),
 		// The bounds on what one client may take.

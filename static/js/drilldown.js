@@ -1,9 +1,10 @@
 import {
-  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL, withToken,
+  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL,
 } from './live.js';
 import {AlertBanner} from './alerts.js';
 import {AnnotationLayer, enableAnnotating} from './annotations.js';
 import {bindExport, metricsQuery} from './export.js';
+import {adminLink} from './nav.js';
 import {FIGURES, deltaText, explain, heatmapDecoration, hideTooltips, renderTiles, tilesHTML, verdictClass} from './judgement.js';
 
 hasECharts();
@@ -383,7 +384,7 @@ const live = new Live({
 // Export: the drill path's touchpoints with their changes, the path's total as the last row.
 bindExport($('export'), () => metricsQuery(live.sub, ['moment', 'channel', 'touchpoint']));
 window.addEventListener('popstate', fromURL);
-document.querySelector('a.home').href = withToken('/');
 fromURL();
 live.start();
+adminLink();
 window.truthboard = {live, charts, annotations, annotating};

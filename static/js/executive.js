@@ -2,6 +2,7 @@ import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL, WINDOWS} fro
 import {AlertBanner} from './alerts.js';
 import {AnnotationLayer} from './annotations.js';
 import {bindExport, metricsQuery} from './export.js';
+import {adminLink} from './nav.js';
 import {heatmapDecoration, hideTooltips, renderTiles, tilesHTML, trendTooltip} from './judgement.js';
 
 hasECharts();
@@ -47,4 +48,5 @@ sel.addEventListener('change', () => {
 // Export: the heatmap's cells with their changes, the total as the last row.
 bindExport(document.getElementById('export'), () => metricsQuery(live.sub, ['moment', 'channel']));
 live.start();
+adminLink();
 window.truthboard = {live, charts, annotations};
