@@ -206,3 +206,49 @@ var (
 	ErrQueueFull      = errors.New("the screen's command queue is full")
 	ErrNoSuchPlaylist = errors.New("no such playlist")
 )
+
+// Bounds of a heartbeat's fields.
+const (
+	maxResolution = 32
+	maxVersion    = 64
+	maxErrors     = 5
+	maxErrorText  = 200
+)
+
+// ParseHeartbeat reads a screen's message {"type":"heartbeat", "resolution", "version",
+// "errors"}. ok is false when the message is of another type (a subscription); err names the
+// field that is wrong. Long texts are cut rather than refused: a screen's errors are reported
+// as they come.
+func ParseHeartbeat(b []byte) (h Heartbeat, ok bool, err error) {
+	var peek struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(b, &peek) != nil || peek.Type != "heartbeat" {
+		return Heartbeat{}, false, nil
+	}
+	var m struct {
+		Type       string   `json:"type"`
+		Resolution string   `json:"resolution"`
+		Version    string   `json:"version"`
+		Errors     []string `json:"errors"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return Heartbeat{}, true, fmt.Errorf("heartbeat: %v; send {\"type\":\"heartbeat\",\"resolution\":\"1920x1080\",\"version\":\"…\",\"errors\":[]}", err)
+	}
+	cut := func(s string, n int) string {
+		if r := []rune(s); len(r) > n {
+			return string(r[:n])
+		}
+		return s
+	}
+	h = Heartbeat{Resolution: cut(m.Resolution, maxResolution), Version: cut(m.Version, maxVersion)}
+	for i, e := range m.Errors {
+		if i == maxErrors {
+			break
+		}
+		h.Errors = append(h.Errors, cut(e, maxErrorText))
+	}
+	return h, true, nil
+}

@@ -121,6 +121,8 @@ type Options struct {
 	Alerts Alerting
 	// AlertHistory lists recorded alert state changes (GET /v1/alerts/history).
 	AlertHistory AlertHistory
+	// Screens are the settings of pairing, /v1/screens and /v1/playlists (screens.go).
+	Screens ScreenOptions
 	// Telemetry are the metrics served on GET /metrics to the admin token (nil: metrics of the
 	// server's own).
 	Telemetry *telemetry.Metrics
@@ -154,6 +156,8 @@ type Server struct {
 
 	// exports counts the CSV exports being streamed (export.go).
 	exports exportLimit
+	// wrongCodes holds the wrong pairing codes of each client address (screens.go).
+	wrongCodes *quota.Buckets
 }
 
 // New builds the HTTP server; Listen or App start it.
@@ -226,6 +230,7 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	s.routeLogin()
 	s.routeCredentials()
 	s.routeAlerts()
+	s.routeScreens()
 	s.routeStatic()
 	return s
 }

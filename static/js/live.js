@@ -12,9 +12,22 @@ export const FILTERS = ['moment', 'channel', 'touchpoint', 'region', 'product', 
 const BACKOFF_MIN = 1000;
 const BACKOFF_MAX = 30000;
 
-// token is the credential in the page's URL, if any; without it the session cookie is used.
+// STORED_TOKEN is where a paired TV keeps the display credential it received (tv.js).
+export const STORED_TOKEN = 'truthboard.display-token';
+
+// token is the credential in the page's URL, else a paired TV's own (never put in a URL or a
+// link); without either the session cookie is used.
 export function token() {
-  return new URLSearchParams(location.search).get('token') || '';
+  return new URLSearchParams(location.search).get('token') || storedToken();
+}
+
+// storedToken is the display credential of a paired TV ('' elsewhere).
+export function storedToken() {
+  try {
+    return document.body.classList.contains('tv') ? (localStorage.getItem(STORED_TOKEN) || '') : '';
+  } catch (e) {
+    return '';
+  }
 }
 
 // withToken returns path with the page's ?token= carried over.
@@ -141,8 +154,14 @@ const LABELS = {
 // Live keeps a screen subscribed to /v1/live. onMessage(msg) gets every snapshot and update;
 // the badge element (if any) and document.body's data-live attribute show the freshness.
 export class Live {
-  constructor({subscription, onMessage, badge, onAlerts}) {
+  constructor({subscription, onMessage, badge, onAlerts, onCommand, onUnauthorized, heartbeat}) {
     this.sub = subscription;
+    // onCommand(msg) gets the commands of a paired screen (docs/live-protocol.md, "Screens").
+    this.onCommand = onCommand;
+    // onUnauthorized() replaces the sign-in form when the credential is refused or revoked.
+    this.onUnauthorized = onUnauthorized;
+    // heartbeat() returns what a paired screen reports every 5 s.
+    this.heartbeat = heartbeat;
     this.onMessage = onMessage;
     // onAlerts(alerts) gets the server's pending and firing alerts with every message.
     this.onAlerts = onAlerts;
@@ -161,6 +180,9 @@ export class Live {
   start() {
     this.connect();
     setInterval(() => this.watch(), 500);
+    if (this.heartbeat) {
+      setInterval(() => this.beat(), 5000);
+    }
     this.render();
   }
 
@@ -168,6 +190,10 @@ export class Live {
   resubscribe(sub) {
     this.sub = sub;
     if (this.open) this.ws.send(JSON.stringify(sub));
+  }
+
+  beat() {
+    if (this.open) this.ws.send(JSON.stringify(Object.assign({type: 'heartbeat'}, this.heartbeat())));
   }
 
   connect() {
@@ -188,6 +214,7 @@ export class Live {
       opened = true;
       this.open = true;
       ws.send(JSON.stringify(this.sub));
+      if (this.heartbeat) this.beat();
       this.render();
     };
     ws.onmessage = (e) => {
@@ -195,6 +222,10 @@ export class Live {
       try {
         m = JSON.parse(e.data);
       } catch (err) {
+        return;
+      }
+      if (m.type === 'command') {
+        if (this.onCommand) this.onCommand(m);
         return;
       }
       if (m.type === 'error') {
@@ -224,6 +255,10 @@ export class Live {
       if (this.ws !== ws) return;
       this.open = false;
       if (e.code === 1009) console.error('truthboard live: subscribe message too big');
+      if (e.code === 4401 && this.onUnauthorized) {
+        this.onUnauthorized();
+        return;
+      }
       this.closed(opened, heard);
     };
     ws.onerror = () => {}; // onclose follows
@@ -236,6 +271,10 @@ export class Live {
       // credentials are the reason, and send the user to sign in if so.
       try {
         const r = await fetch('/v1/stats', {headers: authHeaders(), credentials: 'same-origin', cache: 'no-store'});
+        if (r.status === 401 && this.onUnauthorized) {
+          this.onUnauthorized();
+          return;
+        }
         if (r.status === 401) {
           location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
           return;
