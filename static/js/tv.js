@@ -267,6 +267,7 @@ function startPairing() {
   document.body.dataset.pairing = 'waiting';
   $('pairing').hidden = false;
   $('pair-url').textContent = location.origin + '/screens';
+  document.querySelector('.pair-signin').href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
   pairingSocket(0);
 }
 
