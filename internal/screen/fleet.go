@@ -26,6 +26,8 @@ type Store interface {
 	SaveScreen(ctx context.Context, s Screen, at time.Time) error
 	// Screens lists every screen, unpaired ones too, with its last heartbeat.
 	Screens(ctx context.Context) ([]Screen, error)
+	// Screen reads one; found is false when it was never paired.
+	Screen(ctx context.Context, id string) (s Screen, found bool, err error)
 	SaveHeartbeats(ctx context.Context, hs []Heartbeat) error
 	QueueCommand(ctx context.Context, c Command) error
 	// Commands lists the commands of the screens ids (all screens when nil) in the state given
@@ -612,16 +614,8 @@ func (f *Fleet) List(ctx context.Context) ([]Screen, error) {
 }
 
 func (f *Fleet) screen(ctx context.Context, id string) (Screen, bool, error) {
-	all, err := f.store.Screens(ctx)
-	if err != nil {
-		return Screen{}, false, err
-	}
-	for _, s := range all {
-		if s.ID == id && !s.Unpaired {
-			return s, true, nil
-		}
-	}
-	return Screen{}, false, nil
+	s, ok, err := f.store.Screen(ctx, id)
+	return s, ok && !s.Unpaired, err
 }
 
 // Send queues a command for screen id: kind with its argument. Rename and redirect change

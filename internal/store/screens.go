@@ -144,25 +144,39 @@ func (s *Store) SaveScreen(ctx context.Context, sc screen.Screen, at time.Time) 
 	return s.insertRows(ctx, "screens", screenColumns, [][]any{{sc.ID, sc.Name, string(show), sc.PairedAt.UTC().Truncate(time.Second), unpaired, unixNano(at)}})
 }
 
-// ScreensSQL reads each screen's latest state and its latest heartbeat.
+// ScreensSQL reads each screen's latest state and its latest heartbeat; screensWhere narrows
+// both to one screen.
 const ScreensSQL = `SELECT s.id, s.s_name, s.s_shows, s.s_paired, s.s_unpaired,
 	h.h_at, h.h_node, h.h_connected, h.h_resolution, h.h_version, h.h_errors
 FROM (
 	SELECT id, argMax(name, changed_ns) AS s_name, argMax(shows, changed_ns) AS s_shows,
 		toUInt32(min(paired_at)) AS s_paired, max(unpaired) AS s_unpaired
-	FROM screens GROUP BY id
+	FROM screens /*where*/ GROUP BY id
 ) AS s
 LEFT JOIN (
 	SELECT id, max(at_ns) AS h_at, argMax(node, at_ns) AS h_node, argMax(connected, at_ns) AS h_connected,
 		argMax(resolution, at_ns) AS h_resolution, argMax(version, at_ns) AS h_version, argMax(errors, at_ns) AS h_errors
-	FROM screen_heartbeats GROUP BY id
+	FROM screen_heartbeats /*where*/ GROUP BY id
 ) AS h USING id
 ORDER BY s.s_paired, s.id`
 
 // Screens lists every screen with its last heartbeat, unpaired ones too.
 func (s *Store) Screens(ctx context.Context) ([]screen.Screen, error) {
+	return s.screens(ctx, strings.ReplaceAll(ScreensSQL, "/*where*/", ""), nil)
+}
+
+// Screen reads one screen with its last heartbeat; found is false when it was never paired.
+func (s *Store) Screen(ctx context.Context, id string) (sc screen.Screen, found bool, err error) {
+	all, err := s.screens(ctx, strings.ReplaceAll(ScreensSQL, "/*where*/", "WHERE id = ?"), []any{id, id})
+	if err != nil || len(all) == 0 {
+		return screen.Screen{}, false, err
+	}
+	return all[0], true, nil
+}
+
+func (s *Store) screens(ctx context.Context, q string, args []any) ([]screen.Screen, error) {
 	var out []screen.Screen
-	err := s.query(ctx, "screens", ScreensSQL, nil, func(r rowScanner) error {
+	err := s.query(ctx, "screens", q, args, func(r rowScanner) error {
 		var (
 			sc                  screen.Screen
 			show, errs          string

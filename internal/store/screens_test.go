@@ -72,6 +72,12 @@ func TestScreens(t *testing.T) {
 			len(h.Errors) != 1 || !h.At.Equal(now.Add(2*time.Minute)) {
 			t.Errorf("screen a = %+v; want renamed, with the later heartbeat (n2, disconnected)", all[0])
 		}
+		if one, ok, err := s.Screen(ctx, a.ID); err != nil || !ok || one.Name != "Wall One" || one.Heartbeat.Node != "n2" {
+			t.Errorf("screen %s = %+v, %v, %v; want Wall One, last seen by n2", a.ID, one, ok, err)
+		}
+		if _, ok, err := s.Screen(ctx, "00000000000000ee"); err != nil || ok {
+			t.Errorf("an unknown screen: found %v, %v", ok, err)
+		}
 		if !all[1].Unpaired || !all[1].Heartbeat.At.IsZero() {
 			t.Errorf("screen b = %+v; want unpaired, never seen", all[1])
 		}
