@@ -23,13 +23,13 @@ type Store interface {
 	ClaimPairing(ctx context.Context, p Pairing, at time.Time) error
 	// Pairings returns the state of each code: its request and its earliest claim.
 	Pairings(ctx context.Context, codes []string) ([]Pairing, error)
-	SaveScreen(ctx context.Context, s Screen, at time.Time) error
+	SaveScreens(ctx context.Context, s []Screen, at time.Time) error
 	// Screens lists every screen, unpaired ones too, with its last heartbeat.
 	Screens(ctx context.Context) ([]Screen, error)
 	// Screen reads one; found is false when it was never paired.
 	Screen(ctx context.Context, id string) (s Screen, found bool, err error)
 	SaveHeartbeats(ctx context.Context, hs []Heartbeat) error
-	QueueCommand(ctx context.Context, c Command) error
+	QueueCommands(ctx context.Context, cs []Command) error
 	// Commands lists the commands of the screens ids (all screens when nil) in the state given
 	// (0: any), oldest first.
 	Commands(ctx context.Context, ids []string, state uint8) ([]Command, error)
@@ -364,7 +364,7 @@ func (f *Fleet) handOver(ctx context.Context, w *Waiter, p Pairing) error {
 		return err
 	}
 	s := Screen{ID: p.ScreenID, Name: p.Name, Show: p.Show, PairedAt: now.Truncate(time.Second)}
-	if err := f.store.SaveScreen(ctx, s, now); err != nil {
+	if err := f.store.SaveScreens(ctx, []Screen{s}, now); err != nil {
 		return err
 	}
 	f.opts.CredentialsChanged(ctx)
@@ -632,7 +632,7 @@ func (f *Fleet) Send(ctx context.Context, id, kind string, arg any) (Command, er
 	switch kind {
 	case Rename:
 		s.Name = arg.(string)
-		if err := f.store.SaveScreen(ctx, s, now); err != nil {
+		if err := f.store.SaveScreens(ctx, []Screen{s}, now); err != nil {
 			return Command{}, err
 		}
 	case Redirect:
@@ -643,7 +643,7 @@ func (f *Fleet) Send(ctx context.Context, id, kind string, arg any) (Command, er
 			}
 		}
 		s.Show = show
-		if err := f.store.SaveScreen(ctx, s, now); err != nil {
+		if err := f.store.SaveScreens(ctx, []Screen{s}, now); err != nil {
 			return Command{}, err
 		}
 	case Identify:
@@ -661,7 +661,7 @@ func (f *Fleet) Send(ctx context.Context, id, kind string, arg any) (Command, er
 	}
 	b, _ := json.Marshal(arg)
 	cmd := Command{ID: newID(), ScreenID: id, CreatedAt: now, Kind: kind, Arg: b, State: Queued}
-	if err := f.store.QueueCommand(ctx, cmd); err != nil {
+	if err := f.store.QueueCommands(ctx, []Command{cmd}); err != nil {
 		return Command{}, err
 	}
 	f.poke()
@@ -686,7 +686,7 @@ func (f *Fleet) unpair(ctx context.Context, s Screen, now time.Time) (Command, e
 		cmd.State = Undeliverable
 	}
 	s.Unpaired = true
-	if err := f.store.SaveScreen(ctx, s, now); err != nil {
+	if err := f.store.SaveScreens(ctx, []Screen{s}, now); err != nil {
 		return Command{}, err
 	}
 	if _, err := f.store.RevokeDisplayToken(ctx, s.ID, now); err != nil {
@@ -709,4 +709,86 @@ func (f *Fleet) unpair(ctx context.Context, s Screen, now time.Time) (Command, e
 // Commands lists the commands of screen id, oldest first.
 func (f *Fleet) Commands(ctx context.Context, id string) ([]Command, error) {
 	return f.store.Commands(ctx, []string{id}, 0)
+}
+
+// Refusal is a screen a command for many could not be queued for, and why.
+type Refusal struct {
+	ScreenID string
+	Err      error
+}
+
+// SendAll queues one command (reload, show or identify) for each of the screens ids, or for
+// every paired screen when ids is nil, in one insert: the broadcast of "reload every wall after a
+// deploy". The screens it cannot queue for (unknown, or their queue full) are refused one by one.
+func (f *Fleet) SendAll(ctx context.Context, ids []string, kind string, arg any) ([]Command, []Refusal, error) {
+	all, err := f.List(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := make(map[string]Screen, len(all))
+	for _, s := range all {
+		byID[s.ID] = s
+	}
+	var targets []Screen
+	var refused []Refusal
+	if ids == nil {
+		targets = all
+	}
+	for _, id := range ids {
+		if s, ok := byID[id]; ok {
+			targets = append(targets, s)
+		} else {
+			refused = append(refused, Refusal{id, ErrNoSuchScreen})
+		}
+	}
+	if kind == Redirect {
+		if show := arg.(Show); show.Playlist != "" {
+			if _, err := f.playlist(ctx, show.Playlist); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	targetIDs := make([]string, len(targets))
+	for i, s := range targets {
+		targetIDs[i] = s.ID
+	}
+	waiting, err := f.store.Commands(ctx, targetIDs, Queued)
+	if err != nil {
+		return nil, nil, err
+	}
+	perScreen := map[string]int{}
+	for _, c := range waiting {
+		perScreen[c.ScreenID]++
+	}
+	now := f.opts.Now()
+	var cmds []Command
+	var changed []Screen
+	for _, s := range targets {
+		if perScreen[s.ID] >= f.opts.MaxQueued {
+			refused = append(refused, Refusal{s.ID, fmt.Errorf("%w: %d commands wait for this screen; this one is undeliverable", ErrQueueFull, perScreen[s.ID])})
+			continue
+		}
+		a := arg
+		switch kind {
+		case Identify:
+			a = s.Name
+		case Redirect:
+			s.Show = arg.(Show)
+			changed = append(changed, s)
+		}
+		b, _ := json.Marshal(a)
+		cmds = append(cmds, Command{ID: newID(), ScreenID: s.ID, CreatedAt: now, Kind: kind, Arg: b, State: Queued})
+	}
+	if len(changed) > 0 {
+		if err := f.store.SaveScreens(ctx, changed, now); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(cmds) > 0 {
+		if err := f.store.QueueCommands(ctx, cmds); err != nil {
+			return nil, nil, err
+		}
+		f.poke()
+	}
+	return cmds, refused, nil
 }

@@ -134,14 +134,19 @@ func toAny(ss []string) []any {
 
 var screenColumns = []string{"id", "name", "shows", "paired_at", "unpaired", "changed_ns"}
 
-// SaveScreen records the state of a screen: its pairing, a rename or redirect, its unpairing.
-func (s *Store) SaveScreen(ctx context.Context, sc screen.Screen, at time.Time) error {
-	show, _ := json.Marshal(sc.Show)
-	var unpaired uint8
-	if sc.Unpaired {
-		unpaired = 1
+// SaveScreens records the state of screens, in one insert: their pairing, a rename or redirect,
+// their unpairing.
+func (s *Store) SaveScreens(ctx context.Context, scs []screen.Screen, at time.Time) error {
+	rows := make([][]any, 0, len(scs))
+	for _, sc := range scs {
+		show, _ := json.Marshal(sc.Show)
+		var unpaired uint8
+		if sc.Unpaired {
+			unpaired = 1
+		}
+		rows = append(rows, []any{sc.ID, sc.Name, string(show), sc.PairedAt.UTC().Truncate(time.Second), unpaired, unixNano(at)})
 	}
-	return s.insertRows(ctx, "screens", screenColumns, [][]any{{sc.ID, sc.Name, string(show), sc.PairedAt.UTC().Truncate(time.Second), unpaired, unixNano(at)}})
+	return s.insertRows(ctx, "screens", screenColumns, rows)
 }
 
 // ScreensSQL reads each screen's latest state and its latest heartbeat; screensWhere narrows
@@ -231,9 +236,13 @@ func commandRow(c screen.Command, at time.Time) []any {
 	return []any{c.ID, c.ScreenID, unixNano(c.CreatedAt), c.Kind, string(c.Arg), c.State, unixNano(at)}
 }
 
-// QueueCommand records a command for a screen.
-func (s *Store) QueueCommand(ctx context.Context, c screen.Command) error {
-	return s.insertRows(ctx, "screen_commands", commandColumns, [][]any{commandRow(c, c.CreatedAt)})
+// QueueCommands records commands for screens, in one insert.
+func (s *Store) QueueCommands(ctx context.Context, cs []screen.Command) error {
+	rows := make([][]any, 0, len(cs))
+	for _, c := range cs {
+		rows = append(rows, commandRow(c, c.CreatedAt))
+	}
+	return s.insertRows(ctx, "screen_commands", commandColumns, rows)
 }
 
 // SetCommandStates records the new state of commands, in one insert.

@@ -44,16 +44,16 @@ func TestScreens(t *testing.T) {
 		a := screen.Screen{ID: "00000000000000a1", Name: "Wall 1", Show: screen.Show{View: "tv"}, PairedAt: now}
 		b := screen.Screen{ID: "00000000000000b2", Name: "Lobby", Show: screen.Show{View: "heatmap"}, PairedAt: now.Add(time.Minute)}
 		for _, sc := range []screen.Screen{a, b} {
-			if err := s.SaveScreen(ctx, sc, sc.PairedAt); err != nil {
+			if err := s.SaveScreens(ctx, []screen.Screen{sc}, sc.PairedAt); err != nil {
 				t.Fatal(err)
 			}
 		}
 		a.Name = "Wall One"
-		if err := s.SaveScreen(ctx, a, now.Add(time.Hour)); err != nil {
+		if err := s.SaveScreens(ctx, []screen.Screen{a}, now.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		b.Unpaired = true
-		if err := s.SaveScreen(ctx, b, now.Add(time.Hour)); err != nil {
+		if err := s.SaveScreens(ctx, []screen.Screen{b}, now.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		hs := []screen.Heartbeat{
@@ -88,10 +88,8 @@ func TestScreens(t *testing.T) {
 		c1 := screen.Command{ID: "c1", ScreenID: "00000000000000a1", CreatedAt: now, Kind: screen.Redirect, Arg: arg, State: screen.Queued}
 		c2 := screen.Command{ID: "c2", ScreenID: "00000000000000a1", CreatedAt: now.Add(time.Second), Kind: screen.Reload, Arg: json.RawMessage("null"), State: screen.Queued}
 		c3 := screen.Command{ID: "c3", ScreenID: "00000000000000ff", CreatedAt: now, Kind: screen.Reload, State: screen.Queued}
-		for _, c := range []screen.Command{c1, c2, c3} {
-			if err := s.QueueCommand(ctx, c); err != nil {
-				t.Fatal(err)
-			}
+		if err := s.QueueCommands(ctx, []screen.Command{c1, c2, c3}); err != nil {
+			t.Fatal(err)
 		}
 		c1.State = screen.Delivered
 		if err := s.SetCommandStates(ctx, []screen.Command{c1}, now.Add(time.Minute)); err != nil {

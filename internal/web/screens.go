@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ type Fleet interface {
 	List(ctx context.Context) ([]screen.Screen, error)
 	Online(s screen.Screen, now time.Time) bool
 	Send(ctx context.Context, id, kind string, arg any) (screen.Command, error)
+	SendAll(ctx context.Context, ids []string, kind string, arg any) ([]screen.Command, []screen.Refusal, error)
 	Commands(ctx context.Context, id string) ([]screen.Command, error)
 	SavePlaylist(ctx context.Context, p screen.Playlist) error
 	DeletePlaylist(ctx context.Context, name string) error
@@ -56,6 +58,7 @@ func (s *Server) routeScreens() {
 	admin := []fiber.Handler{s.adminOnly(), s.csrfProtect(true)}
 	s.app.Post("/v1/screens/pair", append(admin, s.pairScreen)...)
 	s.app.Get("/v1/screens", append(admin, s.listScreens)...)
+	s.app.Post("/v1/screens/commands", append(admin, s.broadcastCommand)...)
 	s.app.Post("/v1/screens/:id/commands", append(admin, s.screenCommand)...)
 	s.app.Get("/v1/screens/:id/commands", append(admin, s.screenCommands)...)
 	s.app.Delete("/v1/screens/:id", append(admin, func(c *fiber.Ctx) error { return s.sendCommand(c, c.Params("id"), screen.Unpair, nil) })...)
@@ -279,6 +282,7 @@ type commandRequest struct {
 	Show    *screen.Show `json:"show,omitempty"`
 }
 
+// commandKinds are the commands of one screen.
 var commandKinds = []string{screen.Reload, screen.Redirect, screen.Identify, screen.Rename, screen.Unpair}
 
 func (s *Server) screenCommand(c *fiber.Ctx) error {
@@ -286,31 +290,96 @@ func (s *Server) screenCommand(c *fiber.Ctx) error {
 	if err := decodeStrict(c.Body(), &req); err != nil {
 		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: `the body must be one JSON object such as {"command": "reload"}: ` + err.Error()})
 	}
-	var arg any
-	switch req.Command {
-	case screen.Reload, screen.Identify, screen.Unpair:
-	case screen.Rename:
-		if err := screen.ValidateName("name", req.Name); err != nil {
-			return fieldErr(c, err)
-		}
-		arg = strings.TrimSpace(req.Name)
-	case screen.Redirect:
-		if req.Show == nil {
-			return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "show", Error: `show: is required, e.g. {"view": "heatmap", "window": "1h"} or {"playlist": "Floor"}`})
-		}
-		if err := req.Show.Validate("show"); err != nil {
-			return fieldErr(c, err)
-		}
-		arg = *req.Show
-	default:
-		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "command", Error: "command: " + strconv.Quote(shortText(req.Command)) + " is not a command: use one of " + strings.Join(commandKinds, ", ")})
+	arg, err := req.argument(commandKinds)
+	if err != nil {
+		return fieldErr(c, err)
 	}
 	return s.sendCommand(c, c.Params("id"), req.Command, arg)
+}
+
+// argument checks a command request and returns its argument; kinds are the commands allowed.
+func (req commandRequest) argument(kinds []string) (any, error) {
+	if !slices.Contains(kinds, req.Command) {
+		return nil, &screen.FieldError{Field: "command", Message: strconv.Quote(shortText(req.Command)) + " is not a command here: use one of " + strings.Join(kinds, ", ")}
+	}
+	switch req.Command {
+	case screen.Rename:
+		if err := screen.ValidateName("name", req.Name); err != nil {
+			return nil, err
+		}
+		return strings.TrimSpace(req.Name), nil
+	case screen.Redirect:
+		if req.Show == nil {
+			return nil, &screen.FieldError{Field: "show", Message: `is required, e.g. {"view": "heatmap", "window": "1h"} or {"playlist": "Floor"}`}
+		}
+		if err := req.Show.Validate("show"); err != nil {
+			return nil, err
+		}
+		return *req.Show, nil
+	}
+	return nil, nil
+}
+
+// broadcastRequest is the body of POST /v1/screens/commands.
+type broadcastRequest struct {
+	commandRequest
+	// Screens are the ids of the screens; absent: every paired screen.
+	Screens []string `json:"screens"`
+}
+
+// broadcastKinds are the commands that may go to many screens at once.
+var broadcastKinds = []string{screen.Reload, screen.Redirect, screen.Identify}
+
+// maxBroadcastScreens bounds the ids of one POST /v1/screens/commands.
+const maxBroadcastScreens = 10_000
+
+// broadcastCommand queues one command for many screens in one request.
+func (s *Server) broadcastCommand(c *fiber.Ctx) error {
+	var req broadcastRequest
+	if err := decodeStrict(c.Body(), &req); err != nil {
+		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: `the body must be one JSON object such as {"command": "reload"} or {"command": "reload", "screens": ["9c34086fc745b5b7"]}: ` + err.Error()})
+	}
+	arg, err := req.argument(broadcastKinds)
+	if err != nil {
+		return fieldErr(c, err)
+	}
+	if len(req.Screens) > maxBroadcastScreens {
+		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "screens", Error: "screens: " + strconv.Itoa(len(req.Screens)) + " ids; at most " + strconv.Itoa(maxBroadcastScreens) + " (leave screens out for every screen)"})
+	}
+	if req.Screens != nil && len(req.Screens) == 0 {
+		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "screens", Error: "screens: empty; leave it out for every screen"})
+	}
+	cmds, refused, err := s.opts.Screens.Fleet.SendAll(c.UserContext(), req.Screens, req.Command, arg)
+	if errors.Is(err, screen.ErrNoSuchPlaylist) {
+		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "show.playlist", Error: "show.playlist: " + err.Error()})
+	}
+	if err != nil {
+		return s.storeError(c, err)
+	}
+	type refusal struct {
+		Screen string `json:"screen"`
+		Error  string `json:"error"`
+	}
+	out := struct {
+		Queued        int           `json:"queued"`
+		Commands      []commandJSON `json:"commands"`
+		Undeliverable []refusal     `json:"undeliverable"`
+	}{Queued: len(cmds), Commands: []commandJSON{}, Undeliverable: []refusal{}}
+	for _, cmd := range cmds {
+		j := toCommandJSON(cmd)
+		j.Screen = cmd.ScreenID
+		out.Commands = append(out.Commands, j)
+	}
+	for _, r := range refused {
+		out.Undeliverable = append(out.Undeliverable, refusal{r.ScreenID, r.Err.Error()})
+	}
+	return c.Status(fiber.StatusAccepted).JSON(out)
 }
 
 // commandJSON is a command as the API shows it.
 type commandJSON struct {
 	ID        string          `json:"id"`
+	Screen    string          `json:"screen,omitempty"` // in an answer about many screens
 	Command   string          `json:"command"`
 	Arg       json.RawMessage `json:"arg,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`

@@ -137,6 +137,19 @@ func TestScreensAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("a command to every screen, in one request", func(t *testing.T) {
+		a := n.do(t, "POST", "/v1/screens/commands", `{"command":"identify"}`, bearer()...)
+		if a.status != 202 || !strings.Contains(a.body, `"queued":1,`) || !strings.Contains(a.body, `"undeliverable":[]`) {
+			t.Errorf("identify every screen: %d %s; want the one paired screen (Lobby) queued", a.status, a.body)
+		}
+		a = n.do(t, "POST", "/v1/screens/commands", `{"command":"reload","screens":["00000000deadbeef"]}`, bearer()...)
+		if a.status != 202 || !strings.Contains(a.body, `"queued":0,`) || !strings.Contains(a.body, `{"screen":"00000000deadbeef","error":"no such screen"}`) {
+			t.Errorf("reload an unknown screen: %d %s; want it reported undeliverable", a.status, a.body)
+		}
+		wantError(t, n.do(t, "POST", "/v1/screens/commands", `{"command":"unpair"}`, bearer()...), 400, "command", "reload, show, identify")
+		wantError(t, n.do(t, "POST", "/v1/screens/commands", `{"command":"reload","screens":[]}`, bearer()...), 400, "screens", "leave it out")
+	})
+
 	t.Run("wrong codes are throttled per address", func(t *testing.T) {
 		got429 := false
 		for i := range 12 {

@@ -74,20 +74,16 @@ func Run(ctx context.Context, args []string, log *slog.Logger) error {
 
 // result are the figures of a run.
 type result struct {
-	machine                    benchkit.Machine
-	idleRSS                    int64
-	pairing                    benchkit.Summary[time.Duration]
-	pairingAll                 time.Duration
-	baselineRSS, baselinePeak  int64
-	baselineCPU                time.Duration
-	commandRSS, commandPeak    int64
-	commandCPU                 time.Duration
-	issueAll, reachAll         time.Duration
-	reach                      benchkit.Summary[time.Duration]
-	reached                    int
-	online                     int
-	heartbeats                 int64
-	commandPhase, baselineSpan time.Duration
+	machine                   benchkit.Machine
+	idleRSS                   int64
+	pairing                   benchkit.Summary[time.Duration]
+	pairingAll                time.Duration
+	baselineRSS, baselinePeak int64
+	baselineCPU               time.Duration
+	single, broadcast         commandPhase
+	online                    int
+	heartbeats                int64
+	baselineSpan              time.Duration
 }
 
 func randomHex(n int) string {
@@ -184,36 +180,69 @@ func run(ctx context.Context, o *options, log *slog.Logger) (*result, error) {
 	res.baselineRSS, _ = benchkit.RSS(srv.PID)
 	res.baselinePeak = peak.Stop()
 
-	// Commands: identify to every screen; each screen notes when its command arrives.
-	log.Info("commands", "screens", o.screens)
-	peak = benchkit.WatchPeakRSS(srv.PID)
-	cpu0, _ = benchkit.ProcCPU(srv.PID)
-	start = time.Now()
+	// Commands: identify to every screen, one request per screen, then in one request; each
+	// screen notes when its command arrives.
+	log.Info("commands, one request per screen", "screens", o.screens)
+	res.single, err = phase(srv.PID, screens, func(sent int64) error {
+		return parallel(ctx, o.screens, o.workers, func(i int) error {
+			screens[i].sent.Store(time.Now().UnixNano())
+			return c.command(ctx, "/v1/screens/"+screens[i].id+"/commands")
+		})
+	})
+	if err != nil {
+		return res, err
+	}
+	time.Sleep(5 * time.Second)
+	log.Info("commands, one request for every screen", "screens", o.screens)
+	res.broadcast, err = phase(srv.PID, screens, func(sent int64) error {
+		for _, s := range screens {
+			s.sent.Store(sent)
+		}
+		return c.command(ctx, "/v1/screens/commands")
+	})
+	if err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// commandPhase are the figures of sending a command to every screen.
+type commandPhase struct {
+	rss, peak          int64
+	cpu, span          time.Duration
+	issueAll, reachAll time.Duration
+	reach              benchkit.Summary[time.Duration]
+	reached            int
+}
+
+// phase runs issue, which sends an identify command to every screen, and waits until every
+// screen has it (at most 2 minutes).
+func phase(pid int, screens []*screen, issue func(sent int64) error) (commandPhase, error) {
+	var p commandPhase
 	for _, s := range screens {
 		s.sent.Store(0)
 		s.got.Store(0)
 	}
-	err = parallel(ctx, o.screens, o.workers, func(i int) error {
-		screens[i].sent.Store(time.Now().UnixNano())
-		return c.command(ctx, screens[i].id)
-	})
-	if err != nil {
-		return nil, err
+	peak := benchkit.WatchPeakRSS(pid)
+	cpu0, _ := benchkit.ProcCPU(pid)
+	start := time.Now()
+	if err := issue(start.UnixNano()); err != nil {
+		peak.Stop()
+		return p, err
 	}
-	res.issueAll = time.Since(start)
+	p.issueAll = time.Since(start)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		reached := 0
+		p.reached = 0
 		for _, s := range screens {
 			if s.got.Load() != 0 {
-				reached++
+				p.reached++
 			}
 		}
-		res.reached = reached
-		if reached == len(screens) || time.Now().After(deadline) {
+		if p.reached == len(screens) || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	var last int64
 	var lat []time.Duration
@@ -223,17 +252,15 @@ func run(ctx context.Context, o *options, log *slog.Logger) (*result, error) {
 			lat = append(lat, time.Duration(g-s.sent.Load()))
 		}
 	}
-	res.reachAll = time.Duration(last - start.UnixNano())
-	res.reach = benchkit.Summarize(lat)
-	cpu1, _ = benchkit.ProcCPU(srv.PID)
-	res.commandPhase = time.Since(start)
-	res.commandCPU = cpu1 - cpu0
-	res.commandRSS, _ = benchkit.RSS(srv.PID)
-	res.commandPeak = peak.Stop()
-	if res.reached < len(screens) {
-		return res, fmt.Errorf("%d of %d screens got their command within 2 minutes", res.reached, len(screens))
+	p.reachAll, p.reach = time.Duration(last-start.UnixNano()), benchkit.Summarize(lat)
+	cpu1, _ := benchkit.ProcCPU(pid)
+	p.span, p.cpu = time.Since(start), cpu1-cpu0
+	p.rss, _ = benchkit.RSS(pid)
+	p.peak = peak.Stop()
+	if p.reached < len(screens) {
+		return p, fmt.Errorf("%d of %d screens got their command within 2 minutes", p.reached, len(screens))
 	}
-	return res, nil
+	return p, nil
 }
 
 // parallel runs f(0..n-1) on workers goroutines; the first error stops the others.
@@ -417,8 +444,9 @@ func (c *client) waitOnline(ctx context.Context, want int, within time.Duration)
 	}
 }
 
-func (c *client) command(ctx context.Context, id string) error {
-	status, b, err := c.do(ctx, "POST", "/v1/screens/"+id+"/commands", `{"command":"identify"}`)
+// command posts an identify command to path: one screen's commands, or /v1/screens/commands.
+func (c *client) command(ctx context.Context, path string) error {
+	status, b, err := c.do(ctx, "POST", path, `{"command":"identify"}`)
 	if err != nil {
 		return err
 	}
@@ -442,21 +470,32 @@ func render(o *options, r *result, command string) string {
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("## Screens\n\n")
 	w("%s paired screens on one `truthboard serve` (no demo traffic): each paired through a pairing socket and `POST /v1/screens/pair`, then holding a live connection with its own display token, subscribed to the wall and sending a heartbeat every 5 s. ", benchkit.Thousands(o.screens))
-	w("The baseline is the same connections with no commands for %s; then an `identify` command is sent to every screen (%d requests at once) and each screen notes when its command arrives.\n\n", o.baseline, o.workers)
+	w("The baseline is the same connections with no commands for %s. Then an `identify` command is sent to every screen, first with one request per screen (`POST /v1/screens/{id}/commands`, %d at once), then with one request for all (`POST /v1/screens/commands`); each screen notes when its command arrives.\n\n", o.baseline, o.workers)
 	w("Command: `%s`  \nMachine: %s, %d cores, %s; %s; commit %s, %s; load average %s at the end (the machine is shared).\n\n", command, r.machine.CPUModel, r.machine.CPUs, r.machine.RAM, r.machine.Go, r.machine.Commit, r.machine.Date.Format("2006-01-02 15:04 UTC"), benchkit.LoadAverage())
 	w("| phase | server RSS | peak RSS | server CPU | notes |\n|---|---|---|---|---|\n")
 	w("| idle, no screen | %s | | | |\n", mib(r.idleRSS))
 	w("| %s screens connected, no commands (baseline, %s) | %s | %s | %.1f%% of a core | %s heartbeats, %d screens listed online |\n",
 		benchkit.Thousands(o.screens), r.baselineSpan.Round(time.Second), mib(r.baselineRSS), mib(r.baselinePeak),
 		100*r.baselineCPU.Seconds()/r.baselineSpan.Seconds(), benchkit.Thousands(r.heartbeats), r.online)
-	w("| a command to every screen (%s) | %s | %s | %.1f%% of a core | |\n\n",
-		ms(r.commandPhase), mib(r.commandRSS), mib(r.commandPeak), 100*r.commandCPU.Seconds()/r.commandPhase.Seconds())
-	w("| figure | value |\n|---|---|\n")
+	for _, p := range []struct {
+		name string
+		p    commandPhase
+	}{{fmt.Sprintf("%s commands, one request per screen", benchkit.Thousands(o.screens)), r.single}, {"one command for every screen, one request", r.broadcast}} {
+		w("| %s (%s) | %s | %s | %.1f%% of a core | |\n", p.name, ms(p.p.span), mib(p.p.rss), mib(p.p.peak), 100*p.p.cpu.Seconds()/p.p.span.Seconds())
+	}
+	w("\n| figure | value |\n|---|---|\n")
+	w("| memory per connected screen (baseline RSS − idle RSS) / screens | %.0f KiB |\n", float64(r.baselineRSS-r.idleRSS)/1024/float64(o.screens))
 	w("| pairing, one screen (code entered → the TV holds its token) | p50 %s, p90 %s, max %s |\n", ms(r.pairing.P50), ms(r.pairing.P90), ms(r.pairing.Max))
 	w("| pairing all %s, %d at once | %s |\n", benchkit.Thousands(o.screens), o.workers, ms(r.pairingAll))
-	w("| sending the %s commands (the API's answers) | %s |\n", benchkit.Thousands(o.screens), ms(r.issueAll))
-	w("| first command sent → last screen has its command | %s (%d of %d reached) |\n", ms(r.reachAll), r.reached, o.screens)
-	w("| one command, sent → arrived | p50 %s, p90 %s, p99 %s, max %s |\n\n", ms(r.reach.P50), ms(r.reach.P90), ms(r.reach.P99), ms(r.reach.Max))
-	w("Reading: a command is queued in ClickHouse and the node holding the screen delivers it at its next poll (every second), so one command takes up to a second plus a query; the time to reach all is bounded by how fast the admin API takes the commands (each one checks the screen and its queue in ClickHouse). The memory per screen is the baseline's RSS over the idle one, divided by the screens.\n")
+	for _, p := range []struct {
+		name string
+		p    commandPhase
+	}{{"one request per screen, " + fmt.Sprint(o.workers) + " at once", r.single}, {"one request for every screen", r.broadcast}} {
+		w("| %s: the API's answers | %s |\n", p.name, ms(p.p.issueAll))
+		w("| %s: first request → last screen has its command | **%s** (%d of %d reached) |\n", p.name, ms(p.p.reachAll), p.p.reached, o.screens)
+		w("| %s: one screen's command, sent → arrived | p50 %s, p90 %s, p99 %s, max %s |\n", p.name, ms(p.p.reach.P50), ms(p.p.reach.P90), ms(p.p.reach.P99), ms(p.p.reach.Max))
+	}
+	w("\n")
+	w("Reading: a command is queued in ClickHouse, and the node holding the screen delivers it at its next poll (every second: one query for the queued commands of all its screens, one insert marking them delivered), so a command takes up to a second plus those queries to arrive, however many screens. Sent one request per screen, the time to reach them all is the admin API's: each request reads its screen and its queue and inserts one row. Sent as one request, it is one read, one insert of all the rows, and one poll.\n")
 	return b.String()
 }
