@@ -177,6 +177,16 @@ async function loadPlaylists() {
   showOptions($('pair-show'));
 }
 
+$('reload-all').addEventListener('click', async () => {
+  try {
+    const r = await api('POST', '/v1/screens/commands', {command: 'reload'});
+    const bad = r.undeliverable.map((u) => `${u.screen}: ${u.error}`).join('; ');
+    say('all-message', `Reload queued for ${r.queued} screen${r.queued === 1 ? '' : 's'}` + (bad ? `; not for ${bad}` : '.'), !bad);
+  } catch (e) {
+    say('all-message', 'Reload refused: ' + e.message);
+  }
+});
+
 $('pair-window').replaceChildren(...WINDOWS.map((w) => el('option', {}, w)));
 $('pair-window').value = '5m';
 $('pair-form').addEventListener('submit', async (e) => {
