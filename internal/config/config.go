@@ -146,6 +146,19 @@ type Config struct {
 	// (after a burst of 10); a faster one is closed with 1008. 0 turns the limit off.
 	LiveSubscribeRate float64
 
+	// ScreenCodeTTL is how long a pairing code shown on a TV is valid; the TV then shows a new one.
+	ScreenCodeTTL time.Duration
+	// ScreenMaxPending bounds the TVs waiting for pairing on this node, and
+	// ScreenMaxPendingPerAddress those of one client address: beyond, a TV is told to wait.
+	ScreenMaxPending           int
+	ScreenMaxPendingPerAddress int
+	// ScreenWrongCodesPerMinute is how many wrong, expired or used pairing codes one client
+	// address may enter per minute, in a burst; beyond, its pairing requests get 429.
+	ScreenWrongCodesPerMinute int
+	// ScreenOfflineAfter is how long a screen may stay silent before it is listed offline
+	// (screens send a heartbeat every 5 s).
+	ScreenOfflineAfter time.Duration
+
 	// PublicURL is the address people reach this server at (scheme://host[:port], e.g.
 	// https://truthboard.example.com), used in the links that alerts carry to the drill-down.
 	// Empty: the listen address.
@@ -204,29 +217,34 @@ func Default() Config {
 		MemoryLimit:            384 << 20,
 		// 32 KiB/s is 256 kbit/s: any real sender, and 8 MiB within the 30 s read timeout
 		// needs 280 KB/s anyway.
-		MinUploadRate:             32 << 10,
-		AuthFailuresPerMinute:     20,
-		MaxPasswordHashes:         2,
-		Retention:                 30 * 24 * time.Hour,
-		FlushInterval:             100 * time.Millisecond,
-		FlushRows:                 20_000,
-		SpoolMaxBytes:             1 << 30,
-		DeadLetterMaxBytes:        64 << 20,
-		ShutdownTimeout:           15 * time.Second,
-		LiveTick:                  time.Second,
-		LiveMinTick:               500 * time.Millisecond,
-		DisplayTokenRefresh:       5 * time.Second,
-		LiveMaxQueries:            3,
-		ReadMaxQueries:            3,
-		LiveMaxFeeds:              64,
-		LiveMaxFeedsPerCredential: 16,
-		LiveMaxConnsPerCredential: 50,
-		LiveMaxConnsPerAddress:    100,
-		LiveSubscribeRate:         2,
-		AlertInterval:             10 * time.Second,
-		AnnotationRate:            60,
-		AuditInterval:             time.Minute,
-		AuditWindow:               2 * time.Hour,
+		MinUploadRate:              32 << 10,
+		AuthFailuresPerMinute:      20,
+		MaxPasswordHashes:          2,
+		Retention:                  30 * 24 * time.Hour,
+		FlushInterval:              100 * time.Millisecond,
+		FlushRows:                  20_000,
+		SpoolMaxBytes:              1 << 30,
+		DeadLetterMaxBytes:         64 << 20,
+		ShutdownTimeout:            15 * time.Second,
+		LiveTick:                   time.Second,
+		LiveMinTick:                500 * time.Millisecond,
+		DisplayTokenRefresh:        5 * time.Second,
+		LiveMaxQueries:             3,
+		ReadMaxQueries:             3,
+		LiveMaxFeeds:               64,
+		LiveMaxFeedsPerCredential:  16,
+		LiveMaxConnsPerCredential:  50,
+		LiveMaxConnsPerAddress:     100,
+		LiveSubscribeRate:          2,
+		ScreenCodeTTL:              10 * time.Minute,
+		ScreenMaxPending:           200,
+		ScreenMaxPendingPerAddress: 3,
+		ScreenWrongCodesPerMinute:  10,
+		ScreenOfflineAfter:         20 * time.Second,
+		AlertInterval:              10 * time.Second,
+		AnnotationRate:             60,
+		AuditInterval:              time.Minute,
+		AuditWindow:                2 * time.Hour,
 	}
 }
 
@@ -278,6 +296,11 @@ func (c *Config) settings() []setting {
 		{"live-max-conns-per-credential", "TRUTHBOARD_LIVE_MAX_CONNS_PER_CREDENTIAL", "most open live connections of one display token, sign-in or the admin token (0: no limit)", (*count)(&c.LiveMaxConnsPerCredential)},
 		{"live-max-conns-per-address", "TRUTHBOARD_LIVE_MAX_CONNS_PER_ADDRESS", "most open live connections from one client address (0: no limit)", (*count)(&c.LiveMaxConnsPerAddress)},
 		{"live-subscribe-rate", "TRUTHBOARD_LIVE_SUBSCRIBE_RATE", "messages per second a live connection may send after a burst of 10; faster ones are closed with 1008 (0: no limit)", (*rate)(&c.LiveSubscribeRate)},
+		{"screen-code-ttl", "TRUTHBOARD_SCREEN_CODE_TTL", "how long a pairing code shown on a TV is valid", (*duration)(&c.ScreenCodeTTL)},
+		{"screen-max-pending", "TRUTHBOARD_SCREEN_MAX_PENDING", "most TVs waiting for pairing on this node", (*count)(&c.ScreenMaxPending)},
+		{"screen-max-pending-per-address", "TRUTHBOARD_SCREEN_MAX_PENDING_PER_ADDRESS", "most TVs waiting for pairing from one client address", (*count)(&c.ScreenMaxPendingPerAddress)},
+		{"screen-wrong-codes-per-minute", "TRUTHBOARD_SCREEN_WRONG_CODES_PER_MINUTE", "wrong pairing codes one client address may enter per minute before its requests get 429", (*count)(&c.ScreenWrongCodesPerMinute)},
+		{"screen-offline-after", "TRUTHBOARD_SCREEN_OFFLINE_AFTER", "how long a screen may stay silent before it is listed offline (screens send a heartbeat every 5 s)", (*duration)(&c.ScreenOfflineAfter)},
 		{"public-url", "TRUTHBOARD_PUBLIC_URL", "address people reach this server at, for links in alerts (empty: the listen address)", (*webURL)(&c.PublicURL)},
 		{"alert-rules", "TRUTHBOARD_ALERT_RULES", "JSON file of alert rules (empty: the default rules)", (*text)(&c.AlertRulesFile)},
 		{"alert-interval", "TRUTHBOARD_ALERT_INTERVAL", "how often alert rules are evaluated", (*duration)(&c.AlertInterval)},
@@ -405,6 +428,15 @@ func (c Config) Validate() error {
 	}
 	if c.DisplayTokenRefresh < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-display-token-refresh (TRUTHBOARD_DISPLAY_TOKEN_REFRESH) is %s: use at least 100ms, e.g. 5s", c.DisplayTokenRefresh))
+	}
+	if c.ScreenCodeTTL < time.Minute || c.ScreenCodeTTL > time.Hour {
+		errs = append(errs, fmt.Errorf("-screen-code-ttl (TRUTHBOARD_SCREEN_CODE_TTL) is %s: use 1m to 1h, e.g. 10m (long enough to walk to a computer, short enough that a code seen once is soon useless)", c.ScreenCodeTTL))
+	}
+	if c.ScreenMaxPending < 1 || c.ScreenMaxPendingPerAddress < 1 || c.ScreenWrongCodesPerMinute < 1 {
+		errs = append(errs, errors.New("-screen-max-pending, -screen-max-pending-per-address and -screen-wrong-codes-per-minute (TRUTHBOARD_SCREEN_…) must be at least 1, e.g. 200, 3 and 10"))
+	}
+	if c.ScreenOfflineAfter < 10*time.Second {
+		errs = append(errs, fmt.Errorf("-screen-offline-after (TRUTHBOARD_SCREEN_OFFLINE_AFTER) is %s: use at least 10s (screens send a heartbeat every 5 s), e.g. 20s", c.ScreenOfflineAfter))
 	}
 	if c.AuditInterval != 0 && c.AuditInterval < time.Second {
 		errs = append(errs, fmt.Errorf("-audit-interval (TRUTHBOARD_AUDIT_INTERVAL) is %s: use 0 (off) or at least 1s, e.g. 1m", c.AuditInterval))

@@ -57,6 +57,7 @@ import (
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/live"
+	"github.com/truthboard/truthboard/internal/screen"
 	"github.com/truthboard/truthboard/internal/spool"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/telemetry"
@@ -242,7 +243,20 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	}
 	s.goLoop("account-cache", accounts.Run)
 
-	// 9. The HTTP edge.
+	// 9. Screens: pairing, the fleet's state and commands, playlists, kept in ClickHouse.
+	node, _ := os.Hostname()
+	fleet := screen.New(db, screen.Options{
+		Node: node + " " + cfg.Listen, CodeTTL: cfg.ScreenCodeTTL, OfflineAfter: cfg.ScreenOfflineAfter,
+		MaxPending: cfg.ScreenMaxPending, MaxPendingPerAddress: cfg.ScreenMaxPendingPerAddress,
+		CredentialsChanged: func(ctx context.Context) { _ = displayTokens.Refresh(ctx) },
+	}, log.With("component", "screens"))
+	metrics.WatchScreens(func() telemetry.ScreenStats {
+		st := fleet.Stats()
+		return telemetry.ScreenStats{Waiting: st.Waiting, Connected: st.Connected, Online: st.Online, Offline: st.Offline,
+			Delivered: st.Delivered, WentOffline: st.WentOffline}
+	})
+
+	// 10. The HTTP edge.
 	srv := web.New(writer, db, web.Options{
 		Hub:       hub,
 		Telemetry: metrics,
@@ -260,6 +274,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		AlertHistory:     db,
 		Annotations:      web.AnnotationOptions{Store: db, Cache: annotations, PerMinute: cfg.AnnotationRate},
 		FilterValues:     db,
+		Screens:          web.ScreenOptions{Fleet: fleet, WrongCodesPerMinute: cfg.ScreenWrongCodesPerMinute},
 		IngestRate:       cfg.IngestRate,
 		MaxInflightBytes: int64(cfg.MaxInflightBytes),
 		// The bounds on what one client may take.
@@ -298,10 +313,14 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	// Stopping closes every screen as going away (1001) before HTTP stops, so screens reconnect
 	// to another node at once instead of holding the shutdown until their timeout.
 	s.add("live", func(context.Context) error { hub.Close(); return nil })
+	// Likewise the TVs waiting for pairing are told to come back (4408) before HTTP stops.
+	// Its loop starts once nothing can fail any more, so a failed start leaves no goroutine.
+	fleet.Start()
+	s.add("screens", func(context.Context) error { fleet.Stop(); return nil })
 	s.url = "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "Truthboard is running at %s (ingest: POST %s/v1/events)\n", s.url, s.url)
 
-	// 10. Demo traffic, sent through the public API like any other source.
+	// 11. Demo traffic, sent through the public API like any other source.
 	if cfg.DemoRate > 0 {
 		dc := demo.DefaultConfig()
 		dc.URL, dc.Key, dc.Rate = s.url, s.ingestKeys[0], cfg.DemoRate

@@ -31,6 +31,14 @@ const chromium = "/usr/bin/chromium"
 // browser starts one headless chromium for the test; tabs are made with tab.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	ctx, _ := killableBrowser(t)
+	return ctx
+}
+
+// killableBrowser starts a headless chromium like browser, and returns kill, which ends its
+// process at once (as a TV switched off would).
+func killableBrowser(t *testing.T) (_ context.Context, kill func()) {
+	t.Helper()
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("%s is missing (%v): run scripts/test.sh, which installs Debian's chromium", chromium, err)
 	}
@@ -51,11 +59,12 @@ func browser(t *testing.T) context.Context {
 		cancelAlloc()
 		t.Fatalf("start %s: %v", chromium, err)
 	}
-	t.Cleanup(func() {
+	kill = func() {
 		cancelBrowser()
 		cancelAlloc()
-	})
-	return bctx
+	}
+	t.Cleanup(kill)
+	return bctx, kill
 }
 
 // page is one tab, with every request it made and every error it logged.

@@ -126,6 +126,8 @@ type Options struct {
 	// FilterValues lists the values of the filter dimensions (GET /v1/filter-values); nil
 	// leaves the route out.
 	FilterValues FilterValueSource
+	// Screens are the settings of pairing, /v1/screens and /v1/playlists (screens.go).
+	Screens ScreenOptions
 	// Telemetry are the metrics served on GET /metrics to the admin token (nil: metrics of the
 	// server's own).
 	Telemetry *telemetry.Metrics
@@ -166,6 +168,8 @@ type Server struct {
 	exports exportLimit
 	// annotationWrites holds each credential's rate of annotation changes (annotations.go).
 	annotationWrites *quota.Buckets
+	// wrongCodes holds the wrong pairing codes of each client address (screens.go).
+	wrongCodes *quota.Buckets
 }
 
 // New builds the HTTP server; Listen or App start it.
@@ -242,6 +246,7 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	s.routeCredentials()
 	s.routeAlerts()
 	s.routeAnnotations()
+	s.routeScreens()
 	s.routeStatic()
 	return s
 }
