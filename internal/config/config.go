@@ -159,6 +159,20 @@ type Config struct {
 	// run. It never looks where retention may have dropped a table's older days.
 	AuditWindow time.Duration
 
+	// NATSURL is the NATS server with JetStream (nats://host:4222, or several of one NATS
+	// cluster, comma-separated) where the nodes of a Truthboard cluster claim each event's
+	// idempotency key, so that a retry reaching another node is never stored twice (see
+	// docs/cluster.md). Empty: a single node, nothing else to run; ClickHouse's lookup of stored
+	// keys remains the duplicate check.
+	NATSURL string
+	// ClaimWindow is how long a claim lives: a retry reaching another node later than this is
+	// checked against ClickHouse instead. Keep it above the longest ClickHouse outage the spool
+	// rides out. The bucket holds about 150 bytes per event of the window.
+	ClaimWindow time.Duration
+	// ClaimReplicas is how many NATS servers keep each claim: 1 on one NATS server, 3 on a NATS
+	// cluster of three so that a claim survives the loss of one.
+	ClaimReplicas int
+
 	// DemoRate, when above 0, makes `serve` send demo traffic to itself through its own HTTP API
 	// at this many events per second (see `truthboard demo`).
 	DemoRate float64
@@ -204,6 +218,8 @@ func Default() Config {
 		AlertInterval:             10 * time.Second,
 		AuditInterval:             time.Minute,
 		AuditWindow:               2 * time.Hour,
+		ClaimWindow:               time.Hour,
+		ClaimReplicas:             1,
 	}
 }
 
@@ -259,6 +275,9 @@ func (c *Config) settings() []setting {
 		{"alertmanager-url", "TRUTHBOARD_ALERTMANAGER_URL", "comma-separated Prometheus Alertmanager base URLs that alerts are pushed to", (*webURLs)(&c.AlertmanagerURLs)},
 		{"audit-interval", "TRUTHBOARD_AUDIT_INTERVAL", "how often the rollups are compared with the raw events and repaired (0: never; keep it on one node only)", (*duration)(&c.AuditInterval)},
 		{"audit-window", "TRUTHBOARD_AUDIT_WINDOW", "how far back the rollup audit looks each time", (*duration)(&c.AuditWindow)},
+		{"nats-url", "TRUTHBOARD_NATS_URL", "NATS server(s) with JetStream where the nodes of a cluster claim events, so that a retry reaching another node is not stored twice, e.g. nats://127.0.0.1:4222 (empty: a single node)", (*natsURLs)(&c.NATSURL)},
+		{"claim-window", "TRUTHBOARD_CLAIM_WINDOW", "how long a node's claim on an event lasts (with -nats-url); keep it above the longest ClickHouse outage", (*duration)(&c.ClaimWindow)},
+		{"claim-replicas", "TRUTHBOARD_CLAIM_REPLICAS", "how many NATS servers keep each claim (with -nats-url): 1, or 3 on a NATS cluster", (*count)(&c.ClaimReplicas)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
 	}
 }
@@ -381,6 +400,12 @@ func (c Config) Validate() error {
 	if c.AuditInterval != 0 && c.AuditWindow < time.Hour {
 		errs = append(errs, fmt.Errorf("-audit-window (TRUTHBOARD_AUDIT_WINDOW) is %s: use at least 1h, e.g. 2h", c.AuditWindow))
 	}
+	if c.NATSURL != "" && c.ClaimWindow < time.Minute {
+		errs = append(errs, fmt.Errorf("-claim-window (TRUTHBOARD_CLAIM_WINDOW) is %s: use at least 1m, e.g. 1h, longer than the ClickHouse outages to ride out", c.ClaimWindow))
+	}
+	if c.NATSURL != "" && (c.ClaimReplicas < 1 || c.ClaimReplicas > 5) {
+		errs = append(errs, fmt.Errorf("-claim-replicas (TRUTHBOARD_CLAIM_REPLICAS) is %d: use 1 to 5 (JetStream's limit), and no more than the NATS servers of the cluster", c.ClaimReplicas))
+	}
 	if c.ClickHouseDatabase == "" {
 		errs = append(errs, errors.New("-clickhouse-database (TRUTHBOARD_CLICKHOUSE_DATABASE) must not be empty"))
 	}
@@ -490,6 +515,25 @@ func (u *webURL) Set(v string) error {
 
 // webURLs is a comma-separated list of absolute http or https URLs; a URL may have a query
 // (webhook receivers often take their secret there).
+// natsURLs is a comma-separated list of nats:// (or tls://) URLs with a host and port.
+type natsURLs string
+
+func (n *natsURLs) String() string { return string(*n) }
+func (n *natsURLs) Set(v string) error {
+	if v == "" {
+		*n = ""
+		return nil
+	}
+	for _, part := range strings.Split(v, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Port() == "" {
+			return fmt.Errorf("%q is not a NATS URL such as nats://127.0.0.1:4222", strings.TrimSpace(part))
+		}
+	}
+	*n = natsURLs(v)
+	return nil
+}
+
 type webURLs []string
 
 func (l *webURLs) String() string { return strings.Join(*l, ",") }
