@@ -10,11 +10,17 @@ package main
 // very failure these tests look for.
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,14 +64,203 @@ type cluster struct {
 	acked []string
 }
 
+// startCluster starts two nodes on ch. On a ClickHouse cluster (ch.Cluster, ch.Addr listing
+// its replicas), node i connects to replica i first and fails over to the other.
 func startCluster(t *testing.T, ch store.Options, natsURL string) *cluster {
 	c := &cluster{t: t}
 	for i := range c.nodes {
-		c.cfgs[i] = serverConfig{addr: freeAddr(t), dataDir: t.TempDir(), ch: ch,
-			extra: []string{"-nats-url", natsURL, "-audit-interval", "0"}}
+		opts, extra := ch, []string{"-nats-url", natsURL, "-audit-interval", "0"}
+		if ch.Cluster != "" {
+			addrs := strings.Split(ch.Addr, ",")
+			opts.Addr = addrs[i] + "," + addrs[1-i]
+			extra = append(extra, "-clickhouse-cluster", ch.Cluster)
+		}
+		c.cfgs[i] = serverConfig{addr: freeAddr(t), dataDir: t.TempDir(), ch: opts, extra: extra}
 		c.nodes[i] = startServer(t, c.cfgs[i])
 	}
 	return c
+}
+
+// ---- a ClickHouse cluster: two replicas of one shard and ZooKeeper ----
+
+// clickHouseCluster is two ClickHouse servers, the replicas of the one shard of the cluster
+// "truthboard", replicating through a ZooKeeper server of the test's own.
+type clickHouseCluster struct {
+	t        *testing.T
+	replicas [2]*privateClickHouse
+	opts     store.Options // both replicas' addresses, the cluster, the database
+}
+
+func startClickHouseCluster(t *testing.T) *clickHouseCluster {
+	t.Helper()
+	zk := startZooKeeper(t)
+	c := &clickHouseCluster{t: t, replicas: [2]*privateClickHouse{newPrivateClickHouse(t), newPrivateClickHouse(t)}}
+	var replicas strings.Builder
+	for _, r := range c.replicas {
+		host, port, _ := net.SplitHostPort(r.opts.Addr)
+		fmt.Fprintf(&replicas, "<replica><host>%s</host><port>%s</port></replica>", host, port)
+	}
+	zkHost, zkPort, _ := net.SplitHostPort(zk)
+	for i, r := range c.replicas {
+		// config.d beside the script's config.xml is merged into it by ClickHouse.
+		conf := fmt.Sprintf(`<?xml version="1.0"?>
+<yandex>
+    <zookeeper><node><host>%s</host><port>%s</port></node></zookeeper>
+    <remote_servers><truthboard><shard><internal_replication>true</internal_replication>%s</shard></truthboard></remote_servers>
+    <macros><shard>01</shard><replica>replica-%d</replica></macros>
+    <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+</yandex>
+`, zkHost, zkPort, replicas.String(), i)
+		if err := os.MkdirAll(filepath.Join(r.dir, "config.d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(r.dir, "config.d", "cluster.xml"), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.start()
+		t.Cleanup(r.stop)
+	}
+	c.opts = store.Options{Addr: c.replicas[0].opts.Addr + "," + c.replicas[1].opts.Addr, Cluster: "truthboard",
+		Database: "truthboard_cluster", DialTimeout: 2 * time.Second}
+	return c
+}
+
+func (c *clickHouseCluster) stop() {
+	for _, r := range c.replicas {
+		r.stop()
+	}
+}
+
+func (c *clickHouseCluster) start() {
+	for _, r := range c.replicas {
+		r.start()
+	}
+}
+
+// replicaCount counts the raw rows on replica i alone (its events_local).
+func (c *clickHouseCluster) replicaCount(i int) (uint64, error) {
+	o := c.replicas[i].opts
+	o.Database = c.opts.Database
+	db, err := store.Open(context.Background(), o)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n uint64
+	err = db.Conn().QueryRow(context.Background(), "SELECT count() FROM events_local").Scan(&n)
+	return n, err
+}
+
+// syncReplicas waits until each replica has fetched every part the other has of every local
+// table (SYSTEM SYNC REPLICA): after a replica was stopped, a query may otherwise read one
+// that has not caught up yet.
+func (c *clickHouseCluster) syncReplicas() {
+	c.t.Helper()
+	ctx := context.Background()
+	for i, r := range c.replicas {
+		o := r.opts
+		o.Database = c.opts.Database
+		db, err := store.Open(ctx, o)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rows, err := db.Conn().Query(ctx, "SELECT name FROM system.tables WHERE database = ? AND engine LIKE 'Replicated%'", o.Database)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		var tables []string
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				c.t.Fatal(err)
+			}
+			tables = append(tables, name)
+		}
+		rows.Close()
+		for _, table := range tables {
+			if err := db.Conn().Exec(ctx, "SYSTEM SYNC REPLICA "+table); err != nil {
+				c.t.Fatalf("replica %d: sync %s: %v", i, table, err)
+			}
+		}
+		db.Close()
+	}
+}
+
+// waitReplicasHave waits until each replica holds n raw rows of its own: replication has
+// brought every row to both.
+func (c *clickHouseCluster) waitReplicasHave(n uint64) {
+	c.t.Helper()
+	for i := range c.replicas {
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			got, err := c.replicaCount(i)
+			if err == nil && got == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("replica %d holds %d raw rows (%v), want %d like the cluster", i, got, err, n)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// startZooKeeper runs Debian's ZooKeeper (package zookeeper) standalone on a free loopback
+// port with its own data folder until the test ends, and returns its host:port.
+func startZooKeeper(t *testing.T) string {
+	t.Helper()
+	const jar = "/usr/share/java/zookeeper.jar"
+	java, err := exec.LookPath("java")
+	if _, statErr := os.Stat(jar); err != nil || statErr != nil {
+		t.Fatal("ZooKeeper is not installed, and the cluster tests replicate ClickHouse through a real one: " +
+			"install it with `apt-get install zookeeper` (scripts/test.sh does)")
+	}
+	dir, addr := t.TempDir(), freeAddr(t)
+	host, port, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(dir, "zoo.cfg")
+	err = os.WriteFile(conf, []byte(fmt.Sprintf("tickTime=500\ndataDir=%s\nclientPort=%s\nclientPortAddress=%s\nmaxClientCnxns=0\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\n",
+		filepath.Join(dir, "data"), port, host)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.Create(filepath.Join(dir, "zookeeper.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd := exec.Command(java, "-Xmx256m", "-Dzookeeper.admin.enableServer=false", "-cp", jar,
+		"org.apache.zookeeper.server.ZooKeeperServerMain", conf)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start ZooKeeper: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(time.Minute)
+	for !zooKeeperOK(addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("ZooKeeper does not answer at %s within a minute (log in %s)", addr, dir)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return addr
+}
+
+// zooKeeperOK asks ZooKeeper's four-letter "ruok"; it answers "imok" once it serves.
+func zooKeeperOK(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("ruok")); err != nil {
+		return false
+	}
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return strings.HasPrefix(line, "imok")
 }
 
 // resend sends one new batch to node first, then the same batch to the other node after
@@ -114,16 +309,17 @@ func (c *cluster) drained() {
 	}
 }
 
-// The resend scenarios of a load balancer, and a ClickHouse outage in the middle of them.
+// The resend scenarios of a load balancer on a ClickHouse cluster (two replicas and
+// ZooKeeper), and an outage of the whole cluster in the middle of them.
 func TestClusterResendsAreStoredOnce(t *testing.T) {
-	ch := startPrivateClickHouse(t)
+	ch := startClickHouseCluster(t)
+	nats := claimtest.Start(t)
+	c := startCluster(t, ch.opts, nats.URL())
 	db, err := store.Open(context.Background(), ch.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	nats := claimtest.Start(t)
-	c := startCluster(t, ch.opts, nats.URL())
 
 	for round := range 5 {
 		c.atOnce(fmt.Sprintf("both-%d", round), 200)
@@ -143,18 +339,27 @@ func TestClusterResendsAreStoredOnce(t *testing.T) {
 	t.Logf("ClickHouse stopped for %v", time.Since(stoppedAt).Round(time.Millisecond))
 	ch.start()
 	c.drained()
+	ch.syncReplicas()
 	storetest.AssertStoredOnceWithin(t, db, c.acked, nil)
 	storetest.AssertRollupsAgree(t, db)
-	t.Logf("%d events acknowledged, each stored once", len(c.acked))
+	ch.waitReplicasHave(uint64(len(c.acked)))
+	t.Logf("%d events acknowledged, each stored once, on both replicas", len(c.acked))
 }
 
-// A node killed with kill -9 under load: clients resend to the other node, which answers the
-// events the killed node had acknowledged as duplicates; the killed node, restarted on its
-// spool, stores them. Nothing is stored twice, nothing acknowledged is lost.
-func TestClusterNodeKill9(t *testing.T) {
-	db, ch := faultDatabase(t)
+// A node killed with kill -9 under load, then a ClickHouse replica stopped, on a ClickHouse
+// cluster: clients resend to the other node, which answers the events the killed node had
+// acknowledged as duplicates, and the killed node, restarted on its spool, stores them; with a
+// replica stopped, both nodes go on through the other one, and the stopped replica catches up
+// when it is back. Nothing is stored twice, nothing acknowledged is lost, on either replica.
+func TestClusterNodeKill9AndReplicaStop(t *testing.T) {
+	ch := startClickHouseCluster(t)
 	nats := claimtest.Start(t)
-	c := startCluster(t, ch, nats.URL())
+	c := startCluster(t, ch.opts, nats.URL())
+	db, err := store.Open(context.Background(), ch.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	load := startLoadOn(t, []string{c.nodes[0].url, c.nodes[1].url}, 4, 3)
 	load.waitAcked(1000, 60*time.Second)
 	time.Sleep(*loadTime)
@@ -163,8 +368,22 @@ func TestClusterNodeKill9(t *testing.T) {
 	load.waitAcked(1000, 60*time.Second) // the other node takes the load
 	c.nodes[0] = startServer(t, c.cfgs[0])
 	load.waitAcked(1000, 60*time.Second)
+
+	ch.replicas[0].stop()
+	t.Logf("replica 0 stopped with %d events acknowledged", load.ackedCount())
+	load.waitAcked(1000, 60*time.Second)
+	time.Sleep(*loadTime)
+	ch.replicas[0].start()
+	load.waitAcked(1000, 60*time.Second)
+
 	acked, maybe := load.finish()
 	c.drained()
+	ch.syncReplicas()
 	storetest.AssertStoredOnceWithin(t, db, acked, maybe)
 	storetest.AssertRollupsAgree(t, db)
+	var stored uint64
+	if err := db.Conn().QueryRow(context.Background(), "SELECT count() FROM events").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	ch.waitReplicasHave(stored)
 }

@@ -548,6 +548,7 @@ func TestFaultSIGTERM(t *testing.T) {
 
 type privateClickHouse struct {
 	t    *testing.T
+	dir  string // its config, data and logs (TRUTHBOARD_LOCAL_CLICKHOUSE_DIR)
 	env  []string
 	opts store.Options
 }
@@ -556,17 +557,26 @@ type privateClickHouse struct {
 // script, on free ports with its data in a temporary folder, stopped when the test ends.
 func startPrivateClickHouse(t *testing.T) *privateClickHouse {
 	t.Helper()
+	ch := newPrivateClickHouse(t)
+	ch.start()
+	t.Cleanup(ch.stop)
+	return ch
+}
+
+// newPrivateClickHouse chooses the folder and free ports of a private server, without
+// starting it: a cluster's servers must know each other's ports first.
+func newPrivateClickHouse(t *testing.T) *privateClickHouse {
+	t.Helper()
 	port := func() string { _, p, _ := net.SplitHostPort(freeAddr(t)); return p }
 	native := port()
-	ch := &privateClickHouse{t: t, env: append(os.Environ(),
-		"TRUTHBOARD_LOCAL_CLICKHOUSE_DIR="+t.TempDir(),
+	ch := &privateClickHouse{t: t, dir: t.TempDir(), env: os.Environ()}
+	ch.env = append(ch.env,
+		"TRUTHBOARD_LOCAL_CLICKHOUSE_DIR="+ch.dir,
 		"TRUTHBOARD_CLICKHOUSE_ADDR=127.0.0.1:"+native,
 		"TRUTHBOARD_LOCAL_CLICKHOUSE_HTTP_PORT="+port(),
 		"TRUTHBOARD_LOCAL_CLICKHOUSE_INTERSERVER_PORT="+port(),
-	)}
+	)
 	ch.opts = store.Options{Addr: "127.0.0.1:" + native, Database: "truthboard_fault", DialTimeout: 2 * time.Second}
-	ch.start()
-	t.Cleanup(ch.stop)
 	return ch
 }
 

@@ -27,8 +27,15 @@ type Config struct {
 	// spool unless SpoolDir is set.
 	DataDir string
 
-	// ClickHouseAddr is host:port of ClickHouse's native protocol (not the HTTP port 8123).
+	// ClickHouseAddr is host:port of ClickHouse's native protocol (not the HTTP port 8123), or
+	// several, comma-separated (the replicas of a cluster): a connection goes to the first
+	// that answers, so a node keeps working when a replica stops.
 	ClickHouseAddr string
+	// ClickHouseCluster, when set, is the ClickHouse cluster (a name in the servers'
+	// remote_servers, with a keeper and the {shard} and {replica} macros) that the schema is
+	// made on: replicated tables behind Distributed ones, created from every node safely (see
+	// docs/cluster.md). Empty: one server.
+	ClickHouseCluster string
 	// ClickHouseDatabase is created when missing.
 	ClickHouseDatabase string
 	ClickHouseUser     string
@@ -233,7 +240,8 @@ func (c *Config) settings() []setting {
 	return []setting{
 		{"listen", "TRUTHBOARD_LISTEN", "host:port of the HTTP server", (*hostPort)(&c.Listen)},
 		{"data-dir", "TRUTHBOARD_DATA_DIR", "folder for generated keys and tokens, and the spool", (*text)(&c.DataDir)},
-		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol", (*hostPort)(&c.ClickHouseAddr)},
+		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol, or several comma-separated (replicas, tried in order)", (*hostPorts)(&c.ClickHouseAddr)},
+		{"clickhouse-cluster", "TRUTHBOARD_CLICKHOUSE_CLUSTER", "ClickHouse cluster (of remote_servers) to make the schema on, as replicated and Distributed tables (empty: one server)", (*text)(&c.ClickHouseCluster)},
 		{"clickhouse-database", "TRUTHBOARD_CLICKHOUSE_DATABASE", "ClickHouse database, created when missing", (*text)(&c.ClickHouseDatabase)},
 		{"clickhouse-user", "TRUTHBOARD_CLICKHOUSE_USER", "ClickHouse user", (*text)(&c.ClickHouseUser)},
 		{"clickhouse-password", "TRUTHBOARD_CLICKHOUSE_PASSWORD", "ClickHouse password", (*text)(&c.ClickHousePassword)},
@@ -451,6 +459,20 @@ func (h *hostPort) Set(v string) error {
 		return fmt.Errorf("want host:port such as 127.0.0.1:8080, got %q", v)
 	}
 	*h = hostPort(v)
+	return nil
+}
+
+// hostPorts is one host:port or several, comma-separated.
+type hostPorts string
+
+func (h *hostPorts) String() string { return string(*h) }
+func (h *hostPorts) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if _, port, err := net.SplitHostPort(part); err != nil || port == "" {
+			return fmt.Errorf("want host:port such as 127.0.0.1:9000, or several comma-separated, got %q", part)
+		}
+	}
+	*h = hostPorts(v)
 	return nil
 }
 

@@ -491,6 +491,7 @@ func (s *Server) resolveCredentials(out io.Writer) error {
 func StoreOptions(cfg config.Config) store.Options {
 	return store.Options{
 		Addr:             cfg.ClickHouseAddr,
+		Cluster:          cfg.ClickHouseCluster,
 		Database:         cfg.ClickHouseDatabase,
 		User:             cfg.ClickHouseUser,
 		Password:         cfg.ClickHousePassword,
