@@ -290,6 +290,16 @@ func (c *Config) settings() []setting {
 	}
 }
 
+// EnvNames are the environment variables of every setting, in the order of the help.
+func EnvNames() []string {
+	var c Config
+	var names []string
+	for _, s := range c.settings() {
+		names = append(names, s.env)
+	}
+	return names
+}
+
 // Load reads the environment (through getenv), then the flags in args, over the defaults.
 func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	c := Default()
