@@ -10,20 +10,16 @@ package main
 // very failure these tests look for.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/benchkit"
 	"github.com/truthboard/truthboard/internal/claim/claimtest"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/store"
@@ -87,41 +83,27 @@ func startCluster(t *testing.T, ch store.Options, natsURL string) *cluster {
 // "truthboard", replicating through a ZooKeeper server of the test's own.
 type clickHouseCluster struct {
 	t        *testing.T
+	local    *benchkit.LocalCluster
 	replicas [2]*privateClickHouse
 	opts     store.Options // both replicas' addresses, the cluster, the database
 }
 
 func startClickHouseCluster(t *testing.T) *clickHouseCluster {
 	t.Helper()
-	zk := startZooKeeper(t)
-	c := &clickHouseCluster{t: t, replicas: [2]*privateClickHouse{newPrivateClickHouse(t), newPrivateClickHouse(t)}}
-	var replicas strings.Builder
-	for _, r := range c.replicas {
-		host, port, _ := net.SplitHostPort(r.opts.Addr)
-		fmt.Fprintf(&replicas, "<replica><host>%s</host><port>%s</port></replica>", host, port)
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
 	}
-	zkHost, zkPort, _ := net.SplitHostPort(zk)
-	for i, r := range c.replicas {
-		// config.d beside the script's config.xml is merged into it by ClickHouse.
-		conf := fmt.Sprintf(`<?xml version="1.0"?>
-<yandex>
-    <zookeeper><node><host>%s</host><port>%s</port></node></zookeeper>
-    <remote_servers><truthboard><shard><internal_replication>true</internal_replication>%s</shard></truthboard></remote_servers>
-    <macros><shard>01</shard><replica>replica-%d</replica></macros>
-    <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
-</yandex>
-`, zkHost, zkPort, replicas.String(), i)
-		if err := os.MkdirAll(filepath.Join(r.dir, "config.d"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(r.dir, "config.d", "cluster.xml"), []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		r.start()
-		t.Cleanup(r.stop)
+	local, err := benchkit.StartLocalCluster(root, t.TempDir())
+	if err != nil {
+		t.Fatalf("the cluster tests need two ClickHouse replicas and ZooKeeper: %v", err)
 	}
-	c.opts = store.Options{Addr: c.replicas[0].opts.Addr + "," + c.replicas[1].opts.Addr, Cluster: "truthboard",
-		Database: "truthboard_cluster", DialTimeout: 2 * time.Second}
+	t.Cleanup(local.Stop)
+	c := &clickHouseCluster{t: t, local: local}
+	for i, r := range local.Replicas {
+		c.replicas[i] = &privateClickHouse{t: t, LocalClickHouse: r, opts: store.Options{Addr: r.Addr, DialTimeout: 2 * time.Second}}
+	}
+	c.opts = store.Options{Addr: local.Addrs(0), Cluster: benchkit.ClusterName, Database: "truthboard_cluster", DialTimeout: 2 * time.Second}
 	return c
 }
 
@@ -203,64 +185,6 @@ func (c *clickHouseCluster) waitReplicasHave(n uint64) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-}
-
-// startZooKeeper runs Debian's ZooKeeper (package zookeeper) standalone on a free loopback
-// port with its own data folder until the test ends, and returns its host:port.
-func startZooKeeper(t *testing.T) string {
-	t.Helper()
-	const jar = "/usr/share/java/zookeeper.jar"
-	java, err := exec.LookPath("java")
-	if _, statErr := os.Stat(jar); err != nil || statErr != nil {
-		t.Fatal("ZooKeeper is not installed, and the cluster tests replicate ClickHouse through a real one: " +
-			"install it with `apt-get install zookeeper` (scripts/test.sh does)")
-	}
-	dir, addr := t.TempDir(), freeAddr(t)
-	host, port, _ := net.SplitHostPort(addr)
-	conf := filepath.Join(dir, "zoo.cfg")
-	err = os.WriteFile(conf, []byte(fmt.Sprintf("tickTime=500\ndataDir=%s\nclientPort=%s\nclientPortAddress=%s\nmaxClientCnxns=0\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\n",
-		filepath.Join(dir, "data"), port, host)), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := os.Create(filepath.Join(dir, "zookeeper.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	cmd := exec.Command(java, "-Xmx256m", "-Dzookeeper.admin.enableServer=false", "-cp", jar,
-		"org.apache.zookeeper.server.ZooKeeperServerMain", conf)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start ZooKeeper: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(time.Minute)
-	for !zooKeeperOK(addr) {
-		if time.Now().After(deadline) {
-			t.Fatalf("ZooKeeper does not answer at %s within a minute (log in %s)", addr, dir)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return addr
-}
-
-// zooKeeperOK asks ZooKeeper's four-letter "ruok"; it answers "imok" once it serves.
-func zooKeeperOK(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("ruok")); err != nil {
-		return false
-	}
-	line, _ := bufio.NewReader(c).ReadString('\n')
-	return strings.HasPrefix(line, "imok")
 }
 
 // resend sends one new batch to node first, then the same batch to the other node after

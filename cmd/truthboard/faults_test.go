@@ -547,9 +547,8 @@ func TestFaultSIGTERM(t *testing.T) {
 // ---- a ClickHouse server of the test's own, to stop and start ----
 
 type privateClickHouse struct {
-	t    *testing.T
-	dir  string // its config, data and logs (TRUTHBOARD_LOCAL_CLICKHOUSE_DIR)
-	env  []string
+	t *testing.T
+	*benchkit.LocalClickHouse
 	opts store.Options
 }
 
@@ -557,41 +556,31 @@ type privateClickHouse struct {
 // script, on free ports with its data in a temporary folder, stopped when the test ends.
 func startPrivateClickHouse(t *testing.T) *privateClickHouse {
 	t.Helper()
-	ch := newPrivateClickHouse(t)
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := benchkit.NewLocalClickHouse(root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := &privateClickHouse{t: t, LocalClickHouse: local,
+		opts: store.Options{Addr: local.Addr, Database: "truthboard_fault", DialTimeout: 2 * time.Second}}
 	ch.start()
 	t.Cleanup(ch.stop)
 	return ch
 }
 
-// newPrivateClickHouse chooses the folder and free ports of a private server, without
-// starting it: a cluster's servers must know each other's ports first.
-func newPrivateClickHouse(t *testing.T) *privateClickHouse {
-	t.Helper()
-	port := func() string { _, p, _ := net.SplitHostPort(freeAddr(t)); return p }
-	native := port()
-	ch := &privateClickHouse{t: t, dir: t.TempDir(), env: os.Environ()}
-	ch.env = append(ch.env,
-		"TRUTHBOARD_LOCAL_CLICKHOUSE_DIR="+ch.dir,
-		"TRUTHBOARD_CLICKHOUSE_ADDR=127.0.0.1:"+native,
-		"TRUTHBOARD_LOCAL_CLICKHOUSE_HTTP_PORT="+port(),
-		"TRUTHBOARD_LOCAL_CLICKHOUSE_INTERSERVER_PORT="+port(),
-	)
-	ch.opts = store.Options{Addr: "127.0.0.1:" + native, Database: "truthboard_fault", DialTimeout: 2 * time.Second}
-	return ch
-}
-
-func (c *privateClickHouse) script(arg string) {
+func (c *privateClickHouse) start() {
 	c.t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
+	if err := c.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(root, "scripts", "clickhouse.sh"), arg)
-	cmd.Env = c.env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		c.t.Fatalf("scripts/clickhouse.sh %s: %v\n%s", arg, err, out)
-	}
 }
 
-func (c *privateClickHouse) start() { c.script("ensure") }
-func (c *privateClickHouse) stop()  { c.script("stop") }
+func (c *privateClickHouse) stop() {
+	c.t.Helper()
+	if err := c.Stop(); err != nil {
+		c.t.Fatal(err)
+	}
+}
