@@ -28,12 +28,19 @@ type Config struct {
 	DataDir string
 
 	// ClickHouseAddr is host:port of ClickHouse: its native protocol (port 9000), or its HTTP
-	// interface (port 8123) when ClickHouseProtocol is "http".
+	// interface (port 8123) when ClickHouseProtocol is "http"; or several, comma-separated (the
+	// replicas of a cluster): a connection goes to the first that answers, so a node keeps
+	// working when a replica stops.
 	ClickHouseAddr string
 	// ClickHouseProtocol is how Truthboard speaks to ClickHouse: "native" (the default, the
 	// native TCP protocol) or "http" (the HTTP interface, for ClickHouse 22.x and later only:
 	// that of ClickHouse 18.16 does not work with the driver).
 	ClickHouseProtocol string
+	// ClickHouseCluster, when set, is the ClickHouse cluster (a name in the servers'
+	// remote_servers, with a keeper and the {shard} and {replica} macros) that the schema is
+	// made on: replicated tables behind Distributed ones, created from every node safely (see
+	// docs/cluster.md). Empty: one server.
+	ClickHouseCluster string
 	// ClickHouseDatabase is created when missing.
 	ClickHouseDatabase string
 	ClickHouseUser     string
@@ -191,6 +198,20 @@ type Config struct {
 	// run. It never looks where retention may have dropped a table's older days.
 	AuditWindow time.Duration
 
+	// NATSURL is the NATS server with JetStream (nats://host:4222, or several of one NATS
+	// cluster, comma-separated) where the nodes of a Truthboard cluster claim each event's
+	// idempotency key, so that a retry reaching another node is never stored twice (see
+	// docs/cluster.md). Empty: a single node, nothing else to run; ClickHouse's lookup of stored
+	// keys remains the duplicate check.
+	NATSURL string
+	// ClaimWindow is how long a claim lives: a retry reaching another node later than this is
+	// checked against ClickHouse instead. Keep it above the longest ClickHouse outage the spool
+	// rides out. The bucket holds about 150 bytes per event of the window.
+	ClaimWindow time.Duration
+	// ClaimReplicas is how many NATS servers keep each claim: 1 on one NATS server, 3 on a NATS
+	// cluster of three so that a claim survives the loss of one.
+	ClaimReplicas int
+
 	// DemoRate, when above 0, makes `serve` send demo traffic to itself through its own HTTP API
 	// at this many events per second (see `truthboard demo`).
 	DemoRate float64
@@ -245,6 +266,8 @@ func Default() Config {
 		AnnotationRate:             60,
 		AuditInterval:              time.Minute,
 		AuditWindow:                2 * time.Hour,
+		ClaimWindow:                time.Hour,
+		ClaimReplicas:              1,
 	}
 }
 
@@ -258,8 +281,9 @@ func (c *Config) settings() []setting {
 	return []setting{
 		{"listen", "TRUTHBOARD_LISTEN", "host:port of the HTTP server", (*hostPort)(&c.Listen)},
 		{"data-dir", "TRUTHBOARD_DATA_DIR", "folder for generated keys and tokens, and the spool", (*text)(&c.DataDir)},
-		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol (port 9000), or of its HTTP interface (port 8123) with -clickhouse-protocol http", (*hostPort)(&c.ClickHouseAddr)},
+		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol (port 9000), or of its HTTP interface (port 8123) with -clickhouse-protocol http; several comma-separated: replicas, tried in order", (*hostPorts)(&c.ClickHouseAddr)},
 		{"clickhouse-protocol", "TRUTHBOARD_CLICKHOUSE_PROTOCOL", "how to speak to ClickHouse: native (TCP) or http (its HTTP interface; ClickHouse 22.x and later)", (*protocol)(&c.ClickHouseProtocol)},
+		{"clickhouse-cluster", "TRUTHBOARD_CLICKHOUSE_CLUSTER", "ClickHouse cluster (of remote_servers) to make the schema on, as replicated and Distributed tables (empty: one server)", (*text)(&c.ClickHouseCluster)},
 		{"clickhouse-database", "TRUTHBOARD_CLICKHOUSE_DATABASE", "ClickHouse database, created when missing", (*text)(&c.ClickHouseDatabase)},
 		{"clickhouse-user", "TRUTHBOARD_CLICKHOUSE_USER", "ClickHouse user", (*text)(&c.ClickHouseUser)},
 		{"clickhouse-password", "TRUTHBOARD_CLICKHOUSE_PASSWORD", "ClickHouse password", (*text)(&c.ClickHousePassword)},
@@ -309,8 +333,21 @@ func (c *Config) settings() []setting {
 		{"annotation-rate", "TRUTHBOARD_ANNOTATION_RATE", "annotations one credential may create, change or delete per minute", (*count)(&c.AnnotationRate)},
 		{"audit-interval", "TRUTHBOARD_AUDIT_INTERVAL", "how often the rollups are compared with the raw events and repaired (0: never; keep it on one node only)", (*duration)(&c.AuditInterval)},
 		{"audit-window", "TRUTHBOARD_AUDIT_WINDOW", "how far back the rollup audit looks each time", (*duration)(&c.AuditWindow)},
+		{"nats-url", "TRUTHBOARD_NATS_URL", "NATS server(s) with JetStream where the nodes of a cluster claim events, so that a retry reaching another node is not stored twice, e.g. nats://127.0.0.1:4222 (empty: a single node)", (*natsURLs)(&c.NATSURL)},
+		{"claim-window", "TRUTHBOARD_CLAIM_WINDOW", "how long a node's claim on an event lasts (with -nats-url); keep it above the longest ClickHouse outage", (*duration)(&c.ClaimWindow)},
+		{"claim-replicas", "TRUTHBOARD_CLAIM_REPLICAS", "how many NATS servers keep each claim (with -nats-url): 1, or 3 on a NATS cluster", (*count)(&c.ClaimReplicas)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
 	}
+}
+
+// EnvNames are the environment variables of every setting, in the order of the help.
+func EnvNames() []string {
+	var c Config
+	var names []string
+	for _, s := range c.settings() {
+		names = append(names, s.env)
+	}
+	return names
 }
 
 // Load reads the environment (through getenv), then the flags in args, over the defaults.
@@ -444,6 +481,12 @@ func (c Config) Validate() error {
 	if c.AuditInterval != 0 && c.AuditWindow < time.Hour {
 		errs = append(errs, fmt.Errorf("-audit-window (TRUTHBOARD_AUDIT_WINDOW) is %s: use at least 1h, e.g. 2h", c.AuditWindow))
 	}
+	if c.NATSURL != "" && c.ClaimWindow < time.Minute {
+		errs = append(errs, fmt.Errorf("-claim-window (TRUTHBOARD_CLAIM_WINDOW) is %s: use at least 1m, e.g. 1h, longer than the ClickHouse outages to ride out", c.ClaimWindow))
+	}
+	if c.NATSURL != "" && (c.ClaimReplicas < 1 || c.ClaimReplicas > 5) {
+		errs = append(errs, fmt.Errorf("-claim-replicas (TRUTHBOARD_CLAIM_REPLICAS) is %d: use 1 to 5 (JetStream's limit), and no more than the NATS servers of the cluster", c.ClaimReplicas))
+	}
 	if c.ClickHouseDatabase == "" {
 		errs = append(errs, errors.New("-clickhouse-database (TRUTHBOARD_CLICKHOUSE_DATABASE) must not be empty"))
 	}
@@ -503,6 +546,20 @@ func (p *protocol) Set(v string) error {
 		return fmt.Errorf("want native or http, got %q", v)
 	}
 	*p = protocol(v)
+	return nil
+}
+
+// hostPorts is one host:port or several, comma-separated.
+type hostPorts string
+
+func (h *hostPorts) String() string { return string(*h) }
+func (h *hostPorts) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if _, port, err := net.SplitHostPort(part); err != nil || port == "" {
+			return fmt.Errorf("want host:port such as 127.0.0.1:9000, or several comma-separated, got %q", part)
+		}
+	}
+	*h = hostPorts(v)
 	return nil
 }
 
@@ -567,6 +624,25 @@ func (u *webURL) Set(v string) error {
 
 // webURLs is a comma-separated list of absolute http or https URLs; a URL may have a query
 // (webhook receivers often take their secret there).
+// natsURLs is a comma-separated list of nats:// (or tls://) URLs with a host and port.
+type natsURLs string
+
+func (n *natsURLs) String() string { return string(*n) }
+func (n *natsURLs) Set(v string) error {
+	if v == "" {
+		*n = ""
+		return nil
+	}
+	for _, part := range strings.Split(v, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Port() == "" {
+			return fmt.Errorf("%q is not a NATS URL such as nats://127.0.0.1:4222", strings.TrimSpace(part))
+		}
+	}
+	*n = natsURLs(v)
+	return nil
+}
+
 type webURLs []string
 
 func (l *webURLs) String() string { return strings.Join(*l, ",") }

@@ -14,7 +14,8 @@
 //     with a refusal (a wrong password, a migration it rejects) fails the start;
 //  4. retention: drops expired days once ClickHouse is ready, then every hour; and the rollup
 //     audit, which rebuilds from the raw events any rollup bucket that disagrees with them;
-//  5. ingest: the spool that makes accepted events durable and its drainer into ClickHouse;
+//  5. ingest: the claims of a cluster's nodes on events (NATS JetStream, when configured), the
+//     spool that makes accepted events durable and its drainer into ClickHouse;
 //  6. alerts: delivery (webhooks, Alertmanager), then the evaluator of the rules;
 //  7. the annotations' cache, reloaded every tick, and the live hub: one feed of figures per
 //     distinct view;
@@ -51,6 +52,7 @@ import (
 	"github.com/truthboard/truthboard/internal/annotation"
 	"github.com/truthboard/truthboard/internal/audit"
 	"github.com/truthboard/truthboard/internal/auth"
+	"github.com/truthboard/truthboard/internal/claim"
 	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/deadletter"
 	"github.com/truthboard/truthboard/internal/demo"
@@ -168,8 +170,19 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		s.goLoop("audit", auditor.Run)
 	}
 
-	// 5. Ingest: the spool (a crash's leftovers are sent first) and its drainer.
+	// 5. Ingest: the claims across nodes (with NATS), the spool (a crash's leftovers are sent
+	// first) and its drainer.
+	var claims ingest.Claimer
+	if cfg.NATSURL != "" {
+		c, err := claim.Open(ctx, claim.Options{URL: cfg.NATSURL, Window: cfg.ClaimWindow, Replicas: cfg.ClaimReplicas}, log.With("component", "claim"))
+		if err != nil {
+			return err
+		}
+		s.add("claims", func(context.Context) error { c.Close(); return nil })
+		claims = c
+	}
 	writer, err := ingest.Open(db, ingest.Options{
+		Claims:        claims,
 		Spool:         spool.Options{Dir: cfg.SpoolFolder(), MaxBytes: int64(cfg.SpoolMaxBytes)},
 		DeadLetter:    deadletter.Options{MaxBytes: int64(cfg.DeadLetterMaxBytes)},
 		FlushInterval: cfg.FlushInterval,
@@ -517,6 +530,7 @@ func StoreOptions(cfg config.Config) store.Options {
 	return store.Options{
 		Addr:             cfg.ClickHouseAddr,
 		Protocol:         cfg.ClickHouseProtocol,
+		Cluster:          cfg.ClickHouseCluster,
 		Database:         cfg.ClickHouseDatabase,
 		User:             cfg.ClickHouseUser,
 		Password:         cfg.ClickHousePassword,

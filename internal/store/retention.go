@@ -71,7 +71,7 @@ func (s *Store) DropExpired(ctx context.Context, now time.Time, rawRetention tim
 			if len(p) != width { // not ours: leave it to a person
 				continue
 			}
-			if err := conn.Exec(ctx, "ALTER TABLE "+r.table+" DROP PARTITION "+p); err != nil {
+			if err := conn.Exec(ctx, "ALTER TABLE "+s.ddlTable(r.table)+" DROP PARTITION "+p); err != nil {
 				return dropped, fmt.Errorf("drop partition %s of %s: %w", p, r.table, err)
 			}
 			dropped = append(dropped, r.table+":"+p)
@@ -87,7 +87,7 @@ func (s *Store) partitionsUpTo(ctx context.Context, table, last string) ([]strin
 	}
 	rows, err := conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
 		WHERE database = ? AND table = ? AND active AND partition <= ?
-		ORDER BY partition`, s.database, table, last)
+		ORDER BY partition`, s.database, s.partsTable(table), last)
 	if err != nil {
 		return nil, fmt.Errorf("list expired partitions of %s: %w", table, err)
 	}
