@@ -27,8 +27,13 @@ type Config struct {
 	// spool unless SpoolDir is set.
 	DataDir string
 
-	// ClickHouseAddr is host:port of ClickHouse's native protocol (not the HTTP port 8123).
+	// ClickHouseAddr is host:port of ClickHouse: its native protocol (port 9000), or its HTTP
+	// interface (port 8123) when ClickHouseProtocol is "http".
 	ClickHouseAddr string
+	// ClickHouseProtocol is how Truthboard speaks to ClickHouse: "native" (the default, the
+	// native TCP protocol) or "http" (the HTTP interface, for ClickHouse 22.x and later only:
+	// that of ClickHouse 18.16 does not work with the driver).
+	ClickHouseProtocol string
 	// ClickHouseDatabase is created when missing.
 	ClickHouseDatabase string
 	ClickHouseUser     string
@@ -75,6 +80,10 @@ type Config struct {
 	// minute (in a burst, then one every 60/N s); beyond it its requests with a credential get
 	// 429 until it waits. 0 turns the throttle off.
 	AuthFailuresPerMinute int
+	// MaxPasswordHashes bounds the argon2id password hashes computed at once (sign-ins, new
+	// passwords), each about 19 MiB for tens of milliseconds, so a flood of sign-ins costs
+	// bounded memory and CPU; a sign-in that waits 5 s for a free one gets 503.
+	MaxPasswordHashes int
 	// TrustedProxies are the addresses (IP or CIDR) of the proxies in front of the server whose
 	// X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto are believed. Empty: none is, and
 	// those headers are ignored.
@@ -103,8 +112,14 @@ type Config struct {
 	// spool is drained to ClickHouse for at most this long; what remains stays in the spool.
 	ShutdownTimeout time.Duration
 
-	// LiveTick is how often live dashboards are recomputed and pushed.
+	// LiveTick is how often live dashboards are recomputed and pushed at least.
 	LiveTick time.Duration
+	// LiveMinTick is the shortest time between two recomputations of a live dashboard: when
+	// this node's events land in ClickHouse, its dashboards are recomputed at once, but not
+	// sooner than this after the previous time. LiveTick or more: only every LiveTick. Lower
+	// shows events sooner (down to the flush interval plus the queries) at the cost of more
+	// ClickHouse queries per second (docs/benchmarks.md, Live).
+	LiveMinTick time.Duration
 	// DisplayTokenRefresh is how often the server reloads the display tokens and the stored
 	// ingest keys from ClickHouse: the longest a revoked one still works on a node that did not
 	// revoke it, or a new one is refused.
@@ -150,6 +165,10 @@ type Config struct {
 	// AlertmanagerURLs are Prometheus Alertmanager base URLs (http://host:9093) that alerts are
 	// pushed to through its API v2, for routing to Slack, Teams, PagerDuty or email.
 	AlertmanagerURLs []string
+	// AnnotationRate is how many annotations one credential may create, change or delete per
+	// minute, in a burst (POST, PATCH and DELETE /v1/annotations); past it the API answers 429.
+	// It bounds the rows a credential can add; each node counts its own requests.
+	AnnotationRate int
 	// AuditInterval is how often the rollup audit compares every rollup table with the raw
 	// table and rebuilds the time buckets that disagree (a ClickHouse crash in mid-insert
 	// leaves some rollups with an insert and others without). 0 turns the audit off: do that on
@@ -170,6 +189,7 @@ func Default() Config {
 		Listen:                "127.0.0.1:8080",
 		DataDir:               "var/truthboard",
 		ClickHouseAddr:        "127.0.0.1:9000",
+		ClickHouseProtocol:    "native",
 		ClickHouseDatabase:    "truthboard",
 		ClickHouseUser:        "default",
 		ClickHouseDialTimeout: 2 * time.Second,
@@ -186,6 +206,7 @@ func Default() Config {
 		// needs 280 KB/s anyway.
 		MinUploadRate:             32 << 10,
 		AuthFailuresPerMinute:     20,
+		MaxPasswordHashes:         2,
 		Retention:                 30 * 24 * time.Hour,
 		FlushInterval:             100 * time.Millisecond,
 		FlushRows:                 20_000,
@@ -193,6 +214,7 @@ func Default() Config {
 		DeadLetterMaxBytes:        64 << 20,
 		ShutdownTimeout:           15 * time.Second,
 		LiveTick:                  time.Second,
+		LiveMinTick:               500 * time.Millisecond,
 		DisplayTokenRefresh:       5 * time.Second,
 		LiveMaxQueries:            3,
 		ReadMaxQueries:            3,
@@ -202,6 +224,7 @@ func Default() Config {
 		LiveMaxConnsPerAddress:    100,
 		LiveSubscribeRate:         2,
 		AlertInterval:             10 * time.Second,
+		AnnotationRate:            60,
 		AuditInterval:             time.Minute,
 		AuditWindow:               2 * time.Hour,
 	}
@@ -217,7 +240,8 @@ func (c *Config) settings() []setting {
 	return []setting{
 		{"listen", "TRUTHBOARD_LISTEN", "host:port of the HTTP server", (*hostPort)(&c.Listen)},
 		{"data-dir", "TRUTHBOARD_DATA_DIR", "folder for generated keys and tokens, and the spool", (*text)(&c.DataDir)},
-		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol", (*hostPort)(&c.ClickHouseAddr)},
+		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol (port 9000), or of its HTTP interface (port 8123) with -clickhouse-protocol http", (*hostPort)(&c.ClickHouseAddr)},
+		{"clickhouse-protocol", "TRUTHBOARD_CLICKHOUSE_PROTOCOL", "how to speak to ClickHouse: native (TCP) or http (its HTTP interface; ClickHouse 22.x and later)", (*protocol)(&c.ClickHouseProtocol)},
 		{"clickhouse-database", "TRUTHBOARD_CLICKHOUSE_DATABASE", "ClickHouse database, created when missing", (*text)(&c.ClickHouseDatabase)},
 		{"clickhouse-user", "TRUTHBOARD_CLICKHOUSE_USER", "ClickHouse user", (*text)(&c.ClickHouseUser)},
 		{"clickhouse-password", "TRUTHBOARD_CLICKHOUSE_PASSWORD", "ClickHouse password", (*text)(&c.ClickHousePassword)},
@@ -234,6 +258,7 @@ func (c *Config) settings() []setting {
 		{"memory-limit", "TRUTHBOARD_MEMORY_LIMIT", "soft memory limit of the server in bytes: near it the garbage collector works harder instead of growing the heap (0: none; GOMEMLIMIT wins when set)", (*count)(&c.MemoryLimit)},
 		{"min-upload-rate", "TRUTHBOARD_MIN_UPLOAD_RATE", "slowest average rate of an ingest body in bytes per second, after its first 5 s; slower ones are cut with 408 (0: no minimum)", (*count)(&c.MinUploadRate)},
 		{"auth-failures-per-minute", "TRUTHBOARD_AUTH_FAILURES_PER_MINUTE", "wrong credentials one client address may present per minute before its requests with a credential get 429 (0: no limit)", (*count)(&c.AuthFailuresPerMinute)},
+		{"max-password-hashes", "TRUTHBOARD_MAX_PASSWORD_HASHES", "password hashes (argon2id, 19 MiB each) computed at once for sign-ins and new passwords; a sign-in that waits 5 s for one gets 503", (*count)(&c.MaxPasswordHashes)},
 		{"trusted-proxies", "TRUTHBOARD_TRUSTED_PROXIES", "comma-separated IP addresses or CIDR ranges of the proxies in front, whose X-Forwarded-For/-Host/-Proto are believed (empty: none)", (*list)(&c.TrustedProxies)},
 		{"retention", "TRUTHBOARD_RETENTION", "how long events are kept, e.g. 720h", (*duration)(&c.Retention)},
 		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
@@ -242,8 +267,9 @@ func (c *Config) settings() []setting {
 		{"spool-max-bytes", "TRUTHBOARD_SPOOL_MAX_BYTES", "disk quota of the spool in bytes; beyond it ingest answers 503", (*count)(&c.SpoolMaxBytes)},
 		{"dead-letter-max-bytes", "TRUTHBOARD_DEAD_LETTER_MAX_BYTES", "disk quota of the dead-letter (<spool-dir>/dead-letter) of records and events ClickHouse cannot take; when full they wait in the spool", (*count)(&c.DeadLetterMaxBytes)},
 		{"shutdown-timeout", "TRUTHBOARD_SHUTDOWN_TIMEOUT", "longest graceful stop on SIGTERM; what is not in ClickHouse by then stays in the spool", (*duration)(&c.ShutdownTimeout)},
-		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed", (*duration)(&c.LiveTick)},
-		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens and stored ingest keys are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
+		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed at least", (*duration)(&c.LiveTick)},
+		{"live-min-tick", "TRUTHBOARD_LIVE_MIN_TICK", "shortest time between two recomputations of a live dashboard, which run as soon as new events land in ClickHouse (-live-tick or more: only every -live-tick)", (*duration)(&c.LiveMinTick)},
+		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens, stored ingest keys and accounts are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
 		{"allowed-origins", "TRUTHBOARD_ALLOWED_ORIGINS", "other browser origins allowed to open live connections (comma-separated, * for any)", (*list)(&c.AllowedOrigins)},
 		{"live-max-queries", "TRUTHBOARD_LIVE_MAX_QUERIES", "most ClickHouse queries the live feeds run at once", (*count)(&c.LiveMaxQueries)},
 		{"read-max-queries", "TRUTHBOARD_READ_MAX_QUERIES", "most ClickHouse queries of GET /v1/metrics and /v1/consistency at once", (*count)(&c.ReadMaxQueries)},
@@ -257,6 +283,7 @@ func (c *Config) settings() []setting {
 		{"alert-interval", "TRUTHBOARD_ALERT_INTERVAL", "how often alert rules are evaluated", (*duration)(&c.AlertInterval)},
 		{"alert-webhook-url", "TRUTHBOARD_ALERT_WEBHOOK_URL", "comma-separated URLs that receive alerts as Alertmanager-compatible webhooks", (*webURLs)(&c.AlertWebhookURLs)},
 		{"alertmanager-url", "TRUTHBOARD_ALERTMANAGER_URL", "comma-separated Prometheus Alertmanager base URLs that alerts are pushed to", (*webURLs)(&c.AlertmanagerURLs)},
+		{"annotation-rate", "TRUTHBOARD_ANNOTATION_RATE", "annotations one credential may create, change or delete per minute", (*count)(&c.AnnotationRate)},
 		{"audit-interval", "TRUTHBOARD_AUDIT_INTERVAL", "how often the rollups are compared with the raw events and repaired (0: never; keep it on one node only)", (*duration)(&c.AuditInterval)},
 		{"audit-window", "TRUTHBOARD_AUDIT_WINDOW", "how far back the rollup audit looks each time", (*duration)(&c.AuditWindow)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
@@ -343,6 +370,7 @@ func (c Config) Validate() error {
 	}
 	positive(c.LiveMaxQueries, "live-max-queries", "TRUTHBOARD_LIVE_MAX_QUERIES")
 	positive(c.ReadMaxQueries, "read-max-queries", "TRUTHBOARD_READ_MAX_QUERIES")
+	positive(c.MaxPasswordHashes, "max-password-hashes", "TRUTHBOARD_MAX_PASSWORD_HASHES")
 	if spare := c.ClickHouseMaxConns - c.LiveMaxQueries - c.ReadMaxQueries; spare < MinSpareConns {
 		errs = append(errs, fmt.Errorf("-clickhouse-max-conns (TRUTHBOARD_CLICKHOUSE_MAX_CONNS) is %d, which leaves %d beside -live-max-queries (%d) and -read-max-queries (%d): ingest, credential reloads and the admin API need at least %d of their own; raise it or lower the other two", c.ClickHouseMaxConns, max(spare, 0), c.LiveMaxQueries, c.ReadMaxQueries, MinSpareConns))
 	}
@@ -372,6 +400,9 @@ func (c Config) Validate() error {
 	if c.LiveTick < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-live-tick (TRUTHBOARD_LIVE_TICK) is %s: use at least 100ms, e.g. 1s", c.LiveTick))
 	}
+	if c.LiveMinTick < 50*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-live-min-tick (TRUTHBOARD_LIVE_MIN_TICK) is %s: use at least 50ms, e.g. 500ms (a value of -live-tick or more turns the early recomputations off)", c.LiveMinTick))
+	}
 	if c.DisplayTokenRefresh < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-display-token-refresh (TRUTHBOARD_DISPLAY_TOKEN_REFRESH) is %s: use at least 100ms, e.g. 5s", c.DisplayTokenRefresh))
 	}
@@ -389,6 +420,9 @@ func (c Config) Validate() error {
 	}
 	if c.AlertInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-alert-interval (TRUTHBOARD_ALERT_INTERVAL) is %s: use at least 100ms, e.g. 1s", c.AlertInterval))
+	}
+	if c.AnnotationRate < 1 {
+		errs = append(errs, fmt.Errorf("-annotation-rate (TRUTHBOARD_ANNOTATION_RATE) is %d: use at least 1 annotation change per minute, e.g. 60", c.AnnotationRate))
 	}
 	if c.IngestRate < 0 || c.DemoRate < 0 {
 		errs = append(errs, errors.New("-ingest-rate and -demo-rate must not be negative"))
@@ -426,6 +460,17 @@ func (h *hostPort) Set(v string) error {
 		return fmt.Errorf("want host:port such as 127.0.0.1:8080, got %q", v)
 	}
 	*h = hostPort(v)
+	return nil
+}
+
+type protocol string
+
+func (p *protocol) String() string { return string(*p) }
+func (p *protocol) Set(v string) error {
+	if v != "native" && v != "http" {
+		return fmt.Errorf("want native or http, got %q", v)
+	}
+	*p = protocol(v)
 	return nil
 }
 

@@ -152,8 +152,9 @@ type Writer struct {
 	// failures counts the drainer's attempts that failed in a row; lastErr is the latest.
 	failures int
 	lastErr  error
-	// drainedSignal is closed and replaced after each committed batch.
-	drainedSignal chan struct{}
+	// drainedSignal is closed and replaced after each committed batch; landedSignal after each
+	// committed batch that had events (Landed).
+	drainedSignal, landedSignal chan struct{}
 
 	// nodePrefix starts the ClickHouse query id of every insert from this spool, the same
 	// across restarts (see nodeID); insertPrefix adds this process's start to it, as two
@@ -202,6 +203,7 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 		log:           log,
 		recent:        newRecentKeys(opts.RecentKeys),
 		drainedSignal: make(chan struct{}),
+		landedSignal:  make(chan struct{}),
 		cancelDrain:   cancel,
 		drainStop:     make(chan struct{}),
 	}
@@ -290,6 +292,16 @@ func (w *Writer) WaitDrained(ctx context.Context) error {
 	}
 }
 
+// Landed returns a channel that is closed when the drainer next commits a batch with events:
+// they are in ClickHouse (or, refused, in the dead-letter). The live feeds tick right after it, so that a
+// screen shows an event one query after it lands instead of up to a tick later. Events stored
+// by other nodes do not close it.
+func (w *Writer) Landed() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.landedSignal
+}
+
 // Close stops taking events, sends what the spool holds to ClickHouse until ctx ends or an
 // attempt fails, and closes the spool. What is not sent stays on disk for the next start.
 func (w *Writer) Close(ctx context.Context) error {
@@ -360,6 +372,10 @@ func (w *Writer) drain(ctx context.Context) {
 		w.mu.Lock()
 		close(w.drainedSignal)
 		w.drainedSignal = make(chan struct{})
+		if len(b.Events) > 0 {
+			close(w.landedSignal)
+			w.landedSignal = make(chan struct{})
+		}
 		w.mu.Unlock()
 	}
 }

@@ -281,7 +281,7 @@ func TestHubQueriesPerTickIndependentOfClients(t *testing.T) {
 	for _, tc := range []struct {
 		view    string
 		perTick uint64
-	}{{"executive", 1}, {"tv", 1}, {"drilldown", 3}} {
+	}{{"executive", 2}, {"tv", 2}, {"drilldown", 4}} {
 		t.Run(tc.view, func(t *testing.T) {
 			src := newFixedSource(100)
 			h := NewHub(src, Options{Tick: 5 * time.Millisecond, MaxMissed: 1 << 20}, slog.New(slog.DiscardHandler))

@@ -158,10 +158,23 @@ func compareMembers(q rollup.Query, p rollup.Plan, groups []rollup.Group, level 
 	return &Members{Level: level, Rows: rows}
 }
 
-// buildView runs the queries of a subscription's view and builds its charts: one query for
-// the executive view (moment × channel by trend bucket, with the previous period), three for the
-// drill-down (plus the touchpoint breakdown and the latest negative moments). It returns how
-// many queries it ran.
+// ExecutiveQueries are the two queries of the executive view's tick for the subscription's
+// query sub (its window and filters) at now. grid: by moment and channel with the previous
+// period and the wait histogram, whose groups give the KPIs, the heatmap, the funnel and the
+// consistency. trend: by moment in trend buckets, without the histogram, since the trend lines
+// show no wait figure. Merging the histogram is most of a query's cost, and cutting it into
+// trend buckets multiplied the groups to merge and scan (docs/benchmarks.md, Metrics).
+func ExecutiveQueries(sub rollup.Query, now time.Time) (grid, trend rollup.Query) {
+	grid, trend = sub, sub
+	grid.By, grid.Compare, grid.Step = []string{"moment", "channel"}, true, 0
+	trend.By, trend.Compare, trend.WithoutWait = []string{"moment"}, false, true
+	trend.Step = rollup.TrendStep(trend.Window, trend.Plan(now).Resolution)
+	return grid, trend
+}
+
+// buildView runs the queries of a subscription's view and builds its charts: two for the
+// executive view (ExecutiveQueries), four for the drill-down (plus the touchpoint breakdown and
+// the latest negative moments). It returns how many queries it ran.
 func buildView(ctx context.Context, src Source, sub Subscription, now time.Time, rules metric.Rules) (*view, int, error) {
 	queries := 0
 	run := func(q rollup.Query) (rollup.Plan, []rollup.Group, error) {
@@ -171,10 +184,9 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 		return p, g, err
 	}
 
-	// One query gives the moment × channel grid of the window and of the previous period, cut
-	// into trend buckets: the grid, the KPIs and the consistency sum the buckets, the trend
-	// sums the channels. Every view shows wait p90 (a broken contact centre shows in its waits
-	// first), so the query merges the wait histogram: most of its cost, see docs/benchmarks.md.
+	// The grid of the window and of the previous period, with the wait histogram: every view
+	// shows wait p90 (a broken contact centre shows in its waits first). The trend per moment
+	// in a second query without it. Both plans are made at the same now, on the same table.
 	q := sub.Query
 	if sub.View == "drilldown" {
 		// The drill path narrows the tiles, the tables and the negative moments, never the
@@ -182,27 +194,18 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 		// moment and channel (under the other filters: region, product, segment, team).
 		q.Filters.Moment, q.Filters.Channel, q.Filters.Touchpoint = nil, nil, nil
 	}
-	q.By, q.Compare = []string{"moment", "channel"}, true
-	q.Step = rollup.TrendStep(q.Window, q.Plan(now).Resolution)
-	p, groups, err := run(q)
+	gridQ, trendQ := ExecutiveQueries(q, now)
+	p, groups, err := run(gridQ)
 	if err != nil {
 		return nil, queries, err
 	}
-	gridQ := q
-	gridQ.Step = 0
 	grid := rollup.Build(gridQ, p, groups, rules)
 	cons := rollup.BuildConsistency(gridQ, p, groups, rules)
-
-	trendQ := q
-	trendQ.By, trendQ.Compare = []string{"moment"}, false
-	perMoment := make([]rollup.Group, 0, len(groups))
-	for _, g := range groups {
-		if !g.Previous {
-			g.Channel = ""
-			perMoment = append(perMoment, g)
-		}
+	trendP, trendG, err := run(trendQ)
+	if err != nil {
+		return nil, queries, err
 	}
-	trend := rollup.Build(trendQ, p, perMoment, rules)
+	trend := rollup.Build(trendQ, trendP, trendG, rules)
 
 	data := ExecutiveData{
 		Window: gridQ.WindowName, From: p.From, To: p.To,

@@ -16,8 +16,9 @@
 //     audit, which rebuilds from the raw events any rollup bucket that disagrees with them;
 //  5. ingest: the spool that makes accepted events durable and its drainer into ClickHouse;
 //  6. alerts: delivery (webhooks, Alertmanager), then the evaluator of the rules;
-//  7. the live hub: one feed of figures per distinct view;
-//  8. credential caches: display tokens and stored ingest keys, reloaded from ClickHouse;
+//  7. the annotations' cache, reloaded every tick, and the live hub: one feed of figures per
+//     distinct view;
+//  8. credential caches: display tokens, stored ingest keys and accounts, reloaded from ClickHouse;
 //  9. the HTTP edge, on its listener;
 //  10. demo traffic, sent through the HTTP edge like any other source.
 //
@@ -43,9 +44,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/account"
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/alert/evaluator"
 	"github.com/truthboard/truthboard/internal/alert/notify"
+	"github.com/truthboard/truthboard/internal/annotation"
 	"github.com/truthboard/truthboard/internal/audit"
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/config"
@@ -205,13 +208,21 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		return err
 	}
 
-	// 7. Live figures for the dashboards.
+	// 7. Live figures for the dashboards, with the recent annotations: reloaded at every tick
+	// (one small query for the whole node, whatever the number of feeds), so that a change made
+	// on another node reaches this node's screens within about a tick.
+	annotations := annotation.NewCache(db.RecentAnnotations, cfg.LiveTick, log.With("component", "annotations"))
+	if err := annotations.Refresh(ctx); err != nil && !unavailable(err) {
+		return err
+	}
+	s.goLoop("annotations", annotations.Run)
 	// Feeds start with the first screen, so the hub has nothing to stop before HTTP serves; it
-	// is stopped right after HTTP starts (step 8).
+	// is stopped right after HTTP starts (step 9).
 	hub := live.NewHub(db, live.Options{
-		Tick: cfg.LiveTick, Telemetry: metrics, MaxQueries: cfg.LiveMaxQueries,
+		Tick: cfg.LiveTick, MinTick: cfg.LiveMinTick, Landed: writer.Landed,
+		Telemetry: metrics, MaxQueries: cfg.LiveMaxQueries,
 		MaxFeeds: cfg.LiveMaxFeeds, MaxFeedsPerCredential: cfg.LiveMaxFeedsPerCredential,
-		Alerts: alerts.Active,
+		Alerts: alerts.Active, Annotations: annotations.Overlapping,
 	}, log.With("component", "live"))
 
 	// 8. Credentials kept in ClickHouse, reloaded so that a change on any node reaches this one.
@@ -225,6 +236,11 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		}
 		s.goLoop("credential-cache", c.Run)
 	}
+	accounts := account.NewCache(db.Accounts, cfg.DisplayTokenRefresh, log.With("component", "accounts"))
+	if err := accounts.Refresh(ctx); err != nil && !unavailable(err) {
+		return err
+	}
+	s.goLoop("account-cache", accounts.Run)
 
 	// 9. The HTTP edge.
 	srv := web.New(writer, db, web.Options{
@@ -236,11 +252,14 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 			MaxConnsPerAddress:    cfg.LiveMaxConnsPerAddress,
 			SubscribeRate:         cfg.LiveSubscribeRate,
 		},
-		IngestKeys:       auth.NewKeySet(s.ingestKeys...),
-		AdminToken:       auth.NewKeySet(s.adminToken),
-		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db},
+		IngestKeys: auth.NewKeySet(s.ingestKeys...),
+		AdminToken: auth.NewKeySet(s.adminToken),
+		Access: web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db,
+			Accounts: accounts, AccountStore: db, MaxHashing: cfg.MaxPasswordHashes},
 		Alerts:           alerts,
 		AlertHistory:     db,
+		Annotations:      web.AnnotationOptions{Store: db, Cache: annotations, PerMinute: cfg.AnnotationRate},
+		FilterValues:     db,
 		IngestRate:       cfg.IngestRate,
 		MaxInflightBytes: int64(cfg.MaxInflightBytes),
 		// The bounds on what one client may take.
@@ -323,7 +342,7 @@ func (s *Server) startAlerts(ctx context.Context, db *store.Store, metrics *tele
 	if publicURL == "" {
 		publicURL = "http://" + cfg.Listen
 	}
-	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL, RulesFile: apiRules}
+	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL, RulesFile: apiRules, Annotations: db}
 	delivery := notify.Delivery{Logger: log}
 	var destinations []func() []notify.DestinationStats
 	if len(cfg.AlertWebhookURLs) > 0 {
@@ -478,6 +497,7 @@ func (s *Server) resolveCredentials(out io.Writer) error {
 func StoreOptions(cfg config.Config) store.Options {
 	return store.Options{
 		Addr:             cfg.ClickHouseAddr,
+		Protocol:         cfg.ClickHouseProtocol,
 		Database:         cfg.ClickHouseDatabase,
 		User:             cfg.ClickHouseUser,
 		Password:         cfg.ClickHousePassword,

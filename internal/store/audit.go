@@ -36,8 +36,8 @@ import (
 type Rollup struct {
 	Table string
 	// Bucket is the span of time the audit compares and rebuilds as a whole: the table's own
-	// step, or a minute for the per-second table (a minute of overview_1s is 55 rows at most,
-	// while comparing seconds would cost 60 times more rows for the same finding).
+	// step, or a minute for the per-second and 10-second tables (a minute of overview_1s is 55
+	// rows at most, while comparing seconds would cost 60 times more rows for the same finding).
 	Bucket time.Duration
 	// Labels says the table is keyed by moment and channel, so counts compare per label.
 	Labels bool
@@ -49,7 +49,9 @@ type Rollup struct {
 var Rollups = []Rollup{
 	{Table: "event_keys", Bucket: time.Minute, timeColumn: "occurred_at", count: "count()"},
 	{Table: "overview_1s", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
+	{Table: "overview_10s", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "overview_1m", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
+	{Table: "overview_30m", Bucket: 30 * time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "overview_1h", Bucket: time.Hour, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "detail_1m", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "detail_1h", Bucket: time.Hour, Labels: true, timeColumn: "t", count: "sumMerge(events)"},

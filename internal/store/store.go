@@ -1,7 +1,8 @@
 // Package store is Truthboard's only door to ClickHouse: it opens the connection, applies the
 // schema in clickhouse/migrations, writes accepted events and answers the queries of the other
-// packages. It speaks the native protocol (port 9000) because the HTTP interface of ClickHouse
-// 18.16 does not work with clickhouse-go.
+// packages. It speaks the native protocol (port 9000) by default, and ClickHouse's HTTP interface
+// (port 8123) when asked (Options.Protocol): the HTTP interface of ClickHouse 18.16 does not work
+// with clickhouse-go, that of current releases does.
 package store
 
 import (
@@ -21,9 +22,21 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
+// Protocols the store speaks to ClickHouse (Options.Protocol).
+const (
+	// ProtocolNative is ClickHouse's native TCP protocol (port 9000), the default.
+	ProtocolNative = "native"
+	// ProtocolHTTP is ClickHouse's HTTP interface (port 8123): queries and inserts travel as
+	// HTTP requests with Native blocks. ClickHouse 18.16 answers it in ways clickhouse-go cannot
+	// read; current releases work.
+	ProtocolHTTP = "http"
+)
+
 // Options says which ClickHouse server and database to use.
 type Options struct {
-	Addr     string // host:port of the native protocol
+	Addr string // host:port of the protocol below
+	// Protocol is ProtocolNative ("" means it too) or ProtocolHTTP.
+	Protocol string
 	Database string
 	User     string
 	Password string
@@ -69,6 +82,9 @@ type session struct {
 func New(o Options) (*Store, error) {
 	if o.Database == "" {
 		return nil, errors.New("open clickhouse: no database name given")
+	}
+	if _, err := driverProtocol(o.Protocol); err != nil {
+		return nil, err
 	}
 	return &Store{opts: o, database: o.Database, ready: make(chan struct{})}, nil
 }
@@ -167,8 +183,13 @@ func connect(o Options, database string) (driver.Conn, error) {
 	if maxOpen <= 0 {
 		maxOpen = 8
 	}
+	protocol, err := driverProtocol(o.Protocol)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:             []string{o.Addr},
+		Protocol:         protocol,
 		Auth:             clickhouse.Auth{Database: database, Username: o.User, Password: o.Password},
 		DialTimeout:      o.DialTimeout,
 		Settings:         settings,
@@ -185,6 +206,17 @@ func connect(o Options, database string) (driver.Conn, error) {
 		return nil, fmt.Errorf("connect to clickhouse at %s (is it running? scripts/clickhouse.sh starts a local one): %w", o.Addr, err)
 	}
 	return conn, nil
+}
+
+// driverProtocol is clickhouse-go's name of protocol (an Options.Protocol).
+func driverProtocol(protocol string) (clickhouse.Protocol, error) {
+	switch protocol {
+	case "", ProtocolNative:
+		return clickhouse.Native, nil
+	case ProtocolHTTP:
+		return clickhouse.HTTP, nil
+	}
+	return 0, fmt.Errorf("open clickhouse: unknown protocol %q: use %q (port 9000) or %q (port 8123)", protocol, ProtocolNative, ProtocolHTTP)
 }
 
 // errNotReady is the cause of the errors of a store that Bootstrap has not connected yet.

@@ -99,6 +99,12 @@ func (p *page) shoot(name string) {
 	}
 	time.Sleep(2 * time.Second) // ECharts animates updates for up to a second; not an assertion
 	p.wait("live figures for the screenshot", `document.body.dataset.live === 'fresh'`)
+	p.save(dir, name)
+}
+
+// save writes a screenshot of the page as dir/<name>.png.
+func (p *page) save(dir, name string) {
+	p.t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		p.t.Fatal(err)
 	}

@@ -123,7 +123,11 @@ func (s *Server) liveCredential(c *fiber.Ctx, cr credentials) (valid func() bool
 		return func() bool { _, ok := s.opts.Access.DisplayTokens.Check(cr.token); return ok }, "display token " + cr.id
 	case cr.viaCookie:
 		session := strings.Clone(c.Cookies(SessionCookie))
-		return func() bool { return s.sessions.Valid(session, s.now()) }, "session " + session
+		who = "session " + session
+		if cr.account.ID != "" { // one account's sign-ins share its bound
+			who = "account " + cr.account.ID
+		}
+		return func() bool { return s.session(session).role >= viewer }, who
 	}
 	return func() bool { return true }, "admin token"
 }

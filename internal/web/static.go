@@ -27,6 +27,7 @@ var pages = map[string]string{
 	"/executive": "executive.html",
 	"/drilldown": "drilldown.html",
 	"/tv":        "tv.html",
+	"/admin":     "admin.html",
 }
 
 // assetDirs are the folders of static.Files served under /assets/.

@@ -1,8 +1,10 @@
 import {
-  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL, withToken,
+  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL,
 } from './live.js';
 import {AlertBanner} from './alerts.js';
+import {AnnotationLayer, enableAnnotating} from './annotations.js';
 import {bindExport, metricsQuery} from './export.js';
+import {adminLink} from './nav.js';
 import {FIGURES, deltaText, explain, heatmapDecoration, hideTooltips, renderTiles, tilesHTML, verdictClass} from './judgement.js';
 
 hasECharts();
@@ -355,6 +357,12 @@ function renderConsistency(list) {
 }
 
 const banner = new AlertBanner();
+const annotations = new AnnotationLayer(charts);
+// An admin adds an annotation by clicking the trend's time axis, scoped to the drilled cell.
+const annotating = enableAnnotating(charts, () => {
+  const q = new URLSearchParams(location.search);
+  return {moment: q.get('moment') || '', channel: q.get('channel') || ''};
+});
 const live = new Live({
   subscription: subscriptionFromURL('drilldown'),
   badge: $('badge'),
@@ -369,12 +377,14 @@ const live = new Live({
     }
     if (m.type === 'snapshot') hideTooltips(charts);
     charts.apply(m);
+    annotations.render(m.annotations, m);
+    annotating.hook();
   },
 });
 // Export: the drill path's touchpoints with their changes, the path's total as the last row.
 bindExport($('export'), () => metricsQuery(live.sub, ['moment', 'channel', 'touchpoint']));
 window.addEventListener('popstate', fromURL);
-document.querySelector('a.home').href = withToken('/');
 fromURL();
 live.start();
-window.truthboard = {live, charts};
+adminLink();
+window.truthboard = {live, charts, annotations, annotating};

@@ -1,6 +1,8 @@
 import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL, WINDOWS} from './live.js';
 import {AlertBanner} from './alerts.js';
+import {AnnotationLayer} from './annotations.js';
 import {bindExport, metricsQuery} from './export.js';
+import {adminLink} from './nav.js';
 import {heatmapDecoration, hideTooltips, renderTiles, tilesHTML, trendTooltip} from './judgement.js';
 
 hasECharts();
@@ -21,6 +23,7 @@ function decorate(name, opt) {
 
 const charts = new ChartSet({decorate, renderer: 'svg'});
 const banner = new AlertBanner();
+const annotations = new AnnotationLayer(charts);
 const live = new Live({
   subscription: subscriptionFromURL('executive'),
   badge,
@@ -29,6 +32,7 @@ const live = new Live({
     if (m.data) renderTiles(kpis, m.data.kpis);
     if (m.type === 'snapshot') hideTooltips(charts);
     charts.apply(m);
+    annotations.render(m.annotations, m);
   },
 });
 
@@ -44,4 +48,5 @@ sel.addEventListener('change', () => {
 // Export: the heatmap's cells with their changes, the total as the last row.
 bindExport(document.getElementById('export'), () => metricsQuery(live.sub, ['moment', 'channel']));
 live.start();
-window.truthboard = {live, charts};
+adminLink();
+window.truthboard = {live, charts, annotations};

@@ -1,5 +1,6 @@
 import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL} from './live.js';
 import {BreachPin} from './tvpin.js';
+import {AnnotationLayer} from './annotations.js';
 import {heatmapDecoration, renderTiles, tilesHTML} from './judgement.js';
 
 // The TV wall: no controls; the URL sets window, filters and rotate (e.g. rotate=30s, rotate=0
@@ -71,6 +72,7 @@ function decorate(name, opt) {
 }
 
 const charts = new ChartSet({theme: 'dark', decorate});
+const annotations = new AnnotationLayer(charts);
 const live = new Live({
   subscription: subscriptionFromURL('tv'),
   badge: $('badge'),
@@ -78,6 +80,7 @@ const live = new Live({
   onMessage(m) {
     if (m.data) renderTiles($('kpis'), m.data.kpis);
     charts.apply(m);
+    annotations.render(m.annotations, m);
   },
 });
 
@@ -114,4 +117,4 @@ tickClock();
 setInterval(tickClock, 1000);
 
 live.start();
-window.truthboard = {live, charts, show, pin};
+window.truthboard = {live, charts, show, pin, annotations};
