@@ -341,6 +341,7 @@ func TestScreenshots(t *testing.T) {
 		{"tv-4k", "/tv" + q + "&rotate=0", 3840, 2160, 1, ""},
 		{"tv-4k-heatmap", "/tv" + q + "&rotate=0", 3840, 2160, 1, "truthboard.show(1)"},
 		{"tv-phone", "/tv" + q + "&rotate=0", 390, 844, 3, ""},
+		{"tv-phone-heatmap", "/tv" + q + "&rotate=0", 390, 844, 3, "truthboard.show(1)"},
 	} {
 		t.Run(shot.name, func(t *testing.T) {
 			p := openSized(t, bctx, s.url+shot.path, shot.w, shot.h, shot.scale)

@@ -97,7 +97,9 @@ const charts = new ChartSet({
   renderer: 'svg',
   decorate: (name, opt) => {
     const el = document.querySelector(`[data-chart="${name}"]`);
-    const extra = name === 'heatmap' ? heatmapDecoration(opt, el) : name.startsWith('channels_') ? barsDecoration(el) : {};
+    // Trends: the time labels a little further down, clear of the value axis' 0.
+    const extra = name === 'heatmap' ? heatmapDecoration(opt, el) : name.startsWith('channels_') ? barsDecoration(el)
+      : name.startsWith('trend_') ? {xAxis: [{axisLabel: {margin: 14}}]} : {};
     return Object.assign({toolbox: {show: false}}, extra);
   },
 });

@@ -51,15 +51,21 @@ function decorate(name, opt) {
   };
   if (opt.xAxis) o.xAxis = axis;
   if (opt.yAxis) o.yAxis = axis;
-  if (opt.grid) o.grid = {top: f * 3.5, left: f * 1.5, right: f * 2, bottom: name === 'heatmap' ? f * 5 : f * 1.5, containLabel: true};
+  // A heatmap narrower than 44 px a channel (the wall's link opened on a phone): the channels
+  // stand upright and the colour legend is a column, as on the light pages.
+  const el = document.querySelector(`[data-chart="${name}"]`);
+  const narrow = name === 'heatmap' && el.clientWidth / opt.xAxis[0].data.length < 44;
+  if (narrow) o.xAxis = Object.assign({}, axis, {axisLabel: Object.assign({}, axis.axisLabel, {rotate: 90})});
+  if (opt.grid) o.grid = {top: f * 3.5, left: f * 1.5, right: f * 2, bottom: name === 'heatmap' ? f * (narrow ? 8 : 5) : f * 1.5, containLabel: true};
   if (opt.visualMap) {
     const vm = opt.visualMap[0];
-    o.visualMap = {itemWidth: f * 1.4, itemHeight: f * 0.9, itemGap: f, textStyle: {fontSize: f * 0.8, color: dim}, bottom: 0,
+    o.visualMap = {itemWidth: f * 1.4, itemHeight: f * 0.9, itemGap: narrow ? f * 0.3 : f, textStyle: {fontSize: f * 0.8, color: dim}, bottom: 0,
+      orient: narrow ? 'vertical' : 'horizontal', left: narrow ? 0 : 'center',
       pieces: (vm.pieces || []).map((p) => Object.assign({}, p, {color: dark[p.value] || p.color}))};
   }
   if (name === 'heatmap') {
     // Cell texts, with the change that coloured a cell; no tooltips without a pointer.
-    const h = heatmapDecoration(opt, document.querySelector('[data-chart="heatmap"]'), {
+    const h = heatmapDecoration(opt, el, {
       tooltip: false, minCell: 110, fontSize: f * 1.25, small: 0.56, style: {color: fg, textBorderColor: '#000', textBorderWidth: 2},
     });
     Object.assign(o.series[0], h.series[0]);
