@@ -508,9 +508,13 @@ func (f *Fleet) sendShows(ctx context.Context, conns []*Conn) {
 	for _, c := range conns {
 		i := slices.IndexFunc(all, func(s Screen) bool { return s.ID == c.id })
 		if i < 0 || all[i].Unpaired {
-			c.f.mu.Lock()
-			c.needShow = false
-			c.f.mu.Unlock()
+			// A display token made by hand, not by pairing (or a screen unpaired meanwhile): no
+			// screen to report on or to command.
+			f.mu.Lock()
+			if f.conns[c.id] == c {
+				delete(f.conns, c.id)
+			}
+			f.mu.Unlock()
 			continue
 		}
 		show := all[i].Show
