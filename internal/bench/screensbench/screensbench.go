@@ -92,7 +92,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func run(ctx context.Context, o *options, log *slog.Logger) (*result, error) {
+func run(ctx context.Context, o *options, log *slog.Logger) (_ *result, err error) {
 	res := &result{machine: benchkit.DescribeMachine()}
 	tmp, err := os.MkdirTemp("", "truthboard-screens-bench-")
 	if err != nil {
@@ -121,6 +121,11 @@ func run(ctx context.Context, o *options, log *slog.Logger) (*result, error) {
 		_ = srv.Stop(30 * time.Second)
 		if err := o.ch.DropDatabase(context.Background(), database); err != nil {
 			log.Warn("database not dropped", "err", err)
+		}
+	}()
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w\nthe server's last lines:\n%s", err, srv.LogTail(15))
 		}
 	}()
 	c := &client{url: srv.URL, admin: admin, http: &http.Client{Timeout: time.Minute}}
