@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -286,26 +285,24 @@ func (f *Fleet) Pair(ctx context.Context, code, name string, show Show) (Screen,
 	f.poke()
 	wait := time.NewTimer(f.opts.PairWait)
 	defer wait.Stop()
-	tick := time.NewTicker(f.opts.Poll / 4)
+	tick := time.NewTicker(f.opts.Poll / 2)
 	defer tick.Stop()
 	for {
+		// The screen is recorded by the node holding the TV once it takes the claim; the
+		// earliest claim wins, so another admin's claim shows as a screen of another id.
 		if s, ok, err := f.screen(ctx, p.ScreenID); err != nil {
 			return Screen{}, err
 		} else if ok {
 			return s, nil
 		}
-		ps, err := f.store.Pairings(ctx, []string{code})
-		if err != nil {
-			return Screen{}, err
-		}
-		if len(ps) == 1 && ps[0].ScreenID != p.ScreenID {
-			return Screen{}, ErrCodeUsed // another admin entered it first
-		}
 		select {
 		case <-ctx.Done():
 			return Screen{}, ctx.Err()
 		case <-wait.C:
-			return Screen{}, errors.New("the TV did not take its credential in time: it may have lost its connection; reload it and enter its new code")
+			if ps, err := f.store.Pairings(ctx, []string{code}); err == nil && len(ps) == 1 && ps[0].ScreenID != p.ScreenID {
+				return Screen{}, ErrCodeUsed // another admin entered it first
+			}
+			return Screen{}, ErrPairTimeout
 		case <-tick.C:
 		}
 	}
@@ -337,39 +334,56 @@ func (f *Fleet) pollClaims(ctx context.Context) {
 		f.log.Warn("pairing codes not read", "err", err)
 		return
 	}
+	var claimed []Pairing
 	for _, p := range ps {
-		if !p.Claimed {
+		f.mu.Lock()
+		w := f.waiting[p.Code]
+		f.mu.Unlock()
+		if p.Claimed && w != nil {
+			claimed = append(claimed, p)
+		}
+	}
+	if len(claimed) > 0 {
+		f.handOver(ctx, claimed)
+	}
+}
+
+// handOver records the screens of the claimed codes (one insert), creates their display tokens,
+// refreshes this node's credentials once, and gives each TV its token. A screen whose token
+// could not be created is handed over at a later poll: its TV keeps waiting.
+func (f *Fleet) handOver(ctx context.Context, claimed []Pairing) {
+	now := f.opts.Now().UTC()
+	screens := make([]Screen, len(claimed))
+	for i, p := range claimed {
+		screens[i] = Screen{ID: p.ScreenID, Name: p.Name, Show: p.Show, PairedAt: now.Truncate(time.Second)}
+	}
+	if err := f.store.SaveScreens(ctx, screens, now); err != nil {
+		f.log.Warn("paired screens not recorded; retrying at the next poll", "err", err)
+		return
+	}
+	tokens := make([]string, len(claimed))
+	for i, p := range claimed {
+		secret := auth.NewSecret("")
+		cred := auth.DisplayToken{ID: p.ScreenID, Name: p.Name, SecretSHA256: sha256.Sum256([]byte(secret)), CreatedAt: now.Truncate(time.Second)}
+		if err := f.store.CreateDisplayToken(ctx, cred); err != nil {
+			f.log.Warn("display token of a paired screen not created; retrying at the next poll", "code", p.Code, "err", err)
+			continue
+		}
+		tokens[i] = auth.DisplayTokenPrefix + cred.ID + "_" + secret
+	}
+	f.opts.CredentialsChanged(ctx)
+	for i, p := range claimed {
+		if tokens[i] == "" {
 			continue
 		}
 		f.mu.Lock()
 		w := f.waiting[p.Code]
 		f.mu.Unlock()
-		if w == nil {
-			continue
+		if w != nil {
+			w.paired <- Paired{Token: tokens[i], Screen: screens[i]}
+			f.Leave(w)
 		}
-		if err := f.handOver(ctx, w, p); err != nil {
-			f.log.Warn("pairing not completed", "code", p.Code, "err", err)
-			continue
-		}
-		f.Leave(w)
 	}
-}
-
-// handOver creates the screen's display token and record and gives the token to the TV.
-func (f *Fleet) handOver(ctx context.Context, w *Waiter, p Pairing) error {
-	now := f.opts.Now().UTC()
-	secret := auth.NewSecret("")
-	cred := auth.DisplayToken{ID: p.ScreenID, Name: p.Name, SecretSHA256: sha256.Sum256([]byte(secret)), CreatedAt: now.Truncate(time.Second)}
-	if err := f.store.CreateDisplayToken(ctx, cred); err != nil {
-		return err
-	}
-	s := Screen{ID: p.ScreenID, Name: p.Name, Show: p.Show, PairedAt: now.Truncate(time.Second)}
-	if err := f.store.SaveScreens(ctx, []Screen{s}, now); err != nil {
-		return err
-	}
-	f.opts.CredentialsChanged(ctx)
-	w.paired <- Paired{Token: auth.DisplayTokenPrefix + cred.ID + "_" + secret, Screen: s}
-	return nil
 }
 
 // newID is a screen's (and its display token's) id, or a command's: 16 hex digits.
@@ -508,9 +522,13 @@ func (f *Fleet) sendShows(ctx context.Context, conns []*Conn) {
 	for _, c := range conns {
 		i := slices.IndexFunc(all, func(s Screen) bool { return s.ID == c.id })
 		if i < 0 || all[i].Unpaired {
-			c.f.mu.Lock()
-			c.needShow = false
-			c.f.mu.Unlock()
+			// A display token made by hand, not by pairing (or a screen unpaired meanwhile): no
+			// screen to report on or to command.
+			f.mu.Lock()
+			if f.conns[c.id] == c {
+				delete(f.conns, c.id)
+			}
+			f.mu.Unlock()
 			continue
 		}
 		show := all[i].Show

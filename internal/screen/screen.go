@@ -203,6 +203,7 @@ var (
 	ErrCodeExpired    = errors.New("this code has expired: the TV shows a new one, enter that")
 	ErrTooManyPending = errors.New("too many TVs are waiting for pairing")
 	ErrNoSuchScreen   = errors.New("no such screen")
+	ErrPairTimeout    = errors.New("the TV did not take its credential in time: it may have lost its connection, or the servers are busy; reload it and enter its new code")
 	ErrQueueFull      = errors.New("the screen's command queue is full")
 	ErrNoSuchPlaylist = errors.New("no such playlist")
 )

@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	fleetpkg "github.com/truthboard/truthboard/internal/screen"
+	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
 	"github.com/truthboard/truthboard/internal/web"
 )
@@ -45,14 +46,19 @@ func (p *page) resize(w, h int64, scale float64) {
 	p.do(chromedp.EmulateViewport(w, h, chromedp.EmulateScale(scale)), chromedp.Reload())
 }
 
-// startScreensNode serves a node with a fleet on db that polls every 200 ms.
+// startScreensNode serves a node with a fleet on a new database that polls every 200 ms.
 func startScreensNode(t *testing.T) (*accessNode, *fleetpkg.Fleet) {
 	t.Helper()
-	db := storetest.Open(t)
+	return startScreensNodeOn(t, storetest.Open(t), "test")
+}
+
+// startScreensNodeOn serves a node named node with a fleet on db, which other nodes may share.
+func startScreensNodeOn(t *testing.T, db *store.Store, node string) (*accessNode, *fleetpkg.Fleet) {
+	t.Helper()
 	var fleet *fleetpkg.Fleet
 	n := startAccessNode(t, db, time.Second, adminToken, func(o *web.Options) {
 		cache := o.Access.DisplayTokens
-		fleet = fleetpkg.New(db, fleetpkg.Options{Node: "test", Poll: 200 * time.Millisecond, Flush: time.Second,
+		fleet = fleetpkg.New(db, fleetpkg.Options{Node: node, Poll: 200 * time.Millisecond, Flush: time.Second,
 			CredentialsChanged: func(ctx context.Context) { _ = cache.Refresh(ctx) }}, slog.New(slog.DiscardHandler))
 		o.Screens = web.ScreenOptions{Fleet: fleet}
 	})

@@ -225,6 +225,8 @@ func (s *Server) pairScreen(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusGone).JSON(fieldError{Field: "code", Error: "code " + code + ": " + err.Error()})
 	case errors.Is(err, screen.ErrNoSuchPlaylist):
 		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "show.playlist", Error: "show.playlist: " + err.Error()})
+	case errors.Is(err, screen.ErrPairTimeout):
+		return c.Status(fiber.StatusGatewayTimeout).JSON(apiError{Error: err.Error()})
 	case err != nil:
 		return s.storeError(c, err)
 	}

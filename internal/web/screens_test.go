@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/truthboard/truthboard/internal/store/storetest"
 )
 
 // pairingTV is a TV waiting for pairing: its socket and the code it was given.
@@ -226,5 +228,55 @@ func TestPlaylistFollowed(t *testing.T) {
 	readCommand("journey")
 	if a := n.do(t, "DELETE", "/v1/playlists/Floor", "", bearer()...); a.status != 409 {
 		t.Errorf("deleting a playlist a screen shows: %d %s; want 409", a.status, a.body)
+	}
+}
+
+// Two nodes on one ClickHouse: the TV waits on node A, the admin enters its code on node B, and
+// B's commands reach the TV on A.
+func TestScreensTwoNodes(t *testing.T) {
+	db := storetest.Open(t)
+	a, _ := startScreensNodeOn(t, db, "node-a")
+	b, _ := startScreensNodeOn(t, db, "node-b")
+	tv := openPairing(t, a)
+	ans := b.do(t, "POST", "/v1/screens/pair", fmt.Sprintf(`{"code":%q,"name":"Across"}`, tv.code), bearer()...)
+	if ans.status != 201 {
+		t.Fatalf("pair on node B a TV waiting on node A: %d %s", ans.status, ans.body)
+	}
+	var paired struct {
+		Type, Token string
+		Screen      struct{ ID string }
+	}
+	if err := tv.conn.ReadJSON(&paired); err != nil || paired.Type != "paired" {
+		t.Fatalf("the TV on A got %+v, %v", paired, err)
+	}
+	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(a.url, "http")+"/v1/live?token="+paired.Token, nil)
+	if err != nil {
+		t.Fatalf("live on A with the TV's token: %v %v", err, resp)
+	}
+	defer conn.Close()
+	if ans := b.do(t, "POST", "/v1/screens/"+paired.Screen.ID+"/commands", `{"command":"identify"}`, bearer()...); ans.status != 202 {
+		t.Fatalf("identify from B: %d %s", ans.status, ans.body)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		var m map[string]any
+		if err := conn.ReadJSON(&m); err != nil {
+			t.Fatalf("waiting for B's command on A: %v", err)
+		}
+		if m["type"] == "command" && m["command"] == "identify" && m["name"] == "Across" {
+			break
+		}
+	}
+	// B lists it online from A's heartbeat record.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l := b.do(t, "GET", "/v1/screens", "", bearer()...)
+		if strings.Contains(l.body, `"state":"online"`) && strings.Contains(l.body, `"node":"node-a"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node B's list: %s; want the screen online on node-a", l.body)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

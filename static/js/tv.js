@@ -263,7 +263,15 @@ function startPairing() {
   document.body.dataset.pairing = 'waiting';
   $('pairing').hidden = false;
   $('pair-url').textContent = location.origin + '/screens';
-  document.querySelector('.pair-signin').href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
+  // A laptop opening the wall may sign in instead; the link exists only while pairing, so the
+  // wall itself has no controls.
+  if (!document.querySelector('.pair-signin')) {
+    const a = document.createElement('a');
+    a.className = 'pair-signin';
+    a.textContent = 'Sign in instead';
+    a.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
+    document.querySelector('.pair-box').append(a);
+  }
   pairingSocket(0);
 }
 

@@ -92,7 +92,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func run(ctx context.Context, o *options, log *slog.Logger) (*result, error) {
+func run(ctx context.Context, o *options, log *slog.Logger) (_ *result, err error) {
 	res := &result{machine: benchkit.DescribeMachine()}
 	tmp, err := os.MkdirTemp("", "truthboard-screens-bench-")
 	if err != nil {
@@ -121,6 +121,11 @@ func run(ctx context.Context, o *options, log *slog.Logger) (*result, error) {
 		_ = srv.Stop(30 * time.Second)
 		if err := o.ch.DropDatabase(context.Background(), database); err != nil {
 			log.Warn("database not dropped", "err", err)
+		}
+	}()
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w\nthe server's last lines:\n%s", err, srv.LogTail(15))
 		}
 	}()
 	c := &client{url: srv.URL, admin: admin, http: &http.Client{Timeout: time.Minute}}
@@ -496,6 +501,6 @@ func render(o *options, r *result, command string) string {
 		w("| %s: one screen's command, sent → arrived | p50 %s, p90 %s, p99 %s, max %s |\n", p.name, ms(p.p.reach.P50), ms(p.p.reach.P90), ms(p.p.reach.P99), ms(p.p.reach.Max))
 	}
 	w("\n")
-	w("Reading: a command is queued in ClickHouse, and the node holding the screen delivers it at its next poll (every second: one query for the queued commands of all its screens, one insert marking them delivered), so a command takes up to a second plus those queries to arrive, however many screens. Sent one request per screen, the time to reach them all is the admin API's: each request reads its screen and its queue and inserts one row. Sent as one request, it is one read, one insert of all the rows, and one poll.\n")
+	w("Reading: a command is queued in ClickHouse, and the node holding the screen delivers it at its next poll (one query for the queued commands of all its screens, one insert marking them delivered): at once on the node that took the command, which wakes its poll, and within a second on the other nodes, however many screens. A CPU share over a phase of tens of milliseconds rests on a few clock ticks of the process's CPU time: read it as rough. Sent one request per screen, the time to reach them all is the admin API's: each request reads its screen and its queue and inserts one row. Sent as one request, it is one read, one insert of all the rows, and one poll.\n")
 	return b.String()
 }
