@@ -121,7 +121,7 @@ func TestPrometheusMetrics(t *testing.T) {
 		`truthboard_live_clients`:                                 1,
 		`truthboard_live_feeds`:                                   1,
 		`truthboard_live_feeds_degraded`:                          0,
-		`truthboard_live_tick_queries`:                            1, // one executive feed, one query
+		`truthboard_live_tick_queries`:                            2, // one executive feed: its grid and its trend
 		`truthboard_live_closes_total{reason="slow_consumer"}`:    0,
 		`truthboard_live_closes_total{reason="client_gone"}`:      0,
 	}

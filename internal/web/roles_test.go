@@ -18,6 +18,7 @@ import (
 
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/alert/evaluator"
+	fleetpkg "github.com/truthboard/truthboard/internal/screen"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
 	"github.com/truthboard/truthboard/internal/web"
@@ -77,6 +78,23 @@ var routeRules = map[string]string{
 	"GET /tv":                                  public,
 	"GET /assets/*":                            public,
 	"GET /admin":                               public, // the page has no data; its calls are admins'
+	"GET /screens":                             public, // likewise
+	"GET /v1/screens/pairing":                  public, // a TV without a credential waits for its code
+	"POST /v1/screens/pair":                    admins,
+	"GET /v1/screens":                          admins,
+	"POST /v1/screens/commands":                admins,
+	"POST /v1/screens/:id/commands":            admins,
+	"GET /v1/screens/:id/commands":             admins,
+	"DELETE /v1/screens/:id":                   admins,
+	"GET /v1/playlists":                        admins,
+	"PUT /v1/playlists/:name":                  admins,
+	"DELETE /v1/playlists/:name":               admins,
+	"GET /v1/annotations":                      readers,
+	"GET /v1/annotations/:id":                  readers,
+	"GET /v1/annotations/:id/impact":           readers,
+	"POST /v1/annotations":                     admins,
+	"PATCH /v1/annotations/:id":                admins,
+	"DELETE /v1/annotations/:id":               admins,
 }
 
 // admitted are the callers each rule admits.
@@ -91,9 +109,15 @@ var admitted = map[string][]string{
 func TestRoutesRequireTheirRole(t *testing.T) {
 	db := storetest.Open(t)
 	ev := startEvaluator(t, db, `{"defaults": true}`)
+	var fleet *fleetpkg.Fleet
 	n := startAccessNode(t, db, time.Second, adminToken, func(o *web.Options) {
 		o.Alerts, o.AlertHistory, o.FilterValues = ev, db, db
+		o.Annotations = web.AnnotationOptions{Store: db}
+		fleet = fleetpkg.New(db, fleetpkg.Options{Node: "test"}, slog.New(slog.DiscardHandler))
+		o.Screens = web.ScreenOptions{Fleet: fleet}
 	})
+	fleet.Start()
+	t.Cleanup(fleet.Stop)
 	bearer := "Bearer " + adminToken
 
 	display := n.createDisplayToken(t, "Wall 3")
@@ -126,7 +150,7 @@ func TestRoutesRequireTheirRole(t *testing.T) {
 			continue
 		}
 		t.Run(strings.ReplaceAll(key, "/", "_"), func(t *testing.T) {
-			path := strings.NewReplacer(":id", "0123456789abcdef", ":fingerprint", "0123456789abcdef", "*", "js/live.js").Replace(r.Path)
+			path := strings.NewReplacer(":id", "0123456789abcdef", ":name", "wall", ":fingerprint", "0123456789abcdef", "*", "js/live.js").Replace(r.Path)
 			for _, c := range callers {
 				headers := append([]string{"Origin", n.url, web.CSRFHeader, csrf}, c.headers...)
 				body := "{}"
