@@ -22,3 +22,16 @@ apt_install() {
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" ||
 		die "apt-get install $* failed"
 }
+
+# npm_ci DIR runs npm ci in DIR. It refuses when DIR/node_modules is a symbolic link: npm ci
+# deletes node_modules before it installs, and through a link that empties the folder it points
+# to, which every checkout linked to it shares.
+npm_ci() {
+	local dir=$1 target
+	if [[ -L $dir/node_modules ]]; then
+		target=$(readlink -f -- "$dir/node_modules")
+		die "$dir/node_modules is a symbolic link to $target: npm ci would wipe that shared copy;" \
+			"run npm ci in ${target%/node_modules} instead (or remove the link to have a copy of its own)"
+	fi
+	(cd "$dir" && npm ci --no-audit --no-fund) || die "npm ci in $dir failed"
+}

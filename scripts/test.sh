@@ -21,14 +21,19 @@
 #      127.0.0.1:9000, or starts (installing it first if needed) a project-local server in
 #      var/clickhouse/. Tests create a database each and drop it when they end.
 #   3. clickhouse/compat/node_modules (chdb, a modern ClickHouse embedded in Node.js, ~540 MB):
-#      `npm ci` when it is missing or older than package-lock.json.
+#      `npm ci` when it is missing or older than package-lock.json. Never through a node_modules
+#      that is a symbolic link (npm ci would wipe what it points to): the script stops instead.
 #   4. static/node_modules (ECharts for the dashboards): `npm ci` when it is missing or older than
 #      static/package-lock.json, then static/vendor/echarts.min.js is copied from it (go:embed).
 #   5. go vet; go mod tidy -diff (go.mod and go.sum must be what go mod tidy makes them);
 #      staticcheck on the same packages; deadcode -test on the whole module (only when no
 #      packages are given, as in CI: it needs every main package and test to know what is
 #      reached; a function that only tests use counts as used); then go test -race -count=1.
-#      Every check runs even when an earlier one failed. staticcheck and deadcode are installed
+#      Every check runs even when an earlier one failed.
+#   6. The store and rollup tests (./internal/store/..., ./internal/audit/, or those of the given
+#      packages) again on ClickHouse 26.x: clickhouse/compat/server.js serves chdb over
+#      ClickHouse's HTTP interface on a free loopback port, and the tests speak to it through
+#      clickhouse-go's HTTP protocol (TRUTHBOARD_CLICKHOUSE_PROTOCOL=http). staticcheck and deadcode are installed
 #      at the versions pinned below with `go install` from the Go module proxy into var/gobin/,
 #      and again only when the pinned version or the Go version changes.
 # Exit status: 0 when every step passed. The project-local ClickHouse keeps running afterwards
@@ -46,6 +51,8 @@ TOOLS_BIN=$ROOT/var/gobin
 COMPAT_DIR=clickhouse/compat
 CHROMIUM=/usr/bin/chromium
 ALERTMANAGER=/usr/bin/prometheus-alertmanager
+NATS_SERVER=/usr/sbin/nats-server
+ZOOKEEPER_JAR=/usr/share/java/zookeeper.jar
 
 say() { printf 'test.sh: %s\n' "$*" >&2; }
 die() {
@@ -120,6 +127,20 @@ ensure_alertmanager() {
 	[[ -x $ALERTMANAGER ]] || die "$ALERTMANAGER is still missing after installing prometheus-alertmanager"
 }
 
+# ensure_nats installs Debian's nats-server: the claim and cluster tests (internal/claim,
+# cmd/truthboard) run it with JetStream on a loopback port and a store folder of their own.
+ensure_nats() {
+	[[ -x $NATS_SERVER ]] || apt_install nats-server
+	[[ -x $NATS_SERVER ]] || die "$NATS_SERVER is still missing after installing nats-server"
+}
+
+# ensure_zookeeper installs Debian's ZooKeeper (and Java): the cluster tests (cmd/truthboard)
+# replicate two ClickHouse servers through one they start on a loopback port.
+ensure_zookeeper() {
+	[[ -f $ZOOKEEPER_JAR ]] || apt_install zookeeper
+	[[ -f $ZOOKEEPER_JAR ]] || die "$ZOOKEEPER_JAR is still missing after installing zookeeper"
+}
+
 # ensure_compat_modules runs npm ci for the modern-ClickHouse check when node_modules is missing
 # or older than the lock file. npm ci writes node_modules/.package-lock.json last, so its time
 # is when the install finished.
@@ -130,7 +151,7 @@ ensure_compat_modules() {
 		return 0
 	fi
 	say "npm ci in $COMPAT_DIR (chdb, ~540 MB; once)"
-	(cd "$COMPAT_DIR" && npm ci --no-audit --no-fund) || die "npm ci in $COMPAT_DIR failed"
+	npm_ci "$COMPAT_DIR"
 }
 
 # ensure_static_modules runs npm ci in static/ when needed and copies ECharts to static/vendor/,
@@ -141,7 +162,7 @@ ensure_static_modules() {
 		say "static/node_modules is up to date"
 	else
 		say "npm ci in static/ (ECharts)"
-		(cd static && npm ci --no-audit --no-fund) || die "npm ci in static/ failed"
+		npm_ci static
 	fi
 	cp static/node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js ||
 		die "cannot copy ECharts to static/vendor/"
@@ -159,6 +180,35 @@ ensure_go_tool() {
 	fi
 	say "go install $1 (into ${TOOLS_BIN#"$ROOT"/})"
 	GOBIN=$TOOLS_BIN go install "$1"
+}
+
+# run_on_chdb PACKAGE... starts clickhouse/compat/server.js on a free loopback port, runs the
+# packages' tests against it (with the go test arguments given to the script), and stops it.
+run_on_chdb() {
+	local addr_file=$LOG_DIR/chdb-server.addr server_log=$LOG_DIR/chdb-server.log pid addr="" rc=0
+	: >"$addr_file"
+	node "$COMPAT_DIR/server.js" -listen 127.0.0.1:0 >"$addr_file" 2>"$server_log" &
+	pid=$!
+	# chdb loads a ~500 MB library: give it a minute on a busy machine.
+	for _ in $(seq 600); do
+		addr=$(head -n 1 "$addr_file")
+		[[ -n $addr ]] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [[ -z $addr ]]; then
+		say "clickhouse/compat/server.js did not start (its log, $server_log, says why):"
+		cat "$server_log" >&2
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		return 1
+	fi
+	say "chdb over HTTP at $addr: go test -race -count=1 -timeout 15m ${GO_ARGS[*]} $*  (output also in $CHDB_LOG)"
+	TRUTHBOARD_CLICKHOUSE_ADDR=$addr TRUTHBOARD_CLICKHOUSE_PROTOCOL=http TRUTHBOARD_TEST_CLICKHOUSE=chdb \
+		go test -race -count=1 -timeout 15m "${GO_ARGS[@]}" "$@" 2>&1 | tee "$CHDB_LOG" || rc=1
+	kill "$pid"
+	wait "$pid" 2>/dev/null
+	return "$rc"
 }
 
 # --- arguments ------------------------------------------------------------------------------
@@ -203,11 +253,13 @@ fi
 
 # --- set-up ---------------------------------------------------------------------------------
 
-step "tools (go, gcc, node, chromium, alertmanager)"
+step "tools (go, gcc, node, chromium, alertmanager, nats-server, zookeeper)"
 ensure_go
 ensure_node
 ensure_chromium
 ensure_alertmanager
+ensure_nats
+ensure_zookeeper
 done_step ok
 
 step "clickhouse"
@@ -297,20 +349,48 @@ else
 	status=1
 fi
 
+# The store and rollup tests again, on ClickHouse 26.x: clickhouse/compat/server.js serves chdb
+# over ClickHouse's HTTP interface and the tests reach it through clickhouse-go's HTTP protocol.
+# They run for the whole module (CI), or for the given packages under internal/store and
+# internal/audit. A test that cannot run on chdb skips itself there (storetest.SkipOnChdb; the
+# list is in clickhouse/compat/README.md).
+CHDB_PACKAGES=()
+if [[ $ALL_PACKAGES == 1 ]]; then
+	CHDB_PACKAGES=(./internal/store/... ./internal/audit/)
+else
+	for p in "${PACKAGES[@]}"; do
+		case ${p#"$MODULE"/} in
+		./internal/store* | ./internal/audit* | internal/store* | internal/audit*) CHDB_PACKAGES+=("$p") ;;
+		esac
+	done
+fi
+CHDB_LOG=$LOG_DIR/go-test-chdb.log
+if [[ ${#CHDB_PACKAGES[@]} -gt 0 ]]; then
+	step "go test on ClickHouse 26.x (chdb)"
+	if run_on_chdb "${CHDB_PACKAGES[@]}"; then
+		done_step ok
+	else
+		done_step FAIL
+		status=1
+	fi
+fi
+
 result=ok
 [[ $status == 0 ]] || result=FAIL
 print_summary "$result"
-passed=$(grep -c '^ok ' "$TEST_LOG" || true)
-failed=$(grep -c '^FAIL[[:space:]]' "$TEST_LOG" || true)
+LOGS=("$TEST_LOG")
+[[ ${#CHDB_PACKAGES[@]} -eq 0 || ! -f $CHDB_LOG ]] || LOGS+=("$CHDB_LOG")
+passed=$(cat "${LOGS[@]}" | grep -c '^ok ' || true)
+failed=$(cat "${LOGS[@]}" | grep -c '^FAIL[[:space:]]' || true)
 printf '  packages: %s passed, %s failed\n' "$passed" "$failed" >&2
 # Failed tests and packages, and for a panic (a timeout, say) the tests that were running.
 failures=$(awk '
 	/^[[:space:]]*--- FAIL|^FAIL[[:space:]]|^panic: / { print; next }
 	/^[[:space:]]+running tests:/ { running = 1; next }
 	running && /^[[:space:]]+Test/ { print "  running: " $1 " " $2; next }
-	{ running = 0 }' "$TEST_LOG")
+	{ running = 0 }' "${LOGS[@]}")
 if [[ -n $failures ]]; then
-	printf '  failures (details above and in %s):\n' "$TEST_LOG" >&2
+	printf '  failures (details above and in %s):\n' "${LOGS[*]}" >&2
 	printf '%s\n' "$failures" | sed 's/^/    /' >&2
 fi
 exit "$status"

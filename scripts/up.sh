@@ -46,7 +46,7 @@ say "ClickHouse: $TRUTHBOARD_CLICKHOUSE_ADDR"
 if [[ ! -f static/node_modules/echarts/package.json || static/package-lock.json -nt static/node_modules/.package-lock.json ]]; then
 	command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 	say "npm ci in static/ (ECharts)"
-	(cd static && npm ci --no-audit --no-fund) || die "npm ci in static/ failed"
+	npm_ci static
 fi
 cp static/node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
 

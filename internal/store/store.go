@@ -1,7 +1,8 @@
 // Package store is Truthboard's only door to ClickHouse: it opens the connection, applies the
 // schema in clickhouse/migrations, writes accepted events and answers the queries of the other
-// packages. It speaks the native protocol (port 9000) because the HTTP interface of ClickHouse
-// 18.16 does not work with clickhouse-go.
+// packages. It speaks the native protocol (port 9000) by default, and ClickHouse's HTTP interface
+// (port 8123) when asked (Options.Protocol): the HTTP interface of ClickHouse 18.16 does not work
+// with clickhouse-go, that of current releases does.
 package store
 
 import (
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -21,10 +23,27 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
+// Protocols the store speaks to ClickHouse (Options.Protocol).
+const (
+	// ProtocolNative is ClickHouse's native TCP protocol (port 9000), the default.
+	ProtocolNative = "native"
+	// ProtocolHTTP is ClickHouse's HTTP interface (port 8123): queries and inserts travel as
+	// HTTP requests with Native blocks. ClickHouse 18.16 answers it in ways clickhouse-go cannot
+	// read; current releases work.
+	ProtocolHTTP = "http"
+)
+
 // Options says which ClickHouse server and database to use.
 type Options struct {
-	Addr     string // host:port of the native protocol
+	// Addr is host:port of the protocol below, or several, comma-separated: replicas of one
+	// cluster, tried in order when a connection is opened (the first that answers serves it).
+	Addr string
+	// Protocol is ProtocolNative ("" means it too) or ProtocolHTTP.
+	Protocol string
 	Database string
+	// Cluster, when set, is the ClickHouse cluster (of the servers' remote_servers) that the
+	// schema is created on: replicated tables behind Distributed ones (see cluster.go).
+	Cluster  string
 	User     string
 	Password string
 	// DialTimeout bounds connecting; a server that does not answer in time is reported down.
@@ -70,6 +89,9 @@ func New(o Options) (*Store, error) {
 	if o.Database == "" {
 		return nil, errors.New("open clickhouse: no database name given")
 	}
+	if _, err := driverProtocol(o.Protocol); err != nil {
+		return nil, err
+	}
 	return &Store{opts: o, database: o.Database, ready: make(chan struct{})}, nil
 }
 
@@ -109,7 +131,7 @@ func (s *Store) Bootstrap(ctx context.Context) (applied []Migration, err error) 
 	if err != nil {
 		return nil, err
 	}
-	if applied, err = migrate(ctx, sess.conn); err != nil {
+	if applied, err = migrate(ctx, sess.conn, s.opts.Cluster, s.database); err != nil {
 		sess.conn.Close()
 		return applied, err
 	}
@@ -140,10 +162,14 @@ func dial(ctx context.Context, o Options) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.Database))
+	if o.Cluster != "" {
+		err = createClusterBase(ctx, boot, o.Cluster, o.Database)
+	} else if err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.Database)); err != nil {
+		err = fmt.Errorf("create database %s on %s: %w", o.Database, o.Addr, err)
+	}
 	boot.Close()
 	if err != nil {
-		return nil, fmt.Errorf("create database %s on %s: %w", o.Database, o.Addr, err)
+		return nil, err
 	}
 	conn, err := connect(o, o.Database)
 	if err != nil {
@@ -163,12 +189,23 @@ func connect(o Options, database string) (driver.Conn, error) {
 		// Only integer and bool settings can be sent to ClickHouse 18.16 by clickhouse-go.
 		settings["max_execution_time"] = int(o.MaxExecutionTime.Seconds() + 0.999)
 	}
+	if o.Cluster != "" {
+		// An insert into a Distributed table returns once every shard has its rows, not once
+		// they are queued on the server that took it: a 202's events must not wait in a queue
+		// of a server that may be lost.
+		settings["insert_distributed_sync"] = 1
+	}
 	maxOpen := o.MaxOpenConns
 	if maxOpen <= 0 {
 		maxOpen = 8
 	}
+	protocol, err := driverProtocol(o.Protocol)
+	if err != nil {
+		return nil, err
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:             []string{o.Addr},
+		Addr:             strings.Split(o.Addr, ","),
+		Protocol:         protocol,
 		Auth:             clickhouse.Auth{Database: database, Username: o.User, Password: o.Password},
 		DialTimeout:      o.DialTimeout,
 		Settings:         settings,
@@ -185,6 +222,17 @@ func connect(o Options, database string) (driver.Conn, error) {
 		return nil, fmt.Errorf("connect to clickhouse at %s (is it running? scripts/clickhouse.sh starts a local one): %w", o.Addr, err)
 	}
 	return conn, nil
+}
+
+// driverProtocol is clickhouse-go's name of protocol (an Options.Protocol).
+func driverProtocol(protocol string) (clickhouse.Protocol, error) {
+	switch protocol {
+	case "", ProtocolNative:
+		return clickhouse.Native, nil
+	case ProtocolHTTP:
+		return clickhouse.HTTP, nil
+	}
+	return 0, fmt.Errorf("open clickhouse: unknown protocol %q: use %q (port 9000) or %q (port 8123)", protocol, ProtocolNative, ProtocolHTTP)
 }
 
 // errNotReady is the cause of the errors of a store that Bootstrap has not connected yet.

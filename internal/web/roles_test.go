@@ -77,6 +77,7 @@ var routeRules = map[string]string{
 	"GET /tv":                                  public,
 	"GET /assets/*":                            public,
 	"GET /admin":                               public, // the page has no data; its calls are admins'
+	"GET /screens":                             public, // likewise: the screens page, whose calls are admins'
 }
 
 // admitted are the callers each rule admits.

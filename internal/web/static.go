@@ -28,6 +28,7 @@ var pages = map[string]string{
 	"/drilldown": "drilldown.html",
 	"/tv":        "tv.html",
 	"/admin":     "admin.html",
+	"/screens":   "screens.html",
 }
 
 // assetDirs are the folders of static.Files served under /assets/.

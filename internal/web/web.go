@@ -121,9 +121,13 @@ type Options struct {
 	Alerts Alerting
 	// AlertHistory lists recorded alert state changes (GET /v1/alerts/history).
 	AlertHistory AlertHistory
+	// Annotations are the settings of /v1/annotations (annotations.go).
+	Annotations AnnotationOptions
 	// FilterValues lists the values of the filter dimensions (GET /v1/filter-values); nil
 	// leaves the route out.
 	FilterValues FilterValueSource
+	// Screens are the settings of pairing, /v1/screens and /v1/playlists (screens.go).
+	Screens ScreenOptions
 	// Telemetry are the metrics served on GET /metrics to the admin token (nil: metrics of the
 	// server's own).
 	Telemetry *telemetry.Metrics
@@ -162,6 +166,10 @@ type Server struct {
 
 	// exports counts the CSV exports being streamed (export.go).
 	exports exportLimit
+	// annotationWrites holds each credential's rate of annotation changes (annotations.go).
+	annotationWrites *quota.Buckets
+	// wrongCodes holds the wrong pairing codes of each client address (screens.go).
+	wrongCodes *quota.Buckets
 }
 
 // New builds the HTTP server; Listen or App start it.
@@ -237,6 +245,8 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 	s.routeFilterValues()
 	s.routeCredentials()
 	s.routeAlerts()
+	s.routeAnnotations()
+	s.routeScreens()
 	s.routeStatic()
 	return s
 }

@@ -16,9 +16,24 @@ function takeFromURL() {
 }
 takeFromURL();
 
-// token is the page's credential, if it was opened with one; otherwise '' (the session cookie).
+// STORED_TOKEN is where a paired TV keeps the display credential it received over its
+// pairing connection (tv.js): in localStorage, so that it survives the TV's restarts; never in
+// a URL or a link.
+export const STORED_TOKEN = 'truthboard.display-token';
+
+// storedToken is the display credential of a paired TV ('' on every other page).
+function storedToken() {
+  try {
+    return document.body.classList.contains('tv') ? (localStorage.getItem(STORED_TOKEN) || '') : '';
+  } catch (e) {
+    return '';
+  }
+}
+
+// token is the page's credential, if it was opened with one, else a paired TV's own; otherwise
+// '' (the session cookie).
 export function token() {
-  return sessionStorage.getItem(KEY) || '';
+  return sessionStorage.getItem(KEY) || storedToken();
 }
 
 // hadToken tells whether this tab was given a credential (to say it was revoked, not missing).

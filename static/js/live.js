@@ -17,6 +17,7 @@ const BACKOFF_MIN = 1000;
 const BACKOFF_MAX = 30000;
 
 export {authHeaders, token} from './credential.js';
+export {STORED_TOKEN} from './credential.js';
 // subscriptionFromURL reads window and filters from the page's URL (comma-separated values).
 export function subscriptionFromURL(view, defaultWindow = '5m') {
   const q = new URLSearchParams(location.search);
@@ -64,8 +65,11 @@ function ago(ms) {
 // instance is created at its first snapshot and then only updated: never re-created, never
 // cleared (a message without charts leaves the last ones on screen).
 export class ChartSet {
-  constructor({theme = null, decorate = null} = {}) {
+  // renderer 'svg' draws a chart's texts as DOM elements (the light pages: a test can check
+  // that none overlaps another on a phone); the TV wall keeps ECharts' canvas.
+  constructor({theme = null, decorate = null, renderer = 'canvas'} = {}) {
     this.theme = theme;
+    this.renderer = renderer;
     this.decorate = decorate;
     this.charts = new Map();
     this.shapes = new Map(); // name → the last snapshot's options, for decorate on resize
@@ -91,7 +95,7 @@ export class ChartSet {
       let c = this.charts.get(name);
       if (msg.type === 'snapshot') {
         if (!c) {
-          c = window.echarts.init(el, this.theme);
+          c = window.echarts.init(el, this.theme, {renderer: this.renderer});
           this.charts.set(name, c);
           if (this.onCreate) this.onCreate(name, c);
         }
@@ -127,8 +131,14 @@ const LABELS = {
 // Live keeps a screen subscribed to /v1/live. onMessage(msg) gets every snapshot and update;
 // the badge element (if any) and document.body's data-live attribute show the freshness.
 export class Live {
-  constructor({subscription, onMessage, badge, onAlerts}) {
+  constructor({subscription, onMessage, badge, onAlerts, onCommand, onUnauthorized, heartbeat}) {
     this.sub = subscription;
+    // onCommand(msg) gets the commands of a paired screen (docs/live-protocol.md, "Screens").
+    this.onCommand = onCommand;
+    // onUnauthorized() replaces the sign-in form when the credential is refused or revoked.
+    this.onUnauthorized = onUnauthorized;
+    // heartbeat() returns what a paired screen reports every 5 s.
+    this.heartbeat = heartbeat;
     this.onMessage = onMessage;
     // onAlerts(alerts) gets the server's pending and firing alerts with every message.
     this.onAlerts = onAlerts;
@@ -150,6 +160,9 @@ export class Live {
   start() {
     this.connect();
     setInterval(() => this.watch(), 500);
+    if (this.heartbeat) {
+      setInterval(() => this.beat(), 5000);
+    }
     this.render();
   }
 
@@ -159,6 +172,10 @@ export class Live {
     this.refused = '';
     this.status.clear('refused');
     if (this.open) this.ws.send(JSON.stringify(sub));
+  }
+
+  beat() {
+    if (this.open) this.ws.send(JSON.stringify(Object.assign({type: 'heartbeat'}, this.heartbeat())));
   }
 
   connect() {
@@ -179,6 +196,7 @@ export class Live {
       opened = true;
       this.open = true;
       ws.send(JSON.stringify(this.sub));
+      if (this.heartbeat) this.beat();
       this.render();
     };
     ws.onmessage = (e) => {
@@ -186,6 +204,10 @@ export class Live {
       try {
         m = JSON.parse(e.data);
       } catch (err) {
+        return;
+      }
+      if (m.type === 'command') {
+        if (this.onCommand) this.onCommand(m);
         return;
       }
       if (m.type === 'error') {
@@ -227,6 +249,10 @@ export class Live {
         return;
       }
       if (e.code === 1009) console.error('truthboard live: subscribe message too big');
+      if (e.code === 4401 && this.onUnauthorized) {
+        this.onUnauthorized();
+        return;
+      }
       this.closed(opened, heard);
     };
     ws.onerror = () => {}; // onclose follows
@@ -239,6 +265,10 @@ export class Live {
       // credentials are the reason, and send the user to sign in if so.
       try {
         const r = await fetch('/v1/me', {headers: authHeaders(), credentials: 'same-origin', cache: 'no-store'});
+        if (r.status === 401 && this.onUnauthorized) {
+          this.onUnauthorized();
+          return;
+        }
         if (r.status === 401) {
           const body = await r.json().catch(() => ({}));
           if (body.reason === 'revoked' || hadToken()) {
