@@ -388,8 +388,9 @@ function readBody(req, limit) {
     req.on('data', (chunk) => {
       size += chunk.length;
       if (size > limit) {
+        // Nothing more is kept; the connection closes once the error is sent (see send).
+        chunks.length = 0;
         reject(new ClickHouseError(299, `The request body is larger than -max-body-bytes (${limit} bytes). (QUERY_IS_TOO_LARGE)`));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
@@ -422,6 +423,11 @@ async function main() {
     const url = new URL(req.url, 'http://localhost');
     const send = (status, headers, body) => {
       if (res.headersSent || res.destroyed) return;
+      if (!req.complete) {
+        // The body was not read to its end (too large): answer, then close the connection.
+        headers = { ...headers, Connection: 'close' };
+        res.on('finish', () => req.destroy());
+      }
       res.writeHead(status, { 'Content-Length': body.length, ...headers });
       res.end(body);
     };
