@@ -112,6 +112,15 @@ test('an external table without a structure is refused, naming it', async () => 
   assert.equal(ok.text, '1\n');
 });
 
+test('sessions close after their session_timeout, and a bad timeout is refused', async () => {
+  await query('SET max_threads = 5', { session_id: 'short', session_timeout: '1' });
+  assert.equal((await query("SELECT getSetting('max_threads')", { session_id: 'short', session_timeout: '1', session_check: '1' })).text, '5\n');
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const gone = await query('SELECT 1', { session_id: 'short', session_check: '1' });
+  assert.equal(gone.code, '372');
+  assert.equal((await query('SELECT 1', { session_id: 'x', session_timeout: '0' })).code, '374');
+});
+
 test('a body over -max-body-bytes is refused', async () => {
   const r = await query('SELECT 1 -- ' + 'x'.repeat(1_100_000));
   assert.equal(r.status, 413);
