@@ -18,7 +18,7 @@ SOAK ?=
 # Runs a command with TRUTHBOARD_CLICKHOUSE_ADDR set, starting a local ClickHouse if needed.
 WITH_CLICKHOUSE = env_=$$(scripts/clickhouse.sh env) && eval "$$env_" &&
 
-.PHONY: help run test build fuzz bench bench-ingest bench-metrics bench-live bench-alerts screenshots leakcheck clickhouse-stop
+.PHONY: help run test build fuzz bench bench-ingest bench-cluster bench-metrics bench-live bench-alerts screenshots leakcheck clickhouse-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ bench: bench-ingest bench-metrics bench-live bench-alerts ## every benchmark, ea
 
 bench-ingest: ## HTTP ingest against the bare driver, ack latency at 20k events/s, overload (~5 min)
 	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools ingest-bench -suite ingest -out docs/benchmarks.md
+
+bench-cluster: ## ingest through one and two nodes on a local ClickHouse cluster with NATS claims vs. the bare driver; freshness on the other node (~5 min)
+	go run ./cmd/truthboard-tools ingest-bench -suite cluster -out docs/benchmarks.md
 
 bench-metrics: ## the executive view's queries per tick at 1M, 10M and 50M events of history (~10 min)
 	$(WITH_CLICKHOUSE) go run ./cmd/truthboard-tools metrics-bench -diagnose 0 -out docs/benchmarks.md

@@ -52,6 +52,8 @@ TOOLS_BIN=$ROOT/var/gobin
 COMPAT_DIR=clickhouse/compat
 CHROMIUM=/usr/bin/chromium
 ALERTMANAGER=/usr/bin/prometheus-alertmanager
+NATS_SERVER=/usr/sbin/nats-server
+ZOOKEEPER_JAR=/usr/share/java/zookeeper.jar
 
 say() { printf 'test.sh: %s\n' "$*" >&2; }
 die() {
@@ -124,6 +126,20 @@ ensure_chromium() {
 ensure_alertmanager() {
 	[[ -x $ALERTMANAGER ]] || apt_install prometheus-alertmanager
 	[[ -x $ALERTMANAGER ]] || die "$ALERTMANAGER is still missing after installing prometheus-alertmanager"
+}
+
+# ensure_nats installs Debian's nats-server: the claim and cluster tests (internal/claim,
+# cmd/truthboard) run it with JetStream on a loopback port and a store folder of their own.
+ensure_nats() {
+	[[ -x $NATS_SERVER ]] || apt_install nats-server
+	[[ -x $NATS_SERVER ]] || die "$NATS_SERVER is still missing after installing nats-server"
+}
+
+# ensure_zookeeper installs Debian's ZooKeeper (and Java): the cluster tests (cmd/truthboard)
+# replicate two ClickHouse servers through one they start on a loopback port.
+ensure_zookeeper() {
+	[[ -f $ZOOKEEPER_JAR ]] || apt_install zookeeper
+	[[ -f $ZOOKEEPER_JAR ]] || die "$ZOOKEEPER_JAR is still missing after installing zookeeper"
 }
 
 # ensure_compat_modules runs npm ci for the modern-ClickHouse check when node_modules is missing
@@ -238,11 +254,13 @@ fi
 
 # --- set-up ---------------------------------------------------------------------------------
 
-step "tools (go, gcc, node, chromium, alertmanager)"
+step "tools (go, gcc, node, chromium, alertmanager, nats-server, zookeeper)"
 ensure_go
 ensure_node
 ensure_chromium
 ensure_alertmanager
+ensure_nats
+ensure_zookeeper
 done_step ok
 
 step "clickhouse"

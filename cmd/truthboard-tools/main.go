@@ -5,6 +5,7 @@
 //	truthboard-tools metrics-bench  the executive view's queries per tick at growing history
 //	truthboard-tools live-bench     freshness and fan-out of the live dashboards
 //	truthboard-tools alert-bench    false alarms and time to fire of the default alert rules
+//	truthboard-tools screens-bench  1,000 paired screens: memory, a command's time to reach them all
 //	truthboard-tools soak           a long run under load: resources must stay flat
 //	truthboard-tools browse         screenshots of the dashboards, the TV wall's JS heap
 //	truthboard-tools help           this list
@@ -30,6 +31,7 @@ import (
 	"github.com/truthboard/truthboard/internal/bench/ingestbench"
 	"github.com/truthboard/truthboard/internal/bench/livebench"
 	"github.com/truthboard/truthboard/internal/bench/metricsbench"
+	"github.com/truthboard/truthboard/internal/bench/screensbench"
 	"github.com/truthboard/truthboard/internal/bench/soak"
 	"github.com/truthboard/truthboard/internal/benchkit"
 )
@@ -45,6 +47,7 @@ var subcommands = []subcommand{
 	{"metrics-bench", "the executive view's queries per tick, growing history (make bench-metrics)", metricsbench.Run},
 	{"live-bench", "live dashboards: freshness, fan-out to 5,000 screens (make bench-live)", livebench.Run},
 	{"alert-bench", "alert rules on demo traffic: false alarms, time to fire, cost (make bench-alerts)", alertbench.Run},
+	{"screens-bench", "1,000 paired screens with heartbeats: memory, a command's time to reach them all", screensbench.Run},
 	{"soak", "long load: RSS, goroutines, open files must stay flat (make soak)", soak.Run},
 	{"browse", "screenshots | leakcheck: the dashboards in headless chromium (make screenshots)", browse.Run},
 }

@@ -187,10 +187,14 @@ func (p *serverProc) drained() {
 // gets a 202, as a webhook sender with retries does.
 type loadGen struct {
 	t       *testing.T
-	url     string
+	urls    []string // the nodes: a client sends its batches to each in turn, and a retry to the next
 	clients int
 	perReq  int
 	pause   time.Duration // between one client's requests
+	// resendEvery, when above 0 with several nodes, resends every resendEvery-th acknowledged
+	// batch to the next node as well, as a load balancer that timed out would; resent counts them.
+	resendEvery int
+	resent      int
 
 	mu       sync.Mutex
 	acked    []string        // every event of a 202 answer
@@ -201,7 +205,12 @@ type loadGen struct {
 }
 
 func startLoad(t *testing.T, url string, clients int) *loadGen {
-	l := &loadGen{t: t, url: url, clients: clients, perReq: 50, pause: 20 * time.Millisecond,
+	return startLoadOn(t, []string{url}, clients, 0)
+}
+
+// startLoadOn is startLoad over several nodes; see loadGen.resendEvery.
+func startLoadOn(t *testing.T, urls []string, clients, resendEvery int) *loadGen {
+	l := &loadGen{t: t, urls: urls, resendEvery: resendEvery, clients: clients, perReq: 50, pause: 20 * time.Millisecond,
 		inFlight: map[string]bool{}, statuses: map[int]int{}, stop: make(chan struct{})}
 	for c := range clients {
 		l.wg.Add(1)
@@ -231,7 +240,8 @@ func (l *loadGen) client(c int) {
 				return
 			default:
 			}
-			status := l.post(hc, body.String())
+			node := (c + seq + attempt) % len(l.urls)
+			status, _ := l.post(hc, l.urls[node], body.String())
 			l.mu.Lock()
 			l.statuses[status]++
 			if status == http.StatusAccepted {
@@ -239,6 +249,7 @@ func (l *loadGen) client(c int) {
 			}
 			l.mu.Unlock()
 			if status == http.StatusAccepted {
+				l.resend(hc, seq, (node+1)%len(l.urls), body.String(), len(ids))
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -247,23 +258,43 @@ func (l *loadGen) client(c int) {
 	}
 }
 
-func (l *loadGen) post(hc *http.Client, body string) int {
-	req, _ := http.NewRequest(http.MethodPost, l.url+"/v1/events", strings.NewReader(body))
+// resend sends an acknowledged batch again to another node, every resendEvery-th batch: it
+// must take none of its events.
+func (l *loadGen) resend(hc *http.Client, seq, node int, body string, events int) {
+	if l.resendEvery == 0 || len(l.urls) < 2 || seq%l.resendEvery != 0 {
+		return
+	}
+	status, a := l.post(hc, l.urls[node], body)
+	if status != http.StatusAccepted {
+		return // the node is away: nothing was taken
+	}
+	l.mu.Lock()
+	l.resent++
+	l.mu.Unlock()
+	if a.Accepted != 0 || a.Duplicates != events {
+		l.t.Errorf("a batch of %d events resent to another node after its 202: %d accepted again, %d duplicates; want 0 and %d", events, a.Accepted, a.Duplicates, events)
+	}
+}
+
+func (l *loadGen) post(hc *http.Client, url, body string) (int, ingestAnswer) {
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/events", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+faultKey)
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0
+		return 0, ingestAnswer{}
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
+	var a ingestAnswer
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &a)
 	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusServiceUnavailable {
 		l.t.Errorf("POST /v1/events: %d, want 202 or 503", resp.StatusCode)
 	}
 	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
 		l.t.Errorf("503 without Retry-After")
 	}
-	return resp.StatusCode
+	return resp.StatusCode, a
 }
 
 func (l *loadGen) unanswered(ids []string) {
@@ -310,7 +341,7 @@ func (l *loadGen) finish() (acked []string, maybe map[string]bool) {
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.t.Logf("load: %d events acknowledged by %d clients; answers by status (0: no answer) %v", len(l.acked), l.clients, l.statuses)
+	l.t.Logf("load: %d events acknowledged by %d clients; answers by status (0: no answer) %v; %d batches resent to another node after their 202", len(l.acked), l.clients, l.statuses, l.resent)
 	return l.acked, l.inFlight
 }
 
@@ -516,8 +547,8 @@ func TestFaultSIGTERM(t *testing.T) {
 // ---- a ClickHouse server of the test's own, to stop and start ----
 
 type privateClickHouse struct {
-	t    *testing.T
-	env  []string
+	t *testing.T
+	*benchkit.LocalClickHouse
 	opts store.Options
 }
 
@@ -525,32 +556,31 @@ type privateClickHouse struct {
 // script, on free ports with its data in a temporary folder, stopped when the test ends.
 func startPrivateClickHouse(t *testing.T) *privateClickHouse {
 	t.Helper()
-	port := func() string { _, p, _ := net.SplitHostPort(freeAddr(t)); return p }
-	native := port()
-	ch := &privateClickHouse{t: t, env: append(os.Environ(),
-		"TRUTHBOARD_LOCAL_CLICKHOUSE_DIR="+t.TempDir(),
-		"TRUTHBOARD_CLICKHOUSE_ADDR=127.0.0.1:"+native,
-		"TRUTHBOARD_LOCAL_CLICKHOUSE_HTTP_PORT="+port(),
-		"TRUTHBOARD_LOCAL_CLICKHOUSE_INTERSERVER_PORT="+port(),
-	)}
-	ch.opts = store.Options{Addr: "127.0.0.1:" + native, Database: "truthboard_fault", DialTimeout: 2 * time.Second}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := benchkit.NewLocalClickHouse(root, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := &privateClickHouse{t: t, LocalClickHouse: local,
+		opts: store.Options{Addr: local.Addr, Database: "truthboard_fault", DialTimeout: 2 * time.Second}}
 	ch.start()
 	t.Cleanup(ch.stop)
 	return ch
 }
 
-func (c *privateClickHouse) script(arg string) {
+func (c *privateClickHouse) start() {
 	c.t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
+	if err := c.Start(); err != nil {
 		c.t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(root, "scripts", "clickhouse.sh"), arg)
-	cmd.Env = c.env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		c.t.Fatalf("scripts/clickhouse.sh %s: %v\n%s", arg, err, out)
 	}
 }
 
-func (c *privateClickHouse) start() { c.script("ensure") }
-func (c *privateClickHouse) stop()  { c.script("stop") }
+func (c *privateClickHouse) stop() {
+	c.t.Helper()
+	if err := c.Stop(); err != nil {
+		c.t.Fatal(err)
+	}
+}

@@ -246,13 +246,7 @@ func (c *privateClickHouse) kill9DuringInsert() bool {
 // until it is gone. The pid is the one scripts/clickhouse.sh keeps in its state folder.
 func (c *privateClickHouse) kill9() {
 	c.t.Helper()
-	var dir string
-	for _, kv := range c.env {
-		if v, ok := strings.CutPrefix(kv, "TRUTHBOARD_LOCAL_CLICKHOUSE_DIR="); ok {
-			dir = v
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "clickhouse-server.pid"))
+	b, err := os.ReadFile(filepath.Join(c.Dir, "clickhouse-server.pid"))
 	if err != nil {
 		c.t.Fatalf("the test's ClickHouse has no pid file: %v", err)
 	}

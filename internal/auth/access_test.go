@@ -168,3 +168,24 @@ func TestValidateName(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionSubject(t *testing.T) {
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	s := NewSessions(NewKeySet("tba_one"), time.Hour)
+	v := s.IssueFor(now, Subject{Account: "0123456789abcdef", Role: "viewer"})
+	sub, ok := s.Check(v, now.Add(time.Minute))
+	if !ok || sub.Account != "0123456789abcdef" || sub.Role != "viewer" || !sub.Issued.Equal(now) {
+		t.Errorf("Check = %+v, %v", sub, ok)
+	}
+	if sub, ok := s.Check(s.Issue(now), now); !ok || sub.Account != "" || sub.Role != "admin" {
+		t.Errorf("the admin token's session: %+v, %v", sub, ok)
+	}
+	// The role cannot be changed without the key.
+	forged := strings.Replace(v, ".viewer.", ".admin.", 1)
+	if _, ok := s.Check(forged, now); ok {
+		t.Error("a session whose role was edited is accepted")
+	}
+	if _, ok := s.Check(v, now.Add(time.Hour)); ok {
+		t.Error("an expired session is accepted")
+	}
+}

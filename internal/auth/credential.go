@@ -166,11 +166,17 @@ func (c *Cache) Refresh(ctx context.Context) error {
 
 // Run refreshes the cache now and every interval until ctx ends.
 func (c *Cache) Run(ctx context.Context) {
-	t := time.NewTicker(c.interval)
+	RefreshEvery(ctx, c.interval, c.Refresh, c.log, c.kind.Noun+"s not refreshed; keeping the previous ones")
+}
+
+// RefreshEvery calls refresh now and every interval until ctx ends, logging a failure with
+// message (log may be nil): the loop of the caches of credentials and accounts.
+func RefreshEvery(ctx context.Context, interval time.Duration, refresh func(context.Context) error, log *slog.Logger, message string) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil && c.log != nil {
-			c.log.Warn(c.kind.Noun+"s not refreshed; keeping the previous ones", "err", err)
+		if err := refresh(ctx); err != nil && ctx.Err() == nil && log != nil {
+			log.Warn(message, "err", err)
 		}
 		select {
 		case <-ctx.Done():

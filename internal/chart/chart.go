@@ -359,62 +359,19 @@ func Volume(p rollup.Point) any {
 // CSATPercent is the measure of a trend point: its CSAT in %, a gap below the minimum n.
 func CSATPercent(p rollup.Point) any { return value(p.CSAT, 100) }
 
-// Gauge is a dial of one KPI over its range.
-func Gauge(name string, f metric.Figure, scale float64, min, max int) Options {
-	g := charts.NewGauge()
-	g.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: name}), charts.WithLegendOpts(opts.Legend{Show: opts.Bool(false)}))
-	// The item's name stays the same from tick to tick: ECharts takes a renamed item for a new
-	// one and swings the needle in from the start of the dial at every update. The n is on the
-	// KPI tile beside every gauge; a second line under the value collides with it on a TV.
-	g.AddSeries(name, []opts.GaugeData{{Name: name, Value: value(f, scale)}},
-		charts.WithSeriesOpts(func(s *charts.SingleSeries) {
-			s.Min, s.Max = min, max
-		}))
-	o := toOptions(g)
-	item := o["series"].([]any)[0].(map[string]any)["data"].([]any)[0].(map[string]any)
-	item["detail"] = map[string]any{"formatter": "{value}"}
-	if !f.OK {
-		// ECharts would write NaN and point the needle at an arbitrary place: hide the needle
-		// and say why. Both are set on the data item (go-echarts' GaugeData has no field for
-		// them) so that an update with a value brings the needle and the number back.
-		item["itemStyle"] = map[string]any{"color": "transparent"}
-		item["detail"] = map[string]any{"formatter": "not enough data", "fontSize": 16}
-	}
-	return o
-}
-
-// Funnel is the journey funnel zmot → tmot by events (service contacts happen at any point
-// and are left out).
-func Funnel(rows []rollup.Row) Options {
-	f := charts.NewFunnel()
-	f.SetGlobalOptions(charts.WithTitleOpts(opts.Title{Title: "Journey funnel (events)"}),
-		charts.WithLegendOpts(opts.Legend{Show: opts.Bool(true), Top: "bottom"}))
-	events := map[string]uint64{}
-	for _, r := range rows {
-		events[r.Moment] += r.Events
-	}
-	var data []opts.FunnelData
-	for _, m := range event.Moments {
-		if m == "service" {
-			continue
-		}
-		data = append(data, opts.FunnelData{Name: m, Value: events[m]})
-	}
-	f.AddSeries("events", data, charts.WithSeriesOpts(func(s *charts.SingleSeries) { s.Sort = "none" }))
-	return toOptions(f)
-}
-
 // ChannelBars shows one moment's CSAT per channel with its 95% Wilson interval as a floating
 // bar from low to high (a transparent base stacked under the interval), so two channels whose
 // intervals do not overlap visibly differ. Channels left out of the index are drawn grey.
 func ChannelBars(m rollup.MomentConsistency) Options {
 	b := charts.NewBar()
-	title := "CSAT by channel: " + m.Moment
+	// The moment and its index in the title, what the bars are in the subtitle: short lines
+	// that fit a chart a fifth of a screen wide.
+	title := m.Moment
 	if m.CCI.OK {
-		title += fmt.Sprintf(" (CCI %.2f)", m.CCI.Value)
+		title += fmt.Sprintf(" · CCI %.2f", m.CCI.Value)
 	}
 	b.SetGlobalOptions(
-		charts.WithTitleOpts(opts.Title{Title: title}),
+		charts.WithTitleOpts(opts.Title{Title: title, Subtitle: "CSAT % by channel, 95% interval"}),
 		charts.WithXAxisOpts(opts.XAxis{Type: "category", AxisLabel: allLabels}),
 		charts.WithYAxisOpts(opts.YAxis{Type: "value", Min: 0, Max: 100}),
 		charts.WithTooltipOpts(opts.Tooltip{Show: opts.Bool(true), Trigger: "axis"}),

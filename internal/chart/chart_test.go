@@ -110,9 +110,6 @@ func TestGolden(t *testing.T) {
 		{"heatmap_empty", chart.Heatmap(nil)},
 		{"trend_volume", chart.Trend("Events per moment", trendRows(), chart.Volume)},
 		{"trend_csat", chart.Trend("CSAT per moment (%)", trendRows(), chart.CSATPercent)},
-		{"gauge_nps", chart.Gauge("NPS", rules.NPS(40, 22, 8), 1, -100, 100)},
-		{"gauge_csat_no_data", chart.Gauge("CSAT %", csat(3, 3), 100, 0, 100)},
-		{"funnel", chart.Funnel(gridRows())},
 		{"channel_bars", chart.ChannelBars(serviceConsistency())},
 		{"channel_bars_no_answers", chart.ChannelBars(rollup.MomentConsistency{Moment: "fmot"})},
 	}
@@ -169,8 +166,6 @@ func TestSeriesOnlyKeepsDataInOrder(t *testing.T) {
 	for name, o := range map[string]chart.Options{
 		"heatmap":      chart.Heatmap(gridRows()),
 		"trend":        chart.Trend("t", trendRows(), chart.Volume),
-		"gauge":        chart.Gauge("NPS", rules.NPS(40, 22, 8), 1, -100, 100),
-		"funnel":       chart.Funnel(gridRows()),
 		"channel_bars": chart.ChannelBars(serviceConsistency()),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -322,30 +317,6 @@ func TestVolumeOfPartialBuckets(t *testing.T) {
 	}
 	if want := []any{1.0, 1.2, 0.9, 1.0}; !reflect.DeepEqual(got, want) {
 		t.Errorf("zmot events per second %v, want %v (7 in 7 s, 12 and 9 in 10 s, 6 in 6 s)", got, want)
-	}
-}
-
-func TestGaugeWithoutData(t *testing.T) {
-	item := func(o chart.Options) map[string]any {
-		return series(t, o)[0]["data"].([]any)[0].(map[string]any)
-	}
-	// Not enough data: no number, no needle, and a reason, all on the data item so that an
-	// update (data only) can bring the value back.
-	// The item keeps the chart's name whatever n is (a renamed item makes ECharts swing the
-	// needle from the start of the dial).
-	none := item(chart.SeriesOnly(chart.Gauge("CSAT %", csat(3, 3), 100, 0, 100)))
-	detail, _ := none["detail"].(map[string]any)
-	if none["value"] != "-" || none["name"] != "CSAT %" || detail["formatter"] != "not enough data" || none["itemStyle"] == nil {
-		t.Errorf("gauge without data = %v", none)
-	}
-	some := item(chart.SeriesOnly(chart.Gauge("CSAT %", csat(40, 30), 100, 0, 100)))
-	detail, _ = some["detail"].(map[string]any)
-	if some["value"] != 75.0 || some["name"] != "CSAT %" || detail["formatter"] != "{value}" || some["itemStyle"] != nil {
-		t.Errorf("gauge with data = %v", some)
-	}
-	s := series(t, chart.Gauge("CES", rules.CES(10, 50), 1, 1, 7))[0]
-	if s["min"] != 1.0 || s["max"] != 7.0 {
-		t.Errorf("CES gauge range %v..%v, want 1..7", s["min"], s["max"])
 	}
 }
 

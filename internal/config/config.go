@@ -28,12 +28,19 @@ type Config struct {
 	DataDir string
 
 	// ClickHouseAddr is host:port of ClickHouse: its native protocol (port 9000), or its HTTP
-	// interface (port 8123) when ClickHouseProtocol is "http".
+	// interface (port 8123) when ClickHouseProtocol is "http"; or several, comma-separated (the
+	// replicas of a cluster): a connection goes to the first that answers, so a node keeps
+	// working when a replica stops.
 	ClickHouseAddr string
 	// ClickHouseProtocol is how Truthboard speaks to ClickHouse: "native" (the default, the
 	// native TCP protocol) or "http" (the HTTP interface, for ClickHouse 22.x and later only:
 	// that of ClickHouse 18.16 does not work with the driver).
 	ClickHouseProtocol string
+	// ClickHouseCluster, when set, is the ClickHouse cluster (a name in the servers'
+	// remote_servers, with a keeper and the {shard} and {replica} macros) that the schema is
+	// made on: replicated tables behind Distributed ones, created from every node safely (see
+	// docs/cluster.md). Empty: one server.
+	ClickHouseCluster string
 	// ClickHouseDatabase is created when missing.
 	ClickHouseDatabase string
 	ClickHouseUser     string
@@ -80,6 +87,10 @@ type Config struct {
 	// minute (in a burst, then one every 60/N s); beyond it its requests with a credential get
 	// 429 until it waits. 0 turns the throttle off.
 	AuthFailuresPerMinute int
+	// MaxPasswordHashes bounds the argon2id password hashes computed at once (sign-ins, new
+	// passwords), each about 19 MiB for tens of milliseconds, so a flood of sign-ins costs
+	// bounded memory and CPU; a sign-in that waits 5 s for a free one gets 503.
+	MaxPasswordHashes int
 	// TrustedProxies are the addresses (IP or CIDR) of the proxies in front of the server whose
 	// X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto are believed. Empty: none is, and
 	// those headers are ignored.
@@ -108,8 +119,14 @@ type Config struct {
 	// spool is drained to ClickHouse for at most this long; what remains stays in the spool.
 	ShutdownTimeout time.Duration
 
-	// LiveTick is how often live dashboards are recomputed and pushed.
+	// LiveTick is how often live dashboards are recomputed and pushed at least.
 	LiveTick time.Duration
+	// LiveMinTick is the shortest time between two recomputations of a live dashboard: when
+	// this node's events land in ClickHouse, its dashboards are recomputed at once, but not
+	// sooner than this after the previous time. LiveTick or more: only every LiveTick. Lower
+	// shows events sooner (down to the flush interval plus the queries) at the cost of more
+	// ClickHouse queries per second (docs/benchmarks.md, Live).
+	LiveMinTick time.Duration
 	// DisplayTokenRefresh is how often the server reloads the display tokens and the stored
 	// ingest keys from ClickHouse: the longest a revoked one still works on a node that did not
 	// revoke it, or a new one is refused.
@@ -136,6 +153,19 @@ type Config struct {
 	// (after a burst of 10); a faster one is closed with 1008. 0 turns the limit off.
 	LiveSubscribeRate float64
 
+	// ScreenCodeTTL is how long a pairing code shown on a TV is valid; the TV then shows a new one.
+	ScreenCodeTTL time.Duration
+	// ScreenMaxPending bounds the TVs waiting for pairing on this node, and
+	// ScreenMaxPendingPerAddress those of one client address: beyond, a TV is told to wait.
+	ScreenMaxPending           int
+	ScreenMaxPendingPerAddress int
+	// ScreenWrongCodesPerMinute is how many wrong, expired or used pairing codes one client
+	// address may enter per minute, in a burst; beyond, its pairing requests get 429.
+	ScreenWrongCodesPerMinute int
+	// ScreenOfflineAfter is how long a screen may stay silent before it is listed offline
+	// (screens send a heartbeat every 5 s).
+	ScreenOfflineAfter time.Duration
+
 	// PublicURL is the address people reach this server at (scheme://host[:port], e.g.
 	// https://truthboard.example.com), used in the links that alerts carry to the drill-down.
 	// Empty: the listen address.
@@ -155,6 +185,10 @@ type Config struct {
 	// AlertmanagerURLs are Prometheus Alertmanager base URLs (http://host:9093) that alerts are
 	// pushed to through its API v2, for routing to Slack, Teams, PagerDuty or email.
 	AlertmanagerURLs []string
+	// AnnotationRate is how many annotations one credential may create, change or delete per
+	// minute, in a burst (POST, PATCH and DELETE /v1/annotations); past it the API answers 429.
+	// It bounds the rows a credential can add; each node counts its own requests.
+	AnnotationRate int
 	// AuditInterval is how often the rollup audit compares every rollup table with the raw
 	// table and rebuilds the time buckets that disagree (a ClickHouse crash in mid-insert
 	// leaves some rollups with an insert and others without). 0 turns the audit off: do that on
@@ -163,6 +197,20 @@ type Config struct {
 	// AuditWindow is how far back the audit looks, from now: the time buckets it compares each
 	// run. It never looks where retention may have dropped a table's older days.
 	AuditWindow time.Duration
+
+	// NATSURL is the NATS server with JetStream (nats://host:4222, or several of one NATS
+	// cluster, comma-separated) where the nodes of a Truthboard cluster claim each event's
+	// idempotency key, so that a retry reaching another node is never stored twice (see
+	// docs/cluster.md). Empty: a single node, nothing else to run; ClickHouse's lookup of stored
+	// keys remains the duplicate check.
+	NATSURL string
+	// ClaimWindow is how long a claim lives: a retry reaching another node later than this is
+	// checked against ClickHouse instead. Keep it above the longest ClickHouse outage the spool
+	// rides out. The bucket holds about 150 bytes per event of the window.
+	ClaimWindow time.Duration
+	// ClaimReplicas is how many NATS servers keep each claim: 1 on one NATS server, 3 on a NATS
+	// cluster of three so that a claim survives the loss of one.
+	ClaimReplicas int
 
 	// DemoRate, when above 0, makes `serve` send demo traffic to itself through its own HTTP API
 	// at this many events per second (see `truthboard demo`).
@@ -190,26 +238,36 @@ func Default() Config {
 		MemoryLimit:            384 << 20,
 		// 32 KiB/s is 256 kbit/s: any real sender, and 8 MiB within the 30 s read timeout
 		// needs 280 KB/s anyway.
-		MinUploadRate:             32 << 10,
-		AuthFailuresPerMinute:     20,
-		Retention:                 30 * 24 * time.Hour,
-		FlushInterval:             100 * time.Millisecond,
-		FlushRows:                 20_000,
-		SpoolMaxBytes:             1 << 30,
-		DeadLetterMaxBytes:        64 << 20,
-		ShutdownTimeout:           15 * time.Second,
-		LiveTick:                  time.Second,
-		DisplayTokenRefresh:       5 * time.Second,
-		LiveMaxQueries:            3,
-		ReadMaxQueries:            3,
-		LiveMaxFeeds:              64,
-		LiveMaxFeedsPerCredential: 16,
-		LiveMaxConnsPerCredential: 50,
-		LiveMaxConnsPerAddress:    100,
-		LiveSubscribeRate:         2,
-		AlertInterval:             10 * time.Second,
-		AuditInterval:             time.Minute,
-		AuditWindow:               2 * time.Hour,
+		MinUploadRate:              32 << 10,
+		AuthFailuresPerMinute:      20,
+		MaxPasswordHashes:          2,
+		Retention:                  30 * 24 * time.Hour,
+		FlushInterval:              100 * time.Millisecond,
+		FlushRows:                  20_000,
+		SpoolMaxBytes:              1 << 30,
+		DeadLetterMaxBytes:         64 << 20,
+		ShutdownTimeout:            15 * time.Second,
+		LiveTick:                   time.Second,
+		LiveMinTick:                500 * time.Millisecond,
+		DisplayTokenRefresh:        5 * time.Second,
+		LiveMaxQueries:             3,
+		ReadMaxQueries:             3,
+		LiveMaxFeeds:               64,
+		LiveMaxFeedsPerCredential:  16,
+		LiveMaxConnsPerCredential:  50,
+		LiveMaxConnsPerAddress:     100,
+		LiveSubscribeRate:          2,
+		ScreenCodeTTL:              10 * time.Minute,
+		ScreenMaxPending:           200,
+		ScreenMaxPendingPerAddress: 3,
+		ScreenWrongCodesPerMinute:  10,
+		ScreenOfflineAfter:         20 * time.Second,
+		AlertInterval:              10 * time.Second,
+		AnnotationRate:             60,
+		AuditInterval:              time.Minute,
+		AuditWindow:                2 * time.Hour,
+		ClaimWindow:                time.Hour,
+		ClaimReplicas:              1,
 	}
 }
 
@@ -223,8 +281,9 @@ func (c *Config) settings() []setting {
 	return []setting{
 		{"listen", "TRUTHBOARD_LISTEN", "host:port of the HTTP server", (*hostPort)(&c.Listen)},
 		{"data-dir", "TRUTHBOARD_DATA_DIR", "folder for generated keys and tokens, and the spool", (*text)(&c.DataDir)},
-		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol (port 9000), or of its HTTP interface (port 8123) with -clickhouse-protocol http", (*hostPort)(&c.ClickHouseAddr)},
+		{"clickhouse-addr", "TRUTHBOARD_CLICKHOUSE_ADDR", "host:port of ClickHouse's native protocol (port 9000), or of its HTTP interface (port 8123) with -clickhouse-protocol http; several comma-separated: replicas, tried in order", (*hostPorts)(&c.ClickHouseAddr)},
 		{"clickhouse-protocol", "TRUTHBOARD_CLICKHOUSE_PROTOCOL", "how to speak to ClickHouse: native (TCP) or http (its HTTP interface; ClickHouse 22.x and later)", (*protocol)(&c.ClickHouseProtocol)},
+		{"clickhouse-cluster", "TRUTHBOARD_CLICKHOUSE_CLUSTER", "ClickHouse cluster (of remote_servers) to make the schema on, as replicated and Distributed tables (empty: one server)", (*text)(&c.ClickHouseCluster)},
 		{"clickhouse-database", "TRUTHBOARD_CLICKHOUSE_DATABASE", "ClickHouse database, created when missing", (*text)(&c.ClickHouseDatabase)},
 		{"clickhouse-user", "TRUTHBOARD_CLICKHOUSE_USER", "ClickHouse user", (*text)(&c.ClickHouseUser)},
 		{"clickhouse-password", "TRUTHBOARD_CLICKHOUSE_PASSWORD", "ClickHouse password", (*text)(&c.ClickHousePassword)},
@@ -241,6 +300,7 @@ func (c *Config) settings() []setting {
 		{"memory-limit", "TRUTHBOARD_MEMORY_LIMIT", "soft memory limit of the server in bytes: near it the garbage collector works harder instead of growing the heap (0: none; GOMEMLIMIT wins when set)", (*count)(&c.MemoryLimit)},
 		{"min-upload-rate", "TRUTHBOARD_MIN_UPLOAD_RATE", "slowest average rate of an ingest body in bytes per second, after its first 5 s; slower ones are cut with 408 (0: no minimum)", (*count)(&c.MinUploadRate)},
 		{"auth-failures-per-minute", "TRUTHBOARD_AUTH_FAILURES_PER_MINUTE", "wrong credentials one client address may present per minute before its requests with a credential get 429 (0: no limit)", (*count)(&c.AuthFailuresPerMinute)},
+		{"max-password-hashes", "TRUTHBOARD_MAX_PASSWORD_HASHES", "password hashes (argon2id, 19 MiB each) computed at once for sign-ins and new passwords; a sign-in that waits 5 s for one gets 503", (*count)(&c.MaxPasswordHashes)},
 		{"trusted-proxies", "TRUTHBOARD_TRUSTED_PROXIES", "comma-separated IP addresses or CIDR ranges of the proxies in front, whose X-Forwarded-For/-Host/-Proto are believed (empty: none)", (*list)(&c.TrustedProxies)},
 		{"retention", "TRUTHBOARD_RETENTION", "how long events are kept, e.g. 720h", (*duration)(&c.Retention)},
 		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
@@ -249,8 +309,9 @@ func (c *Config) settings() []setting {
 		{"spool-max-bytes", "TRUTHBOARD_SPOOL_MAX_BYTES", "disk quota of the spool in bytes; beyond it ingest answers 503", (*count)(&c.SpoolMaxBytes)},
 		{"dead-letter-max-bytes", "TRUTHBOARD_DEAD_LETTER_MAX_BYTES", "disk quota of the dead-letter (<spool-dir>/dead-letter) of records and events ClickHouse cannot take; when full they wait in the spool", (*count)(&c.DeadLetterMaxBytes)},
 		{"shutdown-timeout", "TRUTHBOARD_SHUTDOWN_TIMEOUT", "longest graceful stop on SIGTERM; what is not in ClickHouse by then stays in the spool", (*duration)(&c.ShutdownTimeout)},
-		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed", (*duration)(&c.LiveTick)},
-		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens and stored ingest keys are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
+		{"live-tick", "TRUTHBOARD_LIVE_TICK", "how often live dashboards are recomputed and pushed at least", (*duration)(&c.LiveTick)},
+		{"live-min-tick", "TRUTHBOARD_LIVE_MIN_TICK", "shortest time between two recomputations of a live dashboard, which run as soon as new events land in ClickHouse (-live-tick or more: only every -live-tick)", (*duration)(&c.LiveMinTick)},
+		{"display-token-refresh", "TRUTHBOARD_DISPLAY_TOKEN_REFRESH", "how often display tokens, stored ingest keys and accounts are reloaded from ClickHouse (the longest a revoked one still works)", (*duration)(&c.DisplayTokenRefresh)},
 		{"allowed-origins", "TRUTHBOARD_ALLOWED_ORIGINS", "other browser origins allowed to open live connections (comma-separated, * for any)", (*list)(&c.AllowedOrigins)},
 		{"live-max-queries", "TRUTHBOARD_LIVE_MAX_QUERIES", "most ClickHouse queries the live feeds run at once", (*count)(&c.LiveMaxQueries)},
 		{"read-max-queries", "TRUTHBOARD_READ_MAX_QUERIES", "most ClickHouse queries of GET /v1/metrics and /v1/consistency at once", (*count)(&c.ReadMaxQueries)},
@@ -259,15 +320,34 @@ func (c *Config) settings() []setting {
 		{"live-max-conns-per-credential", "TRUTHBOARD_LIVE_MAX_CONNS_PER_CREDENTIAL", "most open live connections of one display token, sign-in or the admin token (0: no limit)", (*count)(&c.LiveMaxConnsPerCredential)},
 		{"live-max-conns-per-address", "TRUTHBOARD_LIVE_MAX_CONNS_PER_ADDRESS", "most open live connections from one client address (0: no limit)", (*count)(&c.LiveMaxConnsPerAddress)},
 		{"live-subscribe-rate", "TRUTHBOARD_LIVE_SUBSCRIBE_RATE", "messages per second a live connection may send after a burst of 10; faster ones are closed with 1008 (0: no limit)", (*rate)(&c.LiveSubscribeRate)},
+		{"screen-code-ttl", "TRUTHBOARD_SCREEN_CODE_TTL", "how long a pairing code shown on a TV is valid", (*duration)(&c.ScreenCodeTTL)},
+		{"screen-max-pending", "TRUTHBOARD_SCREEN_MAX_PENDING", "most TVs waiting for pairing on this node", (*count)(&c.ScreenMaxPending)},
+		{"screen-max-pending-per-address", "TRUTHBOARD_SCREEN_MAX_PENDING_PER_ADDRESS", "most TVs waiting for pairing from one client address", (*count)(&c.ScreenMaxPendingPerAddress)},
+		{"screen-wrong-codes-per-minute", "TRUTHBOARD_SCREEN_WRONG_CODES_PER_MINUTE", "wrong pairing codes one client address may enter per minute before its requests get 429", (*count)(&c.ScreenWrongCodesPerMinute)},
+		{"screen-offline-after", "TRUTHBOARD_SCREEN_OFFLINE_AFTER", "how long a screen may stay silent before it is listed offline (screens send a heartbeat every 5 s)", (*duration)(&c.ScreenOfflineAfter)},
 		{"public-url", "TRUTHBOARD_PUBLIC_URL", "address people reach this server at, for links in alerts (empty: the listen address)", (*webURL)(&c.PublicURL)},
 		{"alert-rules", "TRUTHBOARD_ALERT_RULES", "JSON file of alert rules (empty: the default rules)", (*text)(&c.AlertRulesFile)},
 		{"alert-interval", "TRUTHBOARD_ALERT_INTERVAL", "how often alert rules are evaluated", (*duration)(&c.AlertInterval)},
 		{"alert-webhook-url", "TRUTHBOARD_ALERT_WEBHOOK_URL", "comma-separated URLs that receive alerts as Alertmanager-compatible webhooks", (*webURLs)(&c.AlertWebhookURLs)},
 		{"alertmanager-url", "TRUTHBOARD_ALERTMANAGER_URL", "comma-separated Prometheus Alertmanager base URLs that alerts are pushed to", (*webURLs)(&c.AlertmanagerURLs)},
+		{"annotation-rate", "TRUTHBOARD_ANNOTATION_RATE", "annotations one credential may create, change or delete per minute", (*count)(&c.AnnotationRate)},
 		{"audit-interval", "TRUTHBOARD_AUDIT_INTERVAL", "how often the rollups are compared with the raw events and repaired (0: never; keep it on one node only)", (*duration)(&c.AuditInterval)},
 		{"audit-window", "TRUTHBOARD_AUDIT_WINDOW", "how far back the rollup audit looks each time", (*duration)(&c.AuditWindow)},
+		{"nats-url", "TRUTHBOARD_NATS_URL", "NATS server(s) with JetStream where the nodes of a cluster claim events, so that a retry reaching another node is not stored twice, e.g. nats://127.0.0.1:4222 (empty: a single node)", (*natsURLs)(&c.NATSURL)},
+		{"claim-window", "TRUTHBOARD_CLAIM_WINDOW", "how long a node's claim on an event lasts (with -nats-url); keep it above the longest ClickHouse outage", (*duration)(&c.ClaimWindow)},
+		{"claim-replicas", "TRUTHBOARD_CLAIM_REPLICAS", "how many NATS servers keep each claim (with -nats-url): 1, or 3 on a NATS cluster", (*count)(&c.ClaimReplicas)},
 		{"demo-rate", "TRUTHBOARD_DEMO_RATE", "send this many demo events per second to the server itself (0: off)", (*rate)(&c.DemoRate)},
 	}
+}
+
+// EnvNames are the environment variables of every setting, in the order of the help.
+func EnvNames() []string {
+	var c Config
+	var names []string
+	for _, s := range c.settings() {
+		names = append(names, s.env)
+	}
+	return names
 }
 
 // Load reads the environment (through getenv), then the flags in args, over the defaults.
@@ -350,6 +430,7 @@ func (c Config) Validate() error {
 	}
 	positive(c.LiveMaxQueries, "live-max-queries", "TRUTHBOARD_LIVE_MAX_QUERIES")
 	positive(c.ReadMaxQueries, "read-max-queries", "TRUTHBOARD_READ_MAX_QUERIES")
+	positive(c.MaxPasswordHashes, "max-password-hashes", "TRUTHBOARD_MAX_PASSWORD_HASHES")
 	if spare := c.ClickHouseMaxConns - c.LiveMaxQueries - c.ReadMaxQueries; spare < MinSpareConns {
 		errs = append(errs, fmt.Errorf("-clickhouse-max-conns (TRUTHBOARD_CLICKHOUSE_MAX_CONNS) is %d, which leaves %d beside -live-max-queries (%d) and -read-max-queries (%d): ingest, credential reloads and the admin API need at least %d of their own; raise it or lower the other two", c.ClickHouseMaxConns, max(spare, 0), c.LiveMaxQueries, c.ReadMaxQueries, MinSpareConns))
 	}
@@ -379,14 +460,32 @@ func (c Config) Validate() error {
 	if c.LiveTick < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-live-tick (TRUTHBOARD_LIVE_TICK) is %s: use at least 100ms, e.g. 1s", c.LiveTick))
 	}
+	if c.LiveMinTick < 50*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-live-min-tick (TRUTHBOARD_LIVE_MIN_TICK) is %s: use at least 50ms, e.g. 500ms (a value of -live-tick or more turns the early recomputations off)", c.LiveMinTick))
+	}
 	if c.DisplayTokenRefresh < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-display-token-refresh (TRUTHBOARD_DISPLAY_TOKEN_REFRESH) is %s: use at least 100ms, e.g. 5s", c.DisplayTokenRefresh))
+	}
+	if c.ScreenCodeTTL < time.Minute || c.ScreenCodeTTL > time.Hour {
+		errs = append(errs, fmt.Errorf("-screen-code-ttl (TRUTHBOARD_SCREEN_CODE_TTL) is %s: use 1m to 1h, e.g. 10m (long enough to walk to a computer, short enough that a code seen once is soon useless)", c.ScreenCodeTTL))
+	}
+	if c.ScreenMaxPending < 1 || c.ScreenMaxPendingPerAddress < 1 || c.ScreenWrongCodesPerMinute < 1 {
+		errs = append(errs, errors.New("-screen-max-pending, -screen-max-pending-per-address and -screen-wrong-codes-per-minute (TRUTHBOARD_SCREEN_…) must be at least 1, e.g. 200, 3 and 10"))
+	}
+	if c.ScreenOfflineAfter < 10*time.Second {
+		errs = append(errs, fmt.Errorf("-screen-offline-after (TRUTHBOARD_SCREEN_OFFLINE_AFTER) is %s: use at least 10s (screens send a heartbeat every 5 s), e.g. 20s", c.ScreenOfflineAfter))
 	}
 	if c.AuditInterval != 0 && c.AuditInterval < time.Second {
 		errs = append(errs, fmt.Errorf("-audit-interval (TRUTHBOARD_AUDIT_INTERVAL) is %s: use 0 (off) or at least 1s, e.g. 1m", c.AuditInterval))
 	}
 	if c.AuditInterval != 0 && c.AuditWindow < time.Hour {
 		errs = append(errs, fmt.Errorf("-audit-window (TRUTHBOARD_AUDIT_WINDOW) is %s: use at least 1h, e.g. 2h", c.AuditWindow))
+	}
+	if c.NATSURL != "" && c.ClaimWindow < time.Minute {
+		errs = append(errs, fmt.Errorf("-claim-window (TRUTHBOARD_CLAIM_WINDOW) is %s: use at least 1m, e.g. 1h, longer than the ClickHouse outages to ride out", c.ClaimWindow))
+	}
+	if c.NATSURL != "" && (c.ClaimReplicas < 1 || c.ClaimReplicas > 5) {
+		errs = append(errs, fmt.Errorf("-claim-replicas (TRUTHBOARD_CLAIM_REPLICAS) is %d: use 1 to 5 (JetStream's limit), and no more than the NATS servers of the cluster", c.ClaimReplicas))
 	}
 	if c.ClickHouseDatabase == "" {
 		errs = append(errs, errors.New("-clickhouse-database (TRUTHBOARD_CLICKHOUSE_DATABASE) must not be empty"))
@@ -396,6 +495,9 @@ func (c Config) Validate() error {
 	}
 	if c.AlertInterval < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-alert-interval (TRUTHBOARD_ALERT_INTERVAL) is %s: use at least 100ms, e.g. 1s", c.AlertInterval))
+	}
+	if c.AnnotationRate < 1 {
+		errs = append(errs, fmt.Errorf("-annotation-rate (TRUTHBOARD_ANNOTATION_RATE) is %d: use at least 1 annotation change per minute, e.g. 60", c.AnnotationRate))
 	}
 	if c.IngestRate < 0 || c.DemoRate < 0 {
 		errs = append(errs, errors.New("-ingest-rate and -demo-rate must not be negative"))
@@ -444,6 +546,20 @@ func (p *protocol) Set(v string) error {
 		return fmt.Errorf("want native or http, got %q", v)
 	}
 	*p = protocol(v)
+	return nil
+}
+
+// hostPorts is one host:port or several, comma-separated.
+type hostPorts string
+
+func (h *hostPorts) String() string { return string(*h) }
+func (h *hostPorts) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if _, port, err := net.SplitHostPort(part); err != nil || port == "" {
+			return fmt.Errorf("want host:port such as 127.0.0.1:9000, or several comma-separated, got %q", part)
+		}
+	}
+	*h = hostPorts(v)
 	return nil
 }
 
@@ -508,6 +624,25 @@ func (u *webURL) Set(v string) error {
 
 // webURLs is a comma-separated list of absolute http or https URLs; a URL may have a query
 // (webhook receivers often take their secret there).
+// natsURLs is a comma-separated list of nats:// (or tls://) URLs with a host and port.
+type natsURLs string
+
+func (n *natsURLs) String() string { return string(*n) }
+func (n *natsURLs) Set(v string) error {
+	if v == "" {
+		*n = ""
+		return nil
+	}
+	for _, part := range strings.Split(v, ",") {
+		u, err := url.Parse(strings.TrimSpace(part))
+		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Port() == "" {
+			return fmt.Errorf("%q is not a NATS URL such as nats://127.0.0.1:4222", strings.TrimSpace(part))
+		}
+	}
+	*n = natsURLs(v)
+	return nil
+}
+
 type webURLs []string
 
 func (l *webURLs) String() string { return strings.Join(*l, ",") }

@@ -44,6 +44,7 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{"tiny dead-letter", nil, map[string]string{"TRUTHBOARD_DEAD_LETTER_MAX_BYTES": "100"}, "TRUTHBOARD_DEAD_LETTER_MAX_BYTES"},
 		{"tiny retention", []string{"-retention", "10m"}, nil, "-retention"},
 		{"tick too fast", []string{"-live-tick", "1ms"}, nil, "-live-tick"},
+		{"early ticks too fast", []string{"-live-min-tick", "10ms"}, nil, "-live-min-tick (TRUTHBOARD_LIVE_MIN_TICK) is 10ms: use at least 50ms"},
 		{"stray argument", []string{"now"}, nil, "unexpected argument"},
 		{"guessable admin token", nil, map[string]string{"TRUTHBOARD_ADMIN_TOKEN": "a"}, "TRUTHBOARD_ADMIN_TOKEN) has 1 characters: use at least 16 random ones, e.g. the output of `openssl rand -base64 24`"},
 		{"trusted proxy not an address", nil, map[string]string{"TRUTHBOARD_TRUSTED_PROXIES": "10.0.0.1, proxy.internal"}, `TRUTHBOARD_TRUSTED_PROXIES): "proxy.internal" is not an IP address`},

@@ -32,6 +32,10 @@ type Config struct {
 	URL string
 	// Key is the ingest API key, sent as "Authorization: Bearer <key>". Flag --key.
 	Key string
+	// AdminToken, when set, marks each incident on the trend charts: at its start the demo
+	// posts an annotation tagged "demo" to URL + "/v1/annotations", the region of the incident
+	// on its channel. Flag --admin-token.
+	AdminToken string
 	// Rate is the mean number of new events per second, duplicates not counted. With Diurnal
 	// the rate of the moment swings between 0.4 and 1.6 times it. Start-up simulates the
 	// journeys already in flight, about half a second per 1,000 events/s. Flag --rate.
@@ -85,6 +89,7 @@ func DefaultConfig() Config {
 func (c *Config) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.URL, "url", c.URL, "base `URL` of the Truthboard server (events go to URL/v1/events)")
 	fs.StringVar(&c.Key, "key", c.Key, "ingest API `key` (sent as a bearer token)")
+	fs.StringVar(&c.AdminToken, "admin-token", c.AdminToken, "admin `token`: when set, each incident is annotated on the charts (tagged demo)")
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "mean new `events` per second, duplicates not counted")
 	fs.BoolVar(&c.Diurnal, "diurnal", c.Diurnal, "modulate the rate by time of day (peak 14:00, trough 02:00)")
 	fs.Var(&c.Incidents, "incident", "inject an incident `channel:kind:+start:duration`, kind outage or spike, e.g. voice:outage:+2m:10m (repeatable)")

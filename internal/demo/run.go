@@ -91,7 +91,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			if cfg.Duration > 0 && now.After(stopAt) {
 				now = stopAt
 			}
-			announce(log, cfg.Incidents, announced, now.Sub(start))
+			for _, inc := range announce(log, cfg.Incidents, announced, now.Sub(start)) {
+				s.annotate(ctx, inc, start)
+			}
 			if err := s.flush(ctx, gen, now); err != nil {
 				if ctx.Err() != nil {
 					s.summary(clock(), "demo stopped")
@@ -103,19 +105,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 }
 
-// announce logs the incidents that started or ended by the offset at. state[i] is 0 before
-// incident i, 1 during it, 2 after it.
-func announce(log *slog.Logger, incidents Incidents, state []int, at time.Duration) {
+// announce logs the incidents that started or ended by the offset at, and returns those that
+// started. state[i] is 0 before incident i, 1 during it, 2 after it.
+func announce(log *slog.Logger, incidents Incidents, state []int, at time.Duration) (started []Incident) {
 	for i, inc := range incidents {
 		if state[i] == 0 && at >= inc.Start {
 			state[i] = 1
 			log.Info("incident started", "incident", inc.String())
+			started = append(started, inc)
 		}
 		if state[i] == 1 && at >= inc.Start+inc.Duration {
 			state[i] = 2
 			log.Info("incident ended", "incident", inc.String())
 		}
 	}
+	return started
 }
 
 // sender posts batches and keeps the counts of the summary.
@@ -351,4 +355,38 @@ func (s *sender) summary(now time.Time, msg string) {
 	s.last, s.lastSent = now, s.sent
 	s.log.Info(msg, "sent", s.sent, "accepted", s.accepted, "duplicates", s.duplicates,
 		"rejected", s.rejected, "retries", s.retries, "rate", strconv.FormatFloat(rate, 'f', 1, 64))
+}
+
+// annotate marks inc, of the run that started at start, on the server's trend charts: a region
+// on its channel tagged "demo" (when AdminToken is set). A failure is logged: the traffic goes
+// on.
+func (s *sender) annotate(ctx context.Context, inc Incident, start time.Time) {
+	if s.cfg.AdminToken == "" {
+		return
+	}
+	from := start.Add(inc.Start)
+	body, _ := json.Marshal(map[string]any{
+		"time": from.UnixMilli(), "timeEnd": from.Add(inc.Duration).UnixMilli(), "channel": inc.Channel,
+		"tags": []string{"demo", string(inc.Kind)},
+		"text": fmt.Sprintf("Demo incident: %s %s for %s", inc.Channel, inc.Kind, inc.Duration),
+	})
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(s.cfg.URL, "/")+"/v1/annotations", bytes.NewReader(body))
+	if err != nil {
+		s.log.Warn("incident not annotated", "incident", inc.String(), "err", err)
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+s.cfg.AdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.log.Warn("incident not annotated", "incident", inc.String(), "err", err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		s.log.Warn("incident not annotated", "incident", inc.String(), "status", resp.StatusCode, "answer", strings.TrimSpace(string(msg)))
+	}
 }

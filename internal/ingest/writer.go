@@ -27,8 +27,16 @@
 // insert of this spool's runs (Sink.WaitForInserts). The horizon is therefore the raw table's retention. The
 // answer to a request counts as duplicates the events repeated within it and those this server
 // acknowledged among its last RecentKeys events; a retry of an older event is answered as
-// accepted and still stored once. Two nodes behind a load balancer can both store the same new
-// event in the narrow window where both insert it in the same instant.
+// accepted and still stored once.
+//
+// Several nodes: with Options.Claims (internal/claim, a NATS JetStream bucket), a node claims
+// each event it made durable, right after the spool's sync and before the 202; the first node
+// to claim an event stores it, and every other node that took the same event answers it as a
+// duplicate and its drainer leaves it out. The drainer claims, before inserting, every event
+// whose claim was not settled at its Write (NATS away then, or a spool recovered after a
+// crash), retrying while NATS is away: an event is inserted only by the node that holds its
+// claim, whatever the order of the nodes' requests, crashes and outages. Without Claims, two
+// nodes can both store the same new event in the window where both insert it at once.
 package ingest
 
 import (
@@ -81,6 +89,19 @@ type Options struct {
 	RefusedAttempts int
 	// Observe, when set, is told of each insert attempt (for metrics).
 	Observe func(Attempt)
+	// Claims, when set, decides which node stores an event that several nodes took (see the
+	// package comment). Nil: one node, nothing to decide.
+	Claims Claimer
+	// ClaimMemo is how many claims decided at Write the drainer remembers, so it need not ask
+	// again (default DefaultClaimMemo); beyond it, the oldest are asked again at drain time.
+	ClaimMemo int
+}
+
+// Claimer decides, across nodes, which node stores an event: internal/claim.
+type Claimer interface {
+	// Claim reports for each key whether owner holds its claim (made now or before by
+	// owner); false means another owner stores the event.
+	Claim(ctx context.Context, owner string, keys []event.Key) ([]bool, error)
 }
 
 // Attempt is one try at sending a batch to ClickHouse.
@@ -98,6 +119,7 @@ const (
 	DefaultFlushTimeout  = 10 * time.Second
 	DefaultRecentKeys    = 100_000
 	DefaultRefusedTries  = 3
+	DefaultClaimMemo     = 200_000
 )
 
 func (o Options) withDefaults() Options {
@@ -119,6 +141,9 @@ func (o Options) withDefaults() Options {
 	if o.RefusedAttempts <= 0 {
 		o.RefusedAttempts = DefaultRefusedTries
 	}
+	if o.ClaimMemo <= 0 {
+		o.ClaimMemo = DefaultClaimMemo
+	}
 	return o
 }
 
@@ -136,6 +161,9 @@ var (
 type Result struct {
 	Accepted   int // made durable by this request
 	Duplicates int // repeated within the request, or acknowledged before (see the package comment)
+	// Unclaimed is how many accepted events could not be claimed at once (NATS away): they
+	// are durable, and claimed before they are inserted.
+	Unclaimed int
 }
 
 // Writer takes events into the spool and drains them to ClickHouse. Open it, stop it with Close.
@@ -148,16 +176,21 @@ type Writer struct {
 
 	mu      sync.Mutex
 	closing bool
-	recent  recentKeys
+	recent  memo
+	// claims remembers the claims decided at Write for the drainer: true when this node holds
+	// the claim, false when another node does.
+	claims memo
 	// failures counts the drainer's attempts that failed in a row; lastErr is the latest.
 	failures int
 	lastErr  error
-	// drainedSignal is closed and replaced after each committed batch.
-	drainedSignal chan struct{}
+	// drainedSignal is closed and replaced after each committed batch; landedSignal after each
+	// committed batch that had events (Landed).
+	drainedSignal, landedSignal chan struct{}
 
 	// nodePrefix starts the ClickHouse query id of every insert from this spool, the same
 	// across restarts (see nodeID); insertPrefix adds this process's start to it, as two
 	// processes must not share a query id; inserts counts them (drainer only).
+	node         string
 	nodePrefix   string
 	insertPrefix string
 	inserts      uint64
@@ -192,6 +225,8 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
+		node:          node,
+		claims:        newMemo(opts.ClaimMemo),
 		nodePrefix:    "truthboard-insert-" + node + "-",
 		insertPrefix:  "truthboard-insert-" + node + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 		sink:          sink,
@@ -200,8 +235,9 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 		uncertain:     true,
 		opts:          opts,
 		log:           log,
-		recent:        newRecentKeys(opts.RecentKeys),
+		recent:        newMemo(opts.RecentKeys),
 		drainedSignal: make(chan struct{}),
+		landedSignal:  make(chan struct{}),
 		cancelDrain:   cancel,
 		drainStop:     make(chan struct{}),
 	}
@@ -244,7 +280,85 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
 		w.recent.add(fresh[i].Key())
 	}
 	w.mu.Unlock()
+	if w.opts.Claims != nil {
+		w.claimAtWrite(ctx, fresh, &res)
+	}
 	return res, nil
+}
+
+// claimAtWrite claims the events just made durable, so that the answer counts those another
+// node took first as duplicates. When NATS does not answer, the events stay accepted: they are
+// in the spool, and the drainer claims them before inserting.
+func (w *Writer) claimAtWrite(ctx context.Context, evs []event.Event, res *Result) {
+	keys := make([]event.Key, len(evs))
+	for i := range evs {
+		keys[i] = evs[i].Key()
+	}
+	held, err := w.opts.Claims.Claim(ctx, w.node, keys)
+	if err != nil {
+		res.Unclaimed = len(evs)
+		w.log.Debug("claims not settled at write; the drainer claims the events", "events", len(evs), "err", err)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, k := range keys {
+		w.claims.put(k, held[i])
+		if !held[i] {
+			res.Accepted--
+			res.Duplicates++
+		}
+	}
+}
+
+// ownEvents returns the events of a batch that this node stores: with claims, those whose
+// claim it holds, claiming the ones not settled at Write first (retrying while NATS is away).
+// False when ctx ended first.
+func (w *Writer) ownEvents(ctx context.Context, evs []event.Event, received []time.Time) ([]event.Event, []time.Time, bool) {
+	if w.opts.Claims == nil || len(evs) == 0 {
+		return evs, received, true
+	}
+	held := make([]bool, len(evs))
+	var ask []int
+	w.mu.Lock()
+	for i := range evs {
+		h, ok := w.claims.get(evs[i].Key())
+		if !ok {
+			ask = append(ask, i)
+		}
+		held[i] = h
+	}
+	w.mu.Unlock()
+	if len(ask) > 0 {
+		keys := make([]event.Key, len(ask))
+		for j, i := range ask {
+			keys[j] = evs[i].Key()
+		}
+		for {
+			answers, err := w.opts.Claims.Claim(ctx, w.node, keys)
+			if err == nil {
+				for j, i := range ask {
+					held[i] = answers[j]
+				}
+				break
+			}
+			w.failed(fmt.Errorf("claim events before inserting them: %w", err))
+			if !sleep(ctx, w.backoff()) {
+				return nil, nil, false
+			}
+		}
+	}
+	own, ownReceived := evs[:0:0], received[:0:0]
+	for i := range evs {
+		if held[i] {
+			own = append(own, evs[i])
+			ownReceived = append(ownReceived, received[i])
+		}
+	}
+	if skipped := len(evs) - len(own); skipped > 0 {
+		w.log.Debug("events stored by another node left out", "events", skipped)
+	}
+	return own, ownReceived, true
 }
 
 // Stats describe the spool and the drainer.
@@ -288,6 +402,16 @@ func (w *Writer) WaitDrained(ctx context.Context) error {
 			return fmt.Errorf("ingest: %d events still in the spool: %w", w.spool.Stats().Events, ctx.Err())
 		}
 	}
+}
+
+// Landed returns a channel that is closed when the drainer next commits a batch with events:
+// they are in ClickHouse (or, refused, in the dead-letter). The live feeds tick right after it, so that a
+// screen shows an event one query after it lands instead of up to a tick later. Events stored
+// by other nodes do not close it.
+func (w *Writer) Landed() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.landedSignal
 }
 
 // Close stops taking events, sends what the spool holds to ClickHouse until ctx ends or an
@@ -351,7 +475,8 @@ func (w *Writer) drain(ctx context.Context) {
 			w.log.Error("a spool record cannot be decoded: kept aside in the dead-letter, the records behind it go on",
 				"events", u.Count, "segment", u.Segment, "offset", u.Offset, "folder", w.dead.Dir(), "reason", u.Err)
 		}
-		if !w.deliver(ctx, b.Events, b.Received) {
+		evs, received, ok := w.ownEvents(ctx, b.Events, b.Received)
+		if !ok || !w.deliver(ctx, evs, received) {
 			return
 		}
 		if err := w.spool.Commit(b); err != nil {
@@ -360,6 +485,10 @@ func (w *Writer) drain(ctx context.Context) {
 		w.mu.Lock()
 		close(w.drainedSignal)
 		w.drainedSignal = make(chan struct{})
+		if len(b.Events) > 0 {
+			close(w.landedSignal)
+			w.landedSignal = make(chan struct{})
+		}
 		w.mu.Unlock()
 	}
 }
@@ -552,31 +681,35 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// recentKeys remembers the last n keys added, for the answer's duplicate count.
-type recentKeys struct {
-	set  map[event.Key]struct{}
+// memo remembers the last n keys put, with a flag each: the keys acknowledged recently, and
+// the claims decided at Write (whether this node holds each).
+type memo struct {
+	held map[event.Key]bool
 	ring []event.Key
 	next int
 }
 
-func newRecentKeys(n int) recentKeys {
-	return recentKeys{set: make(map[event.Key]struct{}), ring: make([]event.Key, 0, n)}
+func newMemo(n int) memo {
+	return memo{held: make(map[event.Key]bool), ring: make([]event.Key, 0, n)}
 }
 
-func (r *recentKeys) has(k event.Key) bool { _, ok := r.set[k]; return ok }
+func (m *memo) get(k event.Key) (held, ok bool) { held, ok = m.held[k]; return held, ok }
 
-func (r *recentKeys) add(k event.Key) {
-	if _, ok := r.set[k]; ok {
-		return
+func (m *memo) has(k event.Key) bool { _, ok := m.held[k]; return ok }
+
+func (m *memo) add(k event.Key) { m.put(k, true) }
+
+func (m *memo) put(k event.Key, held bool) {
+	if _, ok := m.held[k]; !ok {
+		if len(m.ring) < cap(m.ring) {
+			m.ring = append(m.ring, k)
+		} else {
+			delete(m.held, m.ring[m.next])
+			m.ring[m.next] = k
+			m.next = (m.next + 1) % len(m.ring)
+		}
 	}
-	if len(r.ring) < cap(r.ring) {
-		r.ring = append(r.ring, k)
-	} else {
-		delete(r.set, r.ring[r.next])
-		r.ring[r.next] = k
-		r.next = (r.next + 1) % len(r.ring)
-	}
-	r.set[k] = struct{}{}
+	m.held[k] = held
 }
 
 // nodeID names the spool in the query ids of its inserts, so that after a crash the next

@@ -141,6 +141,22 @@ func (c *Client) Reply(msg []byte) {
 	c.signal()
 }
 
+// Send queues a message that must not be lost (a command to a screen) and reports whether it
+// was taken: it is not when the queue of replies is full or the client closed, and the caller
+// keeps it to send again.
+func (c *Client) Send(msg []byte) bool {
+	c.mu.Lock()
+	ok := !c.closed && len(c.replies) < maxReplies
+	if ok {
+		c.replies = append(c.replies, msg)
+	}
+	c.mu.Unlock()
+	if ok {
+		c.signal()
+	}
+	return ok
+}
+
 // Wake is signalled when there may be something to send: call TryNext until it reports none.
 func (c *Client) Wake() <-chan struct{} { return c.wake }
 

@@ -14,14 +14,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/truthboard/truthboard/internal/alert"
+	"github.com/truthboard/truthboard/internal/annotation"
 	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/telemetry"
 )
 
 // Options tune the Hub. Zero values take the defaults.
 type Options struct {
-	// Tick is how often every feed queries and pushes (default 1 s).
+	// Tick is how often every feed queries and pushes at least (default 1 s).
 	Tick time.Duration
+	// Landed, when set, returns a channel that is closed when new events have landed in
+	// ClickHouse (the ingest drainer's ingest.Writer.Landed): every feed then ticks at once, or
+	// MinTick after its previous tick if that is later, so that a screen shows an event one
+	// tick's queries after it lands instead of up to a Tick later. nil: feeds tick every Tick.
+	Landed func() <-chan struct{}
+	// MinTick is the shortest time between two ticks of a feed that Landed brings forward
+	// (default 500 ms, at most Tick): under steady traffic each feed runs its queries every
+	// MinTick instead of every Tick.
+	MinTick time.Duration
 	// QueryTimeout bounds one tick's queries (default 3 ticks, at least 2 s); past it the feed is
 	// degraded for that tick.
 	QueryTimeout time.Duration
@@ -35,6 +45,9 @@ type Options struct {
 	// Alerts, when set, gives the alerts every screen shows at each tick, whatever its view and
 	// filters (an alert in another channel still concerns the viewer); nil: none.
 	Alerts func() []alert.Alert
+	// Annotations, when set, gives the annotations that lie within from..to and concern a view
+	// filtered to moments and channels (empty: all), for every feed at each tick; nil: none.
+	Annotations func(from, to time.Time, moments, channels []string) []annotation.Annotation
 	// Telemetry receives the Hub's metrics (nil: metrics of its own, which nothing exposes).
 	Telemetry *telemetry.Metrics
 
@@ -51,10 +64,17 @@ type Options struct {
 	MaxFeedsPerCredential int
 }
 
+// DefaultMinTick is Options.MinTick's default.
+const DefaultMinTick = 500 * time.Millisecond
+
 func (o Options) withDefaults() Options {
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
+	if o.MinTick <= 0 {
+		o.MinTick = DefaultMinTick
+	}
+	o.MinTick = min(o.MinTick, o.Tick)
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = max(3*o.Tick, 2*time.Second)
 	}
@@ -307,30 +327,48 @@ type feed struct {
 func (f *feed) run() {
 	defer f.hub.wg.Done()
 	defer f.stopped()
-	// The first tick runs at once, for the screen that is waiting; the following ones at an
-	// offset within the tick that depends on the feed, so that many feeds started together do
-	// not all query ClickHouse in the same instant and queue for its connections. A feed
-	// abandoned before its first tick (a screen that subscribed and moved on at once) never
-	// queries.
+	// The first tick runs at once, for the screen that is waiting; the following ones every
+	// Tick at an offset within the tick that depends on the feed, so that many feeds started
+	// together do not all query ClickHouse in the same instant and queue for its connections,
+	// or sooner when events land (Options.Landed), MinTick after the previous tick at the
+	// earliest. A feed abandoned before its first tick (a screen that subscribed and moved on
+	// at once) never queries.
 	if f.ctx.Err() != nil {
 		return
 	}
+	opts := f.hub.opts
+	landed := f.landed() // taken before the tick's queries: what lands during them ticks again
 	f.tick()
-	select {
-	case <-f.ctx.Done():
-		return
-	case <-time.After(tickOffset(f.sub.Key, f.hub.opts.Tick)):
-	}
-	t := time.NewTicker(f.hub.opts.Tick)
-	defer t.Stop()
+	last := time.Now()
+	timer := time.NewTimer(tickOffset(f.sub.Key, opts.Tick))
+	defer timer.Stop()
 	for {
-		f.tick()
 		select {
 		case <-f.ctx.Done():
 			return
-		case <-t.C:
+		case <-timer.C:
+		case <-landed:
+			if wait := time.Until(last.Add(opts.MinTick)); wait > 0 {
+				select {
+				case <-f.ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
+		landed = f.landed()
+		f.tick()
+		last = time.Now()
+		timer.Reset(opts.Tick)
 	}
+}
+
+// landed is the channel of Options.Landed, or nil (never ready) without it.
+func (f *feed) landed() <-chan struct{} {
+	if f.hub.opts.Landed == nil {
+		return nil
+	}
+	return f.hub.opts.Landed()
 }
 
 // tickOffset spreads feeds over the tick by a hash of their key.
@@ -374,9 +412,15 @@ func (f *feed) tick() {
 	ready := h.opts.Now().UTC()
 
 	// The feed's view, not its first subscriber's: a TV wall and an executive screen share it.
-	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: feedView(f.sub.View), Tick: &ready, Alerts: []alert.Alert{}}
+	msg := Message{Seq: f.seq, Feed: f.sub.Key, View: feedView(f.sub.View), Tick: &ready, Alerts: []alert.Alert{},
+		Annotations: []annotation.Annotation{}}
 	if h.opts.Alerts != nil {
 		msg.Alerts = h.opts.Alerts()
+	}
+	if h.opts.Annotations != nil {
+		// The window the trend charts show.
+		p := f.sub.Query.Plan(now)
+		msg.Annotations = h.opts.Annotations(p.From, p.To, f.sub.Query.Filters.Moment, f.sub.Query.Filters.Channel)
 	}
 	if err != nil {
 		if !f.degraded {

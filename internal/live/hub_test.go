@@ -28,14 +28,15 @@ type fixedSource struct {
 
 	mu    sync.Mutex
 	calls map[string]int // by the query's grouping
-	// The last LatestNegatives call's arguments.
+	// The last Rollup call's query by grouping, and the last LatestNegatives call's arguments.
+	queries  map[string]rollup.Query
 	negQuery rollup.Query
 	negPlan  rollup.Plan
 	negLimit int
 }
 
 func newFixedSource(events uint64) *fixedSource {
-	s := &fixedSource{calls: map[string]int{}}
+	s := &fixedSource{calls: map[string]int{}, queries: map[string]rollup.Query{}}
 	s.events.Store(events)
 	return s
 }
@@ -43,6 +44,7 @@ func newFixedSource(events uint64) *fixedSource {
 func (s *fixedSource) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error) {
 	s.mu.Lock()
 	s.calls[strings.Join(q.By, ",")]++
+	s.queries[strings.Join(q.By, ",")] = q
 	s.mu.Unlock()
 	if s.fail.Load() {
 		return nil, errors.New("connection refused")
@@ -148,14 +150,21 @@ type received struct {
 // next waits for the client's next message.
 func next(t *testing.T, c *Client) received {
 	t.Helper()
+	var m received
+	nextInto(t, c, &m)
+	return m
+}
+
+// nextInto waits for the client's next message and decodes it into v.
+func nextInto(t *testing.T, c *Client, v any) {
+	t.Helper()
 	timeout := time.After(5 * time.Second)
 	for {
 		if msg, ok := c.TryNext(); ok {
-			var m received
-			if err := json.Unmarshal(msg, &m); err != nil {
+			if err := json.Unmarshal(msg, v); err != nil {
 				t.Fatalf("message is not JSON: %v: %s", err, msg)
 			}
-			return m
+			return
 		}
 		select {
 		case <-c.Wake():
@@ -272,7 +281,7 @@ func TestHubQueriesPerTickIndependentOfClients(t *testing.T) {
 	for _, tc := range []struct {
 		view    string
 		perTick uint64
-	}{{"executive", 1}, {"tv", 1}, {"drilldown", 3}} {
+	}{{"executive", 2}, {"tv", 2}, {"drilldown", 4}} {
 		t.Run(tc.view, func(t *testing.T) {
 			src := newFixedSource(100)
 			h := NewHub(src, Options{Tick: 5 * time.Millisecond, MaxMissed: 1 << 20}, slog.New(slog.DiscardHandler))

@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/truthboard/truthboard/internal/alert"
+	"github.com/truthboard/truthboard/internal/annotation"
 	"github.com/truthboard/truthboard/internal/rollup"
 )
 
@@ -286,6 +287,10 @@ type Message struct {
 	// Alerts are the pending and firing alerts of the whole server, firing first (the pages
 	// show a banner, the TV wall pins the breach); always present in a tick's message.
 	Alerts []alert.Alert `json:"alerts"`
+	// Annotations are the marks and regions of the feed's window that concern its filters (an annotation scoped to another moment or channel is left out),
+	// oldest first, at most annotation.MaxShown; always present in a tick's message. The pages
+	// draw them on the trend charts.
+	Annotations []annotation.Annotation `json:"annotations"`
 }
 
 // ErrorMessage is the frame answering a bad client message.

@@ -109,23 +109,23 @@ func TestHubMetricsQueriesPerTick(t *testing.T) {
 		gauges := func() (feeds, clients, perTick float64) {
 			return testutil.ToFloat64(m.LiveFeeds), testutil.ToFloat64(m.LiveClients), testutil.ToFloat64(m.LiveTickQueries)
 		}
-		if feeds, cl, perTick := gauges(); feeds != 3 || cl != 6 || perTick != 3 {
-			t.Fatalf("%v feeds, %v clients, %v queries per tick; want 3 feeds, 6 clients, 3 queries per tick (one per feed)", feeds, cl, perTick)
+		if feeds, cl, perTick := gauges(); feeds != 3 || cl != 6 || perTick != 6 {
+			t.Fatalf("%v feeds, %v clients, %v queries per tick; want 3 feeds, 6 clients, 6 queries per tick (two per feed)", feeds, cl, perTick)
 		}
 
 		for _, c := range clients["north"] {
 			h.Leave(c, ClientGone)
 		}
 		synctest.Wait() // the third feed's goroutine has ended
-		if feeds, cl, perTick := gauges(); feeds != 2 || cl != 4 || perTick != 2 {
-			t.Fatalf("%v feeds, %v clients, %v queries per tick once the third feed stopped; want 2, 4, 2", feeds, cl, perTick)
+		if feeds, cl, perTick := gauges(); feeds != 2 || cl != 4 || perTick != 4 {
+			t.Fatalf("%v feeds, %v clients, %v queries per tick once the third feed stopped; want 2, 4, 4", feeds, cl, perTick)
 		}
 
 		h.Close() // the counters settle once every feed has stopped
 		st := h.Stats()
 		ticks, queries := testutil.ToFloat64(m.LiveTicks), testutil.ToFloat64(m.LiveQueries)
-		if ticks != float64(st.Ticks) || queries != float64(st.Queries) || queries != ticks {
-			t.Errorf("%v ticks and %v queries counted; the hub's stats say %d and %d; want one query per tick", ticks, queries, st.Ticks, st.Queries)
+		if ticks != float64(st.Ticks) || queries != float64(st.Queries) || queries != 2*ticks {
+			t.Errorf("%v ticks and %v queries counted; the hub's stats say %d and %d; want two queries per tick", ticks, queries, st.Ticks, st.Queries)
 		}
 		if got := observations(t, m.LiveQueryDuration); got != uint64(src.totalCalls()) {
 			t.Errorf("%d query durations observed, the source answered %d queries", got, src.totalCalls())

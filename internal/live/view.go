@@ -112,12 +112,69 @@ type ExecutiveData struct {
 	Touchpoints []rollup.Row `json:"touchpoints,omitempty"`
 	// Negatives are the window's latest negative moments, newest first (drill-down view only).
 	Negatives []rollup.NegativeEvent `json:"negatives,omitempty"`
+	// Members compares the members of the level below the drill path (drill-down view only).
+	Members *Members `json:"members,omitempty"`
 }
 
-// buildView runs the queries of a subscription's view and builds its charts: one query for
-// the executive view (moment × channel by trend bucket, with the previous period), three for the
-// drill-down (plus the touchpoint breakdown and the latest negative moments). It returns how
-// many queries it ran.
+// Members are the level below a drill-down's path, compared: the moments (no moment chosen),
+// the channels of a moment, or the touchpoints of a channel (the touchpoint chosen among
+// them), each with its n, its change against the previous period and the judgement of it.
+type Members struct {
+	// Level is the dimension the rows differ by: moment, channel or touchpoint.
+	Level string       `json:"level"`
+	Rows  []rollup.Row `json:"rows"`
+}
+
+// memberLevel is the level below the drill path of filters f.
+func memberLevel(f rollup.Filters) string {
+	switch {
+	case len(f.Channel) > 0 || len(f.Touchpoint) > 0:
+		return "touchpoint"
+	case len(f.Moment) > 0:
+		return "channel"
+	}
+	return "moment"
+}
+
+// compareMembers builds the comparison of the level below the drill path from the touchpoint groups
+// (moment × channel × touchpoint, both periods).
+func compareMembers(q rollup.Query, p rollup.Plan, groups []rollup.Group, level string, rules metric.Rules) *Members {
+	regrouped := make([]rollup.Group, len(groups))
+	for i, g := range groups {
+		switch level {
+		case "moment":
+			g.Channel, g.Touchpoint = "", ""
+		case "channel":
+			// One row per channel, whatever moments the path holds.
+			g.Moment, g.Touchpoint = "", ""
+		}
+		regrouped[i] = g
+	}
+	q.By = slices.Clone(rollup.Dimensions[:slices.Index(rollup.Dimensions, level)+1])
+	rows := rollup.Build(q, p, regrouped, rules).Rows
+	for i := range rows {
+		rows[i].Previous = nil
+	}
+	return &Members{Level: level, Rows: rows}
+}
+
+// ExecutiveQueries are the two queries of the executive view's tick for the subscription's
+// query sub (its window and filters) at now. grid: by moment and channel with the previous
+// period and the wait histogram, whose groups give the KPIs, the heatmap, the funnel and the
+// consistency. trend: by moment in trend buckets, without the histogram, since the trend lines
+// show no wait figure. Merging the histogram is most of a query's cost, and cutting it into
+// trend buckets multiplied the groups to merge and scan (docs/benchmarks.md, Metrics).
+func ExecutiveQueries(sub rollup.Query, now time.Time) (grid, trend rollup.Query) {
+	grid, trend = sub, sub
+	grid.By, grid.Compare, grid.Step = []string{"moment", "channel"}, true, 0
+	trend.By, trend.Compare, trend.WithoutWait = []string{"moment"}, false, true
+	trend.Step = rollup.TrendStep(trend.Window, trend.Plan(now).Resolution)
+	return grid, trend
+}
+
+// buildView runs the queries of a subscription's view and builds its charts: two for the
+// executive view (ExecutiveQueries), four for the drill-down (plus the touchpoint breakdown and
+// the latest negative moments). It returns how many queries it ran.
 func buildView(ctx context.Context, src Source, sub Subscription, now time.Time, rules metric.Rules) (*view, int, error) {
 	queries := 0
 	run := func(q rollup.Query) (rollup.Plan, []rollup.Group, error) {
@@ -127,32 +184,28 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 		return p, g, err
 	}
 
-	// One query gives the moment × channel grid of the window and of the previous period, cut
-	// into trend buckets: the grid, the KPIs and the consistency sum the buckets, the trend
-	// sums the channels. Every view shows wait p90 (a broken contact centre shows in its waits
-	// first), so the query merges the wait histogram: most of its cost, see docs/benchmarks.md.
+	// The grid of the window and of the previous period, with the wait histogram: every view
+	// shows wait p90 (a broken contact centre shows in its waits first). The trend per moment
+	// in a second query without it. Both plans are made at the same now, on the same table.
 	q := sub.Query
-	q.By, q.Compare = []string{"moment", "channel"}, true
-	q.Step = rollup.TrendStep(q.Window, q.Plan(now).Resolution)
-	p, groups, err := run(q)
+	if sub.View == "drilldown" {
+		// The drill path narrows the tiles, the tables and the negative moments, never the
+		// grid: after a click the heatmap and the consistency charts still compare every
+		// moment and channel (under the other filters: region, product, segment, team).
+		q.Filters.Moment, q.Filters.Channel, q.Filters.Touchpoint = nil, nil, nil
+	}
+	gridQ, trendQ := ExecutiveQueries(q, now)
+	p, groups, err := run(gridQ)
 	if err != nil {
 		return nil, queries, err
 	}
-	gridQ := q
-	gridQ.Step = 0
 	grid := rollup.Build(gridQ, p, groups, rules)
 	cons := rollup.BuildConsistency(gridQ, p, groups, rules)
-
-	trendQ := q
-	trendQ.By, trendQ.Compare = []string{"moment"}, false
-	perMoment := make([]rollup.Group, 0, len(groups))
-	for _, g := range groups {
-		if !g.Previous {
-			g.Channel = ""
-			perMoment = append(perMoment, g)
-		}
+	trendP, trendG, err := run(trendQ)
+	if err != nil {
+		return nil, queries, err
 	}
-	trend := rollup.Build(trendQ, p, perMoment, rules)
+	trend := rollup.Build(trendQ, trendP, trendG, rules)
 
 	data := ExecutiveData{
 		Window: gridQ.WindowName, From: p.From, To: p.To,
@@ -167,10 +220,6 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 		"heatmap":      chart.Heatmap(grid.Rows),
 		"trend_volume": chart.Trend("Events per second by moment", trend.Rows, chart.Volume),
 		"trend_csat":   chart.Trend("CSAT per moment (%)", trend.Rows, chart.CSATPercent),
-		"gauge_nps":    chart.Gauge("NPS", grid.Total.NPS, 1, -100, 100),
-		"gauge_csat":   chart.Gauge("CSAT %", grid.Total.CSAT, 100, 0, 100),
-		"gauge_ces":    chart.Gauge("CES", grid.Total.CES, 1, 1, 7),
-		"funnel":       chart.Funnel(grid.Rows),
 	}
 	if sub.View == "drilldown" {
 		// One chart per moment, with or without answers: the set of charts is fixed by the
@@ -187,9 +236,11 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 			charts["channels_"+m] = chart.ChannelBars(mc)
 		}
 		// The touchpoints with their changes and the judgements of them; their previous
-		// periods stay on the server.
+		// periods stay on the server. A chosen touchpoint is shown among its siblings.
+		path := sub.Query.Filters
 		tpQ := sub.Query
 		tpQ.By, tpQ.Compare, tpQ.Step = []string{"moment", "channel", "touchpoint"}, true, 0
+		tpQ.Filters.Touchpoint = nil
 		tpP, tpG, err := run(tpQ)
 		if err != nil {
 			return nil, queries, err
@@ -198,11 +249,27 @@ func buildView(ctx context.Context, src Source, sub Subscription, now time.Time,
 		for i := range data.Touchpoints {
 			data.Touchpoints[i].Previous = nil
 		}
+		data.Members = compareMembers(tpQ, tpP, tpG, memberLevel(path), rules)
+		// The tiles are the drill path's: its touchpoints' groups summed.
+		chosen := tpG
+		if len(path.Touchpoint) > 0 {
+			chosen = nil
+			for _, g := range tpG {
+				if slices.Contains(path.Touchpoint, g.Touchpoint) {
+					chosen = append(chosen, g)
+				}
+			}
+		}
+		kpiQ := tpQ
+		kpiQ.By = nil
+		data.KPIs = rollup.Build(kpiQ, tpP, chosen, rules).Total
 
 		// The last step of the drill path: single events, over the touchpoints' exact window
-		// and filters, so the list agrees with the table above it.
+		// and the path's filters, so the list agrees with the table above it.
+		negQ := tpQ
+		negQ.Filters.Touchpoint = path.Touchpoint
 		queries++
-		data.Negatives, err = src.LatestNegatives(ctx, tpQ, tpP, drilldownNegatives)
+		data.Negatives, err = src.LatestNegatives(ctx, negQ, tpP, drilldownNegatives)
 		if err != nil {
 			return nil, queries, err
 		}

@@ -4,9 +4,11 @@
 //
 // Which table answers a query:
 //
-//	no filter but moment/channel, grouped by moment/channel: overview_1s up to 15m (overview_1m
-//	                                                         with compare=last_week), overview_1m
-//	                                                         up to 24h, overview_1h for 7d and 30d
+//	no filter but moment/channel, grouped by moment/channel: overview_1s for 1m, overview_10s for
+//	                                                         5m and 15m (and 1m with
+//	                                                         compare=last_week), overview_1m for
+//	                                                         1h, overview_30m for 24h,
+//	                                                         overview_1h for 7d and 30d
 //	any other filter, or grouped by touchpoint:              detail_1m up to 1h, else detail_1h
 //
 // The window is exact and reported: it ends at the end of the current step of the chosen
@@ -65,6 +67,16 @@ func (f *Filters) Field(param string) *[]string {
 		return &f.AgentTeam
 	}
 	return nil
+}
+
+// FilterDimensions are the filters whose values exist only in the data (GET /v1/filter-values
+// lists them): moment and channel are fixed vocabularies.
+var FilterDimensions = []string{"touchpoint", "region", "product", "segment", "agent_team"}
+
+// FilterValue is one value of a filter dimension and its events in a window.
+type FilterValue struct {
+	Value  string `json:"value"`
+	Events uint64 `json:"events"`
 }
 
 // FilterParams are the query parameters that filter, in a stable order.
@@ -309,15 +321,21 @@ func (p Plan) ComparedTo() time.Time {
 	return p.PrevTo
 }
 
-// table chooses the rollup table that answers the query, and its resolution. A comparison
+// table chooses the rollup table that answers the query, and its resolution: the coarsest
+// overview whose step is still the trend's step or finer, so that a tick reads about the same
+// few thousand rows whatever the window (measured in docs/benchmarks.md, Metrics). A comparison
 // with last week reads a week back, further than the one-second table keeps
-// (store.Overview1sRetention): those windows read the minute table.
+// (store.Overview1sRetention): the 1m window then reads the 10-second table.
 func (q Query) table() (string, time.Duration) {
 	switch detailed := q.Detailed(); {
-	case !detailed && q.Window <= 15*time.Minute && !q.LastWeek:
+	case !detailed && q.Window <= time.Minute && !q.LastWeek:
 		return "overview_1s", time.Second
-	case !detailed && q.Window <= 24*time.Hour:
+	case !detailed && q.Window <= 15*time.Minute:
+		return "overview_10s", 10 * time.Second
+	case !detailed && q.Window <= time.Hour:
 		return "overview_1m", time.Minute
+	case !detailed && q.Window <= 24*time.Hour:
+		return "overview_30m", 30 * time.Minute
 	case !detailed:
 		return "overview_1h", time.Hour
 	case q.Window <= time.Hour:

@@ -35,8 +35,9 @@ func TestParseQuery(t *testing.T) {
 		{"compare previous", "compare=previous", rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Compare: true}},
 		{"compare none", "compare=none", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
 		{"compare last_week", "compare=last_week", rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Compare: true, LastWeek: true}},
-		{"series on overview_1m with compare=last_week", "compare=last_week&series=true&window=15m",
-			rollup.Query{Window: 15 * time.Minute, WindowName: "15m", Compare: true, LastWeek: true, Step: time.Minute}},
+		{"series on overview_10s with compare=last_week", "compare=last_week&series=true&window=15m",
+			rollup.Query{Window: 15 * time.Minute, WindowName: "15m", Compare: true, LastWeek: true, Step: 30 * time.Second}},
+		{"series on overview_30m", "series=true&window=24h", rollup.Query{Window: 24 * time.Hour, WindowName: "24h", Step: 30 * time.Minute}},
 		{"series on overview_1h", "series=true&window=7d", rollup.Query{Window: 7 * 24 * time.Hour, WindowName: "7d", Step: 4 * time.Hour}},
 		{"series on detail_1h for 30d", "series=true&window=30d&by=touchpoint",
 			rollup.Query{Window: 30 * 24 * time.Hour, WindowName: "30d", Step: 24 * time.Hour, By: []string{"touchpoint"}}},
@@ -178,18 +179,19 @@ func TestPlan(t *testing.T) {
 		now   time.Time
 		want  rollup.Plan
 	}{
-		// Unfiltered up to 15m: one-second steps; the second that is filling now is included.
+		// Unfiltered 1m: one-second steps; the second that is filling now is included.
 		{"window=1m", now, rollup.Plan{Table: "overview_1s", Resolution: time.Second,
 			From: at(10, 10, 16, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 10, 15, 43)}},
-		{"window=5m", now, rollup.Plan{Table: "overview_1s", Resolution: time.Second,
-			From: at(10, 10, 12, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 10, 7, 43)}},
-		{"window=15m&by=moment,channel&moment=service&channel=voice", now, rollup.Plan{Table: "overview_1s", Resolution: time.Second,
-			From: at(10, 10, 2, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 9, 47, 43)}},
-		// Unfiltered, longer: one-minute steps.
+		// Unfiltered 5m and 15m: 10-second steps, the one filling now included.
+		{"window=5m", now, rollup.Plan{Table: "overview_10s", Resolution: 10 * time.Second,
+			From: at(10, 10, 12, 50), To: at(10, 10, 17, 50), PrevFrom: at(10, 10, 7, 50)}},
+		{"window=15m&by=moment,channel&moment=service&channel=voice", now, rollup.Plan{Table: "overview_10s", Resolution: 10 * time.Second,
+			From: at(10, 10, 2, 50), To: at(10, 10, 17, 50), PrevFrom: at(10, 9, 47, 50)}},
+		// Unfiltered 1h: one-minute steps; 24h: 30-minute steps.
 		{"window=1h", now, rollup.Plan{Table: "overview_1m", Resolution: time.Minute,
 			From: at(10, 9, 18, 0), To: at(10, 10, 18, 0), PrevFrom: at(10, 8, 18, 0)}},
-		{"window=24h&by=channel", now, rollup.Plan{Table: "overview_1m", Resolution: time.Minute,
-			From: at(9, 10, 18, 0), To: at(10, 10, 18, 0), PrevFrom: at(8, 10, 18, 0)}},
+		{"window=24h&by=channel", now, rollup.Plan{Table: "overview_30m", Resolution: 30 * time.Minute,
+			From: at(9, 10, 30, 0), To: at(10, 10, 30, 0), PrevFrom: at(8, 10, 30, 0)}},
 		// Filtered beyond moment and channel, or by touchpoint: the detail tables.
 		{"window=1m&region=north", now, rollup.Plan{Table: "detail_1m", Resolution: time.Minute,
 			From: at(10, 10, 17, 0), To: at(10, 10, 18, 0), PrevFrom: at(10, 10, 16, 0)}},
@@ -200,8 +202,10 @@ func TestPlan(t *testing.T) {
 		{"window=24h&region=north", now, rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
 			From: at(9, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(8, 11, 0, 0)}},
 		// On a boundary, the step starting now is the one filling.
-		{"window=5m", at(10, 10, 17, 42), rollup.Plan{Table: "overview_1s", Resolution: time.Second,
-			From: at(10, 10, 12, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 10, 7, 43)}},
+		{"window=1m", at(10, 10, 17, 42), rollup.Plan{Table: "overview_1s", Resolution: time.Second,
+			From: at(10, 10, 16, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 10, 15, 43)}},
+		{"window=5m", at(10, 10, 17, 40), rollup.Plan{Table: "overview_10s", Resolution: 10 * time.Second,
+			From: at(10, 10, 12, 50), To: at(10, 10, 17, 50), PrevFrom: at(10, 10, 7, 50)}},
 		{"window=24h&agent_team=billing", at(10, 10, 0, 0), rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
 			From: at(9, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(8, 11, 0, 0)}},
 		// The long windows: hours, then days, unfiltered or not.
@@ -267,17 +271,17 @@ func TestTrendStep(t *testing.T) {
 }
 
 // TestPlanLastWeek checks compare=last_week: the same window 168 hours earlier, on a table that
-// keeps a week (the minute overview instead of the one-second one), for every window.
+// keeps a week (the 10-second overview instead of the one-second one), for every window.
 func TestPlanLastWeek(t *testing.T) {
 	now := time.Date(2026, 3, 10, 10, 17, 42, 500_000_000, time.UTC)
 	for _, tc := range []struct {
 		query string
 		table string
 	}{
-		{"window=1m", "overview_1m"},
-		{"window=15m&by=moment,channel", "overview_1m"},
+		{"window=1m", "overview_10s"},
+		{"window=15m&by=moment,channel", "overview_10s"},
 		{"window=1h", "overview_1m"},
-		{"window=24h", "overview_1m"},
+		{"window=24h", "overview_30m"},
 		{"window=7d", "overview_1h"},
 		{"window=30d", "overview_1h"},
 		{"window=5m&region=north", "detail_1m"},

@@ -74,7 +74,7 @@ func TestBuildRowsTotalsAndDeltas(t *testing.T) {
 	p := q.Plan(testNow)
 	res := rollup.Build(q, p, compareGroups(), metric.Rules{})
 
-	if res.Window != "5m" || !res.From.Equal(p.From) || !res.To.Equal(p.To) || res.Resolution != "1s" || res.Step != "" ||
+	if res.Window != "5m" || !res.From.Equal(p.From) || !res.To.Equal(p.To) || res.Resolution != "10s" || res.Step != "" ||
 		!slices.Equal(res.By, []string{"moment", "channel"}) {
 		t.Errorf("header: %s [%v, %v) %s step %q by %v", res.Window, res.From, res.To, res.Resolution, res.Step, res.By)
 	}
@@ -320,10 +320,10 @@ func TestBuildGolden(t *testing.T) {
 func TestBuildNamesSteps(t *testing.T) {
 	for _, tc := range []struct{ query, resolution, step string }{
 		{"window=1m&series=true", "1s", "2s"},
-		{"window=5m&series=true", "1s", "10s"},
-		{"window=15m&series=true", "1s", "30s"},
+		{"window=5m&series=true", "10s", "10s"},
+		{"window=15m&series=true", "10s", "30s"},
 		{"window=1h&series=true", "1m", "1m"},
-		{"window=24h&series=true", "1m", "30m"},
+		{"window=24h&series=true", "30m", "30m"},
 		{"window=24h&series=true&region=north", "1h", "1h"},
 		{"window=15m&by=touchpoint", "1m", ""},
 	} {
@@ -364,8 +364,10 @@ func TestAttachRecovery(t *testing.T) {
 // are so old that the traffic has stopped.
 func TestBuildSeriesPartialBuckets(t *testing.T) {
 	q := mustQuery(t, "window=5m&by=moment&series=true")
-	p := q.Plan(testNow) // [10:12:43, 10:17:43) at 10 s steps, now 10:17:42.5
 	at := func(m, s int) time.Time { return time.Date(2026, 3, 10, 10, m, s, 0, time.UTC) }
+	// A plan on the one-second table, which 5m no longer reads, so that the window starts inside
+	// a 10 s bucket: [10:12:43, 10:17:43) at 10 s steps, now 10:17:42.5.
+	p := rollup.Plan{Table: "overview_1s", Resolution: time.Second, From: at(12, 43), To: at(17, 43), Now: testNow}
 	for _, tc := range []struct {
 		name   string
 		newest time.Time

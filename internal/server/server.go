@@ -14,10 +14,12 @@
 //     with a refusal (a wrong password, a migration it rejects) fails the start;
 //  4. retention: drops expired days once ClickHouse is ready, then every hour; and the rollup
 //     audit, which rebuilds from the raw events any rollup bucket that disagrees with them;
-//  5. ingest: the spool that makes accepted events durable and its drainer into ClickHouse;
+//  5. ingest: the claims of a cluster's nodes on events (NATS JetStream, when configured), the
+//     spool that makes accepted events durable and its drainer into ClickHouse;
 //  6. alerts: delivery (webhooks, Alertmanager), then the evaluator of the rules;
-//  7. the live hub: one feed of figures per distinct view;
-//  8. credential caches: display tokens and stored ingest keys, reloaded from ClickHouse;
+//  7. the annotations' cache, reloaded every tick, and the live hub: one feed of figures per
+//     distinct view;
+//  8. credential caches: display tokens, stored ingest keys and accounts, reloaded from ClickHouse;
 //  9. the HTTP edge, on its listener;
 //  10. demo traffic, sent through the HTTP edge like any other source.
 //
@@ -43,17 +45,21 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/account"
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/alert/evaluator"
 	"github.com/truthboard/truthboard/internal/alert/notify"
+	"github.com/truthboard/truthboard/internal/annotation"
 	"github.com/truthboard/truthboard/internal/audit"
 	"github.com/truthboard/truthboard/internal/auth"
+	"github.com/truthboard/truthboard/internal/claim"
 	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/deadletter"
 	"github.com/truthboard/truthboard/internal/demo"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/live"
+	"github.com/truthboard/truthboard/internal/screen"
 	"github.com/truthboard/truthboard/internal/spool"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/telemetry"
@@ -164,8 +170,19 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		s.goLoop("audit", auditor.Run)
 	}
 
-	// 5. Ingest: the spool (a crash's leftovers are sent first) and its drainer.
+	// 5. Ingest: the claims across nodes (with NATS), the spool (a crash's leftovers are sent
+	// first) and its drainer.
+	var claims ingest.Claimer
+	if cfg.NATSURL != "" {
+		c, err := claim.Open(ctx, claim.Options{URL: cfg.NATSURL, Window: cfg.ClaimWindow, Replicas: cfg.ClaimReplicas}, log.With("component", "claim"))
+		if err != nil {
+			return err
+		}
+		s.add("claims", func(context.Context) error { c.Close(); return nil })
+		claims = c
+	}
 	writer, err := ingest.Open(db, ingest.Options{
+		Claims:        claims,
 		Spool:         spool.Options{Dir: cfg.SpoolFolder(), MaxBytes: int64(cfg.SpoolMaxBytes)},
 		DeadLetter:    deadletter.Options{MaxBytes: int64(cfg.DeadLetterMaxBytes)},
 		FlushInterval: cfg.FlushInterval,
@@ -205,13 +222,21 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		return err
 	}
 
-	// 7. Live figures for the dashboards.
+	// 7. Live figures for the dashboards, with the recent annotations: reloaded at every tick
+	// (one small query for the whole node, whatever the number of feeds), so that a change made
+	// on another node reaches this node's screens within about a tick.
+	annotations := annotation.NewCache(db.RecentAnnotations, cfg.LiveTick, log.With("component", "annotations"))
+	if err := annotations.Refresh(ctx); err != nil && !unavailable(err) {
+		return err
+	}
+	s.goLoop("annotations", annotations.Run)
 	// Feeds start with the first screen, so the hub has nothing to stop before HTTP serves; it
-	// is stopped right after HTTP starts (step 8).
+	// is stopped right after HTTP starts (step 9).
 	hub := live.NewHub(db, live.Options{
-		Tick: cfg.LiveTick, Telemetry: metrics, MaxQueries: cfg.LiveMaxQueries,
+		Tick: cfg.LiveTick, MinTick: cfg.LiveMinTick, Landed: writer.Landed,
+		Telemetry: metrics, MaxQueries: cfg.LiveMaxQueries,
 		MaxFeeds: cfg.LiveMaxFeeds, MaxFeedsPerCredential: cfg.LiveMaxFeedsPerCredential,
-		Alerts: alerts.Active,
+		Alerts: alerts.Active, Annotations: annotations.Overlapping,
 	}, log.With("component", "live"))
 
 	// 8. Credentials kept in ClickHouse, reloaded so that a change on any node reaches this one.
@@ -225,8 +250,26 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		}
 		s.goLoop("credential-cache", c.Run)
 	}
+	accounts := account.NewCache(db.Accounts, cfg.DisplayTokenRefresh, log.With("component", "accounts"))
+	if err := accounts.Refresh(ctx); err != nil && !unavailable(err) {
+		return err
+	}
+	s.goLoop("account-cache", accounts.Run)
 
-	// 9. The HTTP edge.
+	// 9. Screens: pairing, the fleet's state and commands, playlists, kept in ClickHouse.
+	node, _ := os.Hostname()
+	fleet := screen.New(db, screen.Options{
+		Node: node + " " + cfg.Listen, CodeTTL: cfg.ScreenCodeTTL, OfflineAfter: cfg.ScreenOfflineAfter,
+		MaxPending: cfg.ScreenMaxPending, MaxPendingPerAddress: cfg.ScreenMaxPendingPerAddress,
+		CredentialsChanged: func(ctx context.Context) { _ = displayTokens.Refresh(ctx) },
+	}, log.With("component", "screens"))
+	metrics.WatchScreens(func() telemetry.ScreenStats {
+		st := fleet.Stats()
+		return telemetry.ScreenStats{Waiting: st.Waiting, Connected: st.Connected, Online: st.Online, Offline: st.Offline,
+			Delivered: st.Delivered, WentOffline: st.WentOffline}
+	})
+
+	// 10. The HTTP edge.
 	srv := web.New(writer, db, web.Options{
 		Hub:       hub,
 		Telemetry: metrics,
@@ -236,11 +279,15 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 			MaxConnsPerAddress:    cfg.LiveMaxConnsPerAddress,
 			SubscribeRate:         cfg.LiveSubscribeRate,
 		},
-		IngestKeys:       auth.NewKeySet(s.ingestKeys...),
-		AdminToken:       auth.NewKeySet(s.adminToken),
-		Access:           web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db},
+		IngestKeys: auth.NewKeySet(s.ingestKeys...),
+		AdminToken: auth.NewKeySet(s.adminToken),
+		Access: web.AccessOptions{DisplayTokens: displayTokens, TokenStore: db, IngestKeys: ingestKeyCache, KeyStore: db,
+			Accounts: accounts, AccountStore: db, MaxHashing: cfg.MaxPasswordHashes},
 		Alerts:           alerts,
 		AlertHistory:     db,
+		Annotations:      web.AnnotationOptions{Store: db, Cache: annotations, PerMinute: cfg.AnnotationRate},
+		FilterValues:     db,
+		Screens:          web.ScreenOptions{Fleet: fleet, WrongCodesPerMinute: cfg.ScreenWrongCodesPerMinute},
 		IngestRate:       cfg.IngestRate,
 		MaxInflightBytes: int64(cfg.MaxInflightBytes),
 		// The bounds on what one client may take.
@@ -279,10 +326,14 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	// Stopping closes every screen as going away (1001) before HTTP stops, so screens reconnect
 	// to another node at once instead of holding the shutdown until their timeout.
 	s.add("live", func(context.Context) error { hub.Close(); return nil })
+	// Likewise the TVs waiting for pairing are told to come back (4408) before HTTP stops.
+	// Its loop starts once nothing can fail any more, so a failed start leaves no goroutine.
+	fleet.Start()
+	s.add("screens", func(context.Context) error { fleet.Stop(); return nil })
 	s.url = "http://" + ln.Addr().String()
 	fmt.Fprintf(out, "Truthboard is running at %s (ingest: POST %s/v1/events)\n", s.url, s.url)
 
-	// 10. Demo traffic, sent through the public API like any other source.
+	// 11. Demo traffic, sent through the public API like any other source.
 	if cfg.DemoRate > 0 {
 		dc := demo.DefaultConfig()
 		dc.URL, dc.Key, dc.Rate = s.url, s.ingestKeys[0], cfg.DemoRate
@@ -323,7 +374,7 @@ func (s *Server) startAlerts(ctx context.Context, db *store.Store, metrics *tele
 	if publicURL == "" {
 		publicURL = "http://" + cfg.Listen
 	}
-	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL, RulesFile: apiRules}
+	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL, RulesFile: apiRules, Annotations: db}
 	delivery := notify.Delivery{Logger: log}
 	var destinations []func() []notify.DestinationStats
 	if len(cfg.AlertWebhookURLs) > 0 {
@@ -479,6 +530,7 @@ func StoreOptions(cfg config.Config) store.Options {
 	return store.Options{
 		Addr:             cfg.ClickHouseAddr,
 		Protocol:         cfg.ClickHouseProtocol,
+		Cluster:          cfg.ClickHouseCluster,
 		Database:         cfg.ClickHouseDatabase,
 		User:             cfg.ClickHouseUser,
 		Password:         cfg.ClickHousePassword,

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -65,9 +67,13 @@ func TestStopLeavesNoGoroutine(t *testing.T) {
 
 	ctx := context.Background()
 	var banner bytes.Buffer
+	limitBefore := debug.SetMemoryLimit(-1)
 	srv, err := server.Start(ctx, cfg, server.Options{Out: &banner})
 	if err != nil {
 		t.Fatalf("start: %v", err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != int64(cfg.MemoryLimit) && os.Getenv("GOMEMLIMIT") == "" {
+		t.Errorf("memory limit while serving is %d bytes, want -memory-limit's %d", got, cfg.MemoryLimit)
 	}
 	stopped := false
 	defer func() {
@@ -144,6 +150,9 @@ func TestStopLeavesNoGoroutine(t *testing.T) {
 	}
 	if err := srv.Stop(stopCtx); err != nil {
 		t.Errorf("a second Stop: %v", err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != limitBefore {
+		t.Errorf("memory limit after Stop is %d bytes, want the %d it was before Start", got, limitBefore)
 	}
 
 	// Stopped means drained: the event is in ClickHouse, and the spool lock is free for the

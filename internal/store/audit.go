@@ -36,8 +36,8 @@ import (
 type Rollup struct {
 	Table string
 	// Bucket is the span of time the audit compares and rebuilds as a whole: the table's own
-	// step, or a minute for the per-second table (a minute of overview_1s is 55 rows at most,
-	// while comparing seconds would cost 60 times more rows for the same finding).
+	// step, or a minute for the per-second and 10-second tables (a minute of overview_1s is 55
+	// rows at most, while comparing seconds would cost 60 times more rows for the same finding).
 	Bucket time.Duration
 	// Labels says the table is keyed by moment and channel, so counts compare per label.
 	Labels bool
@@ -49,7 +49,9 @@ type Rollup struct {
 var Rollups = []Rollup{
 	{Table: "event_keys", Bucket: time.Minute, timeColumn: "occurred_at", count: "count()"},
 	{Table: "overview_1s", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
+	{Table: "overview_10s", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "overview_1m", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
+	{Table: "overview_30m", Bucket: 30 * time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "overview_1h", Bucket: time.Hour, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "detail_1m", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "detail_1h", Bucket: time.Hour, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
@@ -211,16 +213,16 @@ func (s *Store) RemoveDuplicates(ctx context.Context, keys []event.Key) (removed
 		}
 		// 2. Delete every copy, 3. put the saved copy back at once: the mutation leaves rows
 		// inserted after it alone, so the events are never missing.
-		if err := conn.Exec(ctx, "ALTER TABLE events DELETE WHERE "+cond, args...); err != nil {
+		if err := conn.Exec(ctx, "ALTER TABLE "+s.ddlTable("events")+" DELETE WHERE "+cond, args...); err != nil {
 			return removed, fmt.Errorf("delete duplicated events: %w", err)
 		}
 		if err := conn.Exec(ctx, "INSERT INTO events ("+cols+") SELECT "+cols+" FROM events_repair"); err != nil {
 			return removed, fmt.Errorf("put back one copy of %d duplicated events (kept in events_repair; the next audit retries): %w", len(chunk), err)
 		}
-		if err := waitMutations(ctx, conn, s.database, "events"); err != nil {
+		if err := waitMutations(ctx, conn, s.database, s.partsTable("events")); err != nil {
 			return removed, err
 		}
-		if err := conn.Exec(ctx, "TRUNCATE TABLE events_repair"); err != nil {
+		if err := conn.Exec(ctx, "TRUNCATE TABLE "+s.ddlTable("events_repair")); err != nil {
 			return removed, fmt.Errorf("empty events_repair: %w", err)
 		}
 		if err := conn.QueryRow(ctx, "SELECT count() FROM events WHERE "+cond, args...).Scan(&after); err != nil {
@@ -258,7 +260,7 @@ func (s *Store) FinishRemoval(ctx context.Context) (restored uint64, err error) 
 	if err := conn.QueryRow(ctx, "SELECT count() FROM events_repair").Scan(&saved); err != nil || saved == 0 {
 		return 0, err
 	}
-	if err := waitMutations(ctx, conn, s.database, "events"); err != nil {
+	if err := waitMutations(ctx, conn, s.database, s.partsTable("events")); err != nil {
 		return 0, err
 	}
 	cols := strings.Join(eventColumns, ", ")
@@ -272,7 +274,7 @@ func (s *Store) FinishRemoval(ctx context.Context) (restored uint64, err error) 
 			return 0, fmt.Errorf("put back %d events a removal left out: %w", restored, err)
 		}
 	}
-	if err := conn.Exec(ctx, "TRUNCATE TABLE events_repair"); err != nil {
+	if err := conn.Exec(ctx, "TRUNCATE TABLE "+s.ddlTable("events_repair")); err != nil {
 		return restored, fmt.Errorf("empty events_repair: %w", err)
 	}
 	return restored, nil
@@ -298,7 +300,7 @@ func (s *Store) PendingMutations(ctx context.Context) (_ map[string]int, err err
 		if err := rows.Scan(&table, &n); err != nil {
 			return nil, fmt.Errorf("list pending mutations: %w", err)
 		}
-		out[table] = int(n)
+		out[strings.TrimSuffix(table, localSuffix)] += int(n)
 	}
 	return out, rows.Err()
 }
@@ -325,16 +327,16 @@ func (s *Store) RebuildRollup(ctx context.Context, r Rollup, ranges []Range) (er
 	if err != nil {
 		return err
 	}
-	if err := conn.Exec(ctx, DeleteBucketsSQL(r, ranges)); err != nil {
+	if err := conn.Exec(ctx, "ALTER TABLE "+s.ddlTable(r.Table)+" DELETE WHERE "+timeCondition(r.timeColumn, ranges)); err != nil {
 		return fmt.Errorf("delete the buckets of %s to rebuild: %w", r.Table, err)
 	}
 	if err := conn.Exec(ctx, rebuild); err != nil {
 		return fmt.Errorf("rebuild the buckets of %s from events (the next audit retries): %w", r.Table, err)
 	}
-	return waitMutations(ctx, conn, s.database, r.Table)
+	return waitMutations(ctx, conn, s.database, s.partsTable(r.Table))
 }
 
-// DeleteBucketsSQL is the mutation that deletes r's rows of ranges.
+// DeleteBucketsSQL is the mutation that deletes r's rows of ranges, on one server.
 func DeleteBucketsSQL(r Rollup, ranges []Range) string {
 	return "ALTER TABLE " + r.Table + " DELETE WHERE " + timeCondition(r.timeColumn, ranges)
 }

@@ -355,6 +355,8 @@ var compatRollups = []struct{ table, time, keys string }{
 	{"detail_1m", "toStartOfMinute(occurred_at)", "moment, channel, touchpoint, region, product, segment, agent_team"},
 	{"detail_1h", "toStartOfHour(occurred_at)", "moment, channel, touchpoint, region, product, segment, agent_team"},
 	{"overview_1h", "intDiv(toUInt32(occurred_at), 3600)", "moment, channel"},
+	{"overview_10s", "intDiv(toUInt32(occurred_at), 10)", "moment, channel"},
+	{"overview_30m", "intDiv(toUInt32(occurred_at), 1800)", "moment, channel"},
 }
 
 // rollupTotalsQuery reads a rollup the way the dashboards do (-Merge per key), then adds up

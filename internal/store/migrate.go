@@ -87,21 +87,30 @@ func (s *Store) Migrate(ctx context.Context) (applied []Migration, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return migrate(ctx, conn)
+	return migrate(ctx, conn, s.opts.Cluster, s.database)
 }
 
 // migrate is Migrate on a connection of its own: Bootstrap applies the schema before the
 // store's methods may use the connection.
-func migrate(ctx context.Context, conn driver.Conn) (applied []Migration, err error) {
-	ms, err := Migrations()
+// On a cluster, the migrations' cluster forms are applied (cluster.go); dial created the
+// shared schema_migrations.
+func migrate(ctx context.Context, conn driver.Conn, cluster, database string) (applied []Migration, err error) {
+	var ms []Migration
+	if cluster != "" {
+		ms, err = ClusterMigrations(cluster, database)
+	} else {
+		ms, err = Migrations()
+	}
 	if err != nil {
 		return nil, err
 	}
-	err = conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version UInt32, name String, applied_at DateTime DEFAULT now()
-	) ENGINE = MergeTree ORDER BY version`)
-	if err != nil {
-		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	if cluster == "" {
+		err = conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version UInt32, name String, applied_at DateTime DEFAULT now()
+		) ENGINE = MergeTree ORDER BY version`)
+		if err != nil {
+			return nil, fmt.Errorf("create schema_migrations: %w", err)
+		}
 	}
 	done := map[uint32]bool{}
 	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")

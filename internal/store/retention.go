@@ -6,17 +6,24 @@ import (
 	"time"
 )
 
-// Retention of the rollups, by what the queries need: the one-second overview answers windows
-// up to 15 minutes with their previous period (compare=last_week reads the minute overview);
+// Retention of the rollups, by what the queries need: the one-second overview answers the 1m
+// window with its previous period (compare=last_week reads the 10-second overview), the
+// 10-second overview the 5m and 15m windows with the same window last week;
 // the minute detail windows up to an hour, with the same hour last week; the minute overview
 // and the hour tables keep the trends of days and months, and the 30-day window before the
 // current one after its raw events are gone.
 const (
 	Overview1sRetention = 2 * 24 * time.Hour
-	Detail1mRetention   = 8 * 24 * time.Hour
-	Detail1hRetention   = 400 * 24 * time.Hour
+	// Overview10sRetention keeps the 10-second overview of the 5m and 15m windows long enough
+	// for compare=last_week.
+	Overview10sRetention = 8 * 24 * time.Hour
+	Detail1mRetention    = 8 * 24 * time.Hour
+	Detail1hRetention    = 400 * 24 * time.Hour
 	// Overview1hRetention keeps the hourly overview of the 7d and 30d windows.
 	Overview1hRetention = 400 * 24 * time.Hour
+	// Overview30mRetention keeps the 30-minute overview of the 24h window (48 steps a day, small
+	// enough to keep as long as the hourly tables).
+	Overview30mRetention = 400 * 24 * time.Hour
 )
 
 // retained is every table the retention job trims, how long it keeps data (raw is the
@@ -29,7 +36,9 @@ var retained = []struct {
 	{"events", func(raw time.Duration) time.Duration { return raw }, false},
 	{"event_keys", func(raw time.Duration) time.Duration { return raw }, false},
 	{"overview_1s", func(time.Duration) time.Duration { return Overview1sRetention }, false},
+	{"overview_10s", func(time.Duration) time.Duration { return Overview10sRetention }, false},
 	{"overview_1m", func(raw time.Duration) time.Duration { return raw }, false},
+	{"overview_30m", func(time.Duration) time.Duration { return Overview30mRetention }, true},
 	{"detail_1m", func(time.Duration) time.Duration { return Detail1mRetention }, false},
 	{"detail_1h", func(time.Duration) time.Duration { return Detail1hRetention }, true},
 	{"overview_1h", func(time.Duration) time.Duration { return Overview1hRetention }, true},
@@ -62,7 +71,7 @@ func (s *Store) DropExpired(ctx context.Context, now time.Time, rawRetention tim
 			if len(p) != width { // not ours: leave it to a person
 				continue
 			}
-			if err := conn.Exec(ctx, "ALTER TABLE "+r.table+" DROP PARTITION "+p); err != nil {
+			if err := conn.Exec(ctx, "ALTER TABLE "+s.ddlTable(r.table)+" DROP PARTITION "+p); err != nil {
 				return dropped, fmt.Errorf("drop partition %s of %s: %w", p, r.table, err)
 			}
 			dropped = append(dropped, r.table+":"+p)
@@ -78,7 +87,7 @@ func (s *Store) partitionsUpTo(ctx context.Context, table, last string) ([]strin
 	}
 	rows, err := conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
 		WHERE database = ? AND table = ? AND active AND partition <= ?
-		ORDER BY partition`, s.database, table, last)
+		ORDER BY partition`, s.database, s.partsTable(table), last)
 	if err != nil {
 		return nil, fmt.Errorf("list expired partitions of %s: %w", table, err)
 	}

@@ -15,18 +15,16 @@ import (
 )
 
 // rollupTables are the only tables Rollup reads; a Plan naming another is a bug.
-var rollupTables = map[string]bool{"overview_1s": true, "overview_1m": true, "overview_1h": true, "detail_1m": true, "detail_1h": true}
+var rollupTables = map[string]bool{"overview_1s": true, "overview_10s": true, "overview_1m": true, "overview_30m": true, "overview_1h": true, "detail_1m": true, "detail_1h": true}
 
 // measures are the sums of every rollup table, in the order of rollup.Counts.
 const measures = `max(t), sumMerge(events), sumMerge(csat_n), sumMerge(csat_top2), sumMerge(nps_n),
 	sumMerge(nps_promoters), sumMerge(nps_detractors), sumMerge(ces_n), sumMerge(ces_sum),
 	sumMerge(negative), sumMerge(with_outcome), sumMerge(abandoned), sumMerge(wait_n)`
 
-// The wait-time histogram, or in its place empty arrays for a query WithoutWait.
-const (
-	waitHistogram = `tupleElement(sumMapMerge(wait_hist), 1), tupleElement(sumMapMerge(wait_hist), 2)`
-	noHistogram   = `emptyArrayUInt8(), emptyArrayUInt64()`
-)
+// The wait-time histogram; a query WithoutWait selects nothing in its place, so that its groups
+// carry no arrays to send and scan (a trend of 1h is hundreds of groups).
+const waitHistogram = `tupleElement(sumMapMerge(wait_hist), 1), tupleElement(sumMapMerge(wait_hist), 2)`
 
 // RollupSQL is the query behind Rollup and the values bound to it. Filter values are bound,
 // never spliced into the text; table names and times come from the Plan.
@@ -72,9 +70,7 @@ func rollupSQL(q rollup.Query, p rollup.Plan, ordered bool) (string, []any) {
 		sel, group = append(sel, "toUInt32("+bucket+") AS bucket"), append(group, "bucket")
 	}
 	sel = append(sel, measures)
-	if q.WithoutWait {
-		sel = append(sel, noHistogram)
-	} else {
+	if !q.WithoutWait {
 		sel = append(sel, waitHistogram)
 	}
 	where, args := filterConditions(where, q.Filters)
@@ -156,7 +152,10 @@ func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan,
 		}
 		c := &g.Counts
 		dest = append(dest, &g.Newest, &c.Events, &c.CSATN, &c.CSATTop2, &c.NPSN, &c.NPSPromoters, &c.NPSDetractors,
-			&c.CESN, &c.CESSum, &c.Negative, &c.WithOutcome, &c.Abandoned, &c.WaitN, &keys, &counts)
+			&c.CESN, &c.CESSum, &c.Negative, &c.WithOutcome, &c.Abandoned, &c.WaitN)
+		if !q.WithoutWait {
+			dest = append(dest, &keys, &counts)
+		}
 		for rows.Next() {
 			c.Wait = [metric.Buckets]uint64{}
 			if err := rows.Scan(dest...); err != nil {

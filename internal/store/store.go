@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,10 +35,15 @@ const (
 
 // Options says which ClickHouse server and database to use.
 type Options struct {
-	Addr string // host:port of the protocol below
+	// Addr is host:port of the protocol below, or several, comma-separated: replicas of one
+	// cluster, tried in order when a connection is opened (the first that answers serves it).
+	Addr string
 	// Protocol is ProtocolNative ("" means it too) or ProtocolHTTP.
 	Protocol string
 	Database string
+	// Cluster, when set, is the ClickHouse cluster (of the servers' remote_servers) that the
+	// schema is created on: replicated tables behind Distributed ones (see cluster.go).
+	Cluster  string
 	User     string
 	Password string
 	// DialTimeout bounds connecting; a server that does not answer in time is reported down.
@@ -125,7 +131,7 @@ func (s *Store) Bootstrap(ctx context.Context) (applied []Migration, err error) 
 	if err != nil {
 		return nil, err
 	}
-	if applied, err = migrate(ctx, sess.conn); err != nil {
+	if applied, err = migrate(ctx, sess.conn, s.opts.Cluster, s.database); err != nil {
 		sess.conn.Close()
 		return applied, err
 	}
@@ -156,10 +162,14 @@ func dial(ctx context.Context, o Options) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.Database))
+	if o.Cluster != "" {
+		err = createClusterBase(ctx, boot, o.Cluster, o.Database)
+	} else if err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(o.Database)); err != nil {
+		err = fmt.Errorf("create database %s on %s: %w", o.Database, o.Addr, err)
+	}
 	boot.Close()
 	if err != nil {
-		return nil, fmt.Errorf("create database %s on %s: %w", o.Database, o.Addr, err)
+		return nil, err
 	}
 	conn, err := connect(o, o.Database)
 	if err != nil {
@@ -179,6 +189,12 @@ func connect(o Options, database string) (driver.Conn, error) {
 		// Only integer and bool settings can be sent to ClickHouse 18.16 by clickhouse-go.
 		settings["max_execution_time"] = int(o.MaxExecutionTime.Seconds() + 0.999)
 	}
+	if o.Cluster != "" {
+		// An insert into a Distributed table returns once every shard has its rows, not once
+		// they are queued on the server that took it: a 202's events must not wait in a queue
+		// of a server that may be lost.
+		settings["insert_distributed_sync"] = 1
+	}
 	maxOpen := o.MaxOpenConns
 	if maxOpen <= 0 {
 		maxOpen = 8
@@ -188,7 +204,7 @@ func connect(o Options, database string) (driver.Conn, error) {
 		return nil, err
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:             []string{o.Addr},
+		Addr:             strings.Split(o.Addr, ","),
 		Protocol:         protocol,
 		Auth:             clickhouse.Auth{Database: database, Username: o.User, Password: o.Password},
 		DialTimeout:      o.DialTimeout,

@@ -41,14 +41,16 @@ var RejectReasons = []string{
 // Reasons of truthboard_http_refused_total: requests the HTTP edge refused before their
 // handler, outside ingest (whose refusals are in truthboard_events_rejected_total).
 const (
-	RefusedAuthThrottled = "auth_throttled" // the client address presented too many wrong credentials (429)
-	RefusedExpect        = "expect_refused" // Expect: 100-continue without a valid ingest key (417)
-	RefusedBodyTooLarge  = "body_too_large" // a body over 64 KiB outside POST /v1/events, multipart included (413)
-	RefusedReadBusy      = "read_busy"      // GET /v1/metrics or /v1/consistency found the read API's queries all in use (503)
+	RefusedAuthThrottled  = "auth_throttled"  // the client address presented too many wrong credentials (429)
+	RefusedExpect         = "expect_refused"  // Expect: 100-continue without a valid ingest key (417)
+	RefusedBodyTooLarge   = "body_too_large"  // a body over 64 KiB outside POST /v1/events, multipart included (413)
+	RefusedReadBusy       = "read_busy"       // GET /v1/metrics or /v1/consistency found the read API's queries all in use (503)
+	RefusedAnnotationRate = "annotation_rate" // a credential's annotation changes past their rate per minute (429)
+	RefusedHashingBusy    = "hashing_busy"    // a sign-in or new password found the password hashes all in use for 5 s (503)
 )
 
 // RefusedReasons lists every reason of truthboard_http_refused_total.
-var RefusedReasons = []string{RefusedAuthThrottled, RefusedExpect, RefusedBodyTooLarge, RefusedReadBusy}
+var RefusedReasons = []string{RefusedAuthThrottled, RefusedExpect, RefusedBodyTooLarge, RefusedReadBusy, RefusedAnnotationRate, RefusedHashingBusy}
 
 // Reasons of truthboard_live_refused_total.
 const (
@@ -130,7 +132,7 @@ func New() *Metrics {
 		AuthFailures: f.counter("truthboard_auth_failures_total",
 			"Wrong credentials presented: bearer tokens, ?token= and sign-in forms that match no key or token."),
 		HTTPRefused: f.counterVec("truthboard_http_refused_total",
-			"Requests refused by the HTTP edge's defences outside ingest, by reason (auth_throttled, expect_refused, body_too_large, read_busy).",
+			"Requests refused by the HTTP edge's defences outside ingest, by reason (auth_throttled, expect_refused, body_too_large, read_busy, annotation_rate, hashing_busy).",
 			"reason"),
 
 		LiveClients: f.gauge("truthboard_live_clients",

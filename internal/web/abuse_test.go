@@ -557,7 +557,7 @@ func TestWrongCredentialsAreThrottledPerAddress(t *testing.T) {
 		}
 	}
 	status, h, body = login(wholeAdmin)
-	if status != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(body, "Too many wrong tokens") {
+	if status != http.StatusTooManyRequests || h.Get("Retry-After") == "" || !strings.Contains(body, "Too many wrong sign-ins came for your address") {
 		t.Fatalf("sign-in after %d wrong ones: %d (Retry-After %q) %.300s, want 429 with the form saying why", limit, status, h.Get("Retry-After"), body)
 	}
 	if got := w.metric(t, "truthboard_auth_failures_total"); got != float64(2*limit+1) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/truthboard/truthboard/internal/account"
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/live"
 	"github.com/truthboard/truthboard/internal/store"
@@ -48,12 +49,19 @@ func startAccessNode(t *testing.T, db *store.Store, refresh time.Duration, admin
 		}
 		done.Go(func() { c.Run(ctx) })
 	}
+	accounts := account.NewCache(db.Accounts, refresh, log)
+	if err := accounts.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done.Go(func() { accounts.Run(ctx) })
 	t.Cleanup(func() { cancel(); done.Wait() })
 	hub := live.NewHub(db, live.Options{Tick: 100 * time.Millisecond}, log)
 	opts := web.Options{
-		Hub:        hub,
-		AdminToken: auth.NewKeySet(admin),
-		Access:     web.AccessOptions{DisplayTokens: cache, TokenStore: db, IngestKeys: keys, KeyStore: db},
+		Hub:          hub,
+		AdminToken:   auth.NewKeySet(admin),
+		FilterValues: db,
+		Access: web.AccessOptions{DisplayTokens: cache, TokenStore: db, IngestKeys: keys, KeyStore: db,
+			Accounts: accounts, AccountStore: db},
 	}
 	for _, f := range set {
 		f(&opts)
@@ -174,7 +182,7 @@ func TestLogin(t *testing.T) {
 	})
 
 	t.Run("wrong token", func(t *testing.T) {
-		for _, tok := range []string{"", "tba_wrong", adminToken + "x", testKey} {
+		for _, tok := range []string{"tba_wrong", adminToken + "x", testKey} {
 			a := n.login(t, tok, "/")
 			if a.status != http.StatusUnauthorized || !strings.Contains(a.body, "not the admin token") || sessionCookie(a.header) != nil {
 				t.Errorf("token %q: %d, cookie %v: %.200s; want 401, the form with an error, no cookie", tok, a.status, sessionCookie(a.header), a.body)

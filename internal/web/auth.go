@@ -7,17 +7,23 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/truthboard/truthboard/internal/account"
 	"github.com/truthboard/truthboard/internal/auth"
 	"github.com/truthboard/truthboard/internal/telemetry"
 )
 
 // Who may do what:
 //
-//	credential                         dashboards' data (/v1/metrics, /v1/live…)   admin API
-//	admin token (Bearer, or ?token=)   yes                                         yes (Bearer only)
-//	session cookie tb_session          yes                                         yes, same-origin with a CSRF token
-//	display token (Bearer, or ?token=) yes                                         no (403)
-//	ingest key (Bearer)                no                                          no
+//	credential                           dashboards' data (/v1/metrics, /v1/live…)   admin API
+//	admin token (Bearer, or ?token=)     yes                                         yes (Bearer only)
+//	session of an admin account          yes                                         yes, same-origin with a CSRF token
+//	session of the admin token           yes                                         yes, same-origin with a CSRF token
+//	session of a viewer account          yes                                         no (403)
+//	display token (Bearer, or ?token=)   yes                                         no (403)
+//	ingest key (Bearer)                  no                                          no
+//
+// People sign in with a username and password (login.go); the admin token signs in on the
+// form only while no admin account exists, to create the first one (bootstrap).
 //
 // Tokens in a URL end up in logs and browser history, so the admin API takes the admin token
 // only as a header; ?token= exists because browsers cannot set headers on a WebSocket and a
@@ -44,6 +50,15 @@ type AccessOptions struct {
 	IngestKeys *auth.IngestKeyCache
 	// KeyStore keeps the stored ingest keys; nil leaves the admin API of ingest keys out.
 	KeyStore KeyStore
+	// Accounts checks the usernames and passwords of sign-ins and the sessions of accounts;
+	// nil: the sign-in form takes the admin token only, as before accounts existed.
+	Accounts *account.Cache
+	// AccountStore keeps the accounts; nil leaves /v1/accounts out.
+	AccountStore AccountStore
+	// MaxHashing bounds the password hashes computed at once (sign-ins, new passwords), each
+	// about 19 MiB for tens of milliseconds; a sign-in that finds no free slot within 5 s is
+	// answered 503 (default 2).
+	MaxHashing int
 }
 
 func (o AccessOptions) withDefaults() AccessOptions {
@@ -52,6 +67,9 @@ func (o AccessOptions) withDefaults() AccessOptions {
 	}
 	if o.CSRFTTL <= 0 {
 		o.CSRFTTL = 12 * time.Hour
+	}
+	if o.MaxHashing <= 0 {
+		o.MaxHashing = 2
 	}
 	return o
 }
@@ -62,8 +80,14 @@ type role int
 const (
 	nobody  role = iota
 	display      // read-only: a display token
-	admin        // the admin token or a session
+	viewer       // read-only: a viewer account's session
+	admin        // the admin token, or the session of an admin account or of the admin token
 )
+
+// String names the role in answers (GET /v1/me).
+func (r role) String() string {
+	return [...]string{"none", "display", "viewer", "admin"}[r]
+}
 
 // credentials is who a request is.
 type credentials struct {
@@ -71,7 +95,10 @@ type credentials struct {
 	viaCookie bool   // a session cookie, which a browser sends by itself: state changes need a same-origin check
 	token     string // the display token itself (a copy), to check it again later
 	id        string // the display token's id
-	bad       bool   // a token was presented but is not valid
+	account   account.Account
+	bad       bool // a token was presented but is not valid
+	// revoked: a validly signed session whose account was deleted or changed since.
+	revoked bool
 	// wait is how long the client's address must wait before a token it presents is checked
 	// again (throttle.go): it presented too many wrong ones. The token was not checked.
 	wait time.Duration
@@ -99,10 +126,38 @@ func (s *Server) identify(c *fiber.Ctx, allowQuery bool) credentials {
 		s.failedCredential(c)
 		return credentials{bad: true}
 	}
-	if v := c.Cookies(SessionCookie); v != "" && s.sessions.Valid(v, s.now()) {
-		return credentials{role: admin, viaCookie: true}
+	if v := c.Cookies(SessionCookie); v != "" {
+		return s.session(v)
 	}
 	return credentials{}
+}
+
+// session is who a session cookie's value is: the account it was issued for, with the role
+// the account has now, as long as the account exists and has not changed since the sign-in.
+// A session of the admin token is an admin.
+func (s *Server) session(value string) credentials {
+	sub, ok := s.sessions.Check(value, s.now())
+	if !ok {
+		return credentials{}
+	}
+	if sub.Account == "" {
+		if sub.Role != "admin" {
+			return credentials{}
+		}
+		return credentials{role: admin, viaCookie: true}
+	}
+	var a account.Account
+	if s.opts.Access.Accounts != nil {
+		a, ok = s.opts.Access.Accounts.ByID(sub.Account)
+	}
+	if !ok || sub.Issued.Before(a.ChangedAt) {
+		return credentials{revoked: true, viaCookie: true}
+	}
+	cr := credentials{role: viewer, viaCookie: true, account: a}
+	if a.Role == account.Admin {
+		cr.role = admin
+	}
+	return cr
 }
 
 // viewer admits the readers of the dashboards' data: GET /v1/metrics, /v1/consistency,
@@ -140,6 +195,8 @@ func (s *Server) adminOnly() fiber.Handler {
 		switch {
 		case cr.role == display:
 			return c.Status(fiber.StatusForbidden).JSON(apiError{Error: "display tokens are read-only: use the admin token or sign in at /login"})
+		case cr.role == viewer:
+			return c.Status(fiber.StatusForbidden).JSON(apiError{Error: "viewer accounts can only read: ask an admin to do this or to make " + cr.account.Username + " an admin"})
 		case cr.role != admin:
 			return s.unauthorized(c, cr)
 		case cr.viaCookie && !safeMethod(c.Method()) && !s.sameOrigin(c, true):
@@ -149,9 +206,18 @@ func (s *Server) adminOnly() fiber.Handler {
 	}
 }
 
+// reasonError is an error answer with a reason a page acts on ("revoked": show why at sign-in).
+type reasonError struct {
+	Error  string `json:"error"`
+	Reason string `json:"reason"`
+}
+
 func (s *Server) unauthorized(c *fiber.Ctx, cr credentials) error {
 	if cr.wait > 0 {
 		return s.tooManyFailures(c, cr.wait)
+	}
+	if cr.revoked {
+		return c.Status(fiber.StatusUnauthorized).JSON(reasonError{Error: "your account was deleted or changed by an admin since you signed in: sign in again at /login", Reason: "revoked"})
 	}
 	if cr.bad {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="truthboard", error="invalid_token"`)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/truthboard/truthboard/internal/alert"
-	"github.com/truthboard/truthboard/internal/alert/evaluator"
 	"github.com/truthboard/truthboard/internal/live"
 	"github.com/truthboard/truthboard/internal/store/storetest"
 	"github.com/truthboard/truthboard/internal/web"
@@ -24,19 +23,8 @@ func TestScreensShowFiringAlerts(t *testing.T) {
 	db := storetest.Open(t)
 	// One rule, firing at once (for 0s) so the test needs no clock: CSAT of a moment × channel
 	// in the last 15 minutes against the 3 hours before.
-	rules, err := alert.ParseRules([]byte(`{"defaults": false, "rules": [
-		{"name": "CSATDrop", "metric": "csat", "kind": "change", "window": "15m", "for": "0s", "keep_firing_for": "0s"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := alert.NewEngine(alert.Config{Rules: rules})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev := evaluator.New(engine, db, evaluator.Options{PublicURL: "http://truthboard.test"}, slog.New(slog.DiscardHandler))
-	ctx := context.Background()
-	ev.Start(ctx)
-	t.Cleanup(ev.Stop)
+	ev := startEvaluator(t, db, `{"defaults": false, "rules": [
+		{"name": "CSATDrop", "metric": "csat", "kind": "change", "window": "15m", "for": "0s", "keep_firing_for": "0s"}]}`)
 
 	hub := live.NewHub(db, live.Options{Tick: 300 * time.Millisecond, Alerts: ev.Active}, slog.New(slog.DiscardHandler))
 	s := startServer(t, serverConfig{db: db, web: web.Options{Hub: hub, Alerts: ev, AlertHistory: db}})
@@ -54,7 +42,7 @@ func TestScreensShowFiringAlerts(t *testing.T) {
 	s.mustPost(t, jsonArray(evs)).accepted(t, len(evs), 0)
 	s.settle(t)
 
-	ev.Evaluate(ctx)
+	ev.Evaluate(context.Background())
 	active := ev.Active()
 	if len(active) != 1 || active[0].State != alert.Firing || active[0].Labels["moment"] != "service" || active[0].Labels["channel"] != "voice" {
 		t.Fatalf("active alerts %+v, want CSATDrop firing for service × voice only", active)
@@ -108,10 +96,10 @@ func TestScreensShowFiringAlerts(t *testing.T) {
 		exec.wait("the banner", `document.querySelectorAll('#alerts .alert.firing').length === 1`)
 
 		// The rule goes: its alert resolves at the next evaluation.
-		if err := engine.SetRules(nil); err != nil {
+		if err := ev.Engine().SetRules(nil); err != nil {
 			t.Fatal(err)
 		}
-		ev.Evaluate(ctx)
+		ev.Evaluate(context.Background())
 		if a := ev.Active(); len(a) != 0 {
 			t.Fatalf("active alerts after the rule went: %+v", a)
 		}

@@ -99,6 +99,12 @@ func (p *page) shoot(name string) {
 	}
 	time.Sleep(2 * time.Second) // ECharts animates updates for up to a second; not an assertion
 	p.wait("live figures for the screenshot", `document.body.dataset.live === 'fresh'`)
+	p.save(dir, name)
+}
+
+// save writes a screenshot of the page as dir/<name>.png.
+func (p *page) save(dir, name string) {
+	p.t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		p.t.Fatal(err)
 	}
@@ -115,7 +121,7 @@ func (p *page) shoot(name string) {
 // painted, "" when the cell is not drawn), its CSAT label value and its judgement code.
 const cellsJS = `(() => { const el = document.querySelector('[data-chart="heatmap"]');
 	const c = window.echarts && echarts.getInstanceByDom(el);
-	if (!c || !el.querySelector('canvas')) return {};
+	if (!c || !el.querySelector('canvas, svg')) return {};
 	const o = c.getOption(), d = c.getModel().getSeriesByIndex(0).getData(), out = {};
 	o.series[0].data.forEach((item, i) => {
 		const v = item.value, el = d.getItemGraphicEl(i);
@@ -324,12 +330,18 @@ func TestScreenshots(t *testing.T) {
 		{"executive", "/executive" + q, 1920, 1080, 1, ""},
 		{"executive-4k", "/executive" + q, 1920, 1080, 2, ""},
 		{"executive-phone", "/executive" + q, 390, 844, 3, ""},
+		{"executive-phone-heatmap", "/executive" + q, 390, 844, 3, `document.querySelector('[data-chart="heatmap"]').scrollIntoView()`},
 		{"drilldown", "/drilldown" + q + "&moment=service&channel=voice", 1920, 1080, 1, ""},
+		{"drilldown-compare", "/drilldown" + q + "&moment=service", 1920, 1080, 1, `document.getElementById('members-title').scrollIntoView()`},
+		{"drilldown-4k", "/drilldown" + q + "&moment=service&channel=voice", 1920, 1080, 2, ""},
+		{"drilldown-phone", "/drilldown" + q + "&moment=service&channel=voice", 390, 844, 3, ""},
+		{"drilldown-phone-compare", "/drilldown" + q + "&moment=service", 390, 844, 3, `document.getElementById('members-title').scrollIntoView()`},
 		{"tv-1080p", "/tv" + q + "&rotate=0", 1920, 1080, 1, ""},
 		{"tv-1080p-heatmap", "/tv" + q + "&rotate=0", 1920, 1080, 1, "truthboard.show(1)"},
 		{"tv-4k", "/tv" + q + "&rotate=0", 3840, 2160, 1, ""},
 		{"tv-4k-heatmap", "/tv" + q + "&rotate=0", 3840, 2160, 1, "truthboard.show(1)"},
 		{"tv-phone", "/tv" + q + "&rotate=0", 390, 844, 3, ""},
+		{"tv-phone-heatmap", "/tv" + q + "&rotate=0", 390, 844, 3, "truthboard.show(1)"},
 	} {
 		t.Run(shot.name, func(t *testing.T) {
 			p := openSized(t, bctx, s.url+shot.path, shot.w, shot.h, shot.scale)

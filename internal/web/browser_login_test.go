@@ -54,8 +54,11 @@ func TestBrowserSignIn(t *testing.T) {
 	n.mustPost(t, jsonArray(dashboardEvents("signin", 40, time.Now().UTC().Add(-time.Minute)))).accepted(t, 40, 0)
 	bctx := browser(t)
 
-	// A TV wall opened without credentials is sent to the sign-in form, and back once signed in.
+	// A TV wall opened without credentials offers to sign in beside its pairing code (this node
+	// pairs no screens), and comes back once signed in.
 	p := openPage(t, bctx, n.url+"/tv?rotate=0")
+	p.waitAcross("the offer to sign in", `!document.getElementById('pairing').hidden`)
+	p.do(chromedp.Click(`.pair-signin`))
 	p.waitAcross("the sign-in form", `location.pathname === '/login' && !!document.querySelector('form input[name=token]')`)
 	if next := eval[string](p, `document.querySelector('input[name=next]').value`); next != "/tv?rotate=0" {
 		t.Errorf("next = %q, want /tv?rotate=0", next)

@@ -37,6 +37,7 @@ func (s *Server) initGuards() {
 	if o.AuthFailuresPerMinute > 0 {
 		n := o.AuthFailuresPerMinute
 		s.authFailures = quota.NewBuckets(float64(n)/60, n, maxThrottledAddresses)
+		s.userFailures = quota.NewBuckets(float64(n)/60, n, maxThrottledAddresses)
 	}
 	s.liveConns = quota.NewCounts()
 	for _, p := range o.TrustedProxies {

@@ -39,6 +39,7 @@ const (
 // testServer is a running Truthboard HTTP edge with its writer, on a test database.
 type testServer struct {
 	url    string
+	srv    *web.Server
 	db     *store.Store // direct connection, to read back what was stored
 	writer *ingest.Writer
 	client *http.Client
@@ -129,7 +130,7 @@ func startServer(t *testing.T, cfg serverConfig) *testServer {
 			t.Errorf("close writer: %v", err)
 		}
 	})
-	return &testServer{url: "http://" + ln.Addr().String(), db: cfg.db, writer: w, client: client}
+	return &testServer{url: "http://" + ln.Addr().String(), srv: srv, db: cfg.db, writer: w, client: client}
 }
 
 // answer is the JSON body of any answer of POST /v1/events.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/truthboard/truthboard/internal/live"
 	"github.com/truthboard/truthboard/internal/quota"
+	"github.com/truthboard/truthboard/internal/screen"
 	"github.com/truthboard/truthboard/internal/telemetry"
 )
 
@@ -84,6 +85,9 @@ func (s *Server) liveUpgrade(c *fiber.Ctx) error {
 	}
 	c.Locals(credentialLocal, valid)
 	c.Locals(whoLocal, who)
+	if cr.role == display {
+		c.Locals(displayLocal, cr.id)
+	}
 	c.Locals(leaseLocal, l)
 	err = c.Next()
 	if c.Response().StatusCode() != fiber.StatusSwitchingProtocols {
@@ -106,6 +110,8 @@ const (
 	credentialLocal = "truthboard.live.credential"
 	whoLocal        = "truthboard.live.who"
 	leaseLocal      = "truthboard.live.lease"
+	// displayLocal is the id of a display token: a paired screen's id.
+	displayLocal = "truthboard.live.display"
 )
 
 // leaseUnclaimed is how long after its 101 a connection's lease waits to be taken over.
@@ -123,7 +129,11 @@ func (s *Server) liveCredential(c *fiber.Ctx, cr credentials) (valid func() bool
 		return func() bool { _, ok := s.opts.Access.DisplayTokens.Check(cr.token); return ok }, "display token " + cr.id
 	case cr.viaCookie:
 		session := strings.Clone(c.Cookies(SessionCookie))
-		return func() bool { return s.sessions.Valid(session, s.now()) }, "session " + session
+		who = "session " + session
+		if cr.account.ID != "" { // one account's sign-ins share its bound
+			who = "account " + cr.account.ID
+		}
+		return func() bool { return s.session(session).role >= viewer }, who
 	}
 	return func() bool { return true }, "admin token"
 }
@@ -203,6 +213,13 @@ func (s *Server) liveConn(conn *websocket.Conn) {
 		s.liveWriter(conn, client, valid)
 	}()
 
+	// A paired screen (a display token) reports heartbeats and receives commands.
+	var screenConn *screen.Conn
+	if id, _ := conn.Locals(displayLocal).(string); id != "" && s.opts.Screens.Fleet != nil {
+		screenConn = s.opts.Screens.Fleet.Connect(id, client.Send)
+		defer screenConn.Close()
+	}
+
 	reason := live.ClientGone
 	for {
 		_, msg, err := conn.ReadMessage()
@@ -221,6 +238,16 @@ func (s *Server) liveConn(conn *websocket.Conn) {
 		if subscribes != nil && !subscribes.Take(time.Now()) {
 			reason = live.TooFast
 			break
+		}
+		if screenConn != nil {
+			if h, ok, err := screen.ParseHeartbeat(msg); ok {
+				if err != nil {
+					client.Reply(live.ErrorMessage(err))
+				} else {
+					screenConn.Heartbeat(h)
+				}
+				continue
+			}
 		}
 		sub, err := live.ParseClientMessage(msg)
 		if err != nil {

@@ -854,20 +854,24 @@ var specName = map[time.Duration]string{
 	time.Minute: "1m", 30 * time.Minute: "30m", time.Hour: "1h", 4 * time.Hour: "4h", 24 * time.Hour: "1d",
 }
 
-// specResolution is the step of the table that answers: the overview tables (1 s up to 15m,
-// except with compare=last_week, then 1 min up to 24h, 1 h for 7d and 30d) unless a filter beyond
-// moment and channel or a grouping by touchpoint needs the detail tables (1 min up to 1h, else
-// 1 h).
+// specResolution is the step of the table that answers: the overview tables (1 s for 1m, except
+// with compare=last_week, 10 s up to 15m, 1 min for 1h, 30 min for 24h, 1 h for 7d and 30d)
+// unless a filter beyond moment and channel or a grouping by touchpoint needs the detail tables
+// (1 min up to 1h, else 1 h).
 func specResolution(window time.Duration, by []string, f filterSet, lastWeek bool) time.Duration {
 	detailed := slices.Contains(by, "touchpoint")
 	for _, kv := range f {
 		detailed = detailed || kv[0] != "moment" && kv[0] != "channel"
 	}
 	switch {
-	case !detailed && window <= 15*time.Minute && !lastWeek:
+	case !detailed && window <= time.Minute && !lastWeek:
 		return time.Second
-	case !detailed && window <= 24*time.Hour, detailed && window <= time.Hour:
+	case !detailed && window <= 15*time.Minute:
+		return 10 * time.Second
+	case !detailed && window <= time.Hour, detailed && window <= time.Hour:
 		return time.Minute
+	case !detailed && window <= 24*time.Hour:
+		return 30 * time.Minute
 	}
 	return time.Hour
 }

@@ -27,6 +27,8 @@ var pages = map[string]string{
 	"/executive": "executive.html",
 	"/drilldown": "drilldown.html",
 	"/tv":        "tv.html",
+	"/admin":     "admin.html",
+	"/screens":   "screens.html",
 }
 
 // assetDirs are the folders of static.Files served under /assets/.

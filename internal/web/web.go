@@ -121,6 +121,13 @@ type Options struct {
 	Alerts Alerting
 	// AlertHistory lists recorded alert state changes (GET /v1/alerts/history).
 	AlertHistory AlertHistory
+	// Annotations are the settings of /v1/annotations (annotations.go).
+	Annotations AnnotationOptions
+	// FilterValues lists the values of the filter dimensions (GET /v1/filter-values); nil
+	// leaves the route out.
+	FilterValues FilterValueSource
+	// Screens are the settings of pairing, /v1/screens and /v1/playlists (screens.go).
+	Screens ScreenOptions
 	// Telemetry are the metrics served on GET /metrics to the admin token (nil: metrics of the
 	// server's own).
 	Telemetry *telemetry.Metrics
@@ -152,8 +159,17 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 
+	// hashSlots bounds the password hashes computed at once (accounts.go).
+	hashSlots chan struct{}
+	// userFailures holds the wrong passwords of each username (nil: no throttle).
+	userFailures *quota.Buckets
+
 	// exports counts the CSV exports being streamed (export.go).
 	exports exportLimit
+	// annotationWrites holds each credential's rate of annotation changes (annotations.go).
+	annotationWrites *quota.Buckets
+	// wrongCodes holds the wrong pairing codes of each client address (screens.go).
+	wrongCodes *quota.Buckets
 }
 
 // New builds the HTTP server; Listen or App start it.
@@ -172,8 +188,9 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		opts.Telemetry = telemetry.New()
 	}
 	s := &Server{writer: w, db: db, hub: opts.Hub, opts: opts, log: log, now: time.Now,
-		sessions: auth.NewSessions(opts.AdminToken, opts.Access.SessionTTL),
-		antiCSRF: auth.NewCSRFTokens(opts.AdminToken, opts.Access.CSRFTTL),
+		sessions:  auth.NewSessions(opts.AdminToken, opts.Access.SessionTTL),
+		antiCSRF:  auth.NewCSRFTokens(opts.AdminToken, opts.Access.CSRFTTL),
+		hashSlots: make(chan struct{}, opts.Access.MaxHashing),
 	}
 	if opts.Now != nil {
 		s.now = opts.Now
@@ -224,10 +241,33 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		v1.Get("/live", s.liveUpgrade, websocket.New(s.liveConn, websocket.Config{HandshakeTimeout: 10 * time.Second}))
 	}
 	s.routeLogin()
+	s.routeAccounts()
+	s.routeFilterValues()
 	s.routeCredentials()
 	s.routeAlerts()
+	s.routeAnnotations()
+	s.routeScreens()
 	s.routeStatic()
 	return s
+}
+
+// Route is one route of the server: its method and path pattern.
+type Route struct{ Method, Path string }
+
+// Routes lists the server's routes (HEAD, which Fiber adds beside GET, left out), so a test can
+// check that every route has its rule of who may call it.
+func (s *Server) Routes() []Route {
+	var out []Route
+	seen := map[Route]bool{}
+	for _, r := range s.app.GetRoutes(true) {
+		rt := Route{r.Method, r.Path}
+		if r.Method == fiber.MethodHead || seen[rt] {
+			continue
+		}
+		seen[rt] = true
+		out = append(out, rt)
+	}
+	return out
 }
 
 // App is the Fiber app, for tests (app.Test) and for Listen.

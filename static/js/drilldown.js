@@ -1,7 +1,10 @@
 import {
-  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL, withToken,
+  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL,
 } from './live.js';
 import {AlertBanner} from './alerts.js';
+import {AnnotationLayer, enableAnnotating} from './annotations.js';
+import {bindExport, metricsQuery} from './export.js';
+import {adminLink} from './nav.js';
 import {FIGURES, deltaText, explain, heatmapDecoration, hideTooltips, renderTiles, tilesHTML, verdictClass} from './judgement.js';
 
 hasECharts();
@@ -76,9 +79,29 @@ for (const name of ['window', 'moment', 'channel']) {
   form.elements[name].addEventListener('change', () => form.requestSubmit());
 }
 
+// barsDecoration lays out a moment's channel bars for the width of its element: eleven
+// channels in a narrow chart (a phone, or five charts side by side) stand upright so that no
+// name runs into the next, inside the chart, above the legend; labels do not animate between
+// the two angles.
+function barsDecoration(el) {
+  const narrow = el.clientWidth / CHANNELS.length < 44;
+  return {
+    animation: false,
+    xAxis: [{axisLabel: {rotate: narrow ? 90 : 30, fontSize: narrow ? 11 : 12}}],
+    grid: [{left: 8, right: 8, top: 60, bottom: 30, containLabel: true}],
+    legend: [{bottom: 0, top: 'auto'}],
+  };
+}
+
 const charts = new ChartSet({
-  decorate: (name, opt) => Object.assign({toolbox: {show: false}},
-    name === 'heatmap' ? heatmapDecoration(opt, document.querySelector('[data-chart="heatmap"]')) : {}),
+  renderer: 'svg',
+  decorate: (name, opt) => {
+    const el = document.querySelector(`[data-chart="${name}"]`);
+    // Trends: the time labels a little further down, clear of the value axis' 0.
+    const extra = name === 'heatmap' ? heatmapDecoration(opt, el) : name.startsWith('channels_') ? barsDecoration(el)
+      : name.startsWith('trend_') ? {xAxis: [{axisLabel: {margin: 14}}]} : {};
+    return Object.assign({toolbox: {show: false}}, extra);
+  },
 });
 charts.onCreate = (name, c) => {
   if (name !== 'heatmap') return;
@@ -92,16 +115,16 @@ charts.onCreate = (name, c) => {
   });
 };
 
-// TABLE_FIGURES are the touchpoints' figure columns, each with its change against the previous
-// period, coloured only when the server judged it better or worse.
+// TABLE_FIGURES are the comparison tables' figure columns, each with its change against the
+// previous period, coloured only when the server judged it better or worse.
 const TABLE_FIGURES = ['csat', 'nps', 'ces', 'negative_rate', 'abandonment', 'wait_p90_ms'];
 
-// figureCell is the cell of one figure of a touchpoint row: value, n in the title, and the
-// change with its judgement.
+// figureCell is the cell of one figure of a row: value, n in the title, and the change with
+// its judgement. Volume ('events') is a count, its own n.
 function figureCell(r, name) {
   const td = document.createElement('td');
   td.className = 'num';
-  const f = r[name];
+  const f = name === 'events' ? {value: r.events, n: r.events} : r[name];
   const v = document.createElement('span');
   v.textContent = f && f.value !== null ? FIGURES[name].fmt(f.value) : '—';
   v.title = f ? `n = ${f.n}` + (f.value === null ? ': not enough data' : '') : '';
@@ -118,30 +141,137 @@ function figureCell(r, name) {
   return td;
 }
 
-function renderTouchpoints(rows) {
-  const body = $('touchpoints').tBodies[0];
-  const columns = 4 + TABLE_FIGURES.length;
-  rows = (rows || []).slice().sort((a, b) => b.events - a.events).slice(0, 100);
-  if (!rows.length) {
-    body.innerHTML = `<tr><td colspan="${columns}" class="empty">no events in this window</td></tr>`;
-    return;
+// sortKey is what a row sorts by in a column: a name, the volume, or a figure's value (a
+// figure without enough data sorts after every value, whichever the direction).
+function sortKey(r, key) {
+  if (key === 'events') return r.events;
+  if (FIGURES[key]) return r[key] && r[key].value !== null ? r[key].value : null;
+  return r[key] || '';
+}
+
+// SortedTable keeps a table's order: the column (its th's data-key) and direction, shown by
+// aria-sort on the headers; a click on a header (or Enter on it) sorts by that column,
+// descending first for figures, ascending for names, and a second click reverses.
+class SortedTable {
+  constructor(table, render) {
+    this.table = table;
+    this.key = 'events';
+    this.dir = 'descending';
+    this.rows = [];
+    this.render = render;
+    const pick = (th) => {
+      if (!th || !th.dataset.key) return;
+      const k = th.dataset.key;
+      if (k === this.key) this.dir = this.dir === 'ascending' ? 'descending' : 'ascending';
+      else this.dir = th.classList.contains('num') ? 'descending' : 'ascending';
+      this.key = k;
+      this.show(this.rows);
+    };
+    table.tHead.addEventListener('click', (e) => pick(e.target.closest('th')));
+    table.tHead.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        pick(e.target.closest('th'));
+      }
+    });
   }
-  const tr = rows.map((r) => {
-    const row = document.createElement('tr');
+
+  // show renders rows in the table's order (at most 100 of them).
+  show(rows) {
+    this.rows = rows || [];
+    for (const th of this.table.tHead.querySelectorAll('th[data-key]')) {
+      th.setAttribute('aria-sort', th.dataset.key === this.key ? this.dir : 'none');
+    }
+    const sign = this.dir === 'ascending' ? 1 : -1;
+    const sorted = this.rows.slice().sort((a, b) => {
+      const x = sortKey(a, this.key);
+      const y = sortKey(b, this.key);
+      if (x === null || y === null) return x === y ? 0 : x === null ? 1 : -1;
+      const c = typeof x === 'string' ? x.localeCompare(y) : x - y;
+      return c * sign || b.events - a.events;
+    });
+    this.render(sorted.slice(0, 100));
+  }
+}
+
+// rowOf is a table row: its text cells, then the volume and the figures with their changes.
+function rowOf(r, texts) {
+  const row = document.createElement('tr');
+  for (const t of texts) {
+    const td = document.createElement('td');
+    td.textContent = t;
+    row.append(td);
+  }
+  for (const name of ['events', ...TABLE_FIGURES]) row.append(figureCell(r, name));
+  return row;
+}
+
+// emptyBody says that a table has no rows.
+function emptyBody(body, columns, text) {
+  body.innerHTML = `<tr><td colspan="${columns}" class="empty"></td></tr>`;
+  body.querySelector('td').textContent = text;
+}
+
+const touchpoints = new SortedTable($('touchpoints'), (rows) => {
+  const body = $('touchpoints').tBodies[0];
+  if (!rows.length) return emptyBody(body, 4 + TABLE_FIGURES.length, 'no events in this window');
+  const chosen = new URLSearchParams(location.search).get('touchpoint');
+  body.replaceChildren(...rows.map((r) => {
+    const row = rowOf(r, [r.moment, r.channel, r.touchpoint]);
     row.dataset.moment = r.moment;
     row.dataset.channel = r.channel;
     row.dataset.touchpoint = r.touchpoint;
-    [r.moment, r.channel, r.touchpoint, r.events.toLocaleString()].forEach((c, i) => {
-      const td = document.createElement('td');
-      td.textContent = c;
-      if (i === 3) td.className = 'num';
-      row.append(td);
-    });
-    for (const name of TABLE_FIGURES) row.append(figureCell(r, name));
+    row.classList.toggle('current', r.touchpoint === chosen);
     return row;
-  });
-  body.replaceChildren(...tr);
+  }));
+});
+const renderTouchpoints = (rows) => touchpoints.show(rows);
+
+// ---- the level below the drill path, compared ----
+
+const LEVELS = {moment: 'Moments', channel: 'Channels', touchpoint: 'Touchpoints'};
+let level = 'moment';
+
+// membersTitle says what the comparison table compares, from the drill path in the URL.
+function membersTitle(lvl) {
+  const q = new URLSearchParams(location.search);
+  const of = lvl === 'channel' ? ` of ${q.get('moment')}` : lvl === 'touchpoint' && q.get('channel') ? ` of ${q.get('channel')}` : '';
+  return `${LEVELS[lvl]}${of}, compared with the previous period`;
 }
+
+const memberTable = new SortedTable($('members'), (rows) => {
+  const body = $('members').tBodies[0];
+  if (!rows.length) return emptyBody(body, 2 + TABLE_FIGURES.length, 'no events in this window');
+  const chosen = new URLSearchParams(location.search).get('touchpoint');
+  body.replaceChildren(...rows.map((r) => {
+    const row = rowOf(r, [r[level]]);
+    row.dataset.member = r[level];
+    if (level === 'touchpoint') {
+      row.dataset.moment = r.moment;
+      row.dataset.channel = r.channel;
+    }
+    row.classList.toggle('current', level === 'touchpoint' && r.touchpoint === chosen);
+    return row;
+  }));
+});
+
+function renderMembers(m) {
+  if (!m) return;
+  level = m.level;
+  $('members-title').textContent = membersTitle(level);
+  $('members').tHead.querySelector('th[data-key]').textContent = level[0].toUpperCase() + level.slice(1);
+  $('members').tHead.querySelector('th[data-key]').dataset.key = level;
+  if (memberTable.key !== 'events' && !FIGURES[memberTable.key]) memberTable.key = level;
+  memberTable.show(m.rows.map((r) => Object.assign({name: r[level]}, r)));
+}
+$('members').addEventListener('click', (e) => {
+  const row = e.target.closest('tbody tr[data-member]');
+  if (!row) return;
+  const v = row.dataset.member;
+  if (level === 'moment') navigate({moment: v, channel: '', touchpoint: ''});
+  else if (level === 'channel') navigate({channel: v, touchpoint: ''});
+  else navigate({moment: row.dataset.moment, channel: row.dataset.channel, touchpoint: v});
+});
 $('touchpoints').addEventListener('click', (e) => {
   const row = e.target.closest('tr[data-touchpoint]');
   if (row) navigate({moment: row.dataset.moment, channel: row.dataset.channel, touchpoint: row.dataset.touchpoint});
@@ -229,6 +359,12 @@ function renderConsistency(list) {
 }
 
 const banner = new AlertBanner();
+const annotations = new AnnotationLayer(charts);
+// An admin adds an annotation by clicking the trend's time axis, scoped to the drilled cell.
+const annotating = enableAnnotating(charts, () => {
+  const q = new URLSearchParams(location.search);
+  return {moment: q.get('moment') || '', channel: q.get('channel') || ''};
+});
 const live = new Live({
   subscription: subscriptionFromURL('drilldown'),
   badge: $('badge'),
@@ -237,15 +373,20 @@ const live = new Live({
     if (m.data) {
       renderTiles(kpis, m.data.kpis);
       renderTouchpoints(m.data.touchpoints);
+      renderMembers(m.data.members);
       renderNegatives(m.data.negatives, m.type === 'snapshot');
       renderConsistency(m.data.consistency);
     }
     if (m.type === 'snapshot') hideTooltips(charts);
     charts.apply(m);
+    annotations.render(m.annotations, m);
+    annotating.hook();
   },
 });
+// Export: the drill path's touchpoints with their changes, the path's total as the last row.
+bindExport($('export'), () => metricsQuery(live.sub, ['moment', 'channel', 'touchpoint']));
 window.addEventListener('popstate', fromURL);
-document.querySelector('a.home').href = withToken('/');
 fromURL();
 live.start();
-window.truthboard = {live, charts};
+adminLink();
+window.truthboard = {live, charts, annotations, annotating};

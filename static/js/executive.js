@@ -1,5 +1,8 @@
 import {ChartSet, Live, badgeHTML, hasECharts, subscriptionFromURL, WINDOWS} from './live.js';
 import {AlertBanner} from './alerts.js';
+import {AnnotationLayer} from './annotations.js';
+import {bindExport, metricsQuery} from './export.js';
+import {adminLink} from './nav.js';
 import {heatmapDecoration, hideTooltips, renderTiles, tilesHTML, trendTooltip} from './judgement.js';
 
 hasECharts();
@@ -13,12 +16,14 @@ badge.innerHTML = badgeHTML;
 function decorate(name, opt) {
   const el = document.querySelector(`[data-chart="${name}"]`);
   if (name === 'heatmap') return Object.assign({toolbox: {show: false}}, heatmapDecoration(opt, el));
-  if (name.startsWith('trend_')) return {toolbox: {show: false}, tooltip: {formatter: trendTooltip}};
+  // The time labels a little further down: the first one sits under the value axis' 0.
+  if (name.startsWith('trend_')) return {toolbox: {show: false}, tooltip: {formatter: trendTooltip}, xAxis: [{axisLabel: {margin: 14}}]};
   return {toolbox: {show: false}};
 }
 
-const charts = new ChartSet({decorate});
+const charts = new ChartSet({decorate, renderer: 'svg'});
 const banner = new AlertBanner();
+const annotations = new AnnotationLayer(charts);
 const live = new Live({
   subscription: subscriptionFromURL('executive'),
   badge,
@@ -27,6 +32,7 @@ const live = new Live({
     if (m.data) renderTiles(kpis, m.data.kpis);
     if (m.type === 'snapshot') hideTooltips(charts);
     charts.apply(m);
+    annotations.render(m.annotations, m);
   },
 });
 
@@ -39,5 +45,8 @@ sel.addEventListener('change', () => {
   history.replaceState(null, '', u);
   live.resubscribe(subscriptionFromURL('executive'));
 });
+// Export: the heatmap's cells with their changes, the total as the last row.
+bindExport(document.getElementById('export'), () => metricsQuery(live.sub, ['moment', 'channel']));
 live.start();
-window.truthboard = {live, charts};
+adminLink();
+window.truthboard = {live, charts, annotations};

@@ -1,3 +1,4 @@
-import {withToken} from './live.js';
+import './credential.js'; // moves a ?token= out of the address
+import {adminLink} from './nav.js';
 
-for (const a of document.querySelectorAll('a[data-view]')) a.href = withToken(a.getAttribute('href'));
+adminLink();

@@ -221,12 +221,27 @@ export function heatmapDecoration(o, el, {tooltip = true, minCell = 90, fontSize
   };
   const series = {label: Object.assign({formatter: (p) => heatmapLabel(p, size), rich}, style)};
   if (tooltip) {
+    // The light pages' layout (the TV wall takes only the series): on a phone the channels
+    // stand upright, so that no name runs into the next one, and the colour legend is a
+    // column at the bottom left instead of a row wider than the screen. The desktop values
+    // are restored when the window grows again.
+    const narrow = size === 'narrow';
+    // No animation: ECharts would turn the labels from one angle to the other over a second.
+    const out = {
+      animation: false,
+      series: [series],
+      xAxis: [{axisLabel: {rotate: narrow ? 90 : 30, fontSize: narrow ? 11 : 12}}],
+      grid: [{bottom: narrow ? 92 : 40}],
+      visualMap: [narrow ? {orient: 'vertical', left: 4, bottom: 0, itemGap: 4, itemHeight: 12, textStyle: {fontSize: 11}}
+        : {orient: 'horizontal', left: 'center', bottom: 0, itemGap: 10, itemHeight: 14, textStyle: {fontSize: 12}}],
+    };
     series.tooltip = {
       formatter: (p) => {
         const v = (p.data && p.data.value) || [];
         return heatmapTooltip(p, moments[v[1]], channels[v[0]]);
       },
     };
+    return out;
   }
   return {series: [series]};
 }

@@ -1,7 +1,11 @@
 // live.js: the shared client of Truthboard's dashboards. It keeps one WebSocket to /v1/live
 // (reconnecting forever with backoff and jitter), applies snapshots and updates to ECharts
 // instances that are created once and updated in place, and drives the freshness badge.
-// Protocol: docs/live-protocol.md. The KPI tiles and the judged changes are in judgement.js.
+// Protocol: docs/live-protocol.md. The KPI tiles and the judged changes are in judgement.js;
+// the page's clear states (refused, no events, revoked) in status.js.
+
+import {authHeaders, forgetToken, hadToken, token} from './credential.js';
+import {EmptyCheck, StatusBanner, credentialEnded} from './status.js';
 
 export const WINDOWS = ['1m', '5m', '15m', '1h', '24h', '7d', '30d'];
 export const MOMENTS = ['zmot', 'fmot', 'smot', 'tmot', 'service'];
@@ -12,26 +16,8 @@ export const FILTERS = ['moment', 'channel', 'touchpoint', 'region', 'product', 
 const BACKOFF_MIN = 1000;
 const BACKOFF_MAX = 30000;
 
-// token is the credential in the page's URL, if any; without it the session cookie is used.
-export function token() {
-  return new URLSearchParams(location.search).get('token') || '';
-}
-
-// withToken returns path with the page's ?token= carried over.
-export function withToken(path) {
-  const t = token();
-  if (!t) return path;
-  const u = new URL(path, location.href);
-  u.searchParams.set('token', t);
-  return u.pathname + u.search;
-}
-
-// authHeaders are the headers of a REST call: the URL's token as a bearer token.
-export function authHeaders() {
-  const t = token();
-  return t ? {Authorization: 'Bearer ' + t} : {};
-}
-
+export {authHeaders, token} from './credential.js';
+export {STORED_TOKEN} from './credential.js';
 // subscriptionFromURL reads window and filters from the page's URL (comma-separated values).
 export function subscriptionFromURL(view, defaultWindow = '5m') {
   const q = new URLSearchParams(location.search);
@@ -79,8 +65,11 @@ function ago(ms) {
 // instance is created at its first snapshot and then only updated: never re-created, never
 // cleared (a message without charts leaves the last ones on screen).
 export class ChartSet {
-  constructor({theme = null, decorate = null} = {}) {
+  // renderer 'svg' draws a chart's texts as DOM elements (the light pages: a test can check
+  // that none overlaps another on a phone); the TV wall keeps ECharts' canvas.
+  constructor({theme = null, decorate = null, renderer = 'canvas'} = {}) {
     this.theme = theme;
+    this.renderer = renderer;
     this.decorate = decorate;
     this.charts = new Map();
     this.shapes = new Map(); // name → the last snapshot's options, for decorate on resize
@@ -106,7 +95,7 @@ export class ChartSet {
       let c = this.charts.get(name);
       if (msg.type === 'snapshot') {
         if (!c) {
-          c = window.echarts.init(el, this.theme);
+          c = window.echarts.init(el, this.theme, {renderer: this.renderer});
           this.charts.set(name, c);
           if (this.onCreate) this.onCreate(name, c);
         }
@@ -131,6 +120,7 @@ export class ChartSet {
 
 const LABELS = {
   connecting: 'Connecting',
+  refused: 'Refused',
   fresh: 'Live',
   degraded: 'Degraded',
   stale: 'Stale',
@@ -141,8 +131,14 @@ const LABELS = {
 // Live keeps a screen subscribed to /v1/live. onMessage(msg) gets every snapshot and update;
 // the badge element (if any) and document.body's data-live attribute show the freshness.
 export class Live {
-  constructor({subscription, onMessage, badge, onAlerts}) {
+  constructor({subscription, onMessage, badge, onAlerts, onCommand, onUnauthorized, heartbeat}) {
     this.sub = subscription;
+    // onCommand(msg) gets the commands of a paired screen (docs/live-protocol.md, "Screens").
+    this.onCommand = onCommand;
+    // onUnauthorized() replaces the sign-in form when the credential is refused or revoked.
+    this.onUnauthorized = onUnauthorized;
+    // heartbeat() returns what a paired screen reports every 5 s.
+    this.heartbeat = heartbeat;
     this.onMessage = onMessage;
     // onAlerts(alerts) gets the server's pending and firing alerts with every message.
     this.onAlerts = onAlerts;
@@ -155,19 +151,31 @@ export class Live {
     this.lastAt = 0; // when it arrived (ms)
     this.retryAt = 0;
     this.problem = '';
+    this.refused = ''; // the server's reason for refusing the subscription, until one is accepted
     this.state = 'connecting';
+    this.status = new StatusBanner();
+    this.empty = new EmptyCheck(this.status, filterHref);
   }
 
   start() {
     this.connect();
     setInterval(() => this.watch(), 500);
+    if (this.heartbeat) {
+      setInterval(() => this.beat(), 5000);
+    }
     this.render();
   }
 
   // resubscribe moves the screen to another window or filters; the next message is a snapshot.
   resubscribe(sub) {
     this.sub = sub;
+    this.refused = '';
+    this.status.clear('refused');
     if (this.open) this.ws.send(JSON.stringify(sub));
+  }
+
+  beat() {
+    if (this.open) this.ws.send(JSON.stringify(Object.assign({type: 'heartbeat'}, this.heartbeat())));
   }
 
   connect() {
@@ -188,6 +196,7 @@ export class Live {
       opened = true;
       this.open = true;
       ws.send(JSON.stringify(this.sub));
+      if (this.heartbeat) this.beat();
       this.render();
     };
     ws.onmessage = (e) => {
@@ -197,11 +206,21 @@ export class Live {
       } catch (err) {
         return;
       }
+      if (m.type === 'command') {
+        if (this.onCommand) this.onCommand(m);
+        return;
+      }
       if (m.type === 'error') {
-        console.warn('truthboard live:', m.error);
+        // A refused subscription: say why on the page, not only in the console.
         this.problem = m.error;
+        this.refused = m.error;
+        this.status.refused(m.error);
         this.render();
         return;
+      }
+      if (this.refused && m.type === 'snapshot') {
+        this.refused = '';
+        this.status.clear('refused');
       }
       if (!heard) {
         heard = true;
@@ -217,13 +236,23 @@ export class Live {
       this.problem = m.degraded ? (m.problem || 'the server reports degraded data') : '';
       this.degraded = !!m.degraded;
       if (m.data || m.charts) this.onMessage(m);
+      if (m.data) this.empty.update(this.sub, m.data);
       if (this.onAlerts && m.alerts) this.onAlerts(m.alerts);
       this.render();
     };
     ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.open = false;
+      if (e.code === 4401) { // the credential was revoked or the sign-in ended while open
+        forgetToken();
+        credentialEnded('revoked');
+        return;
+      }
       if (e.code === 1009) console.error('truthboard live: subscribe message too big');
+      if (e.code === 4401 && this.onUnauthorized) {
+        this.onUnauthorized();
+        return;
+      }
       this.closed(opened, heard);
     };
     ws.onerror = () => {}; // onclose follows
@@ -235,9 +264,19 @@ export class Live {
       // A refused handshake looks like any network error: ask a REST route whether the
       // credentials are the reason, and send the user to sign in if so.
       try {
-        const r = await fetch('/v1/stats', {headers: authHeaders(), credentials: 'same-origin', cache: 'no-store'});
+        const r = await fetch('/v1/me', {headers: authHeaders(), credentials: 'same-origin', cache: 'no-store'});
+        if (r.status === 401 && this.onUnauthorized) {
+          this.onUnauthorized();
+          return;
+        }
         if (r.status === 401) {
-          location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
+          const body = await r.json().catch(() => ({}));
+          if (body.reason === 'revoked' || hadToken()) {
+            forgetToken();
+            credentialEnded('revoked');
+          } else {
+            location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
+          }
           return;
         }
       } catch (e) { /* offline: retry below */ }
@@ -264,6 +303,7 @@ export class Live {
 
   computeState() {
     const now = Date.now();
+    if (this.refused && !this.lastAt) return 'refused';
     if (this.open) {
       if (!this.lastAt) return 'connecting';
       if (now - this.lastAt > 3 * this.tickMs + 250) return 'stale';
@@ -284,7 +324,9 @@ export class Live {
     this.badge.querySelector('.label').textContent = LABELS[state];
     let detail = '';
     const m = this.last;
-    if (state === 'fresh' || state === 'degraded') {
+    if (state === 'refused') {
+      detail = this.refused;
+    } else if (state === 'fresh' || state === 'degraded') {
       detail = 'data ' + timeOf(m.newest_event || m.tick);
       if (m.newest_event) detail += ' · ' + ago(Date.parse(m.tick) - Date.parse(m.newest_event)) + ' old';
       if (state === 'degraded') detail += ' · ' + this.problem;
@@ -297,6 +339,13 @@ export class Live {
     this.badge.querySelector('.detail').textContent = detail;
     this.badge.title = this.problem || '';
   }
+}
+
+// filterHref is the link to the page with filter f set to value, other filters kept.
+function filterHref(f, value) {
+  const u = new URL(location.href);
+  u.searchParams.set(f, value);
+  return u.pathname + u.search;
 }
 
 // badgeHTML is the markup of the freshness badge.

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/url"
 	"os"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/alert/notify"
+	"github.com/truthboard/truthboard/internal/annotation"
 )
 
 // Store is what the evaluator reads and writes in ClickHouse (internal/store implements it).
@@ -59,9 +61,18 @@ type Options struct {
 	Alertmanagers []Sender
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Annotations, when set, records every alert that fires as an annotation tagged "alert" (a
+	// mark at its firing, which becomes a region when it resolves), so the trend charts show
+	// when it held.
+	Annotations AnnotationWriter
 	// RulesFile is where rules set over the API are kept, so that a restart keeps them; empty
 	// when the rules come from a configured file, which the API then does not change.
 	RulesFile string
+}
+
+// AnnotationWriter stores annotations (internal/store).
+type AnnotationWriter interface {
+	WriteAnnotation(ctx context.Context, a annotation.Annotation, version time.Time, deleted bool) error
 }
 
 // APIRulesFile is the name, in the data folder, of the rules set over the API.
@@ -245,6 +256,7 @@ func (e *Evaluator) evaluate(ctx context.Context, now time.Time) error {
 		if err := e.store.AppendAlertTransitions(ctx, res.Transitions); err != nil {
 			e.log.Warn("alert transitions not recorded in the history", "transitions", len(res.Transitions), "err", err)
 		}
+		e.annotate(ctx, res.Transitions)
 	}
 	e.deliver(res.Transitions, active)
 	return nil
@@ -409,4 +421,52 @@ func writeFileSynced(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// annotate writes the annotation of every alert that fired or resolved in ts. Its id comes
+// from the alert's fingerprint and the time it went pending, so the resolve rewrites the
+// annotation of the firing, and nodes that evaluate the same alert write the same one.
+func (e *Evaluator) annotate(ctx context.Context, ts []alert.Transition) {
+	if e.opts.Annotations == nil {
+		return
+	}
+	for _, t := range ts {
+		if t.To != alert.Firing && (t.To != alert.Resolved || t.From != alert.Firing) {
+			continue
+		}
+		a := AlertAnnotation(t)
+		if err := e.opts.Annotations.WriteAnnotation(ctx, a, t.At, false); err != nil {
+			e.log.Warn("alert not annotated", "fingerprint", t.Alert.Fingerprint, "err", err)
+		}
+	}
+}
+
+// AlertAnnotation is the annotation of a transition to firing (a mark at the firing) or from
+// firing to resolved (the region from the firing to the resolve).
+func AlertAnnotation(t alert.Transition) annotation.Annotation {
+	a := &t.Alert
+	h := fnv.New64a()
+	h.Write([]byte(a.Fingerprint + "@" + a.ActiveAt.UTC().Format(time.RFC3339Nano)))
+	fired := a.FiredAt
+	if fired.IsZero() {
+		fired = t.At
+	}
+	name, summary := a.Labels["alertname"], a.Annotations["summary"]
+	out := annotation.Annotation{
+		ID: fmt.Sprintf("%016x", h.Sum64()), Time: fired.UnixMilli(), TimeEnd: fired.UnixMilli(),
+		Tags: []string{"alert"}, Moment: a.Labels["moment"], Channel: a.Labels["channel"],
+		Created: fired.UnixMilli(), Updated: t.At.UnixMilli(),
+	}
+	if m := a.Labels["metric"]; m != "" {
+		out.Tags = append(out.Tags, m)
+	}
+	out.Text = "Alert " + name + " fired: " + summary
+	if t.To == alert.Resolved {
+		out.TimeEnd = max(t.At.UnixMilli(), out.Time)
+		out.Text = "Alert " + name + " fired, then resolved: " + summary
+	}
+	if r := []rune(out.Text); len(r) > annotation.MaxText {
+		out.Text = string(r[:annotation.MaxText-1]) + "…"
+	}
+	return out
 }

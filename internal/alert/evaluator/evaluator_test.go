@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/truthboard/truthboard/internal/alert/evaluator"
 	"github.com/truthboard/truthboard/internal/alert/notify"
 	"github.com/truthboard/truthboard/internal/alert/notify/notifytest"
+	"github.com/truthboard/truthboard/internal/annotation"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
@@ -94,6 +96,7 @@ func (in *incident) evaluatorOn(t *testing.T, clk *clock, webhooks, alertmanager
 	}
 	ev := evaluator.New(engine, in.db, evaluator.Options{
 		Interval: time.Hour, PublicURL: publicURL, Webhooks: webhooks, Alertmanagers: alertmanagers, Now: clk.Now,
+		Annotations: in.db,
 	}, slog.New(slog.DiscardHandler))
 	ev.Start(context.Background())
 	t.Cleanup(ev.Stop)
@@ -340,6 +343,18 @@ func TestAlertLifecycle(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("history %v, want %v", got, want)
+	}
+
+	// One annotation tagged "alert" on the trend charts: the region from the firing to the
+	// resolve, scoped to the alert's cell, the restart notwithstanding.
+	notes, err := in.db.Annotations(context.Background(), annotation.Filter{From: in.T0, To: in.T0.Add(2 * time.Hour), Tags: []string{"alert"}, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notes) != 1 || notes[0].Time != firedAt.UnixMilli() || notes[0].TimeEnd != resolvedAt.UnixMilli() ||
+		notes[0].Moment != "service" || notes[0].Channel != "voice" || !strings.Contains(notes[0].Text, "CSATDrop fired, then resolved") ||
+		!slices.Equal(notes[0].Tags, []string{"alert", "csat"}) {
+		t.Errorf("alert annotations %+v, want one region from %s to %s on service/voice", notes, firedAt, resolvedAt)
 	}
 }
 

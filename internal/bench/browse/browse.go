@@ -301,7 +301,7 @@ func (t *tab) waitFor(what, expr string, timeout time.Duration) error {
 // ready is true when the page's data is fresh and every visible chart has been drawn.
 const readyJS = `document.body.dataset.live === 'fresh' && !document.getElementById('no-echarts') &&
 	[...document.querySelectorAll('[data-chart]')].filter(el => el.offsetParent !== null && el.clientHeight > 0)
-		.every(el => el.querySelector('canvas'))`
+		.every(el => el.querySelector('canvas, svg'))`
 
 // ---- screenshots --------------------------------------------------------------------------
 

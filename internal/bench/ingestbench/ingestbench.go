@@ -36,7 +36,8 @@ type suite struct {
 }
 
 var suites = map[string]*suite{
-	"ingest": ingestSuite(),
+	"ingest":  ingestSuite(),
+	"cluster": clusterSuite(),
 }
 
 // Run is `truthboard-tools ingest-bench`: it measures the suite of -suite and prints its section;

@@ -215,7 +215,7 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 		serverHow, d.FlushInterval, d.SpoolMaxBytes>>20, benchkit.Thousands(d.MaxEvents), o.batchRows)
 	p("- Throughput: an HTTP pass counts from its first request until ClickHouse holds every event (not until the last 202, which says durable in the spool), a bare pass from its first insert to its last (one goroutine, like the server's single drainer); bare and HTTP passes alternate (bare, HTTP, bare, …) after an unmeasured warm-up, and each HTTP pass is compared with the bare passes on either side. The bare path has no duplicate lookup and no spool; the HTTP path syncs every request to the spool and does one lookup per insert (the context rows show its cost).\n")
 	p("- Latency: requests leave on a fixed schedule whatever the answers (open loop); each is timed from its scheduled send to its answer (the 202 comes once the events are synced to the spool), so a late client or server is counted, not hidden. The tables are empty when it starts.\n")
-	p("- Overload: clients that ignore Retry-After and send the next request at once; peak RSS is sampled every 20 ms from `/proc/<pid>/status` (VmRSS). The rate limit (429) is off in every pass, so refusals are 503s: the in-flight body budget or the spool's quota.\n")
+	p("- Overload: clients that ignore Retry-After and send the next request at once; peak RSS is sampled every 20 ms from `/proc/<pid>/status` (VmRSS). The rate limit is off in every pass, so a 429 is the one key meeting its share of the bodies in flight (`-max-inflight-bytes-per-key`) and a 503 the server's in-flight budget or the spool's quota; the server runs under its default memory limit (`-memory-limit`).\n")
 	return b.String()
 }
 

@@ -119,6 +119,9 @@ type freshResult struct {
 	Mem          benchkit.Proc
 	Warnings     int
 	Degraded     int
+	// QueriesPerS are the ClickHouse queries of all the live feeds per second over the markers'
+	// time, TicksPerS the ticks per second of one feed (GET /v1/stats).
+	QueriesPerS, TicksPerS float64
 	// Update is what an update of the unfiltered 5m view is made of.
 	Update composition
 }
@@ -193,6 +196,11 @@ func (e *benchEnv) freshness(ctx context.Context, run int) (freshResult, error) 
 	}
 
 	cpu0 := sampleCPU(srv.PID, e.chPID)
+	st0, err := e.stats(ctx, srv.URL)
+	if err != nil {
+		return res, err
+	}
+	started := time.Now()
 	var markers []marker
 	t := time.NewTicker(e.o.markerInterval)
 	end := time.Now().Add(e.o.freshDuration)
@@ -214,6 +222,12 @@ func (e *benchEnv) freshness(ctx context.Context, run int) (freshResult, error) 
 		return res, err
 	}
 	cpu1 := sampleCPU(srv.PID, e.chPID)
+	st1, err := e.stats(ctx, srv.URL)
+	if err != nil {
+		return res, err
+	}
+	secs := time.Since(started).Seconds()
+	res.QueriesPerS, res.TicksPerS = float64(st1.Queries-st0.Queries)/secs, float64(st1.Ticks-st0.Ticks)/secs/float64(max(1, st1.Feeds))
 	res.CPU, res.Mem = cpuBetween(cpu0, cpu1, srv.PID == os.Getpid()), readProc(srv.PID)
 	res.Duration = e.o.freshDuration
 	if r, err := e.demoRate(ctx, srv); err == nil {

@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"github.com/truthboard/truthboard/internal/benchkit"
+	"github.com/truthboard/truthboard/internal/ingest"
+	"github.com/truthboard/truthboard/internal/live"
 )
 
 // options are the flags.
@@ -55,11 +57,13 @@ type options struct {
 	warmup         time.Duration
 	dialBatch      int
 
-	repeat    int
-	out       string
-	keepDB    bool
-	serverBin string
-	chPIDFile string
+	repeat int
+	out    string
+	keepDB bool
+	// minTick and flushInterval are the server's -live-min-tick and -flush-interval.
+	minTick, flushInterval time.Duration
+	serverBin              string
+	chPIDFile              string
 
 	profileDir     string
 	profileClients int
@@ -137,6 +141,8 @@ func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("truthboard-tools live-bench", flag.ContinueOnError)
 	o.ch.AddFlags(fs)
 	fs.DurationVar(&o.tick, "tick", time.Second, "the server's live tick (TRUTHBOARD_LIVE_TICK)")
+	fs.DurationVar(&o.minTick, "min-tick", live.DefaultMinTick, "the server's shortest time between two ticks of a feed that landed events bring forward (TRUTHBOARD_LIVE_MIN_TICK; -tick: no early ticks)")
+	fs.DurationVar(&o.flushInterval, "flush-interval", ingest.DefaultFlushInterval, "the server's flush interval of the spool to ClickHouse (TRUTHBOARD_FLUSH_INTERVAL)")
 	fs.Float64Var(&o.demoRate, "demo-rate", 200, "demo `events` per second the server sends itself during every phase (TRUTHBOARD_DEMO_RATE)")
 	fs.StringVar(&o.experiments, "experiments", "freshness,fanout", "what to run: freshness, fanout or both, comma-separated")
 	fs.DurationVar(&o.freshDuration, "fresh-duration", time.Minute, "how long markers are posted in the freshness experiment")
@@ -170,6 +176,9 @@ func parseFlags(args []string) (*options, error) {
 	var errs []error
 	if o.tick < 100*time.Millisecond {
 		errs = append(errs, errors.New("-tick: at least 100ms, as the server requires"))
+	}
+	if o.minTick < 50*time.Millisecond || o.flushInterval < time.Millisecond {
+		errs = append(errs, errors.New("-min-tick: at least 50ms; -flush-interval: at least 1ms, as the server requires"))
 	}
 	if o.demoRate <= 0 {
 		errs = append(errs, errors.New("-demo-rate: above 0; the freshness experiment is defined with demo traffic running"))

@@ -19,7 +19,7 @@ import (
 // as `truthboard serve` does, with the same settings as startServer.
 func (e *benchEnv) startInProcess(ctx context.Context, name string) (*target, error) {
 	cfg := e.o.ch.ServerConfig(filepath.Join(e.tmp, name), e.database, []string{e.ingestKey}, e.admin)
-	cfg.DemoRate, cfg.LiveTick = e.o.demoRate, e.o.tick
+	cfg.DemoRate, cfg.LiveTick, cfg.LiveMinTick, cfg.FlushInterval = e.o.demoRate, e.o.tick, e.o.minTick, e.o.flushInterval
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := server.Start(ctx, cfg, server.Options{Log: log})
 	if err != nil {

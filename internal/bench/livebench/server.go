@@ -94,6 +94,8 @@ func (e *benchEnv) startServer(ctx context.Context, name string) (*target, error
 			"-ingest-rate", "0",
 			"-demo-rate", strconv.FormatFloat(e.o.demoRate, 'g', -1, 64),
 			"-live-tick", e.o.tick.String(),
+			"-live-min-tick", e.o.minTick.String(),
+			"-flush-interval", e.o.flushInterval.String(),
 		},
 		// Thousands of screens from this one address with one token, on up to 50 views: the
 		// bounds per client are off, the server's own bounds stay.

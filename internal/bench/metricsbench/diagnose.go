@@ -37,17 +37,18 @@ func reaggregate(table string, n int) string {
 FROM overview_1s GROUP BY step, moment, channel`, table, n, n)
 }
 
-// The schema's rollups have 1,024-row granules since commit 5530e8f; the 8,192-row variants
-// show what that bought.
+// The schema's rollups have 1,024-row granules since commit 5530e8f; the 8,192- and 256-row
+// variants show what that buys, the former tables of the 5m and 24h windows what the 10 s and
+// 30 min rollups (migrations 0012, 0013) buy.
 var probes = map[string][]probe{
 	"5m": {
-		{name: "`overview_1s` as the schema defines it", table: "overview_1s", source: "overview_1s", res: time.Second},
-		{name: "`overview_1s`, `WithoutWait` (no histogram)", table: "overview_1s", source: "overview_1s", res: time.Second, noHist: true},
-		{name: "`overview_1s` with 8,192-row granules", table: "probe_1s_g8192", source: "overview_1s", res: time.Second,
-			create: "CREATE TABLE probe_1s_g8192 AS overview_1s" + probeEngine + "8192;INSERT INTO probe_1s_g8192 SELECT * FROM overview_1s"},
-		{name: "a 10 s rollup, 1,024-row granules", table: "probe_10s_g1024", source: "overview_1s", res: 10 * time.Second,
-			create: "CREATE TABLE probe_10s_g1024 AS overview_1s" + probeEngine + "1024;" + reaggregate("probe_10s_g1024", 10)},
-		{name: "a 10 s rollup, 1,024-row granules, `WithoutWait`", table: "probe_10s_g1024", source: "overview_1s", res: 10 * time.Second, noHist: true},
+		{name: "`overview_10s` as the schema defines it", table: "overview_10s", source: "overview_10s", res: 10 * time.Second},
+		{name: "`overview_10s`, `WithoutWait` (no histogram)", table: "overview_10s", source: "overview_10s", res: 10 * time.Second, noHist: true},
+		{name: "`overview_10s` with 8,192-row granules", table: "probe_10s_g8192", source: "overview_10s", res: 10 * time.Second,
+			create: "CREATE TABLE probe_10s_g8192 AS overview_10s" + probeEngine + "8192;INSERT INTO probe_10s_g8192 SELECT * FROM overview_10s"},
+		{name: "`overview_10s` with 256-row granules", table: "probe_10s_g256", source: "overview_10s", res: 10 * time.Second,
+			create: "CREATE TABLE probe_10s_g256 AS overview_10s" + probeEngine + "256;INSERT INTO probe_10s_g256 SELECT * FROM overview_10s"},
+		{name: "`overview_1s`, the table of the 5m window before 0012", table: "overview_1s", source: "overview_10s", res: time.Second},
 	},
 	"1h": {
 		{name: "`overview_1m` as the schema defines it", table: "overview_1m", source: "overview_1m", res: time.Minute},
@@ -56,9 +57,10 @@ var probes = map[string][]probe{
 			create: "CREATE TABLE probe_1m_g8192 AS overview_1m" + probeEngine + "8192;INSERT INTO probe_1m_g8192 SELECT * FROM overview_1m"},
 	},
 	"24h": {
-		{name: "`overview_1m` as the schema defines it", table: "overview_1m", source: "overview_1m", res: time.Minute},
-		{name: "`overview_1m`, `WithoutWait` (no histogram)", table: "overview_1m", source: "overview_1m", res: time.Minute, noHist: true},
-		{name: "a 10 min rollup, 1,024-row granules", table: "probe_10m_g1024", source: "overview_1m", res: 10 * time.Minute,
+		{name: "`overview_30m` as the schema defines it", table: "overview_30m", source: "overview_30m", res: 30 * time.Minute},
+		{name: "`overview_30m`, `WithoutWait` (no histogram)", table: "overview_30m", source: "overview_30m", res: 30 * time.Minute, noHist: true},
+		{name: "`overview_1m`, the table of the 24h window before 0013", table: "overview_1m", source: "overview_30m", res: time.Minute},
+		{name: "a 10 min rollup, 1,024-row granules", table: "probe_10m_g1024", source: "overview_30m", res: 10 * time.Minute,
 			create: "CREATE TABLE probe_10m_g1024 AS overview_1s" + probeEngine + "1024;" + reaggregate("probe_10m_g1024", 600)},
 	},
 	// The long windows' rollup (migration 0008) against the table that would answer without it,
@@ -83,24 +85,27 @@ type diagnosis struct {
 	Window string
 	Size   uint64
 	Probes []probe
-	// P50 per probe: KPIs+compare, grid, trend, the hub's query.
-	P50   [][4]time.Duration
-	Rows  [][4]uint64
+	// P50 per probe: KPIs+compare, grid, trend, the hub's two queries.
+	P50   [][nDiag]time.Duration
+	Rows  [][nDiag]uint64
 	Skip  []string // why a probe was left out
 	Iters int
 }
 
-var diagQueries = [4]string{"(a) KPIs+compare", "(b, d) grid", "(c) trend", "hub"}
+const nDiag = 5
+
+var diagQueries = [nDiag]string{"(a) KPIs+compare", "(b, d) grid", "(c) trend", "hub grid", "hub trend"}
 
 // diagnose runs the probes of window w at the end of the history h, iters times in turn.
 func diagnose(ctx context.Context, h *history, w string, iters int) (diagnosis, error) {
 	d := diagnosis{Window: w, Iters: iters}
 	length, _ := windowLength(w)
 	view := apiView(length, w)
-	qs := [4]rollup.Query{view[qKPI], view[qGrid], view[qTrend], hubSet(view)[0].q}
+	hub := hubSet(view)
+	qs := [nDiag]rollup.Query{view[qKPI], view[qGrid], view[qTrend], hub[0].q, hub[1].q}
 	now := h.end.Add(-time.Second)
 
-	var sqls [][4]string
+	var sqls [][nDiag]string
 	for _, p := range probes[w] {
 		if p.create != "" {
 			ok := true
@@ -115,7 +120,7 @@ func diagnose(ctx context.Context, h *history, w string, iters int) (diagnosis, 
 				continue
 			}
 		}
-		var s [4]string
+		var s [nDiag]string
 		for i, q := range qs {
 			q.WithoutWait = q.WithoutWait || p.noHist
 			if q.Step > 0 {
@@ -138,8 +143,8 @@ func diagnose(ctx context.Context, h *history, w string, iters int) (diagnosis, 
 		d.Probes, sqls = append(d.Probes, p), append(sqls, s)
 	}
 
-	times := make([][4][]time.Duration, len(d.Probes))
-	d.Rows = make([][4]uint64, len(d.Probes))
+	times := make([][nDiag][]time.Duration, len(d.Probes))
+	d.Rows = make([][nDiag]uint64, len(d.Probes))
 	exec := func(ctx context.Context, sql string) error {
 		rows, err := h.db.Conn().Query(ctx, sql)
 		if err != nil {
@@ -151,7 +156,7 @@ func diagnose(ctx context.Context, h *history, w string, iters int) (diagnosis, 
 		return rows.Err()
 	}
 	for i := range d.Probes {
-		for j := range 4 {
+		for j := range nDiag {
 			n, err := readRows(ctx, func(ctx context.Context) error { return exec(ctx, sqls[i][j]) })
 			if err != nil {
 				return d, fmt.Errorf("probe %s, %s: %w", d.Probes[i].name, diagQueries[j], err)
@@ -162,7 +167,7 @@ func diagnose(ctx context.Context, h *history, w string, iters int) (diagnosis, 
 	for it := range iters {
 		for k := range d.Probes {
 			i := (k + it) % len(d.Probes)
-			for j := range 4 {
+			for j := range nDiag {
 				start := time.Now()
 				if err := exec(ctx, sqls[i][j]); err != nil {
 					return d, fmt.Errorf("probe %s, %s: %w", d.Probes[i].name, diagQueries[j], err)
@@ -171,9 +176,9 @@ func diagnose(ctx context.Context, h *history, w string, iters int) (diagnosis, 
 			}
 		}
 	}
-	d.P50 = make([][4]time.Duration, len(d.Probes))
+	d.P50 = make([][nDiag]time.Duration, len(d.Probes))
 	for i := range d.Probes {
-		for j := range 4 {
+		for j := range nDiag {
 			d.P50[i][j] = benchkit.Percentile(times[i][j], 0.5)
 		}
 	}

@@ -3,6 +3,7 @@ package metricsbench
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -282,4 +283,43 @@ func partsOf(ctx context.Context, db *store.Store) (parts map[string]uint64, mib
 		parts[t], mib[t], rows[t] = n, float64(b)/(1<<20), rs
 	}
 	return parts, mib, rows, r.Err()
+}
+
+// reuseHistory opens h's database as a previous run with -reuse left it, migrates it and
+// rebuilds every rollup table that is empty (added by a newer migration) from the events. It
+// reports false, with the database left to be loaded afresh, when the database does not hold
+// exactly h's size of events.
+func reuseHistory(ctx context.Context, cfg config, h *history, log *slog.Logger) (bool, error) {
+	db, err := store.Open(ctx, cfg.storeOptions(h.name))
+	if err != nil {
+		return false, nil // no such database yet
+	}
+	var n uint64
+	var first, last time.Time
+	if err := db.Conn().QueryRow(ctx, "SELECT count(), min(occurred_at), max(occurred_at) FROM events").Scan(&n, &first, &last); err != nil || n != h.res.Size {
+		db.Close()
+		log.Info("not reusable, loading", "db", h.name, "events", n, "err", err)
+		return false, nil
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return false, fmt.Errorf("migrate %s: %w", h.name, err)
+	}
+	h.db, h.end = db, last.Add(time.Second).UTC()
+	all := []store.Range{{From: first.Truncate(time.Hour), To: h.end.Add(time.Hour)}}
+	for _, r := range store.Rollups {
+		var rows uint64
+		if err := db.Conn().QueryRow(ctx, "SELECT count() FROM "+r.Table).Scan(&rows); err != nil {
+			return true, fmt.Errorf("%s: %w", r.Table, err)
+		}
+		if rows > 0 {
+			continue
+		}
+		log.Info("rebuilding a new rollup from the events", "db", h.name, "table", r.Table)
+		if err := db.RebuildRollup(ctx, r, all); err != nil {
+			return true, err
+		}
+	}
+	log.Info("reused", "db", h.name, "events", n, "end", h.end)
+	return true, nil
 }

@@ -60,6 +60,10 @@ type config struct {
 	Seed   uint64
 	Out    string
 	Keep   bool
+	// Reuse keeps each size's database between runs, named without the process id, and loads
+	// it only when it does not hold exactly its size of events (a rollup table a newer
+	// migration added is rebuilt from its events instead).
+	Reuse bool
 	// Diagnose is how many times the last round runs the query variants of diagnose.go on the
 	// largest history; 0: not at all.
 	Diagnose int
@@ -131,6 +135,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.Out, "out", "", "Markdown `file` whose \"## Metrics\" section is written or replaced (e.g. docs/benchmarks.md); empty: print only")
 	fs.IntVar(&cfg.Diagnose, "diagnose", 100, "in the last round, time the queries against variants of the rollup tables this many times on the largest history (0: skip)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the databases truthboard_mbench_* for inspection instead of dropping them")
+	fs.BoolVar(&cfg.Reuse, "reuse", false, "keep the databases truthboard_mbench_<size> between runs and measure the history they hold instead of loading it again "+
+		"(a rollup table that is empty is rebuilt from the events); implies -keep and one round: drop them by hand when done")
 	fs.StringVar(&cfg.Section, "section", "Metrics", "`title` of the \"## \" section of -out to write, e.g. \"Metrics: long windows\" for a run that should not replace the main one")
 	exportTouchpoints := fs.String("export-touchpoints", "0", "distinct touchpoints of the export measurement's month of events (suffix k or M; 0: no export measurement)")
 	exportEvents := fs.String("export-events", "1M", "events of the export measurement, over the 30 days before the run (suffix k or M)")
@@ -169,6 +175,12 @@ func parseFlags(args []string) (config, error) {
 			return cfg, fmt.Errorf("-windows: %w", err)
 		}
 		cfg.Windows = append(cfg.Windows, strings.TrimSpace(w))
+	}
+	if cfg.Reuse {
+		if cfg.Repeat != 1 {
+			return cfg, errors.New("-reuse measures the same history in every round: leave -repeat at 1")
+		}
+		cfg.Keep = true
 	}
 	if cfg.Ticks < 1 || cfg.Warmup < 0 || cfg.RawTicks < 1 || cfg.Repeat < 1 {
 		return cfg, errors.New("-ticks, -raw-ticks and -repeat must be at least 1, -warmup at least 0")
@@ -235,7 +247,7 @@ type windowResult struct {
 	Raw [][nQueries]time.Duration
 	// RowsAPI, RowsHub and RowsRaw are the rows ClickHouse read for each query of one tick.
 	RowsAPI, RowsRaw [nQueries]uint64
-	RowsHub          [1]uint64
+	RowsHub          [2]uint64
 	// GroupsAPI are the rows each query of the API set returned.
 	GroupsAPI [nQueries]int
 	Agree     agreement
@@ -322,6 +334,12 @@ func loadHistory(ctx context.Context, cfg config, admin *store.Store, size uint6
 		// other's databases.
 		name: fmt.Sprintf("truthboard_mbench_%s_%d", strings.ToLower(countName(size)), os.Getpid()),
 		res:  &sizeResult{Round: round, Size: size, Span: time.Duration(float64(size) / float64(cfg.Rate) * float64(time.Hour)).Round(time.Second)},
+	}
+	if cfg.Reuse {
+		h.name = "truthboard_mbench_" + strings.ToLower(countName(size))
+		if ok, err := reuseHistory(ctx, cfg, h, log); err != nil || ok {
+			return h, err
+		}
 	}
 	// Only a run of the same process id could have left this name behind.
 	if err := admin.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+h.name); err != nil {

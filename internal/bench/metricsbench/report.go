@@ -48,7 +48,12 @@ func (r report) markdown() string {
 	p("  so that the rest of the shared machine weighs on them alike: in every tick each size runs both query sets in turn.\n")
 	p("  Ticks run on a simulated clock, one per second over the last seconds of each history: %d warm-up + %d measured per\n", c.Warmup, c.Ticks)
 	p("  window; %d of the measured ticks, spread evenly, also run the raw-table baseline at the same instant. %d round(s),\n", c.RawTicks, c.Repeat)
-	p("  each loading every size again.\n\n")
+	if c.Reuse {
+		p("  with `-reuse`: each size's database `truthboard_mbench_<size>` as an earlier run loaded it (insert times are\n")
+		p("  that run's, not shown), migrated, and every rollup table a newer migration added rebuilt from its events.\n\n")
+	} else {
+		p("  each loading every size again.\n\n")
+	}
 	p("### Loading\n\n")
 	p("| round | events | span | insert | events/s | merges after | active parts: %s | rollup rows: %s | disk MiB: events / rollups |\n",
 		strings.Join(partTables, " / "), strings.Join(rollupTables, " / "))
@@ -70,16 +75,20 @@ func (r report) markdown() string {
 		if !l.Settled {
 			settle = fmt.Sprintf("%.0f s, still merging", l.Settle.Seconds())
 		}
-		p("| %d | %s | %s | %.1f s | %.0fk | %s | %s | %s | %.0f / %.0f |\n", s.Round, countName(s.Size), s.Span,
-			l.Insert.Seconds(), float64(s.Size)/l.Insert.Seconds()/1000, settle, strings.Join(parts, " / "),
+		insert, rate := "reused", "–"
+		if l.Insert > 0 {
+			insert, rate = fmt.Sprintf("%.1f s", l.Insert.Seconds()), fmt.Sprintf("%.0fk", float64(s.Size)/l.Insert.Seconds()/1000)
+		}
+		p("| %d | %s | %s | %s | %s | %s | %s | %s | %.0f / %.0f |\n", s.Round, countName(s.Size), s.Span,
+			insert, rate, settle, strings.Join(parts, " / "),
 			strings.Join(rows, " / "), l.DiskMiB["events"], rollMiB)
 	}
 
 	p("\n### Per tick\n\n")
 	p("Milliseconds per tick, queries and the building of the answers included (charts excluded). *API set*: the four\n")
-	p("requests (a)–(d). *hub set*: what `internal/live` runs per tick for the same view, one query: the grid with\n")
-	p("`compare=previous` cut into trend buckets, with the wait histogram (every view shows wait p90); its groups give the KPIs,\n")
-	p("the grid, the consistency and the trend. Both sets run in every tick, in alternating order. *raw*: the API set from\n")
+	p("requests (a)–(d). *hub set*: what `internal/live` runs per tick for the same view, two queries (`live.ExecutiveQueries`):\n")
+	p("the grid with `compare=previous` and the wait histogram, whose groups give the KPIs, the grid and the consistency, and\n")
+	p("the trend per moment without the histogram. Both sets run in every tick, in alternating order. *raw*: the API set from\n")
 	p("`events`. *rows read*: rows ClickHouse reported reading for one tick. *counts equal*: every count of (a), current and previous period, is the same from the rollup and from `events`;\n")
 	p("*wait off*: the rollup's histogram p50/p90 against the exact ones (bucket width 10%%, so at most 4.9%%).\n\n")
 	p("| window | round | events | API set p50 / p90 / p99 | hub set p50 / p90 / p99 | raw p50 | raw / API | rows read: API / hub / raw | counts equal | wait p50 / p90 off | load |\n")
@@ -102,7 +111,7 @@ func (r report) markdown() string {
 	p("\n### Per query\n\n")
 	p("p50 in ms of each query (SQL, transfer and scan in `store.Rollup`); *build*: the Go work of all answers of the set;\n")
 	p("rows read and groups returned by each query of the API set in one tick.\n\n")
-	p("| window | round | events | (a) KPIs+compare | (b) grid | (c) trends | (d) consistency | build | hub: query / build | rows read a/b/c/d | groups a/b/c/d | raw p50 a/b/c/d |\n")
+	p("| window | round | events | (a) KPIs+compare | (b) grid | (c) trends | (d) consistency | build | hub: grid / trend / build | rows read a/b/c/d | groups a/b/c/d | raw p50 a/b/c/d |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range c.Windows {
 		for _, s := range r.Results {
@@ -116,8 +125,9 @@ func (r report) markdown() string {
 				raw[i] = ms(benchkit.Percentile(rawQueryTimes(wr.Raw, i), 0.5))
 				rows[i], groups[i] = benchkit.Thousands(wr.RowsAPI[i]), strconv.Itoa(wr.GroupsAPI[i])
 			}
-			p("| %s | %d | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s |\n", w, s.Round, countName(s.Size), q[0], q[1], q[2], q[3],
-				ms(benchkit.Percentile(buildTimes(wr.API), 0.5)), ms(benchkit.Percentile(queryTimes(wr.Hub, 0), 0.5)), ms(benchkit.Percentile(buildTimes(wr.Hub), 0.5)),
+			p("| %s | %d | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s | %s |\n", w, s.Round, countName(s.Size), q[0], q[1], q[2], q[3],
+				ms(benchkit.Percentile(buildTimes(wr.API), 0.5)), ms(benchkit.Percentile(queryTimes(wr.Hub, 0), 0.5)),
+				ms(benchkit.Percentile(queryTimes(wr.Hub, 1), 0.5)), ms(benchkit.Percentile(buildTimes(wr.Hub), 0.5)),
 				strings.Join(rows[:], " / "), strings.Join(groups[:], " / "), strings.Join(raw[:], " / "))
 		}
 	}
@@ -153,14 +163,14 @@ func (r report) markdown() string {
 			p("The queries of the view against variants of the rollup table, built from the real one in the %s database of the\n", countName(d.Size))
 			p("last round (`CREATE TABLE probe_… AS …`, `INSERT … SELECT` merging the states), at the end of its history, each\n")
 			p("variant in turn, %d times; p50 in ms of the query alone (SQL, transfer, reading the blocks). A 10 s rollup answers\n", d.Iters)
-			p("a window aligned to 10 s instead of 1 s. *API set* ≈ a + 2 b + c (d is b's query); *hub set*: the hub's one query.\n")
+			p("a window aligned to its step. *API set* ≈ a + 2 b + c (d is b's query); *hub set*: the hub's two queries, grid + trend.\n")
 		}
 		p("\nWindow %s:\n\n", d.Window)
 		p("| variant | (a) KPIs+compare | (b, d) grid | (c) trend | API set | hub set | rows read a / b / c / hub |\n|---|---|---|---|---|---|---|\n")
 		for i, pr := range d.Probes {
 			t := d.P50[i]
 			p("| %s | %s | %s | %s | **%s** | **%s** | %s / %s / %s / %s |\n", pr.name, ms(t[0]), ms(t[1]), ms(t[2]),
-				ms(t[0]+2*t[1]+t[2]), ms(t[3]), benchkit.Thousands(d.Rows[i][0]), benchkit.Thousands(d.Rows[i][1]), benchkit.Thousands(d.Rows[i][2]), benchkit.Thousands(d.Rows[i][3]))
+				ms(t[0]+2*t[1]+t[2]), ms(t[3]+t[4]), benchkit.Thousands(d.Rows[i][0]), benchkit.Thousands(d.Rows[i][1]), benchkit.Thousands(d.Rows[i][2]), benchkit.Thousands(d.Rows[i][3]+d.Rows[i][4]))
 		}
 		for _, s := range d.Skip {
 			p("\nLeft out: %s\n", s)
@@ -175,8 +185,8 @@ func (r report) markdown() string {
 // partTables are the tables whose parts the loading table counts, rollupTables those whose rows
 // it shows.
 var (
-	partTables   = []string{"events", "overview_1s", "overview_1m", "overview_1h", "detail_1m", "detail_1h"}
-	rollupTables = []string{"overview_1s", "overview_1m", "overview_1h", "detail_1m", "detail_1h"}
+	partTables   = []string{"events", "overview_1s", "overview_10s", "overview_1m", "overview_30m", "overview_1h", "detail_1m", "detail_1h"}
+	rollupTables = []string{"overview_1s", "overview_10s", "overview_1m", "overview_30m", "detail_1m"}
 )
 
 func (s sizeResult) window(name string) *windowResult {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/truthboard/truthboard/internal/live"
 	"github.com/truthboard/truthboard/internal/metric"
 	"github.com/truthboard/truthboard/internal/rollup"
 	"github.com/truthboard/truthboard/internal/store"
@@ -65,30 +66,19 @@ func apiSet(view [nQueries]rollup.Query) querySet {
 	}
 }
 
-// hubSet is what the live hub (internal/live, buildView) runs per tick for the executive view:
-// one query, by moment and channel with the previous period, cut into trend buckets, with the
-// wait histogram (every view shows wait p90 since changes are judged); the KPIs (the total), the
-// grid and the consistency sum its buckets, the trend per moment sums its channels. Its charts
-// are left out.
+// hubSet is what the live hub (internal/live, buildView) runs per tick for the executive view,
+// its two queries live.ExecutiveQueries: the grid by moment and channel with the previous period
+// and the wait histogram, whose groups give the KPIs (the total), the grid and the consistency;
+// the trend per moment without the histogram. Its charts are left out.
 func hubSet(view [nQueries]rollup.Query) querySet {
-	q := view[qGrid]
-	q.Compare, q.Step = true, view[qTrend].Step
-	return querySet{{"hub: grid × trend bucket + compare", q, func(q rollup.Query, p rollup.Plan, groups []rollup.Group) {
-		gridQ := q
-		gridQ.Step = 0
-		build(gridQ, p, groups)
-		buildConsistency(gridQ, p, groups)
-		trendQ := q
-		trendQ.By, trendQ.Compare = []string{"moment"}, false
-		perMoment := make([]rollup.Group, 0, len(groups))
-		for _, g := range groups {
-			if !g.Previous {
-				g.Channel = ""
-				perMoment = append(perMoment, g)
-			}
-		}
-		build(trendQ, p, perMoment)
-	}}}
+	grid, trend := live.ExecutiveQueries(rollup.Query{Window: view[qKPI].Window, WindowName: view[qKPI].WindowName}, time.Unix(0, 0))
+	return querySet{
+		{"hub: grid + compare", grid, func(q rollup.Query, p rollup.Plan, groups []rollup.Group) {
+			build(q, p, groups)
+			buildConsistency(q, p, groups)
+		}},
+		{"hub: trend, no histogram", trend, build},
+	}
 }
 
 // tickTimes are the durations of one tick of a set: each query (SQL, transfer and scan into
