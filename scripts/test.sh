@@ -33,7 +33,8 @@
 #   6. The store and rollup tests (./internal/store/..., ./internal/audit/, or those of the given
 #      packages) again on ClickHouse 26.x: clickhouse/compat/server.js serves chdb over
 #      ClickHouse's HTTP interface on a free loopback port, and the tests speak to it through
-#      clickhouse-go's HTTP protocol (TRUTHBOARD_CLICKHOUSE_PROTOCOL=http). staticcheck and deadcode are installed
+#      clickhouse-go's HTTP protocol (TRUTHBOARD_CLICKHOUSE_PROTOCOL=http). Before them, server.js's
+#      own tests (node --test clickhouse/compat/). staticcheck and deadcode are installed
 #      at the versions pinned below with `go install` from the Go module proxy into var/gobin/,
 #      and again only when the pinned version or the Go version changes.
 # Exit status: 0 when every step passed. The project-local ClickHouse keeps running afterwards
@@ -366,6 +367,13 @@ else
 fi
 CHDB_LOG=$LOG_DIR/go-test-chdb.log
 if [[ ${#CHDB_PACKAGES[@]} -gt 0 ]]; then
+	step "clickhouse/compat/server.js tests"
+	if node --test "$COMPAT_DIR/"; then
+		done_step ok
+	else
+		done_step FAIL
+		status=1
+	fi
 	step "go test on ClickHouse 26.x (chdb)"
 	if run_on_chdb "${CHDB_PACKAGES[@]}"; then
 		done_step ok

@@ -4,7 +4,7 @@
 // clickhouse-go's HTTP protocol (TRUTHBOARD_CLICKHOUSE_PROTOCOL=http), exactly as they run on a
 // ClickHouse server: same driver, same SQL, same Native blocks for inserts and answers.
 //
-//   node clickhouse/compat/server.js [-listen 127.0.0.1:0] [-max-body-bytes N]
+//   node clickhouse/compat/server.js [-listen 127.0.0.1:0] [-max-body-bytes N] [-max-queries N]
 //
 // It prints the address it listens on ("127.0.0.1:PORT") as the first line of stdout, then
 // serves until SIGTERM or SIGINT. What it implements is what clickhouse-go sends (see README.md):
@@ -68,7 +68,12 @@ class ClickHouseError extends Error {
 }
 
 function parseArgs(argv) {
-  const o = { listen: '127.0.0.1:0', maxBodyBytes: 256 << 20 };
+  const o = { listen: '127.0.0.1:0', maxBodyBytes: 64 << 20, maxQueries: 100 };
+  const positive = (flag, value, what) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`-${flag} wants a positive number of ${what}, got ${JSON.stringify(value)}`);
+    return n;
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i].replace(/^--?/, '');
     const value = argv[++i];
@@ -76,12 +81,9 @@ function parseArgs(argv) {
     if (flag === 'listen') {
       if (!/^[^:]+:\d+$/.test(value)) throw new Error(`-listen wants host:port, got ${JSON.stringify(value)}`);
       o.listen = value;
-    } else if (flag === 'max-body-bytes') {
-      o.maxBodyBytes = Number(value);
-      if (!Number.isSafeInteger(o.maxBodyBytes) || o.maxBodyBytes <= 0) {
-        throw new Error(`-max-body-bytes wants a positive number of bytes, got ${JSON.stringify(value)}`);
-      }
-    } else throw new Error(`unknown flag -${flag} (known: -listen host:port, -max-body-bytes N)`);
+    } else if (flag === 'max-body-bytes') o.maxBodyBytes = positive(flag, value, 'bytes');
+    else if (flag === 'max-queries') o.maxQueries = positive(flag, value, 'queries');
+    else throw new Error(`unknown flag -${flag} (known: -listen host:port, -max-body-bytes N, -max-queries N)`);
   }
   return o;
 }
@@ -123,6 +125,12 @@ function checkOneStatement(sql) {
   }
 }
 
+// Sessions close this long after their last query (seconds), as on a server: session_timeout
+// sets it per request, up to max_session_timeout. At most MAX_SESSIONS are open at once.
+const DEFAULT_SESSION_TIMEOUT = 60;
+const MAX_SESSION_TIMEOUT = 3600;
+const MAX_SESSIONS = 1000;
+
 // insertData matches an INSERT whose data follow its FORMAT clause, with the data left out.
 const INSERT_FORMAT = /^(\s*INSERT\s+INTO\s+[\s\S]*?)\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$/i;
 
@@ -132,7 +140,7 @@ class Harness {
     this.dir = dir;
     this.session = new chdb.Session(path.join(dir, 'data'));
     this.queue = Promise.resolve();
-    this.sessions = new Map(); // session_id → {database, settings: Map}
+    this.sessions = new Map(); // session_id → {database, settings: Map, expires}
     this.files = 0;
     this.version = '';
     this.baseline = new Map(); // settings chdb itself changed, name → value
@@ -231,17 +239,33 @@ class Harness {
     if (!IDENTIFIER.test(format)) throw new ClickHouseError(73, `Unknown format ${format}. (UNKNOWN_FORMAT)`);
 
     const sessionID = params.get('session_id');
+    const timeout = Number(params.get('session_timeout') || DEFAULT_SESSION_TIMEOUT);
+    if (!(timeout > 0 && timeout <= MAX_SESSION_TIMEOUT)) {
+      throw new ClickHouseError(
+        374,
+        `Session timeout ${params.get('session_timeout')} is not a number of seconds between 1 and max_session_timeout (${MAX_SESSION_TIMEOUT}). (INVALID_SESSION_TIMEOUT)`,
+      );
+    }
     return this.serialize(async () => {
       let session = null;
       if (sessionID !== null) {
+        const now = Date.now();
+        for (const [id, old] of this.sessions) if (old.expires < now) this.sessions.delete(id);
         session = this.sessions.get(sessionID);
         if (!session) {
           if (params.get('session_check') === '1') {
             throw new ClickHouseError(372, `Session ${sessionID} not found. (SESSION_NOT_FOUND)`);
           }
-          session = { database: null, settings: new Map() };
+          if (this.sessions.size >= MAX_SESSIONS) {
+            throw new ClickHouseError(
+              202,
+              `Too many sessions: ${MAX_SESSIONS} are open; they close ${DEFAULT_SESSION_TIMEOUT} s after their last query (session_timeout). (TOO_MANY_SIMULTANEOUS_QUERIES)`,
+            );
+          }
+          session = { database: null, settings: new Map(), expires: 0 };
           this.sessions.set(sessionID, session);
         }
+        session.expires = now + timeout * 1000;
       }
       const database = (session && session.database) || params.get('database') || 'default';
       await this.use(database);
@@ -388,8 +412,9 @@ function readBody(req, limit) {
     req.on('data', (chunk) => {
       size += chunk.length;
       if (size > limit) {
+        // Nothing more is kept; the connection closes once the error is sent (see send).
+        chunks.length = 0;
         reject(new ClickHouseError(299, `The request body is larger than -max-body-bytes (${limit} bytes). (QUERY_IS_TOO_LARGE)`));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
@@ -418,10 +443,16 @@ async function main() {
   const harness = new Harness(chdb, dir);
   await harness.start();
 
+  let inflight = 0; // requests read or queued or running
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     const send = (status, headers, body) => {
       if (res.headersSent || res.destroyed) return;
+      if (!req.complete) {
+        // The body was not read to its end (too large): answer, then close the connection.
+        headers = { ...headers, Connection: 'close' };
+        res.on('finish', () => req.destroy());
+      }
       res.writeHead(status, { 'Content-Length': body.length, ...headers });
       res.end(body);
     };
@@ -439,7 +470,12 @@ async function main() {
       'X-ClickHouse-Server-Display-Name': os.hostname(),
       'X-ClickHouse-Timezone': 'UTC',
     };
+    inflight++;
+    res.on('close', () => inflight--);
     try {
+      if (inflight > opts.maxQueries) {
+        throw new ClickHouseError(202, `Too many simultaneous queries. Maximum: ${opts.maxQueries} (-max-queries). (TOO_MANY_SIMULTANEOUS_QUERIES)`);
+      }
       const body = await readBody(req, opts.maxBodyBytes);
       const answer = await harness.execute({ params: url.searchParams, headers: req.headers, body });
       send(200, {
@@ -457,6 +493,10 @@ async function main() {
     }
   });
   const [host, port] = [opts.listen.slice(0, opts.listen.lastIndexOf(':')), Number(opts.listen.slice(opts.listen.lastIndexOf(':') + 1))];
+  // Idle connections stay open 30 s, as with a server's keep_alive_timeout; connections beyond
+  // what -max-queries can use are refused.
+  server.keepAliveTimeout = 30_000;
+  server.maxConnections = 4 * opts.maxQueries;
   server.listen(port, host, () => {
     const a = server.address();
     process.stdout.write(`${a.address}:${a.port}\n`);
