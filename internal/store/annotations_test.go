@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/truthboard/truthboard/internal/annotation"
+	"github.com/truthboard/truthboard/internal/demo"
+	"github.com/truthboard/truthboard/internal/rollup"
 	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
 )
@@ -131,4 +133,71 @@ func TestAnnotationQueriesOnModernClickHouse(t *testing.T) {
 	if got := string(rep.Queries[1].Rows[0]["argMax(text, version)"]); got != `"new text"` {
 		t.Errorf("a1's text on modern ClickHouse: %s, want its latest", got)
 	}
+}
+
+// BenchmarkAnnotations measures what annotations add to a node's work: the reload of the live
+// feeds' cache (once per tick per node, whatever the number of screens) and a list, with
+// 50,000 annotations in the table (about five weeks of one credential at the default 60
+// changes a minute, non-stop), 2,000 of them in the cache's 31 days, each written twice (a
+// change); against, in the same run, the query of one executive screen's tick (5 minutes by
+// moment and channel with the previous period, in trend steps) over an hour of demo traffic at
+// 40 events/s:
+//
+//	go test -run '^$' -bench Annotations -benchtime 100x ./internal/store/
+func BenchmarkAnnotations(b *testing.B) {
+	s := storetest.Open(b)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	cfg := demo.DefaultConfig()
+	cfg.Rate = 40
+	gen, err := demo.NewGenerator(cfg, now.Add(-time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for t := now.Add(-50 * time.Minute); !t.After(now); t = t.Add(10 * time.Minute) {
+		if err := s.InsertEvents(ctx, gen.Due(t, 1<<30), t); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// 50,000 annotations a minute apart back from now, two versions each.
+	for version := 1; version <= 2; version++ {
+		err := s.Conn().Exec(ctx, fmt.Sprintf(`INSERT INTO annotations (id, time_ms, time_end_ms, tags, text, moment, channel, created_ms, version, deleted)
+			SELECT lower(hex(toUInt64(number))), %[1]d - number * 60000, %[1]d - number * 60000 + (number %% 3) * 600000,
+				if(number %% 2 = 0, ['release', 'web'], ['incident']), concat('annotation ', toString(number)),
+				'', if(number %% 5 = 0, 'voice', ''), %[1]d, %[2]d, 0
+			FROM system.numbers LIMIT 50000`, now.UnixMilli(), version))
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("cache-reload", func(b *testing.B) {
+		for b.Loop() {
+			list, err := s.RecentAnnotations(ctx, now.Add(-annotation.Horizon), annotation.MaxCached)
+			if err != nil || len(list) != annotation.MaxCached {
+				b.Fatalf("%d annotations, %v", len(list), err)
+			}
+		}
+	})
+	b.Run("list-by-tag", func(b *testing.B) {
+		f := annotation.Filter{From: now.Add(-24 * time.Hour), To: now, Tags: []string{"release"}, Limit: annotation.DefaultList}
+		for b.Loop() {
+			if _, err := s.Annotations(ctx, f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("baseline-screen-tick", func(b *testing.B) {
+		q, err := rollup.ParseQuery(map[string][]string{"window": {"5m"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		q.By, q.Compare = []string{"moment", "channel"}, true
+		p := q.Plan(now)
+		q.Step = rollup.TrendStep(q.Window, p.Resolution)
+		for b.Loop() {
+			if _, err := s.Rollup(ctx, q, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
