@@ -20,6 +20,15 @@ const (
 	MaxShown = 100
 )
 
+// Stamp reads what changes with every write to the annotations (a checksum of the table's
+// ids and versions); the store's AnnotationsStamp. It is much cheaper than Load, so the cache reloads only
+// when it moved.
+type Stamp func(ctx context.Context) (int64, error)
+
+// FullReload is the longest the cache goes without a reload, whatever the stamp says: a
+// safety net, not what keeps it current.
+const FullReload = 10 * time.Minute
+
 // Load reads the annotations not deleted that end at or after since, newest first, at most
 // limit of them; the store's RecentAnnotations.
 type Load func(ctx context.Context, since time.Time, limit int) ([]Annotation, error)
@@ -29,29 +38,58 @@ type Load func(ctx context.Context, since time.Time, limit int) ([]Annotation, e
 // once after a change made here (Refresh).
 type Cache struct {
 	load     Load
+	stamp    Stamp // nil: reload every interval
 	interval time.Duration
 	now      func() time.Time
 	log      *slog.Logger
 
-	mu   sync.RWMutex
-	list []Annotation // newest first
+	mu       sync.RWMutex
+	list     []Annotation // newest first
+	stamped  int64        // the stamp read before the last load
+	loadedAt time.Time
 }
 
-// NewCache returns an empty cache filled by load; Run refreshes it every interval.
-func NewCache(load Load, interval time.Duration, log *slog.Logger) *Cache {
-	return &Cache{load: load, interval: interval, now: time.Now, log: log}
+// NewCache returns an empty cache filled by load; Run refreshes it every interval, when stamp
+// (nil: always) says the table changed.
+func NewCache(load Load, stamp Stamp, interval time.Duration, log *slog.Logger) *Cache {
+	return &Cache{load: load, stamp: stamp, interval: interval, now: time.Now, log: log}
 }
 
 // Refresh reloads the cache now. On an error it keeps what it had.
 func (c *Cache) Refresh(ctx context.Context) error {
+	var stamped int64
+	if c.stamp != nil {
+		// Read before the load: a write between the two moves the stamp again, so the next
+		// check reloads.
+		var err error
+		if stamped, err = c.stamp(ctx); err != nil {
+			return err
+		}
+	}
 	list, err := c.load(ctx, c.now().Add(-Horizon), MaxCached)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.list = list
+	c.list, c.stamped, c.loadedAt = list, stamped, c.now()
 	c.mu.Unlock()
 	return nil
+}
+
+// changed tells whether the table moved since the last load (or FullReload has passed). An
+// error reading the stamp counts as a change, so that Refresh reports it.
+func (c *Cache) changed(ctx context.Context) bool {
+	if c.stamp == nil {
+		return true
+	}
+	c.mu.RLock()
+	stamped, loadedAt := c.stamped, c.loadedAt
+	c.mu.RUnlock()
+	if loadedAt.IsZero() || c.now().Sub(loadedAt) >= FullReload {
+		return true
+	}
+	now, err := c.stamp(ctx)
+	return err != nil || now != stamped
 }
 
 // Run refreshes the cache every interval until ctx ends.
@@ -64,6 +102,9 @@ func (c *Cache) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if !c.changed(ctx) {
+			continue
 		}
 		err := c.Refresh(ctx)
 		switch {

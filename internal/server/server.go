@@ -225,7 +225,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	// 7. Live figures for the dashboards, with the recent annotations: reloaded at every tick
 	// (one small query for the whole node, whatever the number of feeds), so that a change made
 	// on another node reaches this node's screens within about a tick.
-	annotations := annotation.NewCache(db.RecentAnnotations, cfg.LiveTick, log.With("component", "annotations"))
+	annotations := annotation.NewCache(db.RecentAnnotations, db.AnnotationsStamp, cfg.LiveTick, log.With("component", "annotations"))
 	if err := annotations.Refresh(ctx); err != nil && !unavailable(err) {
 		return err
 	}

@@ -93,6 +93,23 @@ func (s *Store) RecentAnnotations(ctx context.Context, since time.Time, limit in
 	return s.readAnnotations(ctx, sql, args...)
 }
 
+// AnnotationsStamp returns a checksum of the annotations table's rows (id and version, 0 when
+// empty): every write appends a row, so it moves with every change, whatever the writing
+// node's clock says of the version (annotation.Stamp). A merge that drops superseded rows moves
+// it too, which costs one reload. It reads two columns, where RecentAnnotations groups the
+// table.
+func (s *Store) AnnotationsStamp(ctx context.Context) (int64, error) {
+	conn, err := s.connection()
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	if err := conn.QueryRow(ctx, "SELECT sum(cityHash64(id, version)) FROM annotations").Scan(&v); err != nil {
+		return 0, fmt.Errorf("annotations' stamp: %w", err)
+	}
+	return int64(v), nil
+}
+
 // Annotation returns the annotation id; found is false when there is none, or it was deleted.
 func (s *Store) Annotation(ctx context.Context, id string) (a annotation.Annotation, found bool, err error) {
 	list, err := s.readAnnotations(ctx, annotationsSelect+"\nWHERE id = ? GROUP BY id HAVING a_deleted = 0", id)

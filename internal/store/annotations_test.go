@@ -25,10 +25,29 @@ func TestAnnotations(t *testing.T) {
 	release := annotation.Annotation{ID: "a1", Time: ms(0), TimeEnd: ms(0), Tags: []string{"release", "web"}, Text: "release 4.2", Created: ms(0)}
 	outage := annotation.Annotation{ID: "a2", Time: ms(time.Hour), TimeEnd: ms(2 * time.Hour), Tags: []string{"incident"}, Text: "voice outage", Channel: "voice", Created: ms(0)}
 	campaign := annotation.Annotation{ID: "a3", Time: ms(3 * time.Hour), TimeEnd: ms(3 * time.Hour), Tags: []string{}, Text: "campaign", Moment: "zmot", Created: ms(0)}
+	// The stamp the live cache checks before reloading moves with every write.
+	stamp := func() int64 {
+		t.Helper()
+		v, err := s.AnnotationsStamp(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	last := stamp()
+	moved := func(what string) {
+		t.Helper()
+		if now := stamp(); now == last {
+			t.Errorf("the annotations' stamp stayed at %d after %s: the live caches would not reload", now, what)
+		} else {
+			last = now
+		}
+	}
 	for i, a := range []annotation.Annotation{release, outage, campaign} {
 		if err := s.WriteAnnotation(ctx, a, base.Add(time.Duration(i)*time.Second), false); err != nil {
 			t.Fatal(err)
 		}
+		moved("a create")
 	}
 	// A change, then a delete of another: each a later version.
 	changed := outage
@@ -36,9 +55,11 @@ func TestAnnotations(t *testing.T) {
 	if err := s.WriteAnnotation(ctx, changed, base.Add(time.Minute), false); err != nil {
 		t.Fatal(err)
 	}
+	moved("a change")
 	if err := s.WriteAnnotation(ctx, campaign, base.Add(2*time.Minute), true); err != nil {
 		t.Fatal(err)
 	}
+	moved("a delete")
 
 	got, found, err := s.Annotation(ctx, "a2")
 	if err != nil || !found {

@@ -30,7 +30,7 @@ func startAnnotatedLive(t *testing.T, tick time.Duration) *accessNode {
 	t.Helper()
 	db := storetest.Open(t)
 	log := slog.New(slog.DiscardHandler)
-	cache := annotation.NewCache(db.RecentAnnotations, tick, log)
+	cache := annotation.NewCache(db.RecentAnnotations, db.AnnotationsStamp, tick, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	var done sync.WaitGroup
 	done.Go(func() { cache.Run(ctx) })
