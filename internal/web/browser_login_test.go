@@ -112,7 +112,7 @@ func TestBrowserCrossSiteSignInRefused(t *testing.T) {
 	p.do(chromedp.Click(`button[type=submit]`))
 	p.waitAcross("the refusal", `location.pathname === '/login' && (document.querySelector('.error') || {}).textContent.includes('sent from another site')`)
 
-	// Not signed in: the TV wall sends the browser to the sign-in form again.
-	p.do(chromedp.Navigate(n.url + "/tv?rotate=0"))
+	// Not signed in: a dashboard sends the browser to the sign-in form again.
+	p.do(chromedp.Navigate(n.url + "/executive"))
 	p.waitAcross("the sign-in form again", `location.pathname === '/login'`)
 }

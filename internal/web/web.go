@@ -7,6 +7,7 @@ package web
 import (
 	"context"
 	"errors"
+	"io"
 	"iter"
 	"log/slog"
 	"net"
@@ -338,6 +339,11 @@ func (s *Server) rateLimit(perSecond int) fiber.Handler {
 // requests are small.
 const maxFormBytes = 64 << 10
 
+// maxDrainBytes is the largest refused body that is read and thrown away before the 413, so
+// that the client, still writing it, reads the answer instead of a reset connection. A larger
+// one is refused unread.
+const maxDrainBytes = 1 << 20
+
 // smallBodies refuses a body over maxFormBytes on every route but ingest, which bounds its own
 // (postEvents). With streamed bodies, fasthttp would otherwise read any length into memory for
 // a handler that asks for the body.
@@ -348,6 +354,9 @@ func (s *Server) smallBodies(c *fiber.Ctx) error {
 	n := c.Request().Header.ContentLength()
 	if n > maxFormBytes || (n == -1 && c.Context().RequestBodyStream() != nil) {
 		s.opts.Telemetry.HTTPRefused.WithLabelValues(telemetry.RefusedBodyTooLarge).Inc()
+		if stream := c.Context().RequestBodyStream(); stream != nil && n > 0 && n <= maxDrainBytes {
+			_, _ = io.CopyN(io.Discard, stream, int64(n))
+		}
 		c.Context().SetConnectionClose()
 		return c.Status(fiber.StatusRequestEntityTooLarge).JSON(apiError{Error: "the body is larger than " + strconv.Itoa(maxFormBytes) + " bytes, the limit outside POST /v1/events"})
 	}
