@@ -620,9 +620,9 @@ func TestQueries(t *testing.T) {
 	if len(qs) != 2 {
 		t.Fatalf("%d queries for the default rules, want 2: %+v", len(qs), qs)
 	}
-	cur := time.Date(2026, 3, 2, 14, 7, 38, 0, time.UTC) // the end of the second filling now
+	cur := time.Date(2026, 3, 2, 14, 7, 40, 0, time.UTC) // the end of the 10 s step filling now
 	want := Query{ID: "15m|trailing3h",
-		Current:  Span{"overview_1s", cur.Add(-15 * time.Minute), cur},
+		Current:  Span{"overview_10s", cur.Add(-15 * time.Minute), cur},
 		Baseline: Span{"overview_1m", time.Date(2026, 3, 2, 10, 52, 0, 0, time.UTC), time.Date(2026, 3, 2, 13, 52, 0, 0, time.UTC)},
 		Part:     15 * time.Minute}
 	if !reflect.DeepEqual(qs[0], want) {
@@ -674,7 +674,7 @@ func TestQueries(t *testing.T) {
 	if qs[1].Current.Table != "detail_1h" || qs[1].Baseline.Table != "detail_1m" || qs[1].Baseline.To.Sub(qs[1].Baseline.From) != 3*time.Hour {
 		t.Errorf("24h filtered query %+v", qs[1])
 	}
-	if qs[2].Current.Table != "overview_1s" || qs[2].Baseline.Table != "" || len(qs[2].Filters.Channel) != 0 {
+	if qs[2].Current.Table != "overview_10s" || qs[2].Baseline.Table != "" || len(qs[2].Filters.Channel) != 0 {
 		t.Errorf("target query %+v: the overview is read whole, without a baseline", qs[2])
 	}
 }
@@ -751,15 +751,17 @@ func TestBaselineReadOncePerMinute(t *testing.T) {
 	if qs := e.Queries(now); qs[0].BaselineKnown {
 		t.Fatalf("a baseline never read is known: %+v", qs[0])
 	}
+	lastFrom := e.Queries(now)[0].Current.From
 	eval(e, now, dropped, baseline) // pending
 	var fired bool
 	for i := 1; i <= 12; i++ {
 		at := now.Add(time.Duration(i) * 10 * time.Second)
 		in := Input{Now: at}
 		for _, q := range e.Queries(at) {
-			// 14:00:10 to 14:02:10: the window starts 13:45:11 to 13:47:11, and the baseline
-			// ends at 13:45, 13:46 or 13:47: known within each minute, not across.
-			wantKnown := at.Add(-15*time.Minute).Truncate(time.Minute) == at.Add(-15*time.Minute-10*time.Second).Truncate(time.Minute)
+			// 14:00:10 to 14:02:10: the window starts about 13:45 to 13:47, and the baseline
+			// ends at the minute the window starts in: known within each minute, not across.
+			wantKnown := q.Current.From.Truncate(time.Minute) == lastFrom.Truncate(time.Minute)
+			lastFrom = q.Current.From
 			if q.BaselineKnown != wantKnown {
 				t.Fatalf("at %s: known %v, want %v", at.Format(time.TimeOnly), q.BaselineKnown, wantKnown)
 			}
