@@ -68,6 +68,13 @@ type Options struct {
 	// RulesFile is where rules set over the API are kept, so that a restart keeps them; empty
 	// when the rules come from a configured file, which the API then does not change.
 	RulesFile string
+	// Leader, when set, reports whether this node is the one of its cluster that records and
+	// delivers (it holds the cluster's lease, internal/claim). When it is false, the node still
+	// evaluates, so its screens and GET /v1/alerts show the alerts as the leader sees them, and
+	// keeps track of what the leader announced (so that, on taking over, it neither announces
+	// again an alert already announced nor forgets the resolve of one), but records no
+	// transition or annotation and sends nothing. Nil: a single node, always the leader.
+	Leader func() bool
 }
 
 // AnnotationWriter stores annotations (internal/store).
@@ -181,6 +188,7 @@ func (e *Evaluator) restore(ctx context.Context) {
 	}
 	e.engine.Restore(alerts, silences)
 	active := e.publish()
+	leader := e.leader()
 	e.evalMu.Lock()
 	defer e.evalMu.Unlock()
 	var firing []notify.Alert
@@ -195,7 +203,7 @@ func (e *Evaluator) restore(ctx context.Context) {
 			firing = append(firing, e.notifyAlert(a, notify.StatusFiring, time.Time{}))
 		}
 	}
-	if len(firing) > 0 {
+	if len(firing) > 0 && leader {
 		for _, s := range e.opts.Alertmanagers {
 			s.Send(firing)
 		}
@@ -249,7 +257,8 @@ func (e *Evaluator) evaluate(ctx context.Context, now time.Time) error {
 	}
 	res := e.engine.Evaluate(alert.Input{Now: now, Data: data})
 	active := e.publish()
-	if len(res.Transitions) > 0 {
+	leader := e.leader()
+	if len(res.Transitions) > 0 && leader {
 		// The history first: a transition that is delivered but not recorded would be announced
 		// again after a restart. A failure to record is retried by nothing (the engine has moved
 		// on), so it is logged; delivery goes ahead, as people must hear of a breach.
@@ -258,14 +267,17 @@ func (e *Evaluator) evaluate(ctx context.Context, now time.Time) error {
 		}
 		e.annotate(ctx, res.Transitions)
 	}
-	e.deliver(res.Transitions, active)
+	e.deliver(res.Transitions, active, leader)
 	return nil
 }
 
+// leader reports whether this node records and delivers (Options.Leader).
+func (e *Evaluator) leader() bool { return e.opts.Leader == nil || e.opts.Leader() }
+
 // deliver sends what people are told of: the resolve of every announced alert that resolved,
 // and every firing alert not silenced that was not announced yet (it just fired, or the silence
-// that muted it ended).
-func (e *Evaluator) deliver(ts []alert.Transition, active []alert.Alert) {
+// that muted it ended). A node that is not the leader only keeps track of what is announced.
+func (e *Evaluator) deliver(ts []alert.Transition, active []alert.Alert, leader bool) {
 	var out []notify.Alert
 	for _, t := range ts {
 		if t.To == alert.Resolved && e.announced[t.Alert.Fingerprint] {
@@ -279,7 +291,7 @@ func (e *Evaluator) deliver(ts []alert.Transition, active []alert.Alert) {
 			out = append(out, e.notifyAlert(a, notify.StatusFiring, time.Time{}))
 		}
 	}
-	if len(out) == 0 {
+	if len(out) == 0 || !leader {
 		return
 	}
 	for _, s := range slices.Concat(e.opts.Webhooks, e.opts.Alertmanagers) {
