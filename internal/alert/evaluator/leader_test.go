@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,5 +94,29 @@ func TestTwoNodesDeliverEachAlertOnce(t *testing.T) {
 	}
 	if !slices.Equal(got, []alert.State{alert.Pending, alert.Firing, alert.Resolved}) {
 		t.Errorf("history %v, want each transition once: pending, firing, resolved", got)
+	}
+}
+
+// TestTakeOverAnnouncesWhatNoLeaderAnnounced: an alert that fires while no node leads (the
+// holder died, its lease not yet expired) is announced by the node that takes over, once.
+func TestTakeOverAnnouncesWhatNoLeaderAnnounced(t *testing.T) {
+	in := newIncident(t)
+	var leading atomic.Bool
+	told := &recorder{}
+	clk := &clock{}
+	clk.Set(in.at(15 * time.Minute))
+	ev := in.evaluatorWith(t, clk, evaluator.Options{Webhooks: []evaluator.Sender{told}, Leader: leading.Load})
+	for m := 15 * time.Minute; m <= 18*time.Minute; m += time.Minute {
+		evaluate(t, ev, clk, in.at(m))
+	}
+	in.checkFiring(t, ev, in.at(17*time.Minute)) // shown on this node's screens
+	if c := told.take(); len(c) != 0 {
+		t.Fatalf("a node that does not lead handed %v to delivery", c)
+	}
+	leading.Store(true)
+	evaluate(t, ev, clk, in.at(19*time.Minute))
+	evaluate(t, ev, clk, in.at(20*time.Minute))
+	if c, want := told.take(), [][]string{{"firing CSATDrop service/voice"}}; !slices.EqualFunc(c, want, slices.Equal) {
+		t.Fatalf("after taking over, handed to delivery %v, want %v", c, want)
 	}
 }
