@@ -11,6 +11,9 @@
 // as on one node. The bucket is replicated on Options.Replicas NATS servers, so a claim
 // survives the loss of all but one of them.
 //
+// The same connection holds leases (Lease): a key of another bucket that one node at a time
+// holds, so that what must happen once per cluster (delivering the alerts) runs on one node.
+//
 // A single node needs none of this: without a NATS URL the server runs no claims and ingest's
 // ClickHouse lookup remains the only duplicate check.
 package claim

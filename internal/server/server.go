@@ -16,7 +16,8 @@
 //     audit, which rebuilds from the raw events any rollup bucket that disagrees with them;
 //  5. ingest: the claims of a cluster's nodes on events (NATS JetStream, when configured), the
 //     spool that makes accepted events durable and its drainer into ClickHouse;
-//  6. alerts: delivery (webhooks, Alertmanager), then the evaluator of the rules;
+//  6. alerts: delivery (webhooks, Alertmanager), the lease of a cluster's alert evaluator
+//     (with NATS), then the evaluator of the rules;
 //  7. the annotations' cache, reloaded every tick, and the live hub: one feed of figures per
 //     distinct view;
 //  8. credential caches: display tokens, stored ingest keys and accounts, reloaded from ClickHouse;
@@ -173,13 +174,14 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	// 5. Ingest: the claims across nodes (with NATS), the spool (a crash's leftovers are sent
 	// first) and its drainer.
 	var claims ingest.Claimer
+	var cluster *claim.Claims // also the alert evaluator's lease
 	if cfg.NATSURL != "" {
 		c, err := claim.Open(ctx, claim.Options{URL: cfg.NATSURL, Window: cfg.ClaimWindow, Replicas: cfg.ClaimReplicas}, log.With("component", "claim"))
 		if err != nil {
 			return err
 		}
 		s.add("claims", func(context.Context) error { c.Close(); return nil })
-		claims = c
+		claims, cluster = c, c
 	}
 	writer, err := ingest.Open(db, ingest.Options{
 		Claims:        claims,
@@ -217,7 +219,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 
 	// 6. Alerts: delivery first (the evaluator hands it what fires), then the evaluator, which
 	// restores the alerts of the history and evaluates every interval.
-	alerts, err := s.startAlerts(ctx, db, metrics)
+	alerts, err := s.startAlerts(ctx, db, cluster, metrics)
 	if err != nil {
 		return err
 	}
@@ -347,8 +349,9 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 	return nil
 }
 
-// startAlerts starts alert delivery and the evaluator of the configured (or default) rules.
-func (s *Server) startAlerts(ctx context.Context, db *store.Store, metrics *telemetry.Metrics) (*evaluator.Evaluator, error) {
+// startAlerts starts alert delivery and the evaluator of the configured (or default) rules. On a
+// cluster (cluster not nil) the nodes share a lease, and only its holder records and delivers.
+func (s *Server) startAlerts(ctx context.Context, db *store.Store, cluster *claim.Claims, metrics *telemetry.Metrics) (*evaluator.Evaluator, error) {
 	cfg, log := s.cfg, s.log.With("component", "alerts")
 	// The rules: the configured file's (then the API may not change them), else those last set
 	// over the API (kept in the data folder), else the default ones.
@@ -397,12 +400,23 @@ func (s *Server) startAlerts(ctx context.Context, db *store.Store, metrics *tele
 		opts.Alertmanagers = append(opts.Alertmanagers, am)
 		destinations = append(destinations, am.Stats)
 	}
+	if cluster != nil {
+		node, _ := os.Hostname()
+		lease, err := cluster.Lease(ctx, claim.LeaseOptions{Key: "alert-evaluator", Owner: node + " " + cfg.Listen,
+			Renew: cfg.AlertInterval, TTL: 3 * cfg.AlertInterval}, log)
+		if err != nil {
+			return nil, fmt.Errorf("alert evaluator's lease (-nats-url, TRUTHBOARD_NATS_URL): %w", err)
+		}
+		lease.Start()
+		s.add("alert-lease", func(context.Context) error { lease.Stop(); return nil })
+		opts.Leader = lease.Held
+	}
 	ev := evaluator.New(engine, db, opts, log)
 	ev.Start(ctx)
 	s.add("alert-evaluator", func(context.Context) error { ev.Stop(); return nil })
 	metrics.WatchAlerts(func() telemetry.AlertStats {
 		st := ev.Stats()
-		a := telemetry.AlertStats{Evaluations: st.Evaluations, Failures: st.Failures, LastDuration: st.LastDuration}
+		a := telemetry.AlertStats{Evaluations: st.Evaluations, Failures: st.Failures, LastDuration: st.LastDuration, Leader: opts.Leader == nil || opts.Leader()}
 		for _, x := range ev.Active() {
 			if x.State == alert.Firing {
 				a.Firing++

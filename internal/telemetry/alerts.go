@@ -11,6 +11,8 @@ type AlertStats struct {
 	Evaluations, Failures uint64
 	LastDuration          time.Duration
 	Firing, Pending       int
+	// Leader is whether this node records and delivers the alerts (always, on a single node).
+	Leader bool
 }
 
 // DeliveryStats describe one destination of alerts (a webhook URL or an Alertmanager).
@@ -36,6 +38,8 @@ var (
 		"Duration of the last evaluation, queries included.", nil, nil)
 	alertsActive = prometheus.NewDesc("truthboard_alerts",
 		"Alerts pending or firing now.", []string{"state"}, nil)
+	alertLeader = prometheus.NewDesc("truthboard_alert_leader",
+		"1 if this node records and delivers the alerts (it holds the cluster's lease, or runs alone), else 0.", nil, nil)
 	deliveryLabels   = []string{"kind", "url"}
 	alertDeliveries  = prometheus.NewDesc("truthboard_alert_deliveries_total", "Requests a destination accepted.", deliveryLabels, nil)
 	alertFailures    = prometheus.NewDesc("truthboard_alert_delivery_failures_total", "Requests to a destination that failed (each is retried with backoff, up to a limit).", deliveryLabels, nil)
@@ -50,7 +54,7 @@ type alertCollector struct {
 }
 
 func (c *alertCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{alertEvaluations, alertEvaluationFailures, alertEvaluationSeconds, alertsActive,
+	for _, d := range []*prometheus.Desc{alertEvaluations, alertEvaluationFailures, alertEvaluationSeconds, alertsActive, alertLeader,
 		alertDeliveries, alertFailures, alertRetries, alertDropped, alertQueueLength} {
 		ch <- d
 	}
@@ -63,6 +67,11 @@ func (c *alertCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(alertEvaluationSeconds, prometheus.GaugeValue, a.LastDuration.Seconds())
 	ch <- prometheus.MustNewConstMetric(alertsActive, prometheus.GaugeValue, float64(a.Firing), "firing")
 	ch <- prometheus.MustNewConstMetric(alertsActive, prometheus.GaugeValue, float64(a.Pending), "pending")
+	leader := 0.0
+	if a.Leader {
+		leader = 1
+	}
+	ch <- prometheus.MustNewConstMetric(alertLeader, prometheus.GaugeValue, leader)
 	for _, d := range c.delivery() {
 		ch <- prometheus.MustNewConstMetric(alertDeliveries, prometheus.CounterValue, float64(d.Sent), d.Kind, d.URL)
 		ch <- prometheus.MustNewConstMetric(alertFailures, prometheus.CounterValue, float64(d.Failed), d.Kind, d.URL)

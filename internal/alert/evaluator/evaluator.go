@@ -68,6 +68,14 @@ type Options struct {
 	// RulesFile is where rules set over the API are kept, so that a restart keeps them; empty
 	// when the rules come from a configured file, which the API then does not change.
 	RulesFile string
+	// Leader, when set, reports whether this node is the one of its cluster that records and
+	// delivers (it holds the cluster's lease, internal/claim). When it is false, the node still
+	// evaluates, so its screens and GET /v1/alerts show the alerts as the leader sees them, but
+	// records no transition or annotation and sends nothing. When it turns true, the node first
+	// reads from the history which alerts the leader before it recorded firing, and takes them
+	// as announced: it does not announce them again, and delivers their resolve. Nil: a single
+	// node, always the leader.
+	Leader func() bool
 }
 
 // AnnotationWriter stores annotations (internal/store).
@@ -116,6 +124,8 @@ type Evaluator struct {
 	// may have been): their resolve is delivered.
 	evalMu    sync.Mutex
 	announced map[string]bool
+	// leading, under evalMu, is whether the last evaluation was the leader's (Options.Leader).
+	leading bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -181,6 +191,7 @@ func (e *Evaluator) restore(ctx context.Context) {
 	}
 	e.engine.Restore(alerts, silences)
 	active := e.publish()
+	leader := e.leader()
 	e.evalMu.Lock()
 	defer e.evalMu.Unlock()
 	var firing []notify.Alert
@@ -195,7 +206,7 @@ func (e *Evaluator) restore(ctx context.Context) {
 			firing = append(firing, e.notifyAlert(a, notify.StatusFiring, time.Time{}))
 		}
 	}
-	if len(firing) > 0 {
+	if len(firing) > 0 && leader {
 		for _, s := range e.opts.Alertmanagers {
 			s.Send(firing)
 		}
@@ -243,13 +254,20 @@ func (e *Evaluator) Evaluate(ctx context.Context) {
 func (e *Evaluator) evaluate(ctx context.Context, now time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
+	leader := e.leader()
+	if leader && !e.leading && e.opts.Leader != nil {
+		if err := e.takeOver(ctx); err != nil {
+			return err
+		}
+	}
+	e.leading = leader
 	data, err := e.store.AlertData(ctx, e.engine.Queries(now))
 	if err != nil {
 		return fmt.Errorf("read the rollups: %w", err)
 	}
 	res := e.engine.Evaluate(alert.Input{Now: now, Data: data})
 	active := e.publish()
-	if len(res.Transitions) > 0 {
+	if len(res.Transitions) > 0 && leader {
 		// The history first: a transition that is delivered but not recorded would be announced
 		// again after a restart. A failure to record is retried by nothing (the engine has moved
 		// on), so it is logged; delivery goes ahead, as people must hear of a breach.
@@ -258,14 +276,37 @@ func (e *Evaluator) evaluate(ctx context.Context, now time.Time) error {
 		}
 		e.annotate(ctx, res.Transitions)
 	}
-	e.deliver(res.Transitions, active)
+	e.deliver(res.Transitions, active, leader)
 	return nil
 }
 
+// takeOver makes this node the one that delivers: the firing alerts of the history are those
+// the nodes before it announced (or muted), so they are the announced ones now.
+func (e *Evaluator) takeOver(ctx context.Context) error {
+	alerts, err := e.store.LatestAlerts(ctx)
+	if err != nil {
+		return fmt.Errorf("take over delivery: read which alerts were announced: %w", err)
+	}
+	e.announced = map[string]bool{}
+	for _, a := range alerts {
+		if a.State == alert.Firing {
+			e.announced[a.Fingerprint] = true
+		}
+	}
+	e.log.Info("this node now records and delivers the alerts", "firing", len(e.announced))
+	return nil
+}
+
+// leader reports whether this node records and delivers (Options.Leader).
+func (e *Evaluator) leader() bool { return e.opts.Leader == nil || e.opts.Leader() }
+
 // deliver sends what people are told of: the resolve of every announced alert that resolved,
 // and every firing alert not silenced that was not announced yet (it just fired, or the silence
-// that muted it ended).
-func (e *Evaluator) deliver(ts []alert.Transition, active []alert.Alert) {
+// that muted it ended). A node that is not the leader delivers nothing.
+func (e *Evaluator) deliver(ts []alert.Transition, active []alert.Alert, leader bool) {
+	if !leader {
+		return
+	}
 	var out []notify.Alert
 	for _, t := range ts {
 		if t.To == alert.Resolved && e.announced[t.Alert.Fingerprint] {

@@ -90,14 +90,18 @@ func (in *incident) at(d time.Duration) time.Time { return in.T0.Add(d + 500*tim
 // Its loop never ticks during a test (an hour's interval): the test calls Evaluate.
 func (in *incident) evaluatorOn(t *testing.T, clk *clock, webhooks, alertmanagers []evaluator.Sender) *evaluator.Evaluator {
 	t.Helper()
+	return in.evaluatorWith(t, clk, evaluator.Options{Webhooks: webhooks, Alertmanagers: alertmanagers})
+}
+
+// evaluatorWith is evaluatorOn with the senders and the leader of opts.
+func (in *incident) evaluatorWith(t *testing.T, clk *clock, opts evaluator.Options) *evaluator.Evaluator {
+	t.Helper()
 	engine, err := alert.NewEngine(alert.Config{Rules: alert.DefaultRules(), Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := evaluator.New(engine, in.db, evaluator.Options{
-		Interval: time.Hour, PublicURL: publicURL, Webhooks: webhooks, Alertmanagers: alertmanagers, Now: clk.Now,
-		Annotations: in.db,
-	}, slog.New(slog.DiscardHandler))
+	opts.Interval, opts.PublicURL, opts.Now, opts.Annotations = time.Hour, publicURL, clk.Now, in.db
+	ev := evaluator.New(engine, in.db, opts, slog.New(slog.DiscardHandler))
 	ev.Start(context.Background())
 	t.Cleanup(ev.Stop)
 	return ev
