@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -154,7 +155,9 @@ func TestDrilldownAddsAnnotation(t *testing.T) {
 	bctx := browser(t)
 	// Signed in, as a CX lead is: the form's request carries the session cookie and the CSRF
 	// token, not a bearer token.
-	p := openSized(t, bctx, n.url+"/drilldown?moment=zmot&channel=web", 1920, 1080, 1)
+	// The sign-in form first, with the drill-down to return to: opening the drill-down itself
+	// would send the browser there while the page still loads (an aborted load to chromedp).
+	p := openSized(t, bctx, n.url+"/login?next="+url.QueryEscape("/drilldown?moment=zmot&channel=web"), 1920, 1080, 1)
 	p.waitAcross("the sign-in form", `location.pathname === '/login' && !!document.querySelector('form input[name=token]')`)
 	p.do(chromedp.SendKeys(`input[name=token]`, adminToken), chromedp.Click(`button[type=submit]`))
 	p.waitAcross("the drill-down", `location.pathname === '/drilldown' && document.body.dataset.live === 'fresh'`)
