@@ -157,7 +157,8 @@ func TestAnnotationQueriesOnModernClickHouse(t *testing.T) {
 }
 
 // BenchmarkAnnotations measures what annotations add to a node's work: the reload of the live
-// feeds' cache (once per tick per node, whatever the number of screens) and a list, with
+// feeds' cache (when its stamp moved), the stamp it reads once per tick per node (whatever the
+// number of screens), and a list, with
 // 50,000 annotations in the table (about five weeks of one credential at the default 60
 // changes a minute, non-stop), 2,000 of them in the cache's 31 days, each written twice (a
 // change); against, in the same run, the query of one executive screen's tick (5 minutes by
@@ -196,6 +197,13 @@ func BenchmarkAnnotations(b *testing.B) {
 			list, err := s.RecentAnnotations(ctx, now.Add(-annotation.Horizon), annotation.MaxCached)
 			if err != nil || len(list) != annotation.MaxCached {
 				b.Fatalf("%d annotations, %v", len(list), err)
+			}
+		}
+	})
+	b.Run("cache-stamp", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.AnnotationsStamp(ctx); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})
