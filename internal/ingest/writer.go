@@ -20,14 +20,25 @@
 //
 // Duplicates: event_id is the idempotency key. An event is a duplicate when an event with the
 // same event_id and the same occurred_at second is already stored, or comes earlier in the same
-// batch. The drainer checks every batch against ClickHouse before inserting it, also a batch
-// that may already have landed before a crash or a failed answer, so neither the raw table nor
-// the rollups count an event twice. An insert cut off by a crash or a timeout may still be
-// landing in ClickHouse when it is looked up again, so such a lookup first waits until no
-// insert of this spool's runs (Sink.WaitForInserts). The horizon is therefore the raw table's retention. The
-// answer to a request counts as duplicates the events repeated within it and those this server
-// acknowledged among its last RecentKeys events; a retry of an older event is answered as
-// accepted and still stored once.
+// batch; neither the raw table nor the rollups may count it twice, whatever the retries,
+// crashes and failed answers. The drainer asks ClickHouse only about the events that may be
+// stored (Sink.ExistingKeys), so that live traffic costs no lookup at all:
+//   - after a failed attempt and at the start, every event of the batch: an insert that was
+//     cut off by a crash or a timeout may still be landing, so the lookup first waits until no
+//     insert of this spool's runs (Sink.WaitForInserts);
+//   - otherwise, the events that storedKeys cannot rule out: those whose key it holds (it
+//     remembers, as hashes, the last StoredKeys events inserted or found stored), and those at
+//     or before the newest second it knows nothing about (the newest event stored when the
+//     drainer started, Sink.NewestStored, then the newest of the keys it forgot): a late
+//     event, or a retry long after the first try;
+//   - with claims, also the events older than the claim window less MaxFutureSkew (another
+//     node may have stored them under a claim that has expired since);
+//   - with LookupEveryBatch (several nodes without claims), every event: another node's
+//     inserts are in no index of this one.
+//
+// The horizon is therefore the raw table's retention. The answer to a request counts as
+// duplicates the events repeated within it and those this server acknowledged among its last
+// RecentKeys events; a retry of an older event is answered as accepted and still stored once.
 //
 // Several nodes: with Options.Claims (internal/claim, a NATS JetStream bucket), a node claims
 // each event it made durable, right after the spool's sync and before the 202; the first node
@@ -59,7 +70,10 @@ import (
 
 // Sink is where the drainer stores events: the ClickHouse store in production.
 type Sink interface {
+	// ExistingKeys returns which of the events are already stored.
 	ExistingKeys(ctx context.Context, evs []event.Event) (map[event.Key]bool, error)
+	// NewestStored returns the Unix second of the newest occurred_at stored, 0 when none.
+	NewestStored(ctx context.Context) (int64, error)
 	// InsertReceived inserts events under the ClickHouse query id queryID.
 	InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error
 	// WaitForInserts returns once ClickHouse runs no insert whose query id starts with
@@ -95,6 +109,14 @@ type Options struct {
 	// ClaimMemo is how many claims decided at Write the drainer remembers, so it need not ask
 	// again (default DefaultClaimMemo); beyond it, the oldest are asked again at drain time.
 	ClaimMemo int
+	// ClaimWindow is how long a claim lasts (internal/claim's window); required with Claims.
+	ClaimWindow time.Duration
+	// StoredKeys is how many stored events the drainer remembers so that it need not ask
+	// ClickHouse about them (default DefaultStoredKeys, about 16 bytes each).
+	StoredKeys int
+	// LookupEveryBatch makes the drainer ask ClickHouse about every event of every batch, as
+	// several nodes without Claims must: another node's inserts are in no index of this one.
+	LookupEveryBatch bool
 }
 
 // Claimer decides, across nodes, which node stores an event: internal/claim.
@@ -108,6 +130,7 @@ type Claimer interface {
 type Attempt struct {
 	Events   int // in the batch
 	Inserted int // new events written (0 on error)
+	LookedUp int // events ClickHouse was asked about before the insert (duplicate check)
 	Took     time.Duration
 	Err      error
 }
@@ -120,6 +143,7 @@ const (
 	DefaultRecentKeys    = 100_000
 	DefaultRefusedTries  = 3
 	DefaultClaimMemo     = 200_000
+	DefaultStoredKeys    = 1_000_000
 )
 
 func (o Options) withDefaults() Options {
@@ -143,6 +167,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ClaimMemo <= 0 {
 		o.ClaimMemo = DefaultClaimMemo
+	}
+	if o.StoredKeys <= 0 {
+		o.StoredKeys = DefaultStoredKeys
 	}
 	return o
 }
@@ -197,6 +224,8 @@ type Writer struct {
 	// uncertain says an insert may still be landing: at the start (a crash may have left
 	// one) and after a failed attempt (drainer only).
 	uncertain bool
+	// stored is what the drainer knows of the stored events without asking (drainer only).
+	stored storedKeys
 
 	cancelDrain context.CancelFunc
 	drainStop   chan struct{} // closed when the drainer has returned
@@ -233,6 +262,7 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 		spool:         sp,
 		dead:          dead,
 		uncertain:     true,
+		stored:        newStoredKeys(opts.StoredKeys),
 		opts:          opts,
 		log:           log,
 		recent:        newMemo(opts.RecentKeys),
@@ -577,22 +607,30 @@ func (w *Writer) sendAnswered(ctx context.Context, evs []event.Event, received [
 // send makes one attempt at storing the events of evs that ClickHouse does not have yet. When
 // an insert may be in flight from before (w.uncertain: the first attempt after Open, as a
 // crash may have left one, and every attempt after a failed one, as a timed-out or cut-off
-// insert can still land), the lookup first waits for it, or it would miss its events.
+// insert can still land), the attempt first waits for it and then looks up every event, or it
+// would miss its events.
 func (w *Writer) send(ctx context.Context, evs []event.Event, received []time.Time) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.FlushTimeout)
 	defer cancel()
 	start := time.Now()
-	var inserted int
+	a := Attempt{Events: len(evs)}
 	err := error(nil)
 	if w.uncertain {
 		err = w.sink.WaitForInserts(ctx, w.nodePrefix)
 	}
+	if err == nil && !w.stored.known {
+		var newest int64
+		if newest, err = w.sink.NewestStored(ctx); err == nil {
+			w.stored.start(newest)
+		}
+	}
 	if err == nil {
 		w.inserts++
-		inserted, err = storeNew(ctx, w.sink, evs, received, w.insertPrefix+strconv.FormatUint(w.inserts, 10))
+		a.Inserted, a.LookedUp, err = w.storeNew(ctx, evs, received, w.insertPrefix+strconv.FormatUint(w.inserts, 10))
 	}
+	a.Took, a.Err = time.Since(start), err
 	if w.opts.Observe != nil {
-		w.opts.Observe(Attempt{Events: len(evs), Inserted: inserted, Took: time.Since(start), Err: err})
+		w.opts.Observe(a)
 	}
 	w.uncertain = err != nil
 	if err != nil {
@@ -604,16 +642,40 @@ func (w *Writer) send(ctx context.Context, evs []event.Event, received []time.Ti
 	}
 	w.failures, w.lastErr = 0, nil
 	w.mu.Unlock()
-	w.log.Debug("drained", "events", len(evs), "inserted", inserted, "took", time.Since(start))
+	w.log.Debug("drained", "events", len(evs), "inserted", a.Inserted, "looked_up", a.LookedUp, "took", a.Took)
 	return nil
 }
 
-// storeNew inserts the events of evs that ClickHouse does not have yet (looked up first), in
-// one insert under queryID, and returns how many it inserted.
-func storeNew(ctx context.Context, sink Sink, evs []event.Event, received []time.Time, queryID string) (int, error) {
-	stored, err := sink.ExistingKeys(ctx, evs)
-	if err != nil {
-		return 0, err
+// storeNew inserts the events of evs that ClickHouse does not have yet, in one insert under
+// queryID, and returns how many it inserted and how many it asked ClickHouse about first:
+// every event when w.uncertain, otherwise those that may be stored (mayBeStored).
+func (w *Writer) storeNew(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (inserted, lookedUp int, err error) {
+	now := time.Now()
+	var ask []event.Event
+	for i := range evs {
+		if w.uncertain || w.mayBeStored(evs[i].Key(), now) {
+			ask = append(ask, evs[i])
+		}
+	}
+	if inserted, err = insertNew(ctx, w.sink, evs, received, ask, queryID); err != nil {
+		return 0, len(ask), err
+	}
+	for i := range evs {
+		w.stored.add(evs[i].Key())
+	}
+	return inserted, len(ask), nil
+}
+
+// insertNew inserts, in one insert under queryID, the events of evs that are neither stored
+// nor earlier in evs, asking ClickHouse which of the events of ask (a part of evs: those that
+// may be stored) it has. It returns how many it inserted.
+func insertNew(ctx context.Context, sink Sink, evs []event.Event, received []time.Time, ask []event.Event, queryID string) (int, error) {
+	stored := map[event.Key]bool{}
+	if len(ask) > 0 {
+		var err error
+		if stored, err = sink.ExistingKeys(ctx, ask); err != nil {
+			return 0, err
+		}
 	}
 	fresh := make([]event.Event, 0, len(evs))
 	freshReceived := make([]time.Time, 0, len(evs))
@@ -630,6 +692,18 @@ func storeNew(ctx context.Context, sink Sink, evs []event.Event, received []time
 		return 0, err
 	}
 	return len(fresh), nil
+}
+
+// mayBeStored reports whether ClickHouse must be asked whether the event of key k is stored
+// (see the package comment).
+func (w *Writer) mayBeStored(k event.Key, now time.Time) bool {
+	switch {
+	case w.opts.LookupEveryBatch:
+		return true
+	case w.opts.Claims != nil && k.Second <= now.Add(-w.opts.ClaimWindow+event.MaxFutureSkew).Unix()+1:
+		return true
+	}
+	return w.stored.mayHave(k)
 }
 
 func (w *Writer) failed(err error) {

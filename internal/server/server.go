@@ -184,11 +184,15 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		claims, cluster = c, c
 	}
 	writer, err := ingest.Open(db, ingest.Options{
-		Claims:        claims,
-		Spool:         spool.Options{Dir: cfg.SpoolFolder(), MaxBytes: int64(cfg.SpoolMaxBytes)},
-		DeadLetter:    deadletter.Options{MaxBytes: int64(cfg.DeadLetterMaxBytes)},
-		FlushInterval: cfg.FlushInterval,
-		FlushRows:     cfg.FlushRows,
+		Claims:      claims,
+		ClaimWindow: cfg.ClaimWindow,
+		// Several nodes share a ClickHouse cluster; without claims, only a lookup of every
+		// event finds what the other nodes stored.
+		LookupEveryBatch: cfg.ClickHouseCluster != "" && claims == nil,
+		Spool:            spool.Options{Dir: cfg.SpoolFolder(), MaxBytes: int64(cfg.SpoolMaxBytes)},
+		DeadLetter:       deadletter.Options{MaxBytes: int64(cfg.DeadLetterMaxBytes)},
+		FlushInterval:    cfg.FlushInterval,
+		FlushRows:        cfg.FlushRows,
 		Observe: func(a ingest.Attempt) {
 			metrics.ObserveInsert(a.Inserted, a.Took, a.Err)
 			if opts.ObserveInsert != nil {

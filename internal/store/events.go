@@ -207,6 +207,34 @@ func (s *Store) ExistingKeys(ctx context.Context, evs []event.Event) (_ map[even
 	return found, nil
 }
 
+// NewestStored returns the Unix second of the newest occurred_at stored, 0 when nothing is.
+// It reads event_keys over the last hour, then the last two days, and only when both are
+// empty the whole table: the ranges select granules by the primary key, so the usual answer
+// costs a few granules, not a scan of 30 days.
+func (s *Store) NewestStored(ctx context.Context) (_ int64, err error) {
+	defer markUnavailable(&err)
+	conn, err := s.connection()
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	for _, since := range []time.Time{now.Add(-time.Hour), now.Add(-48 * time.Hour), {}} {
+		var (
+			n      uint64
+			newest time.Time
+		)
+		err := conn.QueryRow(ctx, "SELECT count(), max(occurred_at) FROM event_keys WHERE occurred_at >= toDateTime(?)",
+			max(0, since.Unix())).Scan(&n, &newest)
+		if err != nil {
+			return 0, fmt.Errorf("read the newest stored event: %w", err)
+		}
+		if n > 0 {
+			return newest.Unix(), nil
+		}
+	}
+	return 0, nil
+}
+
 // CountEvents counts the raw rows, for health output and tests.
 func (s *Store) CountEvents(ctx context.Context) (_ uint64, err error) {
 	defer markUnavailable(&err)

@@ -15,7 +15,7 @@ import (
 
 // Targets of the ingest issue.
 const (
-	targetRatio     = 0.5
+	targetRatio     = 0.8
 	targetP99       = 250 * time.Millisecond
 	targetOfferRate = 20_000
 	// memoryGrowthLimit: memory counts as bounded when the peak RSS of the most concurrent
@@ -71,7 +71,7 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 	row(fmt.Sprintf("Bare driver: %s; median (range) of %d passes", bareLabel, o.rounds+1), func(r ingestRun) string { return rates(r.Bare) })
 	row(fmt.Sprintf("HTTP: %s-event NDJSON requests, %d clients, server `-flush-rows %d`; median (range) of %d passes", benchkit.Thousands(o.requestEvents), o.clients, o.batchRows, o.rounds),
 		func(r ingestRun) string { return rates(httpPasses(r)) })
-	row("**HTTP / bare**, each HTTP pass against the mean of the bare passes on either side: median (range); target ≥ 0.50", func(r ingestRun) string {
+	row("**HTTP / bare**, each HTTP pass against the mean of the bare passes on either side: median (range); target ≥ "+fmt.Sprintf("%.2f", targetRatio), func(r ingestRun) string {
 		xs := ratios(r)
 		return fmt.Sprintf("**%.2f** (%.2f–%.2f)", benchkit.Median(xs), slices.Min(xs), slices.Max(xs))
 	})
@@ -97,6 +97,13 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 		}
 		return fmt.Sprintf("%d, %s, %.0f%%", f.Count/len(r.HTTP), benchkit.Thousands(f.Rows/f.Count), 100*f.Insert.Seconds()/elapsed.Seconds())
 	})
+	row("HTTP server flushes: events looked up in ClickHouse before their insert (share of the rows), flushes that looked up", func(r ingestRun) string {
+		f, _ := httpFlushes(r)
+		if f.Rows == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%s (%.1f%%), %d of %d", benchkit.Thousands(f.LookedUp), 100*float64(f.LookedUp)/float64(f.Rows), f.Lookups, f.Count)
+	})
 	row("HTTP server flushes: mean insert time / mean rest of a flush cycle (lookup, gathering)", func(r ingestRun) string {
 		f, elapsed := httpFlushes(r)
 		return flushTimes(f, elapsed)
@@ -110,8 +117,8 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 		}
 		return ms(time.Duration(benchkit.Median(p50))) + " / " + ms(p99)
 	})
-	row("Context: bare + duplicate lookup per batch (`store.ExistingKeys`, the drainer's insert without HTTP and spool), one pass", func(r ingestRun) string { return rate(r.BareLookup) })
-	row("Context: HTTP (median) / (bare + duplicate lookup): the cost of the HTTP edge alone", func(r ingestRun) string {
+	row("Context: bare + a duplicate lookup of every event of every batch (`store.ExistingKeys`, as the drainer did before it kept the stored keys), one pass", func(r ingestRun) string { return rate(r.BareLookup) })
+	row("Context: HTTP (median) / (bare + duplicate lookup of every event)", func(r ingestRun) string {
 		return fmt.Sprintf("%.2f", benchkit.Median(rateList(httpPasses(r)))/r.BareLookup.rate())
 	})
 	if o.bigBatchRows > 0 {
@@ -213,7 +220,7 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 	p("- Every pass starts from empty tables (`TRUNCATE TABLE` of the raw table and every rollup, in a fresh database `truthboard_bench_<random>` dropped at the end), after ClickHouse's merges stop.\n")
 	p("- Server: %s; settings as defaults (`-flush-interval %s`, `-spool-max-bytes %d MiB`, `-max-events %s`) except `-flush-rows %d` and the rate limit, off. A 202 means synced to the spool; the drainer inserts in batches of up to `-flush-rows`. Requests are encoded before timing.\n",
 		serverHow, d.FlushInterval, d.SpoolMaxBytes>>20, benchkit.Thousands(d.MaxEvents), o.batchRows)
-	p("- Throughput: an HTTP pass counts from its first request until ClickHouse holds every event (not until the last 202, which says durable in the spool), a bare pass from its first insert to its last (one goroutine, like the server's single drainer); bare and HTTP passes alternate (bare, HTTP, bare, …) after an unmeasured warm-up, and each HTTP pass is compared with the bare passes on either side. The bare path has no duplicate lookup and no spool; the HTTP path syncs every request to the spool and does one lookup per insert (the context rows show its cost).\n")
+	p("- Throughput: an HTTP pass counts from its first request until ClickHouse holds every event (not until the last 202, which says durable in the spool), a bare pass from its first insert to its last (one goroutine, like the server's single drainer); bare and HTTP passes alternate (bare, HTTP, bare, …) after an unmeasured warm-up, and each HTTP pass is compared with the bare passes on either side. The bare path has no duplicate lookup and no spool; the HTTP path syncs every request to the spool, and its drainer asks ClickHouse only about the events it cannot rule out as new (the first batch after the start, late events, keys it holds; the flush rows count them); the context rows show what a lookup of every event costs.\n")
 	p("- Latency: requests leave on a fixed schedule whatever the answers (open loop); each is timed from its scheduled send to its answer (the 202 comes once the events are synced to the spool), so a late client or server is counted, not hidden. The tables are empty when it starts.\n")
 	p("- Overload: clients that ignore Retry-After and send the next request at once; peak RSS is sampled every 20 ms from `/proc/<pid>/status` (VmRSS). The rate limit is off in every pass, so a 429 is the one key meeting its share of the bodies in flight (`-max-inflight-bytes-per-key`) and a 503 the server's in-flight budget or the spool's quota; the server runs under its default memory limit (`-memory-limit`).\n")
 	return b.String()
@@ -317,7 +324,7 @@ func verdict(o *ingestOptions, runs []ingestRun, levels []int) string {
 		}
 	}
 	parts := []string{
-		fmt.Sprintf("HTTP ≥ 50%% of the bare driver: **%s** (%s)", metText(ratioMet), strings.Join(ratios, ", ")),
+		fmt.Sprintf("HTTP ≥ %.0f%% of the bare driver: **%s** (%s)", targetRatio*100, metText(ratioMet), strings.Join(ratios, ", ")),
 		fmt.Sprintf("p99 ack ≤ 250 ms at %s events/s offered, all acknowledged: **%s** (%s)", benchkit.Thousands(o.latencyRate), metText(p99Met), strings.Join(p99s, ", ")),
 	}
 	if len(levels) > 0 {

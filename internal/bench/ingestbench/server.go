@@ -124,7 +124,7 @@ func (l *serverLauncher) startInProcess(ctx context.Context, s serverSettings) (
 		Log: slog.New(flushes),
 		ObserveInsert: func(a ingest.Attempt) {
 			if a.Err == nil {
-				flushes.add(a.Events, a.Took)
+				flushes.add(a.Events, a.LookedUp, a.Took)
 			}
 		},
 	})
@@ -144,12 +144,15 @@ type flushStats struct {
 	rows     int
 	insert   time.Duration // sum of the insert times ("took": the duplicate lookup and the insert)
 	maxTook  time.Duration
+	lookedUp int      // events the drainer asked ClickHouse about before inserting
+	lookups  int      // flushes that asked
 	problems []string // warnings and errors the server logged
 }
 
 type flushSnapshot struct {
 	Count, Rows       int
 	Insert, MaxInsert time.Duration
+	LookedUp, Lookups int    // events looked up before the inserts, and flushes that looked up
 	Problems          int    // warnings and errors the server logged
 	FirstProblem      string // the first of them
 }
@@ -157,18 +160,22 @@ type flushSnapshot struct {
 func (f *flushStats) snapshot() flushSnapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := flushSnapshot{Count: f.count, Rows: f.rows, Insert: f.insert, MaxInsert: f.maxTook, Problems: len(f.problems)}
+	s := flushSnapshot{Count: f.count, Rows: f.rows, Insert: f.insert, MaxInsert: f.maxTook, LookedUp: f.lookedUp, Lookups: f.lookups, Problems: len(f.problems)}
 	if len(f.problems) > 0 {
 		s.FirstProblem = shorten(f.problems[0], 300)
 	}
 	return s
 }
 
-func (f *flushStats) add(events int, took time.Duration) {
+func (f *flushStats) add(events, lookedUp int, took time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.count++
 	f.rows += events
+	f.lookedUp += lookedUp
+	if lookedUp > 0 {
+		f.lookups++
+	}
 	f.insert += took
 	f.maxTook = max(f.maxTook, took)
 }
@@ -192,8 +199,9 @@ func (f *flushStats) readLine(line string) {
 			}
 		}
 		events, _ := strconv.Atoi(kv["events"])
+		lookedUp, _ := strconv.Atoi(kv["looked_up"])
 		took, _ := time.ParseDuration(kv["took"])
-		f.add(events, took)
+		f.add(events, lookedUp, took)
 	case strings.Contains(line, "level=WARN"), strings.Contains(line, "level=ERROR"):
 		f.problem(line)
 	}

@@ -1,0 +1,77 @@
+package ingest
+
+// What the drainer knows, without asking ClickHouse, about which events are stored: the
+// drainer's state only, touched by no other goroutine.
+
+import (
+	"hash/maphash"
+
+	"github.com/truthboard/truthboard/internal/event"
+)
+
+// storedKeys answers "may this event already be stored?" for the drainer, so that it asks
+// ClickHouse only about the events for which the answer is yes: usually none in a batch of
+// live traffic. It holds the keys of the events the drainer inserted or found stored, as
+// 64-bit hashes, in two generations of at most half its capacity each; when the older
+// generation is dropped, the newest second among its keys becomes the bound at or below which
+// the drainer knows nothing (lookBelow), as does, at the start, the newest event ClickHouse
+// already holds.
+//
+// Why "no" is exact: an event stored before has a key in the index (same hash), or it was
+// stored before the drainer started (so its second is at most the newest stored then), or its
+// key was dropped with an older generation (so its second is at most that generation's
+// newest). Every other answer is "maybe", and ClickHouse is asked: a hash that matches
+// another key only costs a lookup.
+type storedKeys struct {
+	seed      maphash.Seed
+	half      int // the most keys of one generation
+	cur, prev generation
+	// lookBelow is the Unix second at or below which an event may be stored without its key
+	// being here; known is false until the newest stored event was read at the start.
+	lookBelow int64
+	known     bool
+}
+
+type generation struct {
+	hashes map[uint64]struct{}
+	newest int64 // the newest second among the keys
+}
+
+func newStoredKeys(capacity int) storedKeys {
+	half := max(1, capacity/2)
+	return storedKeys{seed: maphash.MakeSeed(), half: half, cur: newGeneration(half), prev: newGeneration(0)}
+}
+
+func newGeneration(size int) generation {
+	return generation{hashes: make(map[uint64]struct{}, size)}
+}
+
+// start sets what the drainer knows at its start: nothing at or below newest, the second of
+// the newest event ClickHouse holds.
+func (s *storedKeys) start(newest int64) {
+	s.lookBelow = max(s.lookBelow, newest)
+	s.known = true
+}
+
+// mayHave reports whether the event of key k may already be stored.
+func (s *storedKeys) mayHave(k event.Key) bool {
+	if !s.known || k.Second <= s.lookBelow {
+		return true
+	}
+	h := s.hash(k)
+	_, inCur := s.cur.hashes[h]
+	_, inPrev := s.prev.hashes[h]
+	return inCur || inPrev
+}
+
+// add records that the event of key k is stored.
+func (s *storedKeys) add(k event.Key) {
+	if len(s.cur.hashes) >= s.half {
+		s.lookBelow = max(s.lookBelow, s.prev.newest)
+		s.prev, s.cur = s.cur, newGeneration(s.half)
+	}
+	s.cur.hashes[s.hash(k)] = struct{}{}
+	s.cur.newest = max(s.cur.newest, k.Second)
+}
+
+func (s *storedKeys) hash(k event.Key) uint64 { return maphash.Comparable(s.seed, k) }
