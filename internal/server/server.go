@@ -194,7 +194,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		FlushInterval:    cfg.FlushInterval,
 		FlushRows:        cfg.FlushRows,
 		Observe: func(a ingest.Attempt) {
-			metrics.ObserveInsert(a.Inserted, a.Took, a.Err)
+			metrics.ObserveInsert(a.LookedUp, a.Inserted, a.Took, a.Err)
 			if opts.ObserveInsert != nil {
 				opts.ObserveInsert(a)
 			}

@@ -58,10 +58,12 @@ func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(spoolOldestAge, prometheus.GaugeValue, age)
 }
 
-// ObserveInsert counts one attempt of the drainer to send a batch to ClickHouse: inserted new
-// events, taking took (lookup and insert), failed when err is not nil.
-func (m *Metrics) ObserveInsert(inserted int, took time.Duration, err error) {
+// ObserveInsert counts one attempt of the drainer to send a batch to ClickHouse: lookedUp
+// events asked about first, inserted new events, taking took (lookup and insert), failed when
+// err is not nil.
+func (m *Metrics) ObserveInsert(lookedUp, inserted int, took time.Duration, err error) {
 	m.InsertDuration.Observe(took.Seconds())
+	m.LookedUpEvents.Add(float64(lookedUp))
 	if err != nil {
 		m.InsertBatches.WithLabelValues(ResultError).Inc()
 		return

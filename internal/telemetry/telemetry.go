@@ -82,6 +82,7 @@ type Metrics struct {
 	InsertBatches   *prometheus.CounterVec // truthboard_insert_batches_total{result}
 	InsertedEvents  prometheus.Counter     // truthboard_inserted_events_total
 	InsertDuration  prometheus.Histogram   // truthboard_insert_duration_seconds
+	LookedUpEvents  prometheus.Counter     // truthboard_looked_up_events_total
 
 	// The HTTP edge's defences.
 	AuthFailures prometheus.Counter     // truthboard_auth_failures_total
@@ -128,6 +129,8 @@ func New() *Metrics {
 		InsertDuration: f.histogram("truthboard_insert_duration_seconds",
 			"Time of one batch written to ClickHouse: the duplicate lookup and the insert.",
 			prometheus.ExponentialBuckets(0.005, 2, 13)), // 5 ms to 20 s
+		LookedUpEvents: f.counter("truthboard_looked_up_events_total",
+			"Events the writer asked ClickHouse about before inserting them, as they may be stored already (retries, late events, the first batch after a start or a failed attempt)."),
 
 		AuthFailures: f.counter("truthboard_auth_failures_total",
 			"Wrong credentials presented: bearer tokens, ?token= and sign-in forms that match no key or token."),
