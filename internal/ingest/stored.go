@@ -53,24 +53,23 @@ func (s *storedKeys) start(newest int64) {
 	s.known = true
 }
 
-// mayHave reports whether the event of key k may already be stored.
-func (s *storedKeys) mayHave(k event.Key) bool {
+// mayHave reports whether the event of key k, whose hash is h, may already be stored.
+func (s *storedKeys) mayHave(k event.Key, h uint64) bool {
 	if !s.known || k.Second <= s.lookBelow {
 		return true
 	}
-	h := s.hash(k)
 	_, inCur := s.cur.hashes[h]
 	_, inPrev := s.prev.hashes[h]
 	return inCur || inPrev
 }
 
-// add records that the event of key k is stored.
-func (s *storedKeys) add(k event.Key) {
+// add records that the event of key k, whose hash is h, is stored.
+func (s *storedKeys) add(k event.Key, h uint64) {
 	if len(s.cur.hashes) >= s.half {
 		s.lookBelow = max(s.lookBelow, s.prev.newest)
 		s.prev, s.cur = s.cur, newGeneration(s.half)
 	}
-	s.cur.hashes[s.hash(k)] = struct{}{}
+	s.cur.hashes[h] = struct{}{}
 	s.cur.newest = max(s.cur.newest, k.Second)
 }
 

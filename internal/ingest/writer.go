@@ -651,17 +651,21 @@ func (w *Writer) send(ctx context.Context, evs []event.Event, received []time.Ti
 // every event when w.uncertain, otherwise those that may be stored (mayBeStored).
 func (w *Writer) storeNew(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (inserted, lookedUp int, err error) {
 	now := time.Now()
+	keys := make([]event.Key, len(evs))
+	hashes := make([]uint64, len(evs))
 	var ask []event.Event
 	for i := range evs {
-		if w.uncertain || w.mayBeStored(evs[i].Key(), now) {
+		keys[i] = evs[i].Key()
+		hashes[i] = w.stored.hash(keys[i])
+		if w.uncertain || w.mayBeStored(keys[i], hashes[i], now) {
 			ask = append(ask, evs[i])
 		}
 	}
 	if inserted, err = insertNew(ctx, w.sink, evs, received, ask, queryID); err != nil {
 		return 0, len(ask), err
 	}
-	for i := range evs {
-		w.stored.add(evs[i].Key())
+	for i := range keys {
+		w.stored.add(keys[i], hashes[i])
 	}
 	return inserted, len(ask), nil
 }
@@ -696,14 +700,14 @@ func insertNew(ctx context.Context, sink Sink, evs []event.Event, received []tim
 
 // mayBeStored reports whether ClickHouse must be asked whether the event of key k is stored
 // (see the package comment).
-func (w *Writer) mayBeStored(k event.Key, now time.Time) bool {
+func (w *Writer) mayBeStored(k event.Key, h uint64, now time.Time) bool {
 	switch {
 	case w.opts.LookupEveryBatch:
 		return true
 	case w.opts.Claims != nil && k.Second <= now.Add(-w.opts.ClaimWindow+event.MaxFutureSkew).Unix()+1:
 		return true
 	}
-	return w.stored.mayHave(k)
+	return w.stored.mayHave(k, h)
 }
 
 func (w *Writer) failed(err error) {
