@@ -84,9 +84,9 @@ func renderReading(b *strings.Builder, e *benchEnv, runs []runResult) {
 		if !ok {
 			missed = append(missed, "freshness")
 		}
-		p("**Freshness** p99 is %s ms against 1,000 ms: %s. The median marker spends %s ms until its 202 (the writer's %s flush interval by default, the duplicate lookup and the insert into the raw table and its rollup views), %s ms until the next tick starts, and %s ms from the tick to the screen (the tick's queries, encoding, delivery). "+
-			"The wait for the tick is spread evenly over one tick, because each feed ticks on its own clock, so the worst case is about the 202's p99 (%s ms) + one tick + the tick's queries: with a 1 s tick the target leaves about 0.5 s for acknowledgement and queries together, and the acknowledgement, which depends on how busy ClickHouse is, is the part that varies. ",
-			span(p99, f0), verdict(ok), span(ack50, f0), "100 ms", span(ackTick, f0), span(tickRecv, f0), span(ack99, f0))
+		p("**Freshness** p99 is %s ms against 1,000 ms: %s. The median marker spends %s ms until its 202 (synced to the spool), %s ms from the 202 until a tick that counts it starts (the writer's flush interval, %s by default, the insert into the raw table and its rollup views, and the wait for the tick), and %s ms from the tick to the screen (the tick's queries, encoding, delivery). "+
+			"The 202's p99 is %s ms; the insert, which depends on how busy ClickHouse is, is the part that varies. ",
+			span(p99, f0), verdict(ok), span(ack50, f0), span(ackTick, f0), "100 ms", span(tickRecv, f0), span(ack99, f0))
 		var load []string
 		for _, r := range runs {
 			load = append(load, fmt.Sprintf("run %d: freshness p99 %s ms, send → 202 p99 %s ms, ClickHouse %s%%, other processes %s%%",
