@@ -112,7 +112,9 @@ type Options struct {
 	// ClaimWindow is how long a claim lasts (internal/claim's window); required with Claims.
 	ClaimWindow time.Duration
 	// StoredKeys is how many stored events the drainer remembers so that it need not ask
-	// ClickHouse about them (default DefaultStoredKeys, about 16 bytes each).
+	// ClickHouse about them (default DefaultStoredKeys: about 9 MiB, BenchmarkStoredKeys). An
+	// event older than the oldest second it remembers is looked up: at 10M events an hour the
+	// default covers about a minute and a half of traffic, far more than live events lag.
 	StoredKeys int
 	// LookupEveryBatch makes the drainer ask ClickHouse about every event of every batch, as
 	// several nodes without Claims must: another node's inserts are in no index of this one.
@@ -143,7 +145,7 @@ const (
 	DefaultRecentKeys    = 100_000
 	DefaultRefusedTries  = 3
 	DefaultClaimMemo     = 200_000
-	DefaultStoredKeys    = 1_000_000
+	DefaultStoredKeys    = 250_000
 )
 
 func (o Options) withDefaults() Options {
