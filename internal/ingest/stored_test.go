@@ -6,10 +6,13 @@ package ingest_test
 // and stored once.
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/claim"
+	"github.com/truthboard/truthboard/internal/claim/claimtest"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/store/storetest"
@@ -109,6 +112,43 @@ func TestWriterLookupEveryBatch(t *testing.T) {
 		drained(t, w)
 		if a := seen.last(t); a.LookedUp != 3 || a.Inserted != 3 {
 			t.Fatalf("batch %d: looked up %d, inserted %d; want 3 and 3", i, a.LookedUp, a.Inserted)
+		}
+	}
+}
+
+// With claims, another node may have stored an event under a claim that has expired since:
+// every event older than the claim window (less MaxFutureSkew) is looked up, newer ones are
+// not, whatever this node's own memory says.
+func TestWriterWithClaimsLooksUpWhatTheWindowForgot(t *testing.T) {
+	db := storetest.Open(t)
+	nats := claimtest.Start(t)
+	claims, err := claim.Open(context.Background(), claim.Options{URL: nats.URL(), Window: time.Hour}, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(claims.Close)
+	seen := &attempts{}
+	o := testOptions(t)
+	o.Claims, o.ClaimWindow = claims, time.Hour
+	o.Observe = seen.observe
+	w := open(t, db, o)
+	now := time.Now().UTC().Truncate(time.Second)
+
+	mustWrite(t, w, eventsIn("start", 1, now.Add(-time.Minute)), 1, 0)
+	drained(t, w) // the first batch after the start looks everything up
+	for _, tc := range []struct {
+		name     string
+		age      time.Duration
+		lookedUp int
+	}{
+		{"a minute old", time.Minute, 0},
+		{"50 minutes old: within the window less the skew", 50 * time.Minute, 0},
+		{"two hours old: its claim may have expired", 2 * time.Hour, 2},
+	} {
+		mustWrite(t, w, eventsIn(tc.name, 2, now.Add(-tc.age)), 2, 0)
+		drained(t, w)
+		if a := seen.last(t); a.LookedUp != tc.lookedUp || a.Inserted != 2 {
+			t.Errorf("%s: looked up %d and inserted %d, want %d looked up and 2 inserted", tc.name, a.LookedUp, a.Inserted, tc.lookedUp)
 		}
 	}
 }
