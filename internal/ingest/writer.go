@@ -223,9 +223,10 @@ type Writer struct {
 	nodePrefix   string
 	insertPrefix string
 	inserts      uint64
-	// uncertain says an insert may still be landing: at the start (a crash may have left
-	// one) and after a failed attempt (drainer only).
-	uncertain bool
+	// uncertain says an insert may still be landing or have landed in part: at the start (a
+	// crash may have left one), after a failed attempt and while a refused batch is isolated
+	// (drainer only).
+	uncertain, isolating bool
 	// stored is what the drainer knows of the stored events without asking (drainer only).
 	stored storedKeys
 
@@ -539,6 +540,10 @@ func (w *Writer) deliver(ctx context.Context, evs []event.Event, received []time
 		}
 		w.failed(refusal)
 		if refusals >= w.opts.RefusedAttempts {
+			// A refused insert may have stored some days of the batch: every part sent
+			// while isolating is looked up whole.
+			w.isolating = true
+			defer func() { w.isolating = false }()
 			return w.isolate(ctx, evs, received, refusal)
 		}
 		if !sleep(ctx, w.backoff()) {
@@ -634,7 +639,7 @@ func (w *Writer) send(ctx context.Context, evs []event.Event, received []time.Ti
 	if w.opts.Observe != nil {
 		w.opts.Observe(a)
 	}
-	w.uncertain = err != nil
+	w.uncertain = err != nil || w.isolating
 	if err != nil {
 		return err
 	}
