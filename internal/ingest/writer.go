@@ -23,9 +23,9 @@
 // batch; neither the raw table nor the rollups may count it twice, whatever the retries,
 // crashes and failed answers. The drainer asks ClickHouse only about the events that may be
 // stored (Sink.ExistingKeys), so that live traffic costs no lookup at all:
-//   - after a failed attempt and at the start, every event of the batch: an insert that was
-//     cut off by a crash or a timeout may still be landing, so the lookup first waits until no
-//     insert of this spool's runs (Sink.WaitForInserts);
+//   - at the start, after a failed attempt and while a refused batch is isolated, every event
+//     of the batch: an insert that was cut off by a crash or a timeout may still be landing,
+//     so the lookup first waits until no insert of this spool's runs (Sink.WaitForInserts);
 //   - otherwise, the events that storedKeys cannot rule out: those whose key it holds (it
 //     remembers, as hashes, the last StoredKeys events inserted or found stored), and those at
 //     or before the newest second it knows nothing about (the newest event stored when the
