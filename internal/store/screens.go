@@ -125,8 +125,9 @@ func (s *Store) Pairings(ctx context.Context, codes []string) ([]screen.Pairing,
 }
 
 // PrunePairings deletes the pairing codes that expired before before, their claims with them,
-// in one mutation, and returns how many codes it deleted; it sends none when there is nothing
-// to delete.
+// in one mutation, and returns how many codes it deletes; it sends none when there is nothing
+// to delete. It does not wait for the mutation, which ClickHouse runs part by part: the fleet's
+// loop, which delivers the screens' commands, is not held meanwhile.
 func (s *Store) PrunePairings(ctx context.Context, before time.Time) (n int, err error) {
 	defer markUnavailable(&err)
 	conn, err := s.connection()
@@ -143,9 +144,6 @@ func (s *Store) PrunePairings(ctx context.Context, before time.Time) (n int, err
 	}
 	if err := conn.Exec(ctx, "ALTER TABLE "+s.ddlTable("screen_pairings")+" DELETE WHERE expires_at < ?", cut); err != nil {
 		return 0, fmt.Errorf("delete expired pairing codes: %w", err)
-	}
-	if err := waitMutations(ctx, conn, s.database, s.partsTable("screen_pairings")); err != nil {
-		return 0, err
 	}
 	return int(codes), nil
 }
