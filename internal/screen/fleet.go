@@ -742,8 +742,8 @@ func (f *Fleet) Send(ctx context.Context, id, kind string, arg any) (Command, er
 		return Command{}, err
 	}
 	if len(queued) >= f.opts.MaxQueued {
-		return Command{}, fmt.Errorf("%w: %d commands wait for this screen, the most allowed; it has been offline since %s, so this one is undeliverable",
-			ErrQueueFull, len(queued), s.Heartbeat.At.UTC().Format(time.RFC3339))
+		return Command{}, fmt.Errorf("%w: %d commands wait for this screen, the most allowed; it was last heard of at %s, so this one is undeliverable",
+			ErrQueueFull, len(queued), LastSeen(s).UTC().Format(time.RFC3339))
 	}
 	b, _ := json.Marshal(arg)
 	cmd := Command{ID: newID(), ScreenID: id, CreatedAt: now, Kind: kind, Arg: b, State: Queued}
@@ -856,7 +856,7 @@ func (f *Fleet) SendAll(ctx context.Context, to Targets, kind string, arg any) (
 			}
 		}
 		if len(targets) == 0 {
-			return nil, nil, fmt.Errorf("%w: %q", ErrNoSuchGroup, to.Group)
+			return nil, nil, fmt.Errorf("%w %q", ErrNoSuchGroup, to.Group)
 		}
 	case to.IDs == nil:
 		targets = all

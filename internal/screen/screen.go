@@ -133,17 +133,29 @@ type Place struct {
 // Validate checks p; field prefixes the names in errors ("" at the top of a request).
 func (p Place) Validate(field string) error {
 	if p.Group != "" {
-		if err := ValidateName(field+"group", p.Group); err != nil {
+		if err := ValidateGroup(field+"group", p.Group); err != nil {
 			return err
-		}
-		if strings.TrimSpace(p.Group) != p.Group {
-			return &FieldError{field + "group", "must not begin or end with spaces"}
 		}
 	}
 	if p.Timezone != "" {
 		if _, err := Location(p.Timezone); err != nil {
 			return &FieldError{field + "timezone", err.Error()}
 		}
+	}
+	return nil
+}
+
+// ValidateGroup checks the name of a group of screens: as a screen's name, and without spaces
+// around it (a group is matched exactly).
+func ValidateGroup(field, group string) error {
+	if strings.TrimSpace(group) == "" {
+		return &FieldError{field, `is required, e.g. "floor 2"`}
+	}
+	if err := ValidateName(field, group); err != nil {
+		return err
+	}
+	if strings.TrimSpace(group) != group {
+		return &FieldError{field, "must not begin or end with spaces"}
 	}
 	return nil
 }
@@ -246,7 +258,7 @@ var (
 	ErrPairTimeout    = errors.New("the TV did not take its credential in time: it may have lost its connection, or the servers are busy; reload it and enter its new code")
 	ErrQueueFull      = errors.New("the screen's command queue is full")
 	ErrNoSuchPlaylist = errors.New("no such playlist")
-	ErrNoSuchGroup    = errors.New("no paired screen is in this group")
+	ErrNoSuchGroup    = errors.New("no paired screen is in the group")
 )
 
 // Bounds of a heartbeat's fields.

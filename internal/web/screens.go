@@ -297,7 +297,7 @@ func (s *Server) listScreens(c *fiber.Ctx) error {
 		case problem != nil:
 		case key == "group":
 			group = string(v)
-			if err := screen.ValidateName("group", group); err != nil {
+			if err := screen.ValidateGroup("group", group); err != nil {
 				problem = &fieldError{Field: "group", Error: err.Error()}
 			}
 		default:
@@ -469,7 +469,7 @@ func (s *Server) broadcastCommand(c *fiber.Ctx) error {
 		if req.Screens != nil {
 			return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "group", Error: "group: give screens or group, not both"})
 		}
-		if err := screen.ValidateName("group", *req.Group); err != nil {
+		if err := screen.ValidateGroup("group", *req.Group); err != nil {
 			return fieldErr(c, err)
 		}
 		to.Group = *req.Group

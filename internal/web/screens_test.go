@@ -363,7 +363,7 @@ func TestScreenGroups(t *testing.T) {
 	if a := n.do(t, "GET", "/v1/screens?group=floor%202", "", bearer()...); strings.Count(a.body, `"playlist":"Floor"`) != 3 || !strings.Contains(a.body, `"hours":`) {
 		t.Errorf("floor 2 after the playlist: %s; want all three on Floor, the zoned ones with their hours", a.body)
 	}
-	wantError(t, n.do(t, "POST", "/v1/screens/commands", `{"command":"reload","group":"floor 9"}`, bearer()...), 404, "group", "no paired screen is in this group")
+	wantError(t, n.do(t, "POST", "/v1/screens/commands", `{"command":"reload","group":"floor 9"}`, bearer()...), 404, "group", `no paired screen is in the group "floor 9"`)
 	wantError(t, n.do(t, "POST", "/v1/screens/commands", `{"command":"reload","group":"floor 2","screens":["`+tokyo+`"]}`, bearer()...), 400, "group", "not both")
 	wantError(t, n.do(t, "POST", "/v1/screens/commands", `{"command":"reload","group":""}`, bearer()...), 400, "group", "is required")
 }
