@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -770,8 +771,10 @@ func (f *Fleet) SetPlace(ctx context.Context, id string, p Place) (Screen, error
 	zoneChanged := s.Place.Timezone != p.Timezone
 	s.Place = p
 	if zoneChanged {
-		if _, err := f.Send(ctx, id, Redirect, s.Show); err != nil {
-			return s, fmt.Errorf("time zone recorded, but not sent to the screen (it reads it when it reconnects): %w", err)
+		// A screen whose queue is full is offline: it gets its zone with what it shows when it
+		// connects again.
+		if _, err := f.Send(ctx, id, Redirect, s.Show); err != nil && !errors.Is(err, ErrQueueFull) {
+			return s, err
 		}
 	}
 	return s, nil
