@@ -290,14 +290,15 @@ func (s *Server) screenJSON(sc screen.Screen, now time.Time, playlists map[strin
 
 // listScreens answers GET /v1/screens[?group=name].
 func (s *Server) listScreens(c *fiber.Ctx) error {
-	var group string
+	var group *string
 	var problem *fieldError
 	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
 		switch key := string(k); {
 		case problem != nil:
 		case key == "group":
-			group = string(v)
-			if err := screen.ValidateGroup("group", group); err != nil {
+			g := string(v)
+			group = &g
+			if err := screen.ValidateGroup("group", g); err != nil {
 				problem = &fieldError{Field: "group", Error: err.Error()}
 			}
 		default:
@@ -324,7 +325,7 @@ func (s *Server) listScreens(c *fiber.Ctx) error {
 	now := time.Now()
 	out := make([]screenJSON, 0, len(all))
 	for _, sc := range all {
-		if c.Context().QueryArgs().Has("group") && sc.Place.Group != group {
+		if group != nil && sc.Place.Group != *group {
 			continue
 		}
 		out = append(out, s.screenJSON(sc, now, playlists, alerts))
