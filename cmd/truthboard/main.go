@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The IANA zone database, for the screens' time zones in containers that have none.
+	_ "time/tzdata"
 
 	"github.com/truthboard/truthboard/internal/config"
 	"github.com/truthboard/truthboard/internal/demo"

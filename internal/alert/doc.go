@@ -56,6 +56,16 @@
 // back and forth fires at most once. Without enough data a firing alert holds (a channel that
 // falls silent during an incident has not recovered) until DefaultNoDataTimeout.
 //
+// # Observed conditions
+//
+// Some alerts are not judged from the rollups but observed by the server itself: a paired screen
+// gone silent (internal/screen, alertname ScreenOffline). Config.Sources names them and no rule
+// may take those names; each evaluation brings their conditions in Input.Observed. A condition
+// fires as soon as it is observed (its source waited its own delay), and resolves at the first
+// evaluation that no longer observes it; a source missing from an evaluation (its read failed)
+// keeps its alerts as they are. They are silenced, acknowledged, recorded and restored like the
+// rules' alerts.
+//
 // # Identity
 //
 // Each alert has labels (alertname = the rule's name, metric, moment, channel, severity, and

@@ -73,10 +73,28 @@ type Data struct {
 	BaselineParts map[Key][]rollup.Counts
 }
 
-// Input is everything one evaluation looks at: the time and the answers to Engine.Queries.
+// Input is everything one evaluation looks at: the time, the answers to Engine.Queries, and
+// what the server observed itself.
 type Input struct {
 	Now  time.Time
 	Data []Data
+	// Observed are the conditions of each source of Config.Sources, by its name. A source left
+	// out (its read failed) keeps its alerts as they are; a source given with no condition
+	// resolves them all.
+	Observed map[string][]Condition
+}
+
+// Condition is an alert the server observes itself rather than judges from the rollups: a
+// screen gone silent (internal/screen). Its source has already waited its own delay, so it
+// fires as soon as it is observed, and it resolves at the first evaluation that no longer
+// observes it.
+type Condition struct {
+	// Labels identify it; alertname is set to the source's name.
+	Labels map[string]string
+	// Annotations: summary and description, as for a rule's alert; since.
+	Annotations map[string]string
+	// Since is when what it reports began (the alert's ActiveAt); zero: the evaluation's time.
+	Since time.Time
 }
 
 // State is where an alert stands.
@@ -155,14 +173,18 @@ type Config struct {
 	Clock func() time.Time
 	// NoDataTimeout: see DefaultNoDataTimeout; 0 means the default.
 	NoDataTimeout time.Duration
+	// Sources are the alertnames of the conditions the server observes itself (Input.Observed),
+	// e.g. "ScreenOffline": no rule may take one of these names.
+	Sources []string
 }
 
 // Engine evaluates the rules at each tick and keeps the state of every alert. Its methods are
 // safe for concurrent use: one loop evaluates, while the web edge reads, acknowledges and
 // silences.
 type Engine struct {
-	clock  func() time.Time
-	noData time.Duration
+	clock   func() time.Time
+	noData  time.Duration
+	sources map[string]bool
 
 	mu     sync.Mutex
 	rules  []Rule
@@ -196,7 +218,10 @@ type series struct {
 // NewEngine returns an engine for c.Rules, which must be valid and uniquely named.
 func NewEngine(c Config) (*Engine, error) {
 	e := &Engine{clock: c.Clock, noData: c.NoDataTimeout, series: map[string]*series{}, silences: map[string]Silence{},
-		baselines: map[string]Data{}}
+		baselines: map[string]Data{}, sources: map[string]bool{}}
+	for _, name := range c.Sources {
+		e.sources[name] = true
+	}
 	if e.clock == nil {
 		e.clock = time.Now
 	}
@@ -216,6 +241,9 @@ func (e *Engine) SetRules(rules []Rule) error {
 	for i, r := range rules {
 		if err := r.validate(i); err != nil {
 			return err
+		}
+		if e.sources[r.Name] {
+			return &RuleError{Index: i, Name: r.Name, Field: "name", Message: fmt.Sprintf("%q names the alerts the server raises itself; give the rule another name", r.Name)}
 		}
 		if j, dup := byName[r.Name]; dup {
 			return &RuleError{Index: i, Name: r.Name, Field: "name", Message: fmt.Sprintf("rules[%d] has the same name; names must be unique", j)}
@@ -419,8 +447,51 @@ func (e *Engine) Evaluate(in Input) Result {
 			out = e.step(out, r, k, obs, v, now)
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(in.Observed)) {
+		if e.sources[name] {
+			out = e.observe(out, name, in.Observed[name], now)
+		}
+	}
 	out = e.resolveOrphans(out, now)
 	return Result{Transitions: out, Active: e.active(now)}
+}
+
+// observe fires the conditions of source name that are new and resolves its alerts that are
+// no longer observed. A condition still observed keeps its alert, with its new annotations.
+func (e *Engine) observe(out []Transition, name string, conds []Condition, now time.Time) []Transition {
+	seen := map[string]bool{}
+	for _, c := range conds {
+		labels := cloneMap(c.Labels)
+		labels["alertname"] = name
+		fp := Fingerprint(labels)
+		if seen[fp] {
+			continue
+		}
+		seen[fp] = true
+		if s := e.series[fp]; s != nil {
+			s.annotations = cloneMap(c.Annotations)
+			continue
+		}
+		since := c.Since
+		if since.IsZero() || since.After(now) {
+			since = now
+		}
+		s := &series{rule: name, fingerprint: fp, labels: labels, annotations: cloneMap(c.Annotations),
+			state: Firing, activeAt: since, firedAt: now}
+		e.series[fp] = s
+		out = append(out, e.transition(s, Inactive, now))
+	}
+	var gone []*series
+	for fp, s := range e.series {
+		if s.rule == name && !seen[fp] {
+			gone = append(gone, s)
+		}
+	}
+	sort.Slice(gone, func(i, j int) bool { return gone[i].fingerprint < gone[j].fingerprint })
+	for _, s := range gone {
+		out = e.resolve(out, s, nil, now)
+	}
+	return out
 }
 
 // parts are the baseline parts of cell k in d, each with its length within the baseline.
@@ -588,6 +659,9 @@ func (e *Engine) resolve(out []Transition, s *series, r *Rule, now time.Time) []
 func (e *Engine) resolveOrphans(out []Transition, now time.Time) []Transition {
 	var orphans []*series
 	for fp, s := range e.series {
+		if e.sources[s.rule] {
+			continue // resolved by its source (observe), not by a rule
+		}
 		i, ok := e.byName[s.rule]
 		if !ok || Fingerprint(e.rules[i].Labels(s.key)) != fp {
 			orphans = append(orphans, s)

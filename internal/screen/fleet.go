@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -18,11 +19,15 @@ import (
 // Store keeps the fleet in ClickHouse; *store.Store in production.
 type Store interface {
 	CreatePairing(ctx context.Context, p Pairing) error
+	// PrunePairings deletes the codes that expired before before, used or not.
+	PrunePairings(ctx context.Context, before time.Time) (int, error)
 	// ClaimPairing records an admin's claim of a code (p.ScreenID, Name, Show).
 	ClaimPairing(ctx context.Context, p Pairing, at time.Time) error
 	// Pairings returns the state of each code: its request and its earliest claim.
 	Pairings(ctx context.Context, codes []string) ([]Pairing, error)
 	SaveScreens(ctx context.Context, s []Screen, at time.Time) error
+	// SavePlace records screen id's group and time zone (Screen.Place; SaveScreens leaves it).
+	SavePlace(ctx context.Context, id string, p Place, at time.Time) error
 	// Screens lists every screen, unpaired ones too, with its last heartbeat.
 	Screens(ctx context.Context) ([]Screen, error)
 	// Screen reads one; found is false when it was never paired.
@@ -62,6 +67,9 @@ type Options struct {
 	MaxQueued int
 	// PairWait is how long Pair waits for the TV to take its credential (default 10 s).
 	PairWait time.Duration
+	// Prune is how often the pairing codes expired for an hour are deleted (default 10 min),
+	// so that the table of codes stays as small as the codes of the last hour.
+	Prune time.Duration
 	// CredentialsChanged is called after a display token is created or revoked, so that this
 	// node's cache sees it at once (nil: nothing).
 	CredentialsChanged func(ctx context.Context)
@@ -80,6 +88,7 @@ func (o Options) withDefaults() Options {
 	def(&o.OfflineAfter, 20*time.Second)
 	def(&o.CodeTTL, 10*time.Minute)
 	def(&o.PairWait, 10*time.Second)
+	def(&o.Prune, 10*time.Minute)
 	if o.MaxPending <= 0 {
 		o.MaxPending = 200
 	}
@@ -182,6 +191,8 @@ func (f *Fleet) run(ctx context.Context) {
 	defer poll.Stop()
 	flush := time.NewTicker(f.opts.Flush)
 	defer flush.Stop()
+	prune := time.NewTicker(f.opts.Prune)
+	defer prune.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -191,6 +202,8 @@ func (f *Fleet) run(ctx context.Context) {
 		case <-flush.C:
 			f.flush(ctx)
 			f.sweep(ctx)
+		case <-prune.C:
+			f.prune(ctx)
 		}
 		f.pollClaims(ctx)
 		f.deliver(ctx)
@@ -198,6 +211,23 @@ func (f *Fleet) run(ctx context.Context) {
 }
 
 // ---- pairing ----
+
+// PruneAfter is how long a pairing code is kept once expired: meanwhile, entering it again is
+// answered "expired" or "already used" rather than "no TV shows this code".
+const PruneAfter = time.Hour
+
+// prune deletes the pairing codes expired for PruneAfter. Every node may do it: deleting twice
+// is harmless.
+func (f *Fleet) prune(ctx context.Context) {
+	n, err := f.store.PrunePairings(ctx, f.opts.Now().Add(-PruneAfter))
+	if err != nil {
+		f.log.Warn("expired pairing codes not deleted; retrying later", "err", err)
+		return
+	}
+	if n > 0 {
+		f.log.Info("expired pairing codes deleted", "codes", n)
+	}
+}
 
 // Waiter is a TV waiting for pairing: it shows Code until Paired yields its credential, or
 // is closed (the code expired, or the server stops).
@@ -256,9 +286,10 @@ func (f *Fleet) Leave(w *Waiter) {
 	}
 }
 
-// Pair claims the TV showing code: it becomes screen name, showing show. It returns once the
-// TV has its credential (the node holding the TV, maybe another, hands it over).
-func (f *Fleet) Pair(ctx context.Context, code, name string, show Show) (Screen, error) {
+// Pair claims the TV showing code: it becomes screen name, showing show, standing at place. It
+// returns once the TV has its credential (the node holding the TV, maybe another, hands it
+// over).
+func (f *Fleet) Pair(ctx context.Context, code, name string, show Show, place Place) (Screen, error) {
 	ps, err := f.store.Pairings(ctx, []string{code})
 	if err != nil {
 		return Screen{}, err
@@ -279,6 +310,13 @@ func (f *Fleet) Pair(ctx context.Context, code, name string, show Show) (Screen,
 		}
 	}
 	p.ScreenID, p.Name, p.Show = newID(), name, show
+	if place != (Place{}) {
+		// Recorded under the new screen's id before the claim, so the screen has it from the
+		// start; a claim that loses to another admin's leaves a place no screen reads.
+		if err := f.store.SavePlace(ctx, p.ScreenID, place, f.opts.Now()); err != nil {
+			return Screen{}, err
+		}
+	}
 	if err := f.store.ClaimPairing(ctx, p, f.opts.Now()); err != nil {
 		return Screen{}, err
 	}
@@ -449,6 +487,8 @@ type message struct {
 	Name     string    `json:"name,omitempty"`
 	Show     *Show     `json:"show,omitempty"`
 	Playlist *Playlist `json:"playlist,omitempty"`
+	// Timezone is the zone the playlist's opening hours are read in ("": the TV's clock).
+	Timezone string `json:"timezone,omitempty"`
 }
 
 // deliver sends the queued commands of the screens connected here, and what they show to the
@@ -483,6 +523,7 @@ func (f *Fleet) deliver(ctx context.Context) {
 		return
 	}
 	var done []Command
+	var zones map[string]string // each screen's time zone, read for the first "show"
 	for _, cmd := range cmds {
 		f.mu.Lock()
 		c := f.conns[cmd.ScreenID]
@@ -490,7 +531,18 @@ func (f *Fleet) deliver(ctx context.Context) {
 		if c == nil {
 			continue
 		}
-		msg, err := f.render(ctx, cmd)
+		if cmd.Kind == Redirect && zones == nil {
+			all, err := f.store.Screens(ctx)
+			if err != nil {
+				f.log.Warn("screens not read", "err", err)
+				return
+			}
+			zones = map[string]string{}
+			for _, s := range all {
+				zones[s.ID] = s.Place.Timezone
+			}
+		}
+		msg, err := f.render(ctx, cmd, zones[cmd.ScreenID])
 		if err != nil {
 			f.log.Warn("screen command not rendered", "screen", cmd.ScreenID, "err", err)
 			continue
@@ -533,7 +585,7 @@ func (f *Fleet) sendShows(ctx context.Context, conns []*Conn) {
 		}
 		show := all[i].Show
 		arg, _ := json.Marshal(show)
-		msg, err := f.render(ctx, Command{Kind: Redirect, Arg: arg, ScreenID: c.id})
+		msg, err := f.render(ctx, Command{Kind: Redirect, Arg: arg, ScreenID: c.id}, all[i].Place.Timezone)
 		if err != nil {
 			continue
 		}
@@ -546,8 +598,9 @@ func (f *Fleet) sendShows(ctx context.Context, conns []*Conn) {
 	}
 }
 
-// render makes the message of a command; a playlist is sent whole.
-func (f *Fleet) render(ctx context.Context, cmd Command) ([]byte, error) {
+// render makes the message of a command; a playlist is sent whole, with the zone tz of the
+// screen's opening hours.
+func (f *Fleet) render(ctx context.Context, cmd Command, tz string) ([]byte, error) {
 	m := message{Type: "command", Command: cmd.Kind, ID: cmd.ID}
 	switch cmd.Kind {
 	case Redirect:
@@ -555,7 +608,7 @@ func (f *Fleet) render(ctx context.Context, cmd Command) ([]byte, error) {
 		if err := json.Unmarshal(cmd.Arg, &s); err != nil {
 			return nil, err
 		}
-		m.Show = &s
+		m.Show, m.Timezone = &s, tz
 		if s.Playlist != "" {
 			p, err := f.playlist(ctx, s.Playlist)
 			if err != nil {
@@ -588,6 +641,22 @@ func (f *Fleet) flush(ctx context.Context) {
 // Online reports whether s counts as online at now.
 func (f *Fleet) Online(s Screen, now time.Time) bool {
 	return !s.Unpaired && s.Heartbeat.Connected && now.Sub(s.Heartbeat.At) < f.opts.OfflineAfter
+}
+
+// Silent reports whether paired screen s has sent nothing for after at now: its last
+// heartbeat, or its pairing when it never sent one, is that old. A wall that reloads is
+// offline for a moment but not silent, so a reload of every wall raises no alert.
+func Silent(s Screen, now time.Time, after time.Duration) bool {
+	return !s.Unpaired && now.Sub(LastSeen(s)) >= after
+}
+
+// LastSeen is when s was last heard of: its last heartbeat (its disconnection is one), else
+// its pairing.
+func LastSeen(s Screen) time.Time {
+	if s.Heartbeat.At.IsZero() {
+		return s.PairedAt
+	}
+	return s.Heartbeat.At
 }
 
 // sweep counts the screens online and offline, and logs those that went offline.
@@ -674,8 +743,8 @@ func (f *Fleet) Send(ctx context.Context, id, kind string, arg any) (Command, er
 		return Command{}, err
 	}
 	if len(queued) >= f.opts.MaxQueued {
-		return Command{}, fmt.Errorf("%w: %d commands wait for this screen, the most allowed; it has been offline since %s, so this one is undeliverable",
-			ErrQueueFull, len(queued), s.Heartbeat.At.UTC().Format(time.RFC3339))
+		return Command{}, fmt.Errorf("%w: %d commands wait for this screen, the most allowed; it was last heard of at %s, so this one is undeliverable",
+			ErrQueueFull, len(queued), LastSeen(s).UTC().Format(time.RFC3339))
 	}
 	b, _ := json.Marshal(arg)
 	cmd := Command{ID: newID(), ScreenID: id, CreatedAt: now, Kind: kind, Arg: b, State: Queued}
@@ -684,6 +753,31 @@ func (f *Fleet) Send(ctx context.Context, id, kind string, arg any) (Command, er
 	}
 	f.poke()
 	return cmd, nil
+}
+
+// SetPlace records screen id's group and time zone. A new time zone is sent to the screen
+// with what it shows (a "show" command), since the wall reads its opening hours in it.
+func (f *Fleet) SetPlace(ctx context.Context, id string, p Place) (Screen, error) {
+	s, ok, err := f.screen(ctx, id)
+	if err != nil {
+		return Screen{}, err
+	}
+	if !ok {
+		return Screen{}, ErrNoSuchScreen
+	}
+	if err := f.store.SavePlace(ctx, id, p, f.opts.Now()); err != nil {
+		return Screen{}, err
+	}
+	zoneChanged := s.Place.Timezone != p.Timezone
+	s.Place = p
+	if zoneChanged {
+		// A screen whose queue is full is offline: it gets its zone with what it shows when it
+		// connects again.
+		if _, err := f.Send(ctx, id, Redirect, s.Show); err != nil && !errors.Is(err, ErrQueueFull) {
+			return s, err
+		}
+	}
+	return s, nil
 }
 
 // unpair revokes the screen's credential and tells it, if connected, to show a pairing code;
@@ -735,10 +829,18 @@ type Refusal struct {
 	Err      error
 }
 
-// SendAll queues one command (reload, show or identify) for each of the screens ids, or for
-// every paired screen when ids is nil, in one insert: the broadcast of "reload every wall after a
-// deploy". The screens it cannot queue for (unknown, or their queue full) are refused one by one.
-func (f *Fleet) SendAll(ctx context.Context, ids []string, kind string, arg any) ([]Command, []Refusal, error) {
+// Targets are the screens of a command for many: those of IDs, or those of Group, or every
+// paired screen when both are empty.
+type Targets struct {
+	IDs   []string
+	Group string
+}
+
+// SendAll queues one command (reload, show or identify) for each screen of to, in one insert:
+// the broadcast of "reload every wall after a deploy", or "floor 2 shows the Floor playlist".
+// The screens it cannot queue for (unknown, or their queue full) are refused one by one; a
+// group without screens is refused whole (ErrNoSuchGroup).
+func (f *Fleet) SendAll(ctx context.Context, to Targets, kind string, arg any) ([]Command, []Refusal, error) {
 	all, err := f.List(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -749,10 +851,20 @@ func (f *Fleet) SendAll(ctx context.Context, ids []string, kind string, arg any)
 	}
 	var targets []Screen
 	var refused []Refusal
-	if ids == nil {
+	switch {
+	case to.Group != "":
+		for _, s := range all {
+			if s.Place.Group == to.Group {
+				targets = append(targets, s)
+			}
+		}
+		if len(targets) == 0 {
+			return nil, nil, fmt.Errorf("%w %q", ErrNoSuchGroup, to.Group)
+		}
+	case to.IDs == nil:
 		targets = all
 	}
-	for _, id := range ids {
+	for _, id := range to.IDs {
 		if s, ok := byID[id]; ok {
 			targets = append(targets, s)
 		} else {

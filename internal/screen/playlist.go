@@ -170,3 +170,23 @@ func (f *Fleet) playlist(ctx context.Context, name string) (Playlist, error) {
 	}
 	return Playlist{}, fmt.Errorf("%w %q: create it first (PUT /v1/playlists/{name})", ErrNoSuchPlaylist, name)
 }
+
+// At is what a wall following s does at the instant at, its opening hours read in the zone
+// loc: "" within them, else "blank" or "dim". The wall itself (static/js/tv.js) reads
+// them the same way, in the same zone.
+func (s *Schedule) At(at time.Time, loc *time.Location) string {
+	t := at.In(loc)
+	hm := t.Format("15:04")
+	open := hm >= s.Open && hm < s.Close
+	if s.Close < s.Open { // spans midnight
+		open = hm >= s.Open || hm < s.Close
+	}
+	day := len(s.Days) == 0 || containsFold(s.Days, days[(int(t.Weekday())+6)%7])
+	switch {
+	case open && day:
+		return ""
+	case s.Outside == "blank":
+		return "blank"
+	}
+	return "dim"
+}

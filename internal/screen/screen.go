@@ -123,6 +123,57 @@ func ValidateName(field, name string) error {
 	return nil
 }
 
+// Place is where a screen stands: its group of screens (e.g. "floor 2") and the time zone its
+// playlist's opening hours are read in. Both may be empty: no group; the TV's own clock.
+type Place struct {
+	Group    string `json:"group,omitempty"`
+	Timezone string `json:"timezone,omitempty"`
+}
+
+// Validate checks p; field prefixes the names in errors ("" at the top of a request).
+func (p Place) Validate(field string) error {
+	if p.Group != "" {
+		if err := ValidateGroup(field+"group", p.Group); err != nil {
+			return err
+		}
+	}
+	if p.Timezone != "" {
+		if _, err := Location(p.Timezone); err != nil {
+			return &FieldError{field + "timezone", err.Error()}
+		}
+	}
+	return nil
+}
+
+// ValidateGroup checks the name of a group of screens: as a screen's name, and without spaces
+// around it (a group is matched exactly).
+func ValidateGroup(field, group string) error {
+	if strings.TrimSpace(group) == "" {
+		return &FieldError{field, `is required, e.g. "floor 2"`}
+	}
+	if err := ValidateName(field, group); err != nil {
+		return err
+	}
+	if strings.TrimSpace(group) != group {
+		return &FieldError{field, "must not begin or end with spaces"}
+	}
+	return nil
+}
+
+// Location loads an IANA time zone ("Asia/Tokyo"); the binary embeds the zone database
+// (time/tzdata), so containers without one work too.
+func Location(name string) (*time.Location, error) {
+	// "Local" is the server's zone, not the wall's; LoadLocation also takes "" as UTC.
+	if name == "" || name == "Local" || len(name) > MaxName {
+		return nil, fmt.Errorf("%q is not an IANA time zone: give one such as \"Europe/Paris\" or \"Asia/Tokyo\"", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IANA time zone: give one such as \"Europe/Paris\" or \"Asia/Tokyo\" (leave it out for the TV's own clock)", name)
+	}
+	return loc, nil
+}
+
 // Pairing is a pairing code and, once an admin entered it, its claim.
 type Pairing struct {
 	Code      string
@@ -141,6 +192,7 @@ type Screen struct {
 	ID       string
 	Name     string
 	Show     Show
+	Place    Place
 	PairedAt time.Time
 	Unpaired bool
 	// Heartbeat is the last one any node recorded (zero At: never).
@@ -206,6 +258,7 @@ var (
 	ErrPairTimeout    = errors.New("the TV did not take its credential in time: it may have lost its connection, or the servers are busy; reload it and enter its new code")
 	ErrQueueFull      = errors.New("the screen's command queue is full")
 	ErrNoSuchPlaylist = errors.New("no such playlist")
+	ErrNoSuchGroup    = errors.New("no paired screen is in the group")
 )
 
 // Bounds of a heartbeat's fields.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCodes(t *testing.T) {
@@ -71,5 +72,42 @@ func TestParseHeartbeat(t *testing.T) {
 	}
 	if _, ok, err := ParseHeartbeat([]byte(`{"type":"heartbeat","colour":"red"}`)); !ok || err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Errorf("unknown field: %v, %v; want an error naming it", ok, err)
+	}
+}
+
+// Opening hours are read in the screen's zone: a Tokyo wall open 09:00–18:00 on weekdays blanks
+// at Tokyo's 18:00 (09:00 UTC), whatever the day is in UTC.
+func TestScheduleInTimezone(t *testing.T) {
+	tokyo, err := Location("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Schedule{Open: "09:00", Close: "18:00", Days: []string{"mon", "tue", "wed", "thu", "fri"}, Outside: "blank"}
+	for _, tc := range []struct {
+		utc  string
+		want string
+	}{
+		{"2026-12-06T23:59:00Z", "blank"}, // Monday 08:59 in Tokyo, still Sunday in UTC
+		{"2026-12-07T00:00:00Z", ""},      // Monday 09:00 in Tokyo: open
+		{"2026-12-07T08:59:00Z", ""},      // Monday 17:59
+		{"2026-12-07T09:00:00Z", "blank"}, // Monday 18:00: closed
+		{"2026-12-04T15:30:00Z", "blank"}, // Saturday 00:30 in Tokyo, Friday in UTC
+		{"2026-12-05T03:00:00Z", "blank"}, // Saturday noon
+	} {
+		at, _ := time.Parse(time.RFC3339, tc.utc)
+		if got := s.At(at, tokyo); got != tc.want {
+			t.Errorf("at %s (%s in Tokyo): %q, want %q", tc.utc, at.In(tokyo).Format("Mon 15:04"), got, tc.want)
+		}
+	}
+	// Across midnight, dimmed by default.
+	night := &Schedule{Open: "22:00", Close: "06:00"}
+	if got := night.At(time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), tokyo); got != "dim" { // 21:00 in Tokyo
+		t.Errorf("a night shift at 21:00: %q, want dim", got)
+	}
+	for _, bad := range []string{"", "Local", "Mars/Olympus", "../etc/passwd", strings.Repeat("A", 65)} {
+		var fe *FieldError
+		if err := (Place{Timezone: bad}).Validate(""); bad != "" && (!errors.As(err, &fe) || fe.Field != "timezone") {
+			t.Errorf("time zone %q: %v; want refused, naming timezone", bad, err)
+		}
 	}
 }

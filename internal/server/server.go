@@ -373,7 +373,9 @@ func (s *Server) startAlerts(ctx context.Context, db *store.Store, cluster *clai
 	case apiRules == "" || !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("alert rules (-alert-rules, TRUTHBOARD_ALERT_RULES): %w", err)
 	}
-	engine, err := alert.NewEngine(alert.Config{Rules: rules})
+	// Besides the rules, the engine raises an alert for every paired screen gone silent.
+	offline := screen.OfflineAlerts{Store: db, After: cfg.ScreenOfflineAfter}
+	engine, err := alert.NewEngine(alert.Config{Rules: rules, Sources: []string{offline.Alertname()}})
 	if err != nil {
 		return nil, fmt.Errorf("alert rules: %w", err)
 	}
@@ -381,7 +383,8 @@ func (s *Server) startAlerts(ctx context.Context, db *store.Store, cluster *clai
 	if publicURL == "" {
 		publicURL = "http://" + cfg.Listen
 	}
-	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL, RulesFile: apiRules, Annotations: db}
+	opts := evaluator.Options{Interval: cfg.AlertInterval, PublicURL: publicURL, RulesFile: apiRules, Annotations: db,
+		Observers: []evaluator.Observer{offline}}
 	delivery := notify.Delivery{Logger: log}
 	var destinations []func() []notify.DestinationStats
 	if len(cfg.AlertWebhookURLs) > 0 {

@@ -124,6 +124,30 @@ func (s *Store) Pairings(ctx context.Context, codes []string) ([]screen.Pairing,
 	return out, err
 }
 
+// PrunePairings deletes the pairing codes that expired before before, their claims with them,
+// in one mutation, and returns how many codes it deletes; it sends none when there is nothing
+// to delete. It does not wait for the mutation, which ClickHouse runs part by part: the fleet's
+// loop, which delivers the screens' commands, is not held meanwhile.
+func (s *Store) PrunePairings(ctx context.Context, before time.Time) (n int, err error) {
+	defer markUnavailable(&err)
+	conn, err := s.connection()
+	if err != nil {
+		return 0, err
+	}
+	cut := before.UTC().Truncate(time.Second)
+	var codes uint64
+	if err := conn.QueryRow(ctx, "SELECT uniqExact(code) FROM screen_pairings WHERE expires_at < ?", cut).Scan(&codes); err != nil {
+		return 0, fmt.Errorf("count expired pairing codes: %w", err)
+	}
+	if codes == 0 {
+		return 0, nil
+	}
+	if err := conn.Exec(ctx, "ALTER TABLE "+s.ddlTable("screen_pairings")+" DELETE WHERE expires_at < ?", cut); err != nil {
+		return 0, fmt.Errorf("delete expired pairing codes: %w", err)
+	}
+	return int(codes), nil
+}
+
 func toAny(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
@@ -165,18 +189,55 @@ LEFT JOIN (
 ) AS h USING id
 ORDER BY s.s_paired, s.id`
 
-// Screens lists every screen with its last heartbeat, unpaired ones too.
+// PlacesSQL reads each screen's latest group and time zone; the where narrows it to one.
+const PlacesSQL = `SELECT id, argMax(screen_group, changed_ns), argMax(timezone, changed_ns) FROM screen_places /*where*/ GROUP BY id`
+
+// Screens lists every screen with its last heartbeat and its place, unpaired ones too.
 func (s *Store) Screens(ctx context.Context) ([]screen.Screen, error) {
-	return s.screens(ctx, strings.ReplaceAll(ScreensSQL, "/*where*/", ""), nil)
+	all, err := s.screens(ctx, strings.ReplaceAll(ScreensSQL, "/*where*/", ""), nil)
+	if err != nil {
+		return nil, err
+	}
+	return all, s.places(ctx, all, strings.ReplaceAll(PlacesSQL, "/*where*/", ""), nil)
 }
 
-// Screen reads one screen with its last heartbeat; found is false when it was never paired.
+// Screen reads one screen with its last heartbeat and its place; found is false when it was
+// never paired.
 func (s *Store) Screen(ctx context.Context, id string) (sc screen.Screen, found bool, err error) {
 	all, err := s.screens(ctx, strings.ReplaceAll(ScreensSQL, "/*where*/", "WHERE id = ?"), []any{id, id})
 	if err != nil || len(all) == 0 {
 		return screen.Screen{}, false, err
 	}
+	if err := s.places(ctx, all, strings.ReplaceAll(PlacesSQL, "/*where*/", "WHERE id = ?"), []any{id}); err != nil {
+		return screen.Screen{}, false, err
+	}
 	return all[0], true, nil
+}
+
+// places fills in the place of each of scs from q's answer (a second query rather than a
+// second JOIN, which ClickHouse 18.16 does not take in one SELECT).
+func (s *Store) places(ctx context.Context, scs []screen.Screen, q string, args []any) error {
+	byID := make(map[string]*screen.Screen, len(scs))
+	for i := range scs {
+		byID[scs[i].ID] = &scs[i]
+	}
+	return s.query(ctx, "screen places", q, args, func(r rowScanner) error {
+		var id string
+		var p screen.Place
+		if err := r.Scan(&id, &p.Group, &p.Timezone); err != nil {
+			return err
+		}
+		if sc := byID[id]; sc != nil {
+			sc.Place = p
+		}
+		return nil
+	})
+}
+
+// SavePlace records screen id's group and time zone.
+func (s *Store) SavePlace(ctx context.Context, id string, p screen.Place, at time.Time) error {
+	return s.insertRows(ctx, "screen_places", []string{"id", "screen_group", "timezone", "changed_ns"},
+		[][]any{{id, p.Group, p.Timezone, unixNano(at)}})
 }
 
 func (s *Store) screens(ctx context.Context, q string, args []any) ([]screen.Screen, error) {

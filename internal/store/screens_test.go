@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -125,4 +126,75 @@ func TestScreens(t *testing.T) {
 			t.Fatalf("playlists = %+v, %v; want Floor with 2 panels", all, err)
 		}
 	})
+}
+
+// Pairing codes expired for an hour, used or not, are deleted by every fleet, periodically, so
+// the table holds the codes of the last hour only; the fresh ones stay.
+func TestPairingsPruned(t *testing.T) {
+	s := storetest.Open(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	old := now.Add(-2 * time.Hour)
+	for _, p := range []screen.Pairing{
+		{Code: "OLD234", Address: "10.0.0.1", CreatedAt: old, ExpiresAt: old.Add(10 * time.Minute)},
+		{Code: "USED34", Address: "10.0.0.2", CreatedAt: old, ExpiresAt: old.Add(10 * time.Minute)},
+		{Code: "LATE34", Address: "10.0.0.3", CreatedAt: now.Add(-15 * time.Minute), ExpiresAt: now.Add(-5 * time.Minute)},
+		{Code: "NEW234", Address: "10.0.0.4", CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)},
+	} {
+		if err := s.CreatePairing(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Code == "USED34" {
+			p.ScreenID, p.Name = "00000000000000c3", "Used"
+			if err := s.ClaimPairing(ctx, p, old.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	all := []string{"OLD234", "USED34", "LATE34", "NEW234"}
+	fleet := screen.New(s, screen.Options{Prune: 100 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	fleet.Start()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := s.Pairings(ctx, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var codes []string
+		for _, p := range got {
+			codes = append(codes, p.Code)
+		}
+		if len(codes) == 2 && codes[0] == "LATE34" && codes[1] == "NEW234" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("codes left: %v; want the two of the last hour, LATE34 and NEW234", codes)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The deletion goes part by part: the codes may be gone before their claims.
+	fleet.Stop()
+	for {
+		pending, err := s.PendingMutations(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pending["screen_pairings"] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the deletion of the expired codes never ended")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var rows uint64
+	if err := s.Conn().QueryRow(ctx, "SELECT count() FROM screen_pairings").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2 {
+		t.Errorf("screen_pairings holds %d rows; want the 2 of the fresh codes (the claim deleted with its code)", rows)
+	}
+	if n, err := s.PrunePairings(ctx, now.Add(-time.Hour)); err != nil || n != 0 {
+		t.Errorf("pruning again: %d, %v; want nothing to delete", n, err)
+	}
 }

@@ -2,7 +2,7 @@ package web_test
 
 // TestBadInput sends a catalogue of bad input to a running server on a real ClickHouse: bodies
 // and headers of POST /v1/events, parameters of GET /v1/metrics and /v1/consistency, messages
-// of /v1/live. It writes the answers it got into docs/bad-input.md, one table row per input, and
+// of /v1/live, the screens' pairing, commands and playlists. It writes the answers it got into docs/bad-input.md, one table row per input, and
 // fails when the file and the answers differ, so a row cannot drift from the behaviour:
 //
 //	go test ./internal/web -run TestBadInput -update
@@ -60,6 +60,7 @@ func TestBadInput(t *testing.T) {
 	s := startBadInputViewer(t)
 	t.Run("metrics", func(t *testing.T) { doc.WriteString(metricsCatalogue(t, s)) })
 	t.Run("live", func(t *testing.T) { doc.WriteString(liveCatalogue(t, s)) })
+	t.Run("screens", func(t *testing.T) { doc.WriteString(screensCatalogue(t)) })
 	doc.WriteString(badInputOutro)
 	if t.Failed() {
 		return // a section is missing or wrong: the file is not the catalogue

@@ -119,6 +119,21 @@ func TestBrowserScreens(t *testing.T) {
 	}
 	admin.wait("the screen listed online with its heartbeat", screenRowJS+`?.dataset.state === 'online' && `+
 		`/\d+x\d+/.test(`+screenRowJS+`.textContent) && `+screenRowJS+`.textContent.includes('Wall 3')`)
+	// Its group and time zone, set in its row, reach the TV, which reads a schedule's hours in
+	// Tokyo's time at the same UTC instants as the server (screen.Schedule.At).
+	admin.do(chromedp.Evaluate[chromedp.Void](`(() => { const tr = ` + screenRowJS + `;
+		tr.querySelector('input[aria-label=group]').value = 'floor 2';
+		tr.querySelector('input[aria-label="time zone"]').value = 'Asia/Tokyo';
+		tr.querySelector('[data-command=place]').click(); })()`))
+	admin.wait("the row in group floor 2", screenRowJS+`?.dataset.group === 'floor 2' && document.getElementById('group-filter').textContent.includes('floor 2')`)
+	tv.wait("the TV in Tokyo's time", `window.truthboard.state.timezone === 'Asia/Tokyo'`)
+	for utc, want := range map[string]string{"2026-12-06T23:59:00Z": "blank", "2026-12-07T00:00:00Z": "", "2026-12-07T09:00:00Z": "blank", "2026-12-04T15:30:00Z": "blank"} {
+		got := eval[string](tv, `window.truthboard.scheduleAt({open: '09:00', close: '18:00', days: ['mon', 'tue', 'wed', 'thu', 'fri'], outside: 'blank'}, new Date('`+utc+`'), 'Asia/Tokyo')`)
+		if got != want {
+			t.Errorf("the TV's schedule in Tokyo at %s: %q, want %q", utc, got, want)
+		}
+	}
+
 	if os.Getenv("TRUTHBOARD_SCREENSHOT_DIR") != "" {
 		admin.resize(1920, 1080, 1)
 		admin.wait("the screens page at 1080p", screenRowJS+`?.dataset.state === 'online'`)

@@ -86,6 +86,7 @@ var routeRules = map[string]string{
 	"POST /v1/screens/:id/commands":            admins,
 	"GET /v1/screens/:id/commands":             admins,
 	"DELETE /v1/screens/:id":                   admins,
+	"PATCH /v1/screens/:id":                    admins,
 	"GET /v1/playlists":                        admins,
 	"PUT /v1/playlists/:name":                  admins,
 	"DELETE /v1/playlists/:name":               admins,

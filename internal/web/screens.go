@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/truthboard/truthboard/internal/alert"
 	"github.com/truthboard/truthboard/internal/quota"
 	"github.com/truthboard/truthboard/internal/screen"
 )
@@ -22,12 +24,13 @@ import (
 type Fleet interface {
 	Wait(ctx context.Context, addr string) (*screen.Waiter, error)
 	Leave(w *screen.Waiter)
-	Pair(ctx context.Context, code, name string, show screen.Show) (screen.Screen, error)
+	Pair(ctx context.Context, code, name string, show screen.Show, place screen.Place) (screen.Screen, error)
 	Connect(id string, send func([]byte) bool) *screen.Conn
 	List(ctx context.Context) ([]screen.Screen, error)
 	Online(s screen.Screen, now time.Time) bool
 	Send(ctx context.Context, id, kind string, arg any) (screen.Command, error)
-	SendAll(ctx context.Context, ids []string, kind string, arg any) ([]screen.Command, []screen.Refusal, error)
+	SendAll(ctx context.Context, to screen.Targets, kind string, arg any) ([]screen.Command, []screen.Refusal, error)
+	SetPlace(ctx context.Context, id string, p screen.Place) (screen.Screen, error)
 	Commands(ctx context.Context, id string) ([]screen.Command, error)
 	SavePlaylist(ctx context.Context, p screen.Playlist) error
 	DeletePlaylist(ctx context.Context, name string) error
@@ -60,6 +63,7 @@ func (s *Server) routeScreens() {
 	s.app.Get("/v1/screens", append(admin, s.listScreens)...)
 	s.app.Post("/v1/screens/commands", append(admin, s.broadcastCommand)...)
 	s.app.Post("/v1/screens/:id/commands", append(admin, s.screenCommand)...)
+	s.app.Patch("/v1/screens/:id", append(admin, s.patchScreen)...)
 	s.app.Get("/v1/screens/:id/commands", append(admin, s.screenCommands)...)
 	s.app.Delete("/v1/screens/:id", append(admin, func(c *fiber.Ctx) error { return s.sendCommand(c, c.Params("id"), screen.Unpair, nil) })...)
 	s.app.Get("/v1/playlists", append(admin, s.listPlaylists)...)
@@ -182,6 +186,7 @@ type pairRequest struct {
 	Code string      `json:"code"`
 	Name string      `json:"name"`
 	Show screen.Show `json:"show"`
+	screen.Place
 }
 
 // pairScreen pairs the TV showing a code. Wrong, expired and used codes count against the
@@ -212,7 +217,10 @@ func (s *Server) pairScreen(c *fiber.Ctx) error {
 	if err := req.Show.Validate("show"); err != nil {
 		return fieldErr(c, err)
 	}
-	sc, err := s.opts.Screens.Fleet.Pair(c.UserContext(), code, strings.TrimSpace(req.Name), req.Show)
+	if err := req.Place.Validate(""); err != nil {
+		return fieldErr(c, err)
+	}
+	sc, err := s.opts.Screens.Fleet.Pair(c.UserContext(), code, strings.TrimSpace(req.Name), req.Show, req.Place)
 	switch {
 	case errors.Is(err, screen.ErrNoSuchCode):
 		s.wrongCodes.Take(addr, time.Now())
@@ -230,7 +238,7 @@ func (s *Server) pairScreen(c *fiber.Ctx) error {
 	case err != nil:
 		return s.storeError(c, err)
 	}
-	return c.Status(fiber.StatusCreated).JSON(s.screenJSON(sc, time.Now()))
+	return c.Status(fiber.StatusCreated).JSON(s.screenJSON(sc, time.Now(), nil, nil))
 }
 
 // ---- the screens ----
@@ -240,6 +248,8 @@ type screenJSON struct {
 	ID         string      `json:"id"`
 	Name       string      `json:"name"`
 	Show       screen.Show `json:"show"`
+	Group      string      `json:"group,omitempty"`
+	Timezone   string      `json:"timezone,omitempty"`
 	PairedAt   time.Time   `json:"paired_at"`
 	State      string      `json:"state"` // "online" or "offline"
 	Connected  bool        `json:"connected"`
@@ -248,10 +258,16 @@ type screenJSON struct {
 	Resolution string      `json:"resolution,omitempty"`
 	Version    string      `json:"version,omitempty"`
 	Errors     []string    `json:"errors,omitempty"`
+	// Hours is what its playlist's schedule has it do now ("open", "blank", "dim"), when it
+	// has a schedule and a time zone.
+	Hours string `json:"hours,omitempty"`
+	// Alert is its firing ScreenOffline alert, as GET /v1/alerts lists it.
+	Alert *alert.Alert `json:"alert,omitempty"`
 }
 
-func (s *Server) screenJSON(sc screen.Screen, now time.Time) screenJSON {
-	j := screenJSON{ID: sc.ID, Name: sc.Name, Show: sc.Show, PairedAt: sc.PairedAt, State: "offline",
+// screenJSON is sc as the API shows it; playlists and alerts (by screen id) may be nil.
+func (s *Server) screenJSON(sc screen.Screen, now time.Time, playlists map[string]screen.Playlist, alerts map[string]alert.Alert) screenJSON {
+	j := screenJSON{ID: sc.ID, Name: sc.Name, Show: sc.Show, Group: sc.Place.Group, Timezone: sc.Place.Timezone, PairedAt: sc.PairedAt, State: "offline",
 		Connected: sc.Heartbeat.Connected, Node: sc.Heartbeat.Node, Resolution: sc.Heartbeat.Resolution,
 		Version: sc.Heartbeat.Version, Errors: sc.Heartbeat.Errors}
 	if s.opts.Screens.Fleet.Online(sc, now) {
@@ -261,20 +277,116 @@ func (s *Server) screenJSON(sc screen.Screen, now time.Time) screenJSON {
 		at := sc.Heartbeat.At
 		j.LastSeen = &at
 	}
+	if p, ok := playlists[sc.Show.Playlist]; ok && p.Schedule != nil && sc.Place.Timezone != "" {
+		if loc, err := screen.Location(sc.Place.Timezone); err == nil {
+			j.Hours = cmp.Or(p.Schedule.At(now, loc), "open")
+		}
+	}
+	if a, ok := alerts[sc.ID]; ok {
+		j.Alert = &a
+	}
 	return j
 }
 
+// listScreens answers GET /v1/screens[?group=name].
 func (s *Server) listScreens(c *fiber.Ctx) error {
-	all, err := s.opts.Screens.Fleet.List(c.UserContext())
+	var group *string
+	var problem *fieldError
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		switch key := string(k); {
+		case problem != nil:
+		case key == "group":
+			g := string(v)
+			group = &g
+			if err := screen.ValidateGroup("group", g); err != nil {
+				problem = &fieldError{Field: "group", Error: err.Error()}
+			}
+		default:
+			problem = &fieldError{Field: key, Error: "unknown parameter " + strconv.Quote(shortText(key)) + ": use group"}
+		}
+	})
+	if problem != nil {
+		return c.Status(fiber.StatusBadRequest).JSON(problem)
+	}
+	f := s.opts.Screens.Fleet
+	all, err := f.List(c.UserContext())
 	if err != nil {
 		return s.storeError(c, err)
 	}
+	lists, err := f.Playlists(c.UserContext())
+	if err != nil {
+		return s.storeError(c, err)
+	}
+	playlists := make(map[string]screen.Playlist, len(lists))
+	for _, p := range lists {
+		playlists[p.Name] = p
+	}
+	alerts := s.screenAlerts()
 	now := time.Now()
 	out := make([]screenJSON, 0, len(all))
 	for _, sc := range all {
-		out = append(out, s.screenJSON(sc, now))
+		if group != nil && sc.Place.Group != *group {
+			continue
+		}
+		out = append(out, s.screenJSON(sc, now, playlists, alerts))
 	}
 	return c.JSON(fiber.Map{"screens": out})
+}
+
+// screenAlerts are the firing ScreenOffline alerts by screen id.
+func (s *Server) screenAlerts() map[string]alert.Alert {
+	out := map[string]alert.Alert{}
+	if s.opts.Alerts == nil {
+		return out
+	}
+	for _, a := range s.opts.Alerts.Active() {
+		if a.Labels["alertname"] == screen.OfflineAlert && a.State == alert.Firing {
+			out[a.Labels["screen"]] = a
+		}
+	}
+	return out
+}
+
+// patchScreen answers PATCH /v1/screens/{id} {"group": …, "timezone": …}: the fields given
+// change, "" clears one.
+func (s *Server) patchScreen(c *fiber.Ctx) error {
+	var req struct {
+		Group    *string `json:"group"`
+		Timezone *string `json:"timezone"`
+	}
+	if err := decodeStrict(c.Body(), &req); err != nil {
+		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: `the body must be one JSON object such as {"group": "floor 2", "timezone": "Europe/Paris"}: ` + err.Error()})
+	}
+	if req.Group == nil && req.Timezone == nil {
+		return c.Status(fiber.StatusBadRequest).JSON(apiError{Error: `give group, timezone or both, e.g. {"group": "floor 2"}; "" clears one`})
+	}
+	f, id := s.opts.Screens.Fleet, c.Params("id")
+	all, err := f.List(c.UserContext())
+	if err != nil {
+		return s.storeError(c, err)
+	}
+	i := slices.IndexFunc(all, func(sc screen.Screen) bool { return sc.ID == id })
+	if i < 0 {
+		return c.Status(fiber.StatusNotFound).JSON(apiError{Error: "no paired screen has the id " + strconv.Quote(shortText(id)) + ": see GET /v1/screens"})
+	}
+	p := all[i].Place
+	if req.Group != nil {
+		p.Group = *req.Group
+	}
+	if req.Timezone != nil {
+		p.Timezone = *req.Timezone
+	}
+	if err := p.Validate(""); err != nil {
+		return fieldErr(c, err)
+	}
+	sc, err := f.SetPlace(c.UserContext(), id, p)
+	switch {
+	case errors.Is(err, screen.ErrNoSuchScreen):
+		return c.Status(fiber.StatusNotFound).JSON(apiError{Error: "no paired screen has the id " + strconv.Quote(shortText(id)) + ": see GET /v1/screens"})
+	case err != nil:
+		return s.storeError(c, err)
+	}
+	return c.JSON(s.screenJSON(sc, time.Now(), nil, s.screenAlerts()))
 }
 
 // commandRequest is the body of POST /v1/screens/{id}/commands.
@@ -325,8 +437,10 @@ func (req commandRequest) argument(kinds []string) (any, error) {
 // broadcastRequest is the body of POST /v1/screens/commands.
 type broadcastRequest struct {
 	commandRequest
-	// Screens are the ids of the screens; absent: every paired screen.
+	// Screens are the ids of the screens, Group names a group of them; both absent: every
+	// paired screen.
 	Screens []string `json:"screens"`
+	Group   *string  `json:"group"`
 }
 
 // broadcastKinds are the commands that may go to many screens at once.
@@ -351,9 +465,22 @@ func (s *Server) broadcastCommand(c *fiber.Ctx) error {
 	if req.Screens != nil && len(req.Screens) == 0 {
 		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "screens", Error: "screens: empty; leave it out for every screen"})
 	}
-	cmds, refused, err := s.opts.Screens.Fleet.SendAll(c.UserContext(), req.Screens, req.Command, arg)
+	to := screen.Targets{IDs: req.Screens}
+	if req.Group != nil {
+		if req.Screens != nil {
+			return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "group", Error: "group: give screens or group, not both"})
+		}
+		if err := screen.ValidateGroup("group", *req.Group); err != nil {
+			return fieldErr(c, err)
+		}
+		to.Group = *req.Group
+	}
+	cmds, refused, err := s.opts.Screens.Fleet.SendAll(c.UserContext(), to, req.Command, arg)
 	if errors.Is(err, screen.ErrNoSuchPlaylist) {
 		return c.Status(fiber.StatusBadRequest).JSON(fieldError{Field: "show.playlist", Error: "show.playlist: " + err.Error()})
+	}
+	if errors.Is(err, screen.ErrNoSuchGroup) {
+		return c.Status(fiber.StatusNotFound).JSON(fieldError{Field: "group", Error: "group: " + err.Error() + ": see the groups in GET /v1/screens"})
 	}
 	if err != nil {
 		return s.storeError(c, err)

@@ -280,3 +280,96 @@ func TestScreensTwoNodes(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Groups and time zones: set at pairing and by PATCH, listed and filtered, and a group as the
+// target of a command and of a playlist, each screen's result reported.
+func TestScreenGroups(t *testing.T) {
+	n, _ := startScreensNode(t)
+	pair := func(name, extra string) string {
+		t.Helper()
+		tv := openPairing(t, n)
+		a := n.do(t, "POST", "/v1/screens/pair", fmt.Sprintf(`{"code":%q,"name":%q%s}`, tv.code, name, extra), bearer()...)
+		var sc struct{ ID, Group, Timezone string }
+		if err := json.Unmarshal([]byte(a.body), &sc); err != nil || a.status != 201 {
+			t.Fatalf("pair %s: %d %s", name, a.status, a.body)
+		}
+		return sc.ID
+	}
+	for _, tc := range []struct{ body, field, saying string }{
+		{`{"code":"ABCDEF","name":"W","group":""}`, "", ""}, // no group: fine, the code is just unknown
+		{`{"code":"ABCDEF","name":"W","group":" floor 2"}`, "group", "spaces"},
+		{`{"code":"ABCDEF","name":"W","group":"` + strings.Repeat("g", 65) + `"}`, "group", "at most 64"},
+		{`{"code":"ABCDEF","name":"W","timezone":"Mars/Olympus"}`, "timezone", "not an IANA time zone"},
+		{`{"code":"ABCDEF","name":"W","timezone":"Local"}`, "timezone", "not an IANA time zone"},
+	} {
+		a := n.do(t, "POST", "/v1/screens/pair", tc.body, bearer()...)
+		if tc.field == "" {
+			wantError(t, a, 404, "code", "no TV shows this code")
+			continue
+		}
+		wantError(t, a, 400, tc.field, tc.saying)
+	}
+	tokyo := pair("Tokyo lobby", `,"group":"floor 2","timezone":"Asia/Tokyo"`)
+	paris := pair("Paris lobby", `,"group":"floor 2"`)
+	other := pair("Basement", "")
+
+	list := func(query string) []struct{ ID, Group, Timezone string } {
+		t.Helper()
+		a := n.do(t, "GET", "/v1/screens"+query, "", bearer()...)
+		var l struct {
+			Screens []struct{ ID, Group, Timezone string }
+		}
+		if err := json.Unmarshal([]byte(a.body), &l); err != nil || a.status != 200 {
+			t.Fatalf("GET /v1/screens%s: %d %s", query, a.status, a.body)
+		}
+		return l.Screens
+	}
+	// Listed by pairing time, to the second, then by id: the order of two screens paired in one
+	// second is not what this checks.
+	floor2 := map[string]string{}
+	for _, sc := range list("?group=floor%202") {
+		floor2[sc.ID] = sc.Group + " " + sc.Timezone
+	}
+	if len(floor2) != 2 || floor2[tokyo] != "floor 2 Asia/Tokyo" || floor2[paris] != "floor 2 " {
+		t.Errorf("the screens of floor 2: %v; want Tokyo (%s, in Asia/Tokyo) and Paris (%s)", floor2, tokyo, paris)
+	}
+	wantError(t, n.do(t, "GET", "/v1/screens?floor=2", "", bearer()...), 400, "floor", "unknown parameter")
+
+	// PATCH moves Paris to its zone and the basement into the group; bad values name the field.
+	wantError(t, n.do(t, "PATCH", "/v1/screens/"+paris, `{"timezone":"Europe/Pariss"}`, bearer()...), 400, "timezone", "Europe/Pariss")
+	wantError(t, n.do(t, "PATCH", "/v1/screens/"+paris, `{"group":"a\u0007b"}`, bearer()...), 400, "group", "control characters")
+	wantError(t, n.do(t, "PATCH", "/v1/screens/00000000deadbeef", `{"group":"x"}`, bearer()...), 404, "", "no paired screen")
+	if a := n.do(t, "PATCH", "/v1/screens/"+paris, `{"timezone":"Europe/Paris"}`, bearer()...); a.status != 200 || !strings.Contains(a.body, `"timezone":"Europe/Paris"`) || !strings.Contains(a.body, `"group":"floor 2"`) {
+		t.Errorf("PATCH the time zone: %d %s; want it set, the group kept", a.status, a.body)
+	}
+	if a := n.do(t, "PATCH", "/v1/screens/"+other, `{"group":"floor 2"}`, bearer()...); a.status != 200 {
+		t.Errorf("PATCH the group: %d %s", a.status, a.body)
+	}
+	if got := list("?group=floor%202"); len(got) != 3 {
+		t.Errorf("floor 2 after the PATCH: %+v; want three screens", got)
+	}
+
+	// A playlist to the group: each screen's command reported.
+	if a := n.do(t, "PUT", "/v1/playlists/Floor", `{"items":[{"view":"overview","dwell":"30s"}],"schedule":{"open":"09:00","close":"18:00","outside":"blank"}}`, bearer()...); a.status != 200 {
+		t.Fatalf("put playlist: %d %s", a.status, a.body)
+	}
+	a := n.do(t, "POST", "/v1/screens/commands", `{"command":"show","show":{"playlist":"Floor"},"group":"floor 2"}`, bearer()...)
+	var out struct {
+		Queued   int
+		Commands []struct{ Screen, State string }
+	}
+	if err := json.Unmarshal([]byte(a.body), &out); err != nil || a.status != 202 || out.Queued != 3 || len(out.Commands) != 3 {
+		t.Fatalf("the playlist to floor 2: %d %s; want three commands queued", a.status, a.body)
+	}
+	for _, c := range out.Commands {
+		if c.State != "queued" {
+			t.Errorf("command for %s: %s", c.Screen, c.State)
+		}
+	}
+	if a := n.do(t, "GET", "/v1/screens?group=floor%202", "", bearer()...); strings.Count(a.body, `"playlist":"Floor"`) != 3 || !strings.Contains(a.body, `"hours":`) {
+		t.Errorf("floor 2 after the playlist: %s; want all three on Floor, the zoned ones with their hours", a.body)
+	}
+	wantError(t, n.do(t, "POST", "/v1/screens/commands", `{"command":"reload","group":"floor 9"}`, bearer()...), 404, "group", `no paired screen is in the group "floor 9"`)
+	wantError(t, n.do(t, "POST", "/v1/screens/commands", `{"command":"reload","group":"floor 2","screens":["`+tokyo+`"]}`, bearer()...), 400, "group", "not both")
+	wantError(t, n.do(t, "POST", "/v1/screens/commands", `{"command":"reload","group":""}`, bearer()...), 400, "group", "is required")
+}

@@ -1,6 +1,7 @@
 // screens.js: the screens page. Pair a TV by the code it shows, see every screen's state
-// (online, last seen, resolution, version, errors, from their heartbeats), send commands
-// (identify, reload, show, rename, unpair) and edit playlists. API: docs/api.md, "Screens".
+// (online, last seen, resolution, version, errors, from their heartbeats; the alert of a screen
+// gone silent), set their group and time zone, send commands (identify, reload, show, rename,
+// unpair) to one screen or a group, and edit playlists. API: docs/api.md, "Screens".
 // Nothing a screen reports is parsed as HTML.
 
 import {WINDOWS} from './live.js';
@@ -116,11 +117,27 @@ function row(s) {
     refresh();
   }}, 'Unpair');
   const note = notes.get(s.id);
-  const tr = el('tr', {'data-screen': s.id, 'data-state': s.state},
+  const group = el('input', {'aria-label': 'group', placeholder: 'group', maxlength: '64', size: '8', value: s.group || '', list: 'group-names'});
+  const zone = el('input', {'aria-label': 'time zone', placeholder: 'time zone', maxlength: '64', size: '10', value: s.timezone || '', spellcheck: 'false'});
+  const place = el('button', {class: 'secondary', 'data-command': 'place', onclick: async () => {
+    try {
+      await api('PATCH', `/v1/screens/${encodeURIComponent(s.id)}`, {group: group.value.trim(), timezone: zone.value.trim()});
+      flash(s.id, 'Group and time zone saved');
+    } catch (e) {
+      flash(s.id, 'Group or time zone refused: ' + e.message, true);
+    }
+    refresh();
+  }}, 'Save');
+  const state = el('span', {class: 'state ' + s.state}, s.state === 'online' ? 'Online' : 'Offline');
+  const alerted = s.alert ? el('span', {class: 'alert-mark', title: s.alert.annotations.summary},
+    'Alert since ' + new Date(s.alert.annotations.since || s.alert.active_at).toLocaleString()) : '';
+  const hours = s.hours === 'blank' || s.hours === 'dim' ? ` · ${s.hours} now, outside opening hours` : '';
+  const tr = el('tr', {'data-screen': s.id, 'data-state': s.state, 'data-group': s.group || '', 'data-alert': s.alert ? 'firing' : ''},
     el('td', {class: 'name', 'data-label': 'Screen'}, s.name, el('span', {class: 'id'}, s.id),
       note ? el('span', {class: 'id ' + (note.bad ? 'note-bad' : 'note')}, note.text) : ''),
-    el('td', {'data-label': 'State'}, el('span', {class: 'state ' + s.state}, s.state === 'online' ? 'Online' : 'Offline')),
-    el('td', {'data-label': 'Shows', class: 'shows'}, describeShow(s.show)),
+    el('td', {'data-label': 'State'}, state, alerted),
+    el('td', {'data-label': 'Group', class: 'place'}, group, zone, place),
+    el('td', {'data-label': 'Shows', class: 'shows'}, describeShow(s.show) + hours),
     el('td', {'data-label': 'Last seen', title: s.last_seen || ''}, ago(s.last_seen)),
     el('td', {'data-label': 'Resolution'}, s.resolution || '—'),
     el('td', {'data-label': 'Version'}, (s.version || '—').replace(/"/g, '')),
@@ -147,13 +164,24 @@ async function refresh() {
     $('problem').hidden = false;
     return;
   }
-  const screens = data.screens || [];
+  const all = data.screens || [];
+  const groups = [...new Set(all.map((s) => s.group).filter(Boolean))].sort();
+  const filter = $('group-filter');
+  const chosen = groups.includes(filter.value) ? filter.value : '';
+  filter.replaceChildren(el('option', {value: ''}, 'Every group'), ...groups.map((g) => el('option', {value: g}, g)));
+  filter.value = chosen;
+  $('group-names').replaceChildren(...groups.map((g) => el('option', {value: g})));
+  $('reload-all').textContent = chosen ? `Reload group ${chosen}` : 'Reload every screen';
+  const screens = chosen ? all.filter((s) => s.group === chosen) : all;
   const online = screens.filter((s) => s.state === 'online').length;
-  $('summary').textContent = `${screens.length} screen${screens.length === 1 ? '' : 's'} · ${online} online · ${screens.length - online} offline`;
+  const alerts = screens.filter((s) => s.alert).length;
+  $('summary').textContent = `${screens.length} screen${screens.length === 1 ? '' : 's'} · ${online} online · ${screens.length - online} offline` +
+    (alerts ? ` · ${alerts} alert${alerts === 1 ? '' : 's'}` : '');
   $('no-screens').hidden = screens.length > 0;
   if (editing) return;
   $('screens').tBodies[0].replaceChildren(...screens.map(row));
 }
+$('group-filter').addEventListener('change', () => refresh());
 $('screens').addEventListener('focusin', () => { editing = true; });
 $('screens').addEventListener('focusout', () => { editing = false; });
 
@@ -179,7 +207,8 @@ async function loadPlaylists() {
 
 $('reload-all').addEventListener('click', async () => {
   try {
-    const r = await api('POST', '/v1/screens/commands', {command: 'reload'});
+    const group = $('group-filter').value;
+    const r = await api('POST', '/v1/screens/commands', group ? {command: 'reload', group} : {command: 'reload'});
     const bad = r.undeliverable.map((u) => `${u.screen}: ${u.error}`).join('; ');
     say('all-message', `Reload queued for ${r.queued} screen${r.queued === 1 ? '' : 's'}` + (bad ? `; not for ${bad}` : '.'), !bad);
   } catch (e) {
@@ -195,7 +224,8 @@ $('pair-form').addEventListener('submit', async (e) => {
   say('pair-message', 'Pairing… (the TV receives its credential)', true);
   try {
     const s = await api('POST', '/v1/screens/pair', {code, name: $('pair-name').value,
-      show: showOf($('pair-show').value, $('pair-window').value)});
+      show: showOf($('pair-show').value, $('pair-window').value),
+      group: $('pair-group').value.trim(), timezone: $('pair-timezone').value.trim()});
     say('pair-message', `Paired: ${s.name} now shows ${describeShow(s.show)}.`, true);
     $('pair-code').value = '';
     $('pair-name').value = '';

@@ -129,7 +129,7 @@ const pin = new BreachPin({
 
 // What the wall shows: the URL's rotation, or what the screens page sent: one view held, all
 // panels rotating, or a playlist whose panels each bring their window, filters and dwell.
-const state = {every: rotateMs(), hold: -1, playlist: null, item: -1, timer: 0};
+const state = {every: rotateMs(), hold: -1, playlist: null, item: -1, timer: 0, timezone: ''};
 function step() {
   clearTimeout(state.timer);
   let wait = state.every || 10000;
@@ -185,7 +185,9 @@ function command(m) {
       location.reload();
       break;
     case 'show':
+      state.timezone = m.timezone || '';
       apply(m.show || {}, m.playlist);
+      scheduled();
       break;
     case 'rename':
       screenName = m.name || '';
@@ -204,17 +206,37 @@ function command(m) {
   }
 }
 
-// Opening hours of a playlist's schedule (the screen's local time) blank or dim the wall.
+// Opening hours of a playlist's schedule blank or dim the wall. They are read in the screen's
+// time zone (set on the screens page; the TV's own clock without one), as the server reads them
+// for the screens page (screen.Schedule.At).
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+function wallTime(now, tz) {
+  if (!tz) return {hm: now.toTimeString().slice(0, 5), day: DAYS[now.getDay()]};
+  const parts = {};
+  for (const p of new Intl.DateTimeFormat('en-GB', {timeZone: tz, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23'}).formatToParts(now)) {
+    parts[p.type] = p.value;
+  }
+  return {hm: parts.hour + ':' + parts.minute, day: parts.weekday.toLowerCase()};
+}
+// scheduleAt is what schedule s has the wall do at the instant now in zone tz: '' (open),
+// 'blank' or 'dim'.
+function scheduleAt(s, now, tz) {
+  const {hm, day} = wallTime(now, tz);
+  const open = s.open < s.close ? hm >= s.open && hm < s.close : hm >= s.open || hm < s.close;
+  const onDay = !s.days || !s.days.length || s.days.map((d) => d.toLowerCase()).includes(day);
+  return open && onDay ? '' : (s.outside === 'blank' ? 'blank' : 'dim');
+}
 function scheduled() {
   const s = state.playlist && state.playlist.schedule;
   document.body.classList.remove('blank', 'dim');
   if (!s) return;
-  const now = new Date();
-  const hm = now.toTimeString().slice(0, 5);
-  const open = s.open < s.close ? hm >= s.open && hm < s.close : hm >= s.open || hm < s.close;
-  const day = !s.days || !s.days.length || s.days.map((d) => d.toLowerCase()).includes(DAYS[now.getDay()]);
-  if (!(open && day)) document.body.classList.add(s.outside === 'blank' ? 'blank' : 'dim');
+  let outside = '';
+  try {
+    outside = scheduleAt(s, new Date(), state.timezone);
+  } catch (e) { // a zone this browser does not know: its own clock, rather than a dark wall
+    outside = scheduleAt(s, new Date(), '');
+  }
+  if (outside) document.body.classList.add(outside);
 }
 setInterval(scheduled, 30000);
 
@@ -316,4 +338,4 @@ function pairingSocket(failures) {
 }
 
 live.start();
-window.truthboard = {live, charts, show, pin, state, annotations};
+window.truthboard = {live, charts, show, pin, state, annotations, scheduleAt};

@@ -76,6 +76,19 @@ type Options struct {
 	// as announced: it does not announce them again, and delivers their resolve. Nil: a single
 	// node, always the leader.
 	Leader func() bool
+	// Observers report the alerts the server observes itself (screens gone silent,
+	// internal/screen), read at every evaluation; the engine's Config.Sources must name them.
+	Observers []Observer
+}
+
+// Observer reports the conditions of one kind of alert the server observes itself.
+type Observer interface {
+	// Alertname names its alerts: one of the engine's Config.Sources.
+	Alertname() string
+	// Observe returns the conditions that hold at now.
+	Observe(ctx context.Context, now time.Time) ([]alert.Condition, error)
+	// Page is the path of the page that shows them, which their deliveries link to.
+	Page() string
 }
 
 // AnnotationWriter stores annotations (internal/store).
@@ -265,7 +278,7 @@ func (e *Evaluator) evaluate(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("read the rollups: %w", err)
 	}
-	res := e.engine.Evaluate(alert.Input{Now: now, Data: data})
+	res := e.engine.Evaluate(alert.Input{Now: now, Data: data, Observed: e.observe(ctx, now)})
 	active := e.publish()
 	if len(res.Transitions) > 0 && leader {
 		// The history first: a transition that is delivered but not recorded would be announced
@@ -277,6 +290,34 @@ func (e *Evaluator) evaluate(ctx context.Context, now time.Time) error {
 		e.annotate(ctx, res.Transitions)
 	}
 	e.deliver(res.Transitions, active, leader)
+	return nil
+}
+
+// observe reads every observer; one whose read fails is left out, so its alerts keep their
+// state until a read succeeds.
+func (e *Evaluator) observe(ctx context.Context, now time.Time) map[string][]alert.Condition {
+	if len(e.opts.Observers) == 0 {
+		return nil
+	}
+	out := map[string][]alert.Condition{}
+	for _, o := range e.opts.Observers {
+		conds, err := o.Observe(ctx, now)
+		if err != nil {
+			e.log.Warn("observed alerts not read; they keep their state", "alertname", o.Alertname(), "err", err)
+			continue
+		}
+		out[o.Alertname()] = conds
+	}
+	return out
+}
+
+// observer is the observer whose alerts are named alertname, nil for a rule's.
+func (e *Evaluator) observer(alertname string) Observer {
+	for _, o := range e.opts.Observers {
+		if o.Alertname() == alertname {
+			return o
+		}
+	}
 	return nil
 }
 
@@ -345,8 +386,12 @@ func (e *Evaluator) notifyAlert(a alert.Alert, status notify.Status, endsAt time
 	}
 }
 
-// drilldownURL is the drill-down of the alert's moment and channel (and filters).
+// drilldownURL is the drill-down of the alert's moment and channel (and filters), or the page
+// of an observed alert.
 func (e *Evaluator) drilldownURL(labels map[string]string) string {
+	if o := e.observer(labels["alertname"]); o != nil {
+		return e.opts.PublicURL + o.Page()
+	}
 	q := url.Values{}
 	for _, name := range append([]string{"moment", "channel"}, alert.FilterNames...) {
 		if v := labels[name]; v != "" {
@@ -474,6 +519,9 @@ func (e *Evaluator) annotate(ctx context.Context, ts []alert.Transition) {
 	for _, t := range ts {
 		if t.To != alert.Firing && (t.To != alert.Resolved || t.From != alert.Firing) {
 			continue
+		}
+		if e.observer(t.Alert.Labels["alertname"]) != nil {
+			continue // a screen gone silent says nothing of customers: the trend charts skip it
 		}
 		a := AlertAnnotation(t)
 		if err := e.opts.Annotations.WriteAnnotation(ctx, a, t.At, false); err != nil {
