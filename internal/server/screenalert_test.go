@@ -83,6 +83,33 @@ func TestSilentScreenAlert(t *testing.T) {
 		listed, onRow := screenAlert()
 		return listed && onRow
 	})
+
+	// The dashboards and the other walls are not told: the alert is for the screens page and
+	// the receivers, not pinned on every wall.
+	dash, _, err := websocket.DefaultDialer.Dial(ws+"/v1/live", http.Header{"Authorization": {"Bearer " + admin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dash.Close()
+	if err := dash.WriteJSON(map[string]any{"type": "subscribe", "view": "executive", "window": "5m"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		var msg struct {
+			Type   string        `json:"type"`
+			Alerts []alert.Alert `json:"alerts"`
+		}
+		_ = dash.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if err := dash.ReadJSON(&msg); err != nil {
+			t.Fatalf("the executive view's live messages: %v", err)
+		}
+		for _, a := range msg.Alerts {
+			if a.Labels["alertname"] == "ScreenOffline" {
+				t.Fatalf("the executive view's %s carries the silent screen's alert: %v", msg.Type, a.Labels)
+			}
+		}
+	}
+
 	conn = live()
 	defer conn.Close()
 	notifytest.Eventually(t, "the alert resolved once the screen is back", func() bool {

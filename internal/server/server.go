@@ -242,7 +242,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		Tick: cfg.LiveTick, MinTick: cfg.LiveMinTick, Landed: writer.Landed,
 		Telemetry: metrics, MaxQueries: cfg.LiveMaxQueries,
 		MaxFeeds: cfg.LiveMaxFeeds, MaxFeedsPerCredential: cfg.LiveMaxFeedsPerCredential,
-		Alerts: alerts.Active, Annotations: annotations.Overlapping,
+		Alerts: aboutCustomers(alerts.Active), Annotations: annotations.Overlapping,
 	}, log.With("component", "live"))
 
 	// 8. Credentials kept in ClickHouse, reloaded so that a change on any node reaches this one.
@@ -632,5 +632,23 @@ func dropExpired(ctx context.Context, db *store.Store, retention time.Duration, 
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// aboutCustomers gives the alerts of the rules, on customers' figures, for the dashboards and
+// the walls: a silent screen's alert (screen.OfflineAlert, which has no metric) is for the
+// screens page and the operators' receivers. Pinned on every wall, one broken TV would stop
+// the rotation of all the others, and a site's power cut would put a thousand alerts in every
+// message.
+func aboutCustomers(active func() []alert.Alert) func() []alert.Alert {
+	return func() []alert.Alert {
+		all := active()
+		out := make([]alert.Alert, 0, len(all))
+		for _, a := range all {
+			if a.Labels["metric"] != "" {
+				out = append(out, a)
+			}
+		}
+		return out
 	}
 }
