@@ -9,7 +9,8 @@
 //	                                                         compare=last_week), overview_1m for
 //	                                                         1h, overview_30m for 24h,
 //	                                                         overview_1h for 7d and 30d
-//	any other filter, or grouped by touchpoint:              detail_1m up to 1h, else detail_1h
+//	any other filter, or grouped by touchpoint, region or    detail_1m up to 1h, else detail_1h
+//	agent_team:
 //
 // The window is exact and reported: it ends at the end of the current step of the chosen
 // table (so the step that is filling now is included) and starts one window length earlier.
@@ -40,8 +41,9 @@ var Windows = []struct {
 // the week in UTC.
 const Week = 7 * 24 * time.Hour
 
-// Dimensions a query can group by, in the order they appear in a row.
-var Dimensions = []string{"moment", "channel", "touchpoint"}
+// Dimensions a query can group by, in the order they appear in a row. region and agent_team are
+// the level below a touchpoint in the drill-down: its regions, or its teams, compared.
+var Dimensions = []string{"moment", "channel", "touchpoint", "region", "agent_team"}
 
 // Filters narrow a query; each field holds the accepted values (OR), fields combine with AND.
 type Filters struct {
@@ -277,11 +279,11 @@ func filterValueProblem(s string) string {
 }
 
 // Detailed reports whether the query needs the detail tables: a filter beyond moment and
-// channel, or a grouping by touchpoint.
+// channel, or a grouping by touchpoint, region or agent_team.
 func (q Query) Detailed() bool {
 	f := q.Filters
 	return len(f.Touchpoint)+len(f.Region)+len(f.Product)+len(f.Segment)+len(f.AgentTeam) > 0 ||
-		slices.Contains(q.By, "touchpoint")
+		slices.ContainsFunc(q.By, func(d string) bool { return d != "moment" && d != "channel" })
 }
 
 // Plan is where and over which exact interval a query reads.

@@ -135,14 +135,7 @@ func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan,
 			dest     []any
 		)
 		for _, d := range q.By {
-			switch d {
-			case "moment":
-				dest = append(dest, &g.Moment)
-			case "channel":
-				dest = append(dest, &g.Channel)
-			case "touchpoint":
-				dest = append(dest, &g.Touchpoint)
-			}
+			dest = append(dest, dimensionOf(d, &g.Moment, &g.Channel, &g.Touchpoint, &g.Region, &g.AgentTeam))
 		}
 		if q.Compare {
 			dest = append(dest, &previous)
@@ -180,6 +173,23 @@ func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan,
 			fail(fmt.Errorf("read %s: %w", p.Table, err))
 		}
 	}
+}
+
+// dimensionOf is where a row's value of dimension d (one of rollup.Dimensions) is scanned to.
+func dimensionOf(d string, moment, channel, touchpoint, region, agentTeam *string) *string {
+	switch d {
+	case "moment":
+		return moment
+	case "channel":
+		return channel
+	case "touchpoint":
+		return touchpoint
+	case "region":
+		return region
+	case "agent_team":
+		return agentTeam
+	}
+	panic("store: unknown dimension " + d)
 }
 
 func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
@@ -240,14 +250,7 @@ func (s *Store) Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now
 		var g rollup.RecoveryGroup
 		var dest []any
 		for _, d := range q.By {
-			switch d {
-			case "moment":
-				dest = append(dest, &g.Moment)
-			case "channel":
-				dest = append(dest, &g.Channel)
-			case "touchpoint":
-				dest = append(dest, &g.Touchpoint)
-			}
+			dest = append(dest, dimensionOf(d, &g.Moment, &g.Channel, &g.Touchpoint, &g.Region, &g.AgentTeam))
 		}
 		dest = append(dest, &g.Recovered, &g.Lost, &g.Pending)
 		if err := rows.Scan(dest...); err != nil {
