@@ -50,8 +50,8 @@ func (c *Counts) Add(o *Counts) {
 // belongs to the previous period, its trend bucket (zero without a Step) and its sums.
 type Group struct {
 	Moment, Channel, Touchpoint, Region, AgentTeam string
-	Previous                    bool
-	Bucket                      time.Time
+	Previous                                       bool
+	Bucket                                         time.Time
 	// Newest is the latest time step of the group with events (its rollup t).
 	Newest time.Time
 	Counts
@@ -120,7 +120,7 @@ type Row struct {
 // be recovered and are not counted.
 type RecoveryGroup struct {
 	Moment, Channel, Touchpoint, Region, AgentTeam string
-	Recovered, Lost, Pending    uint64
+	Recovered, Lost, Pending                       uint64
 }
 
 // AttachRecovery adds the recovery rate to the rows and the total of res.
