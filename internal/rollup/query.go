@@ -9,6 +9,8 @@
 //	                                                         compare=last_week), overview_1m for
 //	                                                         1h, overview_30m for 24h,
 //	                                                         overview_1h for 7d and 30d
+//	filtered by touchpoint, and otherwise by moment, channel, detail_1m up to 1h, else
+//	region or agent_team only:                              touchpoint_1h
 //	any other filter, or grouped by touchpoint, region or    detail_1m up to 1h, else detail_1h
 //	agent_team:
 //
@@ -342,9 +344,19 @@ func (q Query) table() (string, time.Duration) {
 		return "overview_1h", time.Hour
 	case q.Window <= time.Hour:
 		return "detail_1m", time.Minute
+	case q.ofTouchpoints():
+		return "touchpoint_1h", time.Hour
 	default:
 		return "detail_1h", time.Hour
 	}
+}
+
+// ofTouchpoints reports whether the query is about chosen touchpoints and needs none of the
+// dimensions touchpoint_1h leaves out (product, segment): that table, sorted by touchpoint
+// first, reads only their rows, where detail_1h reads every row of the window.
+func (q Query) ofTouchpoints() bool {
+	f := q.Filters
+	return len(f.Touchpoint) > 0 && len(f.Product)+len(f.Segment) == 0
 }
 
 // TrendStep is the bucket length of a trend line for a window: about 30 to 60 points.

@@ -34,17 +34,21 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 		compare string
 		series  bool
 		region  []string
+		// touchpoint filters the query: with it, 24h and longer windows read touchpoint_1h.
+		touchpoint []string
 	}{
-		{"5m", nil, "previous", false, nil},                                   // overview_1s, KPIs
-		{"15m", []string{"moment", "channel"}, "previous", false, nil},        // overview_1s, grid
-		{"1h", []string{"moment"}, "", true, nil},                             // overview_1m, trend
-		{"1h", []string{"touchpoint"}, "", false, nil},                        // detail_1m
-		{"24h", []string{"channel"}, "previous", true, []string{"eu", "x'y"}}, // detail_1h, filtered
-		{"15m", []string{"moment"}, "last_week", true, nil},                   // overview_1m, a gap before the window
-		{"7d", []string{"moment", "channel"}, "previous", true, nil},          // overview_1h
-		{"7d", []string{"touchpoint"}, "last_week", false, []string{"eu"}},    // detail_1h, last week adjoins
-		{"30d", nil, "last_week", true, nil},                                  // overview_1h, last week overlaps
-		{"30d", []string{"touchpoint"}, "last_week", true, []string{"eu"}},    // detail_1h, overlaps
+		{"5m", nil, "previous", false, nil, nil},                                           // overview_1s, KPIs
+		{"15m", []string{"moment", "channel"}, "previous", false, nil, nil},                // overview_1s, grid
+		{"1h", []string{"moment"}, "", true, nil, nil},                                     // overview_1m, trend
+		{"1h", []string{"touchpoint"}, "", false, nil, nil},                                // detail_1m
+		{"24h", []string{"channel"}, "previous", true, []string{"eu", "x'y"}, nil},         // detail_1h, filtered
+		{"15m", []string{"moment"}, "last_week", true, nil, nil},                           // overview_1m, a gap before the window
+		{"7d", []string{"moment", "channel"}, "previous", true, nil, nil},                  // overview_1h
+		{"7d", []string{"touchpoint"}, "last_week", false, []string{"eu"}, nil},            // detail_1h, last week adjoins
+		{"30d", nil, "last_week", true, nil, nil},                                          // overview_1h, last week overlaps
+		{"30d", []string{"touchpoint"}, "last_week", true, []string{"eu"}, nil},            // detail_1h, overlaps
+		{"30d", []string{"region"}, "previous", false, nil, []string{"checkout"}},          // touchpoint_1h, a touchpoint's regions
+		{"7d", []string{"agent_team"}, "last_week", true, []string{"eu"}, []string{"x'y"}}, // touchpoint_1h, its teams
 	}
 	for _, c := range cases {
 		v := map[string][]string{"window": {c.window}, "by": {strings.Join(c.by, ",")}}
@@ -56,6 +60,9 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 		}
 		if c.region != nil {
 			v["region"] = c.region
+		}
+		if c.touchpoint != nil {
+			v["touchpoint"] = c.touchpoint
 		}
 		q, err := rollup.ParseQuery(v)
 		if err != nil {
