@@ -19,10 +19,16 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 	now := time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC) // the time of compat insert A's events
 	var queries []string
 	add := func(sql string, args []any) {
-		for _, a := range args { // bind the filter sets as the driver does: a quoted tuple
+		quote := func(x any) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x.(string)) + "'" }
+		for _, a := range args { // bind as the driver does: a filter set as a quoted tuple, a key as a quoted string
+			set, ok := a.(clickhouse.GroupSet)
+			if !ok {
+				sql = strings.Replace(sql, "?", quote(a), 1)
+				continue
+			}
 			var vals []string
-			for _, x := range a.(clickhouse.GroupSet).Value {
-				vals = append(vals, "'"+strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x.(string))+"'")
+			for _, x := range set.Value {
+				vals = append(vals, quote(x))
 			}
 			sql = strings.Replace(sql, "?", "("+strings.Join(vals, ", ")+")", 1)
 		}
@@ -71,6 +77,16 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 		p := q.Plan(now)
 		add(store.RollupSQL(q, p))
 		add(store.RollupOrderedSQL(q, p))
+		if len(q.By) > 0 { // a page of RollupEach: keys from a bound to another
+			from, to := make([]any, len(q.By)), make([]any, len(q.By))
+			for i, d := range q.By {
+				from[i], to[i] = map[string]string{"moment": "fmot", "channel": "app"}[d], "zzz"
+				if d == "moment" || d == "channel" {
+					to[i] = map[string]string{"moment": "service", "channel": "email"}[d]
+				}
+			}
+			add(store.RollupPageSQL(q, p, from, to))
+		}
 		add(store.RecoverySQL(q, p, now))
 		add(store.LatestNegativesSQL(q, p, 20))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/rollup"
+	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
 )
 
@@ -67,6 +68,42 @@ func TestRollupComparisons(t *testing.T) {
 					t.Fatal(err)
 				}
 				each = append(each, *g)
+			}
+			// In pages of a few keys each, the same groups in the same order.
+			restore := store.SetPageGroups(7)
+			var paged []rollup.Group
+			for g, err := range db.RollupEach(ctx, q, p) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				paged = append(paged, *g)
+			}
+			restore()
+			// The groups of one key come together, keys in the answer's order, the groups of a
+			// key in no particular order of period and bucket: compare them in that order.
+			first := map[rollup.RowKey]int{}
+			for i, g := range each {
+				if _, ok := first[g.Key()]; !ok {
+					first[g.Key()] = i
+				}
+			}
+			canonical := func(gs []rollup.Group) {
+				slices.SortStableFunc(gs, func(a, b rollup.Group) int {
+					if c := first[a.Key()] - first[b.Key()]; c != 0 {
+						return c
+					}
+					if a.Previous != b.Previous {
+						return map[bool]int{true: 1, false: -1}[a.Previous]
+					}
+					return a.Bucket.Compare(b.Bucket)
+				})
+			}
+			canonical(paged)
+			canonical(each)
+			if !slices.EqualFunc(paged, each, func(a, b rollup.Group) bool {
+				return a.Key() == b.Key() && a.Previous == b.Previous && a.Bucket.Equal(b.Bucket) && a.Counts == b.Counts
+			}) {
+				t.Errorf("RollupEach in pages of 7 groups yielded %d groups, unlike the %d of one page", len(paged), len(each))
 			}
 			if len(each) != len(groups) {
 				t.Fatalf("RollupEach yielded %d groups, Rollup %d", len(each), len(groups))
