@@ -28,7 +28,9 @@ const waitHistogram = `tupleElement(sumMapMerge(wait_hist), 1), tupleElement(sum
 
 // RollupSQL is the query behind Rollup and the values bound to it. Filter values are bound,
 // never spliced into the text; table names and times come from the Plan.
-func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) { return rollupSQL(q, p, false, keyRange{}) }
+func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) {
+	return rollupSQL(q, p, false, keyRange{})
+}
 
 // keyRange bounds the grouping keys of a page of RollupEach: from <= keys < to, as tuples of
 // the values of q.By; a nil bound is open.
