@@ -21,6 +21,13 @@ func RollupPageSQL(q rollup.Query, p rollup.Plan, from, to []any) (string, []any
 	return rollupSQL(q, p, true, keyRange{from, to})
 }
 
+// SetMaxGroups makes Rollup read at most n groups until restore is called.
+func SetMaxGroups(n int) (restore func()) {
+	was := maxGroups
+	maxGroups = n
+	return func() { maxGroups = was }
+}
+
 // SetPageGroups makes the pages of RollupEach hold about n groups until restore is called.
 func SetPageGroups(n int) (restore func()) {
 	was := pageGroups

@@ -109,12 +109,32 @@ func (r keyRange) conditions(by []string, where []string, args []any) ([]string,
 	return where, args
 }
 
-// Rollup runs a metrics query against the rollup table of its plan.
+// maxGroups is the most groups Rollup reads for one query: each is 1.6 KB in Go (its wait
+// histogram) before the answer is built, and a grouping by touchpoint, region and team can have
+// as many groups as the data has combinations. A larger answer streams through RollupEach (the
+// CSV export) instead.
+var maxGroups = 100_000
+
+// TooManyGroupsError is Rollup's answer to a query of more than its limit of groups.
+type TooManyGroupsError struct{ Limit int }
+
+func (e *TooManyGroupsError) Error() string {
+	return fmt.Sprintf("the answer has more than %d groups", e.Limit)
+}
+
+// GroupLimit is the limit the query went over, for the HTTP edge (which does not import store).
+func (e *TooManyGroupsError) GroupLimit() int { return e.Limit }
+
+// Rollup runs a metrics query against the rollup table of its plan. It reads at most
+// maxGroups groups: a query of more gets a *TooManyGroupsError.
 func (s *Store) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error) {
 	var out []rollup.Group
 	for g, err := range s.rollupGroups(ctx, q, p, false, keyRange{}) {
 		if err != nil {
 			return nil, err
+		}
+		if len(out) == maxGroups {
+			return nil, &TooManyGroupsError{maxGroups}
 		}
 		out = append(out, *g)
 	}
@@ -231,6 +251,10 @@ func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan,
 			return
 		}
 		sql, args := rollupSQL(q, p, ordered, r)
+		if !ordered {
+			// Rollup stops at maxGroups: one more tells it the answer is larger.
+			sql += "\nLIMIT " + strconv.Itoa(maxGroups+1)
+		}
 		rows, err := conn.Query(ctx, sql, args...)
 		if err != nil {
 			fail(fmt.Errorf("query %s: %w", p.Table, err))

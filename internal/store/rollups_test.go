@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -161,4 +162,31 @@ func parse(t *testing.T, query string) rollup.Query {
 		t.Fatal(err)
 	}
 	return q
+}
+
+// TestRollupReadsAtMostMaxGroups: a query of more groups than Rollup reads at once gets an error
+// saying so (the HTTP edge answers it 400, naming by), not an answer cut short.
+func TestRollupReadsAtMostMaxGroups(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 10, 10, 17, 42, 0, time.UTC)
+	var evs []event.Event
+	for i := range 6 {
+		evs = append(evs, event.Event{EventID: fmt.Sprintf("m%d", i), OccurredAt: now.Add(-time.Duration(i) * time.Minute),
+			Moment: "service", Channel: "voice", Touchpoint: fmt.Sprintf("tp%d", i)})
+	}
+	if err := db.InsertEvents(ctx, evs, now); err != nil {
+		t.Fatal(err)
+	}
+	q := parse(t, "window=1h&by=touchpoint")
+	defer store.SetMaxGroups(6)()
+	if groups, err := db.Rollup(ctx, q, q.Plan(now)); err != nil || len(groups) != 6 {
+		t.Fatalf("6 groups with a limit of 6: %d groups, %v", len(groups), err)
+	}
+	store.SetMaxGroups(5)
+	groups, err := db.Rollup(ctx, q, q.Plan(now))
+	var many *store.TooManyGroupsError
+	if !errors.As(err, &many) || many.GroupLimit() != 5 || groups != nil {
+		t.Fatalf("6 groups with a limit of 5: %d groups, %v; want a TooManyGroupsError of 5", len(groups), err)
+	}
 }
