@@ -279,7 +279,9 @@ $('members').addEventListener('click', (e) => {
 // They come from the metrics API (GET /v1/metrics?by=region, by=agent_team with the drill
 // path's filters), not from the live feed: only a drill-down with a touchpoint chosen needs
 // them, and the feed's tick would otherwise run two more queries for every drill-down screen.
-// Read when the path changes, then again with the feed's messages at most every BELOW_REFRESH.
+// Read when the path changes, then again with the feed's messages every BELOW_REFRESH, and as
+// soon as their window has moved on (its end is past: the next minute or hour), so that their
+// window is the one the live tables above show.
 const BELOW = [['region', 'regions'], ['agent_team', 'teams']];
 const BELOW_REFRESH = 15000;
 const belowTables = Object.fromEntries(BELOW.map(([dim, id]) => [dim, new SortedTable($(id), (rows) => {
@@ -293,6 +295,7 @@ const belowTables = Object.fromEntries(BELOW.map(([dim, id]) => [dim, new Sorted
 })]));
 let belowKey = '';
 let belowAt = 0;
+let belowTo = 0; // the end of the window of the last answer (ms)
 let belowAsked = 0; // the number of the latest reading: an older answer is dropped
 
 async function refreshBelow(pathChanged) {
@@ -304,7 +307,10 @@ async function refreshBelow(pathChanged) {
     return;
   }
   const key = JSON.stringify([sub.window, sub.filters]);
-  if (!pathChanged && key === belowKey && Date.now() - belowAt < BELOW_REFRESH) return;
+  // At most every 2 s whatever the window says (a client clock ahead of the server's would
+  // otherwise see every window as past).
+  const since = Date.now() - belowAt;
+  if (!pathChanged && key === belowKey && (since < 2000 || since < BELOW_REFRESH && Date.now() < belowTo)) return;
   if (key !== belowKey) {
     for (const [, id] of BELOW) emptyBody($(id).tBodies[0], 2 + TABLE_FIGURES.length, 'waiting for data…');
   }
@@ -317,9 +323,13 @@ async function refreshBelow(pathChanged) {
       const r = await fetch(metricsQuery(sub, [dim], 'json'), {headers: authHeaders(), credentials: 'same-origin', cache: 'no-store'});
       const res = await r.json();
       if (!r.ok) throw new Error(`HTTP ${r.status}: ${res.error || ''}`);
-      if (asked === belowAsked) belowTables[dim].show(res.rows.map((x) => Object.assign({name: x[dim] || ''}, x)));
+      if (asked !== belowAsked) return;
+      belowTo = Date.parse(res.to);
+      belowTables[dim].show(res.rows.map((x) => Object.assign({name: x[dim] || ''}, x)));
     } catch (e) {
-      if (asked === belowAsked) emptyBody($(id).tBodies[0], 2 + TABLE_FIGURES.length, 'could not read: ' + e.message);
+      if (asked !== belowAsked) return;
+      belowTo = Infinity; // tried again after BELOW_REFRESH
+      emptyBody($(id).tBodies[0], 2 + TABLE_FIGURES.length, 'could not read: ' + e.message);
     }
   }));
 }
