@@ -2,10 +2,10 @@
 -- (GET /v1/metrics?by=region or by=agent_team with a touchpoint filter) over 24h, 7d and 30d.
 --
 -- detail_1h holds the same sums but is sorted by time first and keyed also by product and
--- segment: a month of one touchpoint read every row of the month (1,048,842 rows, 301 ms p50),
--- where this table, sorted by touchpoint first and without product and segment, reads that
--- touchpoint's granules only (5,120 rows, 91 ms p50 with its wait histograms; 27 ms by team):
--- docs/benchmarks.md, "Drill-down below a touchpoint". Queries filtered by touchpoint and
+-- segment: a month of one touchpoint read every row of the month (1.05M rows, 200–400 ms on a
+-- shared machine), where this table, sorted by touchpoint first and without product and
+-- segment, reads that touchpoint's granules only (38k rows as inserted, 5k once merged,
+-- 25–72 ms): docs/benchmarks.md, "Drill-down below a touchpoint". Queries filtered by touchpoint and
 -- otherwise by moment, channel, region or agent_team only read it; any other filter reads
 -- detail_1h.
 --
