@@ -9,7 +9,10 @@
 //	                                                         compare=last_week), overview_1m for
 //	                                                         1h, overview_30m for 24h,
 //	                                                         overview_1h for 7d and 30d
-//	any other filter, or grouped by touchpoint:              detail_1m up to 1h, else detail_1h
+//	filtered by touchpoint, and otherwise by moment, channel, detail_1m up to 1h, else
+//	region or agent_team only:                              touchpoint_1h
+//	any other filter, or grouped by touchpoint, region or    detail_1m up to 1h, else detail_1h
+//	agent_team:
 //
 // The window is exact and reported: it ends at the end of the current step of the chosen
 // table (so the step that is filling now is included) and starts one window length earlier.
@@ -40,8 +43,9 @@ var Windows = []struct {
 // the week in UTC.
 const Week = 7 * 24 * time.Hour
 
-// Dimensions a query can group by, in the order they appear in a row.
-var Dimensions = []string{"moment", "channel", "touchpoint"}
+// Dimensions a query can group by, in the order they appear in a row. region and agent_team are
+// the level below a touchpoint in the drill-down: its regions, or its teams, compared.
+var Dimensions = []string{"moment", "channel", "touchpoint", "region", "agent_team"}
 
 // Filters narrow a query; each field holds the accepted values (OR), fields combine with AND.
 type Filters struct {
@@ -277,11 +281,11 @@ func filterValueProblem(s string) string {
 }
 
 // Detailed reports whether the query needs the detail tables: a filter beyond moment and
-// channel, or a grouping by touchpoint.
+// channel, or a grouping by touchpoint, region or agent_team.
 func (q Query) Detailed() bool {
 	f := q.Filters
 	return len(f.Touchpoint)+len(f.Region)+len(f.Product)+len(f.Segment)+len(f.AgentTeam) > 0 ||
-		slices.Contains(q.By, "touchpoint")
+		slices.ContainsFunc(q.By, func(d string) bool { return d != "moment" && d != "channel" })
 }
 
 // Plan is where and over which exact interval a query reads.
@@ -340,9 +344,19 @@ func (q Query) table() (string, time.Duration) {
 		return "overview_1h", time.Hour
 	case q.Window <= time.Hour:
 		return "detail_1m", time.Minute
+	case q.ofTouchpoints():
+		return "touchpoint_1h", time.Hour
 	default:
 		return "detail_1h", time.Hour
 	}
+}
+
+// ofTouchpoints reports whether the query is about chosen touchpoints and needs none of the
+// dimensions touchpoint_1h leaves out (product, segment): that table, sorted by touchpoint
+// first, reads only their rows, where detail_1h reads every row of the window.
+func (q Query) ofTouchpoints() bool {
+	f := q.Filters
+	return len(f.Touchpoint) > 0 && len(f.Product)+len(f.Segment) == 0
 }
 
 // TrendStep is the bucket length of a trend line for a window: about 30 to 60 points.

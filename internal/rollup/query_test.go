@@ -94,7 +94,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{"window=2h", "window", "1m, 5m, 15m, 1h, 24h, 7d, 30d"},
 		{"window=1w", "window", `"1w"`},
 		{"window=5M", "window", `"5M"`},
-		{"by=region", "by", "moment, channel, touchpoint"},
+		{"by=product", "by", "moment, channel, touchpoint, region, agent_team"},
 		{"by=moment,hour", "by", `"hour"`},
 		{"compare=next", "compare", "compare=previous"},
 		{"compare=yesterday", "compare", "compare=previous (the window just before), compare=last_week (the same window a week earlier)"},
@@ -217,6 +217,18 @@ func TestPlan(t *testing.T) {
 			From: at(10, 11, 0, 0).AddDate(0, 0, -30), To: at(10, 11, 0, 0), PrevFrom: at(10, 11, 0, 0).AddDate(0, 0, -60)}},
 		{"window=30d&region=north", now, rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
 			From: at(10, 11, 0, 0).AddDate(0, 0, -30), To: at(10, 11, 0, 0), PrevFrom: at(10, 11, 0, 0).AddDate(0, 0, -60)}},
+		// A touchpoint's regions and teams: the table sorted by touchpoint, unless a filter needs
+		// product or segment; up to an hour, the minute detail.
+		{"window=30d&by=region&moment=service&channel=voice&touchpoint=billing_call", now, rollup.Plan{Table: "touchpoint_1h", Resolution: time.Hour,
+			From: at(10, 11, 0, 0).AddDate(0, 0, -30), To: at(10, 11, 0, 0), PrevFrom: at(10, 11, 0, 0).AddDate(0, 0, -60)}},
+		{"window=24h&by=agent_team&touchpoint=checkout&region=north", now, rollup.Plan{Table: "touchpoint_1h", Resolution: time.Hour,
+			From: at(9, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(8, 11, 0, 0)}},
+		{"window=7d&by=region&touchpoint=checkout&segment=consumer", now, rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
+			From: at(3, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(3, 11, 0, 0).AddDate(0, 0, -7)}},
+		{"window=1h&by=region&touchpoint=checkout", now, rollup.Plan{Table: "detail_1m", Resolution: time.Minute,
+			From: at(10, 9, 18, 0), To: at(10, 10, 18, 0), PrevFrom: at(10, 8, 18, 0)}},
+		{"window=7d&by=region", now, rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
+			From: at(3, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(3, 11, 0, 0).AddDate(0, 0, -7)}},
 		// The clock's time zone does not matter: steps are UTC (India is 5:30 ahead).
 		{"window=24h&region=north", now.In(time.FixedZone("IST", 5*3600+1800)), rollup.Plan{Table: "detail_1h", Resolution: time.Hour,
 			From: at(9, 11, 0, 0), To: at(10, 11, 0, 0), PrevFrom: at(8, 11, 0, 0)}},

@@ -49,9 +49,9 @@ func (c *Counts) Add(o *Counts) {
 // Group is one row the store returns for a query: the keys it is grouped by, whether it
 // belongs to the previous period, its trend bucket (zero without a Step) and its sums.
 type Group struct {
-	Moment, Channel, Touchpoint string
-	Previous                    bool
-	Bucket                      time.Time
+	Moment, Channel, Touchpoint, Region, AgentTeam string
+	Previous                                       bool
+	Bucket                                         time.Time
 	// Newest is the latest time step of the group with events (its rollup t).
 	Newest time.Time
 	Counts
@@ -102,6 +102,8 @@ type Row struct {
 	Moment     string `json:"moment,omitempty"`
 	Channel    string `json:"channel,omitempty"`
 	Touchpoint string `json:"touchpoint,omitempty"`
+	Region     string `json:"region,omitempty"`
+	AgentTeam  string `json:"agent_team,omitempty"`
 	Metrics
 	Previous *Metrics `json:"previous,omitempty"`
 	Delta    *Deltas  `json:"delta,omitempty"`
@@ -117,17 +119,17 @@ type Row struct {
 // without one) and pending (window still open). Negative moments without a journey_id cannot
 // be recovered and are not counted.
 type RecoveryGroup struct {
-	Moment, Channel, Touchpoint string
-	Recovered, Lost, Pending    uint64
+	Moment, Channel, Touchpoint, Region, AgentTeam string
+	Recovered, Lost, Pending                       uint64
 }
 
 // AttachRecovery adds the recovery rate to the rows and the total of res.
 func AttachRecovery(res *Result, groups []RecoveryGroup, r metric.Rules) {
 	var total RecoveryGroup
-	byKey := map[rowKey]RecoveryGroup{}
+	byKey := map[RowKey]RecoveryGroup{}
 	for _, g := range groups {
 		total.Recovered, total.Lost, total.Pending = total.Recovered+g.Recovered, total.Lost+g.Lost, total.Pending+g.Pending
-		byKey[rowKey{g.Moment, g.Channel, g.Touchpoint}] = g
+		byKey[KeyOf(g.Moment, g.Channel, g.Touchpoint, g.Region, g.AgentTeam)] = g
 	}
 	rate := func(g RecoveryGroup) *metric.Recovery {
 		rec := r.Recovery(int64(g.Recovered+g.Lost), int64(g.Recovered), int64(g.Pending))
@@ -136,7 +138,7 @@ func AttachRecovery(res *Result, groups []RecoveryGroup, r metric.Rules) {
 	res.Total.Recovery = rate(total)
 	for i := range res.Rows {
 		row := &res.Rows[i]
-		row.Recovery = rate(byKey[rowKey{row.Moment, row.Channel, row.Touchpoint}])
+		row.Recovery = rate(byKey[row.Key()])
 	}
 }
 
@@ -185,7 +187,37 @@ func deltasOf(cur, prev *Metrics) *Deltas {
 	}
 }
 
-type rowKey struct{ moment, channel, touchpoint string }
+// RowKey is what tells the rows of an answer apart: the values of its dimensions ("" for a
+// dimension it is not grouped by).
+type RowKey struct{ moment, channel, touchpoint, region, agentTeam string }
+
+// KeyOf is the key of a row with these values of the dimensions.
+func KeyOf(moment, channel, touchpoint, region, agentTeam string) RowKey {
+	return RowKey{moment, channel, touchpoint, region, agentTeam}
+}
+
+// Key is the key of the row g belongs to.
+func (g *Group) Key() RowKey { return KeyOf(g.Moment, g.Channel, g.Touchpoint, g.Region, g.AgentTeam) }
+
+// Key is the key of row r.
+func (r *Row) Key() RowKey { return KeyOf(r.Moment, r.Channel, r.Touchpoint, r.Region, r.AgentTeam) }
+
+// Dimension is the value of dimension d (one of Dimensions) of row r.
+func (r *Row) Dimension(d string) string {
+	switch d {
+	case "moment":
+		return r.Moment
+	case "channel":
+		return r.Channel
+	case "touchpoint":
+		return r.Touchpoint
+	case "region":
+		return r.Region
+	case "agent_team":
+		return r.AgentTeam
+	}
+	panic("rollup: unknown dimension " + d)
+}
 
 type acc struct {
 	cur, prev Counts
@@ -210,7 +242,7 @@ func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
 		from, to := p.PrevFrom, p.ComparedTo()
 		res.Compare, res.PreviousFrom, res.PreviousTo = q.Comparison(), &from, &to
 	}
-	rows := map[rowKey]*acc{}
+	rows := map[RowKey]*acc{}
 	total := &acc{}
 	var newest time.Time
 	for i := range groups {
@@ -218,7 +250,7 @@ func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
 		if !g.Previous && g.Newest.After(newest) {
 			newest = g.Newest
 		}
-		k := rowKey{g.Moment, g.Channel, g.Touchpoint}
+		k := g.Key()
 		a := rows[k]
 		if a == nil {
 			a = &acc{}
@@ -244,8 +276,9 @@ func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
 			}
 		}
 	}
-	makeRow := func(k rowKey, a *acc) Row {
-		row := Row{Moment: k.moment, Channel: k.channel, Touchpoint: k.touchpoint, Metrics: MetricsOf(&a.cur, q.Window, r)}
+	makeRow := func(k RowKey, a *acc) Row {
+		row := Row{Moment: k.moment, Channel: k.channel, Touchpoint: k.touchpoint, Region: k.region, AgentTeam: k.agentTeam,
+			Metrics: MetricsOf(&a.cur, q.Window, r)}
 		if q.Compare {
 			prev := MetricsOf(&a.prev, q.Window, r)
 			row.Previous, row.Delta = &prev, deltasOf(&row.Metrics, &prev)
@@ -256,7 +289,7 @@ func Build(q Query, p Plan, groups []Group, r metric.Rules) Result {
 		}
 		return row
 	}
-	res.Total = makeRow(rowKey{}, total)
+	res.Total = makeRow(RowKey{}, total)
 	for k, a := range rows {
 		if len(q.By) == 0 || a.cur.Events == 0 && a.prev.Events == 0 {
 			continue
@@ -334,7 +367,8 @@ func series(buckets map[time.Time]*Counts, p Plan, step time.Duration, newest ti
 	return pts
 }
 
-// lessRow orders rows by moment and channel in journey and vocabulary order, then touchpoint.
+// lessRow orders rows by moment and channel in journey and vocabulary order, then touchpoint,
+// region and agent team.
 func lessRow(a, b Row) bool {
 	if a.Moment != b.Moment {
 		return rank(momentOrder, a.Moment) < rank(momentOrder, b.Moment)
@@ -342,5 +376,11 @@ func lessRow(a, b Row) bool {
 	if a.Channel != b.Channel {
 		return rank(channelOrder, a.Channel) < rank(channelOrder, b.Channel)
 	}
-	return a.Touchpoint < b.Touchpoint
+	if a.Touchpoint != b.Touchpoint {
+		return a.Touchpoint < b.Touchpoint
+	}
+	if a.Region != b.Region {
+		return a.Region < b.Region
+	}
+	return a.AgentTeam < b.AgentTeam
 }

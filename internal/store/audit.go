@@ -55,6 +55,7 @@ var Rollups = []Rollup{
 	{Table: "overview_1h", Bucket: time.Hour, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "detail_1m", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "detail_1h", Bucket: time.Hour, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
+	{Table: "touchpoint_1h", Bucket: time.Hour, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 }
 
 // Keep is how long the table keeps data, given the raw table's retention.

@@ -19,10 +19,16 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 	now := time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC) // the time of compat insert A's events
 	var queries []string
 	add := func(sql string, args []any) {
-		for _, a := range args { // bind the filter sets as the driver does: a quoted tuple
+		quote := func(x any) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x.(string)) + "'" }
+		for _, a := range args { // bind as the driver does: a filter set as a quoted tuple, a key as a quoted string
+			set, ok := a.(clickhouse.GroupSet)
+			if !ok {
+				sql = strings.Replace(sql, "?", quote(a), 1)
+				continue
+			}
 			var vals []string
-			for _, x := range a.(clickhouse.GroupSet).Value {
-				vals = append(vals, "'"+strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(x.(string))+"'")
+			for _, x := range set.Value {
+				vals = append(vals, quote(x))
 			}
 			sql = strings.Replace(sql, "?", "("+strings.Join(vals, ", ")+")", 1)
 		}
@@ -34,17 +40,21 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 		compare string
 		series  bool
 		region  []string
+		// touchpoint filters the query: with it, 24h and longer windows read touchpoint_1h.
+		touchpoint []string
 	}{
-		{"5m", nil, "previous", false, nil},                                   // overview_1s, KPIs
-		{"15m", []string{"moment", "channel"}, "previous", false, nil},        // overview_1s, grid
-		{"1h", []string{"moment"}, "", true, nil},                             // overview_1m, trend
-		{"1h", []string{"touchpoint"}, "", false, nil},                        // detail_1m
-		{"24h", []string{"channel"}, "previous", true, []string{"eu", "x'y"}}, // detail_1h, filtered
-		{"15m", []string{"moment"}, "last_week", true, nil},                   // overview_1m, a gap before the window
-		{"7d", []string{"moment", "channel"}, "previous", true, nil},          // overview_1h
-		{"7d", []string{"touchpoint"}, "last_week", false, []string{"eu"}},    // detail_1h, last week adjoins
-		{"30d", nil, "last_week", true, nil},                                  // overview_1h, last week overlaps
-		{"30d", []string{"touchpoint"}, "last_week", true, []string{"eu"}},    // detail_1h, overlaps
+		{"5m", nil, "previous", false, nil, nil},                                           // overview_1s, KPIs
+		{"15m", []string{"moment", "channel"}, "previous", false, nil, nil},                // overview_1s, grid
+		{"1h", []string{"moment"}, "", true, nil, nil},                                     // overview_1m, trend
+		{"1h", []string{"touchpoint"}, "", false, nil, nil},                                // detail_1m
+		{"24h", []string{"channel"}, "previous", true, []string{"eu", "x'y"}, nil},         // detail_1h, filtered
+		{"15m", []string{"moment"}, "last_week", true, nil, nil},                           // overview_1m, a gap before the window
+		{"7d", []string{"moment", "channel"}, "previous", true, nil, nil},                  // overview_1h
+		{"7d", []string{"touchpoint"}, "last_week", false, []string{"eu"}, nil},            // detail_1h, last week adjoins
+		{"30d", nil, "last_week", true, nil, nil},                                          // overview_1h, last week overlaps
+		{"30d", []string{"touchpoint"}, "last_week", true, []string{"eu"}, nil},            // detail_1h, overlaps
+		{"30d", []string{"region"}, "previous", false, nil, []string{"checkout"}},          // touchpoint_1h, a touchpoint's regions
+		{"7d", []string{"agent_team"}, "last_week", true, []string{"eu"}, []string{"x'y"}}, // touchpoint_1h, its teams
 	}
 	for _, c := range cases {
 		v := map[string][]string{"window": {c.window}, "by": {strings.Join(c.by, ",")}}
@@ -57,6 +67,9 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 		if c.region != nil {
 			v["region"] = c.region
 		}
+		if c.touchpoint != nil {
+			v["touchpoint"] = c.touchpoint
+		}
 		q, err := rollup.ParseQuery(v)
 		if err != nil {
 			t.Fatal(err)
@@ -64,6 +77,16 @@ func TestAPIQueriesOnModernClickHouse(t *testing.T) {
 		p := q.Plan(now)
 		add(store.RollupSQL(q, p))
 		add(store.RollupOrderedSQL(q, p))
+		if len(q.By) > 0 { // a page of RollupEach: keys from a bound to another
+			from, to := make([]any, len(q.By)), make([]any, len(q.By))
+			for i, d := range q.By {
+				from[i], to[i] = map[string]string{"moment": "fmot", "channel": "app"}[d], "zzz"
+				if d == "moment" || d == "channel" {
+					to[i] = map[string]string{"moment": "service", "channel": "email"}[d]
+				}
+			}
+			add(store.RollupPageSQL(q, p, from, to))
+		}
 		add(store.RecoverySQL(q, p, now))
 		add(store.LatestNegativesSQL(q, p, 20))
 	}

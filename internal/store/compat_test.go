@@ -357,6 +357,7 @@ var compatRollups = []struct{ table, time, keys string }{
 	{"overview_1h", "intDiv(toUInt32(occurred_at), 3600)", "moment, channel"},
 	{"overview_10s", "intDiv(toUInt32(occurred_at), 10)", "moment, channel"},
 	{"overview_30m", "intDiv(toUInt32(occurred_at), 1800)", "moment, channel"},
+	{"touchpoint_1h", "intDiv(toUInt32(occurred_at), 3600)", "moment, channel, touchpoint, region, agent_team"},
 }
 
 // rollupTotalsQuery reads a rollup the way the dashboards do (-Merge per key), then adds up

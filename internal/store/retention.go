@@ -41,6 +41,7 @@ var retained = []struct {
 	{"overview_30m", func(time.Duration) time.Duration { return Overview30mRetention }, true},
 	{"detail_1m", func(time.Duration) time.Duration { return Detail1mRetention }, false},
 	{"detail_1h", func(time.Duration) time.Duration { return Detail1hRetention }, true},
+	{"touchpoint_1h", func(time.Duration) time.Duration { return Detail1hRetention }, true},
 	{"overview_1h", func(time.Duration) time.Duration { return Overview1hRetention }, true},
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // rollupTables are the only tables Rollup reads; a Plan naming another is a bug.
-var rollupTables = map[string]bool{"overview_1s": true, "overview_10s": true, "overview_1m": true, "overview_30m": true, "overview_1h": true, "detail_1m": true, "detail_1h": true}
+var rollupTables = map[string]bool{"overview_1s": true, "overview_10s": true, "overview_1m": true, "overview_30m": true, "overview_1h": true, "detail_1m": true, "detail_1h": true, "touchpoint_1h": true}
 
 // measures are the sums of every rollup table, in the order of rollup.Counts.
 const measures = `max(t), sumMerge(events), sumMerge(csat_n), sumMerge(csat_top2), sumMerge(nps_n),
@@ -28,15 +28,22 @@ const waitHistogram = `tupleElement(sumMapMerge(wait_hist), 1), tupleElement(sum
 
 // RollupSQL is the query behind Rollup and the values bound to it. Filter values are bound,
 // never spliced into the text; table names and times come from the Plan.
-func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) { return rollupSQL(q, p, false) }
+func RollupSQL(q rollup.Query, p rollup.Plan) (string, []any) {
+	return rollupSQL(q, p, false, keyRange{})
+}
 
-// rollupSQL is RollupSQL, with ordered: its groups sorted by the grouping keys (RollupEach).
+// keyRange bounds the grouping keys of a page of RollupEach: from <= keys < to, as tuples of
+// the values of q.By; a nil bound is open.
+type keyRange struct{ from, to []any }
+
+// rollupSQL is RollupSQL, with ordered: its groups sorted by the grouping keys (RollupEach),
+// and only those of keys in r.
 //
 // With a comparison the query reads both periods at once and tells them apart by previous:
 // the window just before is one range of t; last week's window for a window under 7d is a
 // second range, before a gap; for a 30d window it overlaps the current one, whose rows of the
 // overlap then count in both periods (arrayJoin makes them two).
-func rollupSQL(q rollup.Query, p rollup.Plan, ordered bool) (string, []any) {
+func rollupSQL(q rollup.Query, p rollup.Plan, ordered bool, r keyRange) (string, []any) {
 	if !rollupTables[p.Table] {
 		panic("rollup: unknown table " + p.Table)
 	}
@@ -74,6 +81,7 @@ func rollupSQL(q rollup.Query, p rollup.Plan, ordered bool) (string, []any) {
 		sel = append(sel, waitHistogram)
 	}
 	where, args := filterConditions(where, q.Filters)
+	where, args = r.conditions(q.By, where, args)
 	sql := "SELECT " + strings.Join(sel, ", ") + "\nFROM " + p.Table + "\nWHERE " + strings.Join(where, " AND ")
 	if len(group) > 0 {
 		sql += "\nGROUP BY " + strings.Join(group, ", ")
@@ -86,12 +94,47 @@ func rollupSQL(q rollup.Query, p rollup.Plan, ordered bool) (string, []any) {
 	return sql, args
 }
 
-// Rollup runs a metrics query against the rollup table of its plan.
+// conditions adds the bounds of r on the keys by to where, their values bound as arguments.
+// Tuples compare as the ORDER BY of the keys sorts (Enum8 by number, a string bound to it
+// taken as the enum's value).
+func (r keyRange) conditions(by []string, where []string, args []any) ([]string, []any) {
+	keys := "(" + strings.Join(by, ", ") + ")"
+	marks := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(by)), ", ") + ")"
+	if r.from != nil {
+		where, args = append(where, keys+" >= "+marks), append(args, r.from...)
+	}
+	if r.to != nil {
+		where, args = append(where, keys+" < "+marks), append(args, r.to...)
+	}
+	return where, args
+}
+
+// maxGroups is the most groups Rollup reads for one query: each is 1.6 KB in Go (its wait
+// histogram) before the answer is built, and a grouping by touchpoint, region and team can have
+// as many groups as the data has combinations. A larger answer streams through RollupEach (the
+// CSV export) instead.
+var maxGroups = 100_000
+
+// TooManyGroupsError is Rollup's answer to a query of more than its limit of groups.
+type TooManyGroupsError struct{ Limit int }
+
+func (e *TooManyGroupsError) Error() string {
+	return fmt.Sprintf("the answer has more than %d groups", e.Limit)
+}
+
+// GroupLimit is the limit the query went over, for the HTTP edge (which does not import store).
+func (e *TooManyGroupsError) GroupLimit() int { return e.Limit }
+
+// Rollup runs a metrics query against the rollup table of its plan. It reads at most
+// maxGroups groups: a query of more gets a *TooManyGroupsError.
 func (s *Store) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]rollup.Group, error) {
 	var out []rollup.Group
-	for g, err := range s.rollupGroups(ctx, q, p, false) {
+	for g, err := range s.rollupGroups(ctx, q, p, false, keyRange{}) {
 		if err != nil {
 			return nil, err
+		}
+		if len(out) == maxGroups {
+			return nil, &TooManyGroupsError{maxGroups}
 		}
 		out = append(out, *g)
 	}
@@ -104,11 +147,99 @@ func (s *Store) Rollup(ctx context.Context, q rollup.Query, p rollup.Plan) ([]ro
 // and written row by row. The group yielded is reused for the next one. An error ends the
 // sequence. Breaking out of it still reads the rest of the answer from ClickHouse (the driver
 // drains it): cancel ctx first to stop the query.
+//
+// ClickHouse 18.16 sends the sorted groups of a query as one block, which the driver holds
+// whole (max_block_size does not split a sort's output there): an answer of more than
+// PageGroups groups is read in pages of consecutive keys, one query each, in key order, so that
+// no more than about pageGroups groups are held at once. The pages' bounds come from a first
+// query of the keys alone; each page reads the window again, and the pages, asked one after
+// the other, see the events stored by then.
 func (s *Store) RollupEach(ctx context.Context, q rollup.Query, p rollup.Plan) iter.Seq2[*rollup.Group, error] {
-	return s.rollupGroups(ctx, q, p, true)
+	return func(yield func(*rollup.Group, error) bool) {
+		bounds, err := s.pageBounds(ctx, q, p)
+		if err != nil {
+			markUnavailable(&err)
+			yield(nil, err)
+			return
+		}
+		for i := 0; i <= len(bounds); i++ {
+			var r keyRange
+			if i > 0 {
+				r.from = bounds[i-1]
+			}
+			if i < len(bounds) {
+				r.to = bounds[i]
+			}
+			for g, err := range s.rollupGroups(ctx, q, p, true, r) {
+				if !yield(g, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
 }
 
-func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan, ordered bool) iter.Seq2[*rollup.Group, error] {
+// pageGroups is about how many groups one page of RollupEach holds: a group is about 60 bytes
+// in the driver's block, and up to 193 wait buckets more.
+var pageGroups = 100_000
+
+// pageBounds lists the first keys of the pages of RollupEach after the first one: none when
+// the answer fits in one page. A page holds pageGroups / (groups per key) keys: a key has one
+// group per trend bucket, and one more for the comparison period.
+func (s *Store) pageBounds(ctx context.Context, q rollup.Query, p rollup.Plan) ([][]any, error) {
+	perKey := 1
+	if q.Step > 0 {
+		perKey = int((p.To.Sub(p.From)+q.Step-1)/q.Step) + 1 // +1: a window that starts inside a bucket
+	}
+	if q.Compare {
+		perKey++
+	}
+	if len(q.By) == 0 {
+		return nil, nil
+	}
+	perPage := max(1, pageGroups/perKey)
+	conn, err := s.connection()
+	if err != nil {
+		return nil, err
+	}
+	keys := strings.Join(q.By, ", ")
+	from := p.From // and the comparison period, which may have keys the window lacks
+	if q.Compare && p.PrevFrom.Before(from) {
+		from = p.PrevFrom
+	}
+	where, args := filterConditions([]string{"t >= toDateTime(" + unix(from) + ")", "t < toDateTime(" + unix(p.To) + ")"}, q.Filters)
+	rows, err := conn.Query(ctx, "SELECT "+keys+" FROM "+p.Table+" WHERE "+strings.Join(where, " AND ")+
+		" GROUP BY "+keys+" ORDER BY "+keys, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query the keys of %s: %w", p.Table, err)
+	}
+	defer rows.Close()
+	var (
+		bounds [][]any
+		n      int
+	)
+	vals := make([]string, len(q.By))
+	dest := make([]any, len(q.By))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("read the keys of %s: %w", p.Table, err)
+		}
+		if n > 0 && n%perPage == 0 {
+			b := make([]any, len(vals))
+			for i, v := range vals {
+				b[i] = v
+			}
+			bounds = append(bounds, b)
+		}
+		n++
+	}
+	return bounds, rows.Err()
+}
+
+func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan, ordered bool, r keyRange) iter.Seq2[*rollup.Group, error] {
 	return func(yield func(*rollup.Group, error) bool) {
 		fail := func(err error) {
 			markUnavailable(&err)
@@ -119,7 +250,11 @@ func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan,
 			fail(err)
 			return
 		}
-		sql, args := rollupSQL(q, p, ordered)
+		sql, args := rollupSQL(q, p, ordered, r)
+		if !ordered {
+			// Rollup stops at maxGroups: one more tells it the answer is larger.
+			sql += "\nLIMIT " + strconv.Itoa(maxGroups+1)
+		}
 		rows, err := conn.Query(ctx, sql, args...)
 		if err != nil {
 			fail(fmt.Errorf("query %s: %w", p.Table, err))
@@ -135,14 +270,7 @@ func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan,
 			dest     []any
 		)
 		for _, d := range q.By {
-			switch d {
-			case "moment":
-				dest = append(dest, &g.Moment)
-			case "channel":
-				dest = append(dest, &g.Channel)
-			case "touchpoint":
-				dest = append(dest, &g.Touchpoint)
-			}
+			dest = append(dest, dimensionOf(d, &g.Moment, &g.Channel, &g.Touchpoint, &g.Region, &g.AgentTeam))
 		}
 		if q.Compare {
 			dest = append(dest, &previous)
@@ -180,6 +308,23 @@ func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan,
 			fail(fmt.Errorf("read %s: %w", p.Table, err))
 		}
 	}
+}
+
+// dimensionOf is where a row's value of dimension d (one of rollup.Dimensions) is scanned to.
+func dimensionOf(d string, moment, channel, touchpoint, region, agentTeam *string) *string {
+	switch d {
+	case "moment":
+		return moment
+	case "channel":
+		return channel
+	case "touchpoint":
+		return touchpoint
+	case "region":
+		return region
+	case "agent_team":
+		return agentTeam
+	}
+	panic("store: unknown dimension " + d)
 }
 
 func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
@@ -240,14 +385,7 @@ func (s *Store) Recovery(ctx context.Context, q rollup.Query, p rollup.Plan, now
 		var g rollup.RecoveryGroup
 		var dest []any
 		for _, d := range q.By {
-			switch d {
-			case "moment":
-				dest = append(dest, &g.Moment)
-			case "channel":
-				dest = append(dest, &g.Channel)
-			case "touchpoint":
-				dest = append(dest, &g.Touchpoint)
-			}
+			dest = append(dest, dimensionOf(d, &g.Moment, &g.Channel, &g.Touchpoint, &g.Region, &g.AgentTeam))
 		}
 		dest = append(dest, &g.Recovered, &g.Lost, &g.Pending)
 		if err := rows.Scan(dest...); err != nil {

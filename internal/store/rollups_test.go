@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/rollup"
+	"github.com/truthboard/truthboard/internal/store"
 	"github.com/truthboard/truthboard/internal/store/storetest"
 )
 
@@ -68,6 +70,42 @@ func TestRollupComparisons(t *testing.T) {
 				}
 				each = append(each, *g)
 			}
+			// In pages of a few keys each, the same groups in the same order.
+			restore := store.SetPageGroups(7)
+			var paged []rollup.Group
+			for g, err := range db.RollupEach(ctx, q, p) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				paged = append(paged, *g)
+			}
+			restore()
+			// The groups of one key come together, keys in the answer's order, the groups of a
+			// key in no particular order of period and bucket: compare them in that order.
+			first := map[rollup.RowKey]int{}
+			for i, g := range each {
+				if _, ok := first[g.Key()]; !ok {
+					first[g.Key()] = i
+				}
+			}
+			canonical := func(gs []rollup.Group) {
+				slices.SortStableFunc(gs, func(a, b rollup.Group) int {
+					if c := first[a.Key()] - first[b.Key()]; c != 0 {
+						return c
+					}
+					if a.Previous != b.Previous {
+						return map[bool]int{true: 1, false: -1}[a.Previous]
+					}
+					return a.Bucket.Compare(b.Bucket)
+				})
+			}
+			canonical(paged)
+			canonical(each)
+			if !slices.EqualFunc(paged, each, func(a, b rollup.Group) bool {
+				return a.Key() == b.Key() && a.Previous == b.Previous && a.Bucket.Equal(b.Bucket) && a.Counts == b.Counts
+			}) {
+				t.Errorf("RollupEach in pages of 7 groups yielded %d groups, unlike the %d of one page", len(paged), len(each))
+			}
 			if len(each) != len(groups) {
 				t.Fatalf("RollupEach yielded %d groups, Rollup %d", len(each), len(groups))
 			}
@@ -124,4 +162,31 @@ func parse(t *testing.T, query string) rollup.Query {
 		t.Fatal(err)
 	}
 	return q
+}
+
+// TestRollupReadsAtMostMaxGroups: a query of more groups than Rollup reads at once gets an error
+// saying so (the HTTP edge answers it 400, naming by), not an answer cut short.
+func TestRollupReadsAtMostMaxGroups(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 10, 10, 17, 42, 0, time.UTC)
+	var evs []event.Event
+	for i := range 6 {
+		evs = append(evs, event.Event{EventID: fmt.Sprintf("m%d", i), OccurredAt: now.Add(-time.Duration(i) * time.Minute),
+			Moment: "service", Channel: "voice", Touchpoint: fmt.Sprintf("tp%d", i)})
+	}
+	if err := db.InsertEvents(ctx, evs, now); err != nil {
+		t.Fatal(err)
+	}
+	q := parse(t, "window=1h&by=touchpoint")
+	defer store.SetMaxGroups(6)()
+	if groups, err := db.Rollup(ctx, q, q.Plan(now)); err != nil || len(groups) != 6 {
+		t.Fatalf("6 groups with a limit of 6: %d groups, %v", len(groups), err)
+	}
+	store.SetMaxGroups(5)
+	groups, err := db.Rollup(ctx, q, q.Plan(now))
+	var many *store.TooManyGroupsError
+	if !errors.As(err, &many) || many.GroupLimit() != 5 || groups != nil {
+		t.Fatalf("6 groups with a limit of 5: %d groups, %v; want a TooManyGroupsError of 5", len(groups), err)
+	}
 }

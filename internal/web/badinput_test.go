@@ -661,7 +661,7 @@ func metricsCases() []badMetricsCase {
 	return []badMetricsCase{
 		{path: "/v1/metrics", events: all},
 		bad("window=10y"), bad("window=5M"), bad("window=-5m"), bad("window=1m&window=24h"), m("window=", all), bad("window=%00"),
-		m("by=moment,moment", all), bad("by=region"), bad("by=MOMENT"), bad("by=moment;channel"), m("by=", all),
+		m("by=moment,moment", all), m("by=region&touchpoint=checkout", fixtureCount("touchpoint", "checkout")), bad("by=product"), bad("by=MOMENT"), bad("by=moment;channel"), m("by=", all),
 		bad("compare=yes"), bad("compare=yesterday"), bad("compare=previous&compare=none"), bad("series=1"), bad("recovery=yes"),
 		m("format=", all), m("format=json", all), bad("format=xml"), bad("format=CSV"), bad("format=csv&format=json"), bad("format=csv&window=10y"),
 		bad("format=csv&series=true&compare=last_week"),

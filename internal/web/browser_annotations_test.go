@@ -131,6 +131,25 @@ func TestAnnotationsOnLiveCharts(t *testing.T) {
 	}
 	p.shoot("executive-annotations-1080p")
 
+	// The same view on a 4K monitor (twice the pixel density), and a TV wall at 1080p and 4K on
+	// its trends panel: the marks are on every trend chart.
+	k4 := openSized(t, bctx, n.url+"/executive?token="+adminToken, 1920, 1080, 2)
+	k4.wait("the marks at 4K", marksJS("trend_csat")+`.Lines.length === 1 && `+marksJS("trend_csat")+`.Areas.length === 1`)
+	k4.shoot("executive-annotations-4k")
+	for _, tv := range []struct {
+		name string
+		w, h int64
+	}{{"tv-annotations-1080p", 1920, 1080}, {"tv-annotations-4k", 3840, 2160}} {
+		wall := openSized(t, bctx, n.url+"/tv?token="+adminToken+"&rotate=0", tv.w, tv.h, 1)
+		wall.wait("the TV live", `document.body.dataset.live === 'fresh' && !!window.truthboard`)
+		wall.do(chromedp.Evaluate[chromedp.Void](`truthboard.show(2)`))
+		wall.wait("the marks on the TV's trends", `document.body.dataset.panel === 'trends' && `+
+			marksJS("trend_csat")+`.Lines.length === 1 && `+marksJS("trend_volume")+`.Areas.length === 1`)
+		wall.shoot(tv.name)
+		wall.checkClean()
+	}
+	k4.checkClean()
+
 	phone := openSized(t, bctx, n.url+"/executive?token="+adminToken, 390, 844, 2)
 	phone.wait("the marks at phone size", marksJS("trend_csat")+`.Lines.length === 1`)
 	phone.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-chart="trend_csat"]').scrollIntoView({block: 'center'})`))

@@ -336,6 +336,7 @@ func TestScreenshots(t *testing.T) {
 		{"drilldown-4k", "/drilldown" + q + "&moment=service&channel=voice", 1920, 1080, 2, ""},
 		{"drilldown-phone", "/drilldown" + q + "&moment=service&channel=voice", 390, 844, 3, ""},
 		{"drilldown-phone-compare", "/drilldown" + q + "&moment=service", 390, 844, 3, `document.getElementById('members-title').scrollIntoView()`},
+		{"drilldown-below-touchpoint", "/drilldown" + q + "&moment=service&channel=voice&touchpoint=billing_call", 1920, 1080, 1, `document.getElementById('below').scrollIntoView()`},
 		{"tv-1080p", "/tv" + q + "&rotate=0", 1920, 1080, 1, ""},
 		{"tv-1080p-heatmap", "/tv" + q + "&rotate=0", 1920, 1080, 1, "truthboard.show(1)"},
 		{"tv-4k", "/tv" + q + "&rotate=0", 3840, 2160, 1, ""},
@@ -347,6 +348,9 @@ func TestScreenshots(t *testing.T) {
 			p := openSized(t, bctx, s.url+shot.path, shot.w, shot.h, shot.scale)
 			if strings.HasPrefix(shot.path, "/drilldown") {
 				p.wait("the touchpoints", `document.body.dataset.live === 'fresh' && document.querySelectorAll('#touchpoints tr[data-touchpoint]').length > 0`)
+				if strings.Contains(shot.path, "touchpoint=") {
+					p.wait("its regions and teams", `document.querySelectorAll('#regions tr[data-member]').length > 0 && document.querySelectorAll('#teams tr[data-member]').length > 0`)
+				}
 			} else {
 				p.wait("fresh data", ready)
 			}

@@ -344,13 +344,7 @@ func TestExport(t *testing.T) {
 				u += "&moment=service"
 			}
 			p := openSized(t, bctx, u, 1920, 1080, 1)
-			// Downloads go to dir under the names the page gives them.
-			if _, err := chromedp.Run(p.ctx, func(ctx context.Context, tg *chromedp.Target) (cdp.Empty, error) {
-				return cdp.Call(ctx, tg, cdpbrowser.SetDownloadBehavior,
-					cdpbrowser.SetDownloadBehaviorParams{Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
-			}); err != nil {
-				t.Fatal(err)
-			}
+			allowDownloads(t, p, dir)
 			p.wait("fresh figures", `document.body.dataset.live === 'fresh' && document.querySelector('.tile[data-kpi="events"] .value').textContent !== '…'`)
 			p.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('export').click()`))
 			p.wait("the download", `document.getElementById('export').dataset.file !== undefined`)
@@ -358,14 +352,7 @@ func TestExport(t *testing.T) {
 			if !strings.HasPrefix(name, "truthboard-metrics-5m-") || !strings.HasSuffix(name, ".csv") {
 				t.Errorf("file name %q, want truthboard-metrics-5m-….csv", name)
 			}
-			var b []byte
-			for range 100 { // the browser writes the file after the page's click returns
-				var err error
-				if b, err = os.ReadFile(filepath.Join(dir, name)); err == nil && len(b) > 0 {
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			b := downloaded(dir, name)
 			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 			if len(lines) != 1+tc.rows || !strings.Contains(lines[0], tc.header) || !strings.Contains(lines[0], ",csat,csat_n,") ||
 				!strings.Contains(lines[0], ",delta_csat,judgement_csat_verdict,") {
@@ -392,4 +379,29 @@ func TestExport(t *testing.T) {
 			p.checkClean()
 		})
 	}
+}
+
+// allowDownloads makes the page's downloads go to dir under the names the page gives them.
+func allowDownloads(t *testing.T, p *page, dir string) {
+	t.Helper()
+	if _, err := chromedp.Run(p.ctx, func(ctx context.Context, tg *chromedp.Target) (cdp.Empty, error) {
+		return cdp.Call(ctx, tg, cdpbrowser.SetDownloadBehavior,
+			cdpbrowser.SetDownloadBehaviorParams{Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// downloaded is the file dir/name once the browser has written it (it writes it after the
+// page's click returns), or what it holds after 10 s.
+func downloaded(dir, name string) []byte {
+	var b []byte
+	for range 100 {
+		var err error
+		if b, err = os.ReadFile(filepath.Join(dir, name)); err == nil && len(b) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return b
 }

@@ -73,6 +73,9 @@ func TestBrowserAdminPage(t *testing.T) {
 	p.wait("the new token", `(document.querySelector('#display-tokens .secret code') || {}).textContent?.startsWith('tbd_')`)
 	p.wait("the token listed", `document.querySelector('#display-token-list tbody').textContent.includes('Wall 3')`)
 	p.snap("admin-1080p")
+	k4 := openSized(t, bctx, n.url+"/admin", 1920, 1080, 2) // a 4K monitor: 3840 × 2160 pixels
+	k4.wait("the admin page at 4K", `document.body.dataset.ready === 'true' && document.querySelector('#display-token-list tbody').textContent.includes('Wall 3')`)
+	k4.snap("admin-4k")
 	phone := openSized(t, bctx, n.url+"/admin", 390, 844, 3)
 	phone.wait("the admin page on a phone", `document.body.dataset.ready === 'true'`)
 	phone.snap("admin-phone")

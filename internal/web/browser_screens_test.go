@@ -100,6 +100,9 @@ func TestBrowserScreens(t *testing.T) {
 		tv.resize(3840, 2160, 1)
 		tv.waitAcross("a pairing code at 4K", pairingCodeJS)
 		tv.capture("tv-pairing-4k")
+		tv.resize(390, 844, 3) // a phone opening the TV page shows the code it would pair
+		tv.waitAcross("a pairing code on a phone", pairingCodeJS)
+		tv.capture("tv-pairing-phone")
 		tv.resize(1920, 1080, 1)
 	}
 
@@ -141,6 +144,9 @@ func TestBrowserScreens(t *testing.T) {
 		admin.resize(390, 844, 2)
 		admin.wait("the screens page on a phone", screenRowJS+`?.dataset.state === 'online'`)
 		admin.capture("screens-phone")
+		admin.resize(1920, 1080, 2) // a 4K monitor: 3840 × 2160 pixels
+		admin.wait("the screens page at 4K", screenRowJS+`?.dataset.state === 'online'`)
+		admin.capture("screens-4k")
 		admin.resize(1600, 1000, 1)
 		admin.wait("the screens page", screenRowJS+`?.dataset.state === 'online'`)
 	}

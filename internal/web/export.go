@@ -3,9 +3,9 @@ package web
 // CSV answers of GET /v1/metrics and GET /v1/consistency, for people who take the figures to a
 // spreadsheet or a weekly report (docs/api.md, "CSV"). A metrics export is streamed: its groups
 // come from ClickHouse sorted by key (store.RollupEach), each row is built and written once its
-// groups are in, and only the running total is kept, so a month by touchpoint costs the block
-// ClickHouse sends and one row, not every group and the file (43 MiB against 744 MiB for JSON
-// on 50,000 touchpoints: docs/benchmarks.md).
+// groups are in, and only the running total is kept, so a month by touchpoint costs a page of
+// the groups ClickHouse sends and one row, not every group and the file (29 MiB against 440 MiB
+// for JSON on 50,000 touchpoints, 20 MiB for their daily trend: docs/benchmarks.md).
 
 import (
 	"bytes"
@@ -121,9 +121,9 @@ func (s *Server) exportMetrics(c *fiber.Ctx, values url.Values) error {
 			ex.release()
 			return dbError(c, err)
 		}
-		ex.recovery, ex.recoveryByKey = rec, map[rowKey]rollup.RecoveryGroup{}
+		ex.recovery, ex.recoveryByKey = rec, map[rollup.RowKey]rollup.RecoveryGroup{}
 		for _, g := range rec {
-			ex.recoveryByKey[rowKey{g.Moment, g.Channel, g.Touchpoint}] = g
+			ex.recoveryByKey[rollup.KeyOf(g.Moment, g.Channel, g.Touchpoint, g.Region, g.AgentTeam)] = g
 		}
 	}
 	// The query runs on its own context: the stream is read after this handler returns.
@@ -145,9 +145,6 @@ func (s *Server) exportMetrics(c *fiber.Ctx, values url.Values) error {
 	setCSVHeaders(c, "metrics", q.WindowName, now)
 	return c.SendStream(ex)
 }
-
-// rowKey is the key of a row of the answer.
-type rowKey struct{ moment, channel, touchpoint string }
 
 // totalKey is what the total of an export keeps apart: the period and the trend bucket.
 type totalKey struct {
@@ -172,7 +169,7 @@ type metricsExport struct {
 	// total keeps the sums of every group by period and bucket, keys left out.
 	total         map[totalKey]*rollup.Group
 	recovery      []rollup.RecoveryGroup
-	recoveryByKey map[rowKey]rollup.RecoveryGroup
+	recoveryByKey map[rollup.RowKey]rollup.RecoveryGroup
 
 	buf    bytes.Buffer
 	w      *csv.Writer
@@ -216,7 +213,7 @@ func (e *metricsExport) fill() error {
 		e.done = true
 		return e.flush()
 	}
-	key := groupKey(&e.lookahead)
+	key := e.lookahead.Key()
 	groups := []rollup.Group{e.lookahead}
 	e.pending = false
 	for {
@@ -227,7 +224,7 @@ func (e *metricsExport) fill() error {
 		if !more {
 			break
 		}
-		if groupKey(g) != key {
+		if g.Key() != key {
 			e.lookahead, e.pending = *g, true
 			break
 		}
@@ -249,8 +246,6 @@ func (e *metricsExport) fill() error {
 	e.writeRow(row)
 	return e.flush()
 }
-
-func groupKey(g *rollup.Group) rowKey { return rowKey{g.Moment, g.Channel, g.Touchpoint} }
 
 func (e *metricsExport) addToTotal(g *rollup.Group) {
 	k := totalKey{g.Previous, g.Bucket}
@@ -348,7 +343,7 @@ func (e *metricsExport) writeRow(row *rollup.Row) {
 		lead = append(lead, e.q.Comparison(), csvTime(e.p.PrevFrom), csvTime(e.p.ComparedTo()))
 	}
 	for _, d := range e.q.By {
-		lead = append(lead, textCell(map[string]string{"moment": row.Moment, "channel": row.Channel, "touchpoint": row.Touchpoint}[d]))
+		lead = append(lead, textCell(row.Dimension(d)))
 	}
 	if e.q.Step > 0 {
 		for i := range row.Series {

@@ -239,15 +239,18 @@ func (s *Server) liveConn(conn *websocket.Conn) {
 			reason = live.TooFast
 			break
 		}
-		if screenConn != nil {
-			if h, ok, err := screen.ParseHeartbeat(msg); ok {
-				if err != nil {
-					client.Reply(live.ErrorMessage(err))
-				} else {
-					screenConn.Heartbeat(h)
-				}
-				continue
+		if h, ok, err := screen.ParseHeartbeat(msg); ok {
+			switch {
+			case screenConn == nil:
+				// The TV page beats whatever its credential: opened with a person's token or
+				// session it is no screen of the fleet, and its beat is dropped, not refused as
+				// a subscription (which would put a refusal on the wall every 5 s).
+			case err != nil:
+				client.Reply(live.ErrorMessage(err))
+			default:
+				screenConn.Heartbeat(h)
 			}
+			continue
 		}
 		sub, err := live.ParseClientMessage(msg)
 		if err != nil {

@@ -321,6 +321,26 @@ func TestLiveRefusesBadMessages(t *testing.T) {
 	}
 }
 
+// TestLiveTVWithATokenBeats: the TV page opened with an admin's token (no paired screen) sends
+// heartbeats like a paired one; they are dropped, the feed goes on, and no error reaches it.
+func TestLiveTVWithATokenBeats(t *testing.T) {
+	s := startLive(t, 100*time.Millisecond, time.Second)
+	c := s.dial(t)
+	c.subscribe("tv", "15m")
+	if m := c.mustRead(); m.Type != "snapshot" {
+		t.Fatalf("first message %q, want snapshot", m.Type)
+	}
+	beat := `{"type":"heartbeat","resolution":"1920x1080","version":"\"abc\"","errors":[]}`
+	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(beat)); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 { // ticks of 100 ms: the beat would have been answered within them
+		if m := c.mustRead(); m.Type != "update" {
+			t.Fatalf("after a heartbeat: %+v, want the feed's updates and no error", m)
+		}
+	}
+}
+
 func TestLiveHandshakeChecks(t *testing.T) {
 	s := startLive(t, 100*time.Millisecond, time.Second)
 	cases := []struct {

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -37,9 +38,16 @@ func parseQuery(c *fiber.Ctx, values url.Values) (q rollup.Query, ok bool, err e
 	return q, err == nil, err
 }
 
-// dbError answers a failed read: 503 with Retry-After when ClickHouse cannot be reached; other
-// errors go to the error handler (500).
+// dbError answers a failed read: 503 with Retry-After when ClickHouse cannot be reached, 400
+// naming by when the answer has more groups than the store reads at once; other errors go to
+// the error handler (500).
 func dbError(c *fiber.Ctx, err error) error {
+	var many interface{ GroupLimit() int }
+	if errors.As(err, &many) {
+		return c.Status(fiber.StatusBadRequest).JSON(paramError{Param: "by", Error: fmt.Sprintf("parameter by: the answer "+
+			"would have more than %d groups; narrow the window or the filters, group by fewer dimensions, or ask format=csv, "+
+			"which streams any number of them", many.GroupLimit())})
+	}
 	if unavailable(err) {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "the database is unavailable: " + err.Error()})

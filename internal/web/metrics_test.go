@@ -387,7 +387,7 @@ func (c *rawTally) add(r *rawEvent) {
 	}
 }
 
-type rowKey struct{ moment, channel, touchpoint string }
+type rowKey struct{ moment, channel, touchpoint, region, agentTeam string }
 
 // filterSet is the filter parameters of a request, with their values.
 type filterSet [][2]string // {param, comma-separated values}
@@ -431,6 +431,10 @@ func rawTallies(raw []rawEvent, from, to time.Time, f filterSet, by []string) ma
 				k.channel = r.channel
 			case "touchpoint":
 				k.touchpoint = r.touchpoint
+			case "region":
+				k.region = r.region
+			case "agent_team":
+				k.agentTeam = r.agentTeam
 			}
 		}
 		c := out[k]
@@ -573,6 +577,8 @@ type apiRow struct {
 	Moment     string `json:"moment"`
 	Channel    string `json:"channel"`
 	Touchpoint string `json:"touchpoint"`
+	Region     string `json:"region"`
+	AgentTeam  string `json:"agent_team"`
 	apiMetrics
 	Previous  *apiMetrics             `json:"previous"`
 	Delta     *apiDeltas              `json:"delta"`
@@ -859,7 +865,7 @@ var specName = map[time.Duration]string{
 // unless a filter beyond moment and channel or a grouping by touchpoint needs the detail tables
 // (1 min up to 1h, else 1 h).
 func specResolution(window time.Duration, by []string, f filterSet, lastWeek bool) time.Duration {
-	detailed := slices.Contains(by, "touchpoint")
+	detailed := slices.ContainsFunc(by, func(d string) bool { return d != "moment" && d != "channel" })
 	for _, kv := range f {
 		detailed = detailed || kv[0] != "moment" && kv[0] != "channel"
 	}
@@ -883,7 +889,13 @@ func lessKey(a, b rowKey) bool {
 	if a.channel != b.channel {
 		return slices.Index(specChannels, a.channel) < slices.Index(specChannels, b.channel)
 	}
-	return a.touchpoint < b.touchpoint
+	if a.touchpoint != b.touchpoint {
+		return a.touchpoint < b.touchpoint
+	}
+	if a.region != b.region {
+		return a.region < b.region
+	}
+	return a.agentTeam < b.agentTeam
 }
 
 type metricsCase struct {
@@ -1004,7 +1016,7 @@ func checkMetricsCase(t *testing.T, s *testServer, raw []rawEvent, cov *metricsC
 		checkSeries(t, cov, where, row.Series, raw, &res, w.step, resolution, c.filters, k, c.by)
 	}
 	check(path+" total", &res.Total, rowKey{})
-	if res.Total.Moment+res.Total.Channel+res.Total.Touchpoint != "" {
+	if res.Total.Moment+res.Total.Channel+res.Total.Touchpoint+res.Total.Region+res.Total.AgentTeam != "" {
 		t.Errorf("%s: the total has keys %+v", path, res.Total)
 	}
 
@@ -1026,7 +1038,7 @@ func checkMetricsCase(t *testing.T, s *testServer, raw []rawEvent, cov *metricsC
 	sort.Slice(want, func(i, j int) bool { return lessKey(want[i], want[j]) })
 	var got []rowKey
 	for _, r := range res.Rows {
-		got = append(got, rowKey{r.Moment, r.Channel, r.Touchpoint})
+		got = append(got, rowKey{r.Moment, r.Channel, r.Touchpoint, r.Region, r.AgentTeam})
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("%s: rows %v,\nwant %v", path, got, want)
@@ -1289,6 +1301,13 @@ func TestMetricsMatchRawEvents(t *testing.T) {
 			}
 			cases = append(cases, metricsCase{window: w, by: by, recovery: true})
 		}
+		// The drill-down's level below a touchpoint: its regions, its teams.
+		for _, by := range [][]string{{"region"}, {"agent_team"}} {
+			for _, f := range []filterSet{{{"touchpoint", "checkout"}}, {{"moment", "service"}, {"channel", "voice"}, {"touchpoint", "billing_call,tech_support_call"}}} {
+				cases = append(cases, metricsCase{window: w, by: by, filters: f, compare: true})
+			}
+			cases = append(cases, metricsCase{window: w, by: by, filters: filterSet{{"touchpoint", "checkout"}}, recovery: true})
+		}
 	}
 	cases = append(cases,
 		metricsCase{window: 0, by: []string{"moment", "channel"}, series: true},
@@ -1297,6 +1316,8 @@ func TestMetricsMatchRawEvents(t *testing.T) {
 		metricsCase{window: 3, by: []string{"touchpoint"}, filters: filterSet{{"agent_team", "billing"}}, series: true},
 		metricsCase{window: 4, by: []string{"channel"}, filters: filterSet{{"region", "north"}}, series: true},
 		metricsCase{window: 4, by: []string{"moment"}, series: true},
+		metricsCase{window: 2, by: []string{"region"}, filters: filterSet{{"touchpoint", "checkout"}}, series: true},
+		metricsCase{window: 3, by: []string{"touchpoint", "region", "agent_team"}, compare: true},
 	)
 	queries := time.Now()
 	for _, c := range cases {
@@ -1343,8 +1364,8 @@ func TestMetricsBadRequests(t *testing.T) {
 		path, param string
 	}{
 		{"/v1/metrics?window=2h", "window"},
-		{"/v1/metrics?by=region", "by"},
-		{"/v1/metrics?by=moment,,channel,region", "by"},
+		{"/v1/metrics?by=product", "by"},
+		{"/v1/metrics?by=moment,,channel,segment", "by"},
 		{"/v1/metrics?compare=next", "compare"},
 		{"/v1/metrics?compare=yesterday", "compare"},
 		{"/v1/metrics?format=xml", "format"},

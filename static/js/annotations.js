@@ -27,8 +27,11 @@ function short(s, n) {
   return s.length > n ? s.slice(0, n - 1) + '…' : s;
 }
 
-// annotationSeries is the series that carries the marks and regions of list.
-export function annotationSeries(list) {
+// annotationSeries is the series that carries the marks and regions of list, their labels in
+// px of fontSize on a box of the page's background (labelBackground), so that a trend line
+// crossing a label does not cut through its text.
+export function annotationSeries(list, fontSize = 11, labelBackground = 'rgba(255, 255, 255, 0.85)') {
+  const box = {backgroundColor: labelBackground, padding: [1, 3], borderRadius: 3};
   const marks = list.filter((a) => a.timeEnd <= a.time);
   const regions = list.filter((a) => a.timeEnd > a.time); // AnnotationLayer.render splits them the same way
   return {
@@ -38,13 +41,16 @@ export function annotationSeries(list) {
     data: [],
     silent: false,
     animation: false,
+    // Above the trend lines (z 2), so that a line never runs through a label; the regions'
+    // fill is translucent and the lines show through it.
+    z: 3,
     tooltip: {show: false},
     markLine: {
       silent: false,
       symbol: ['none', 'none'],
       animation: false,
       lineStyle: {color: MARK_COLOUR, type: 'dashed', width: 1.5},
-      label: {show: true, position: 'insideEndTop', color: MARK_COLOUR, fontSize: 11,
+      label: {show: true, position: 'insideEndTop', color: MARK_COLOUR, fontSize, ...box,
         formatter: (p) => short(p.name || '', 24)},
       emphasis: {lineStyle: {width: 3}},
       data: marks.map((a) => ({xAxis: a.time, name: a.text, annotationId: a.id})),
@@ -53,7 +59,7 @@ export function annotationSeries(list) {
       silent: false,
       animation: false,
       itemStyle: {color: AREA_COLOUR, borderColor: MARK_COLOUR, borderWidth: 1, borderType: 'dashed'},
-      label: {show: true, position: 'insideTop', color: MARK_COLOUR, fontSize: 11,
+      label: {show: true, position: 'insideTop', color: MARK_COLOUR, fontSize, ...box,
         formatter: (p) => short(p.name || '', 24)},
       data: regions.map((a) => [{xAxis: a.time, name: a.text, annotationId: a.id}, {xAxis: a.timeEnd}]),
     },
@@ -61,11 +67,14 @@ export function annotationSeries(list) {
 }
 
 // AnnotationLayer keeps the annotations of the latest message on every trend chart of charts
-// (a ChartSet of live.js).
+// (a ChartSet of live.js); labelSize gives their labels' size in px when they are drawn (the
+// TV wall's scale with the screen, to be read from afar), labelBackground the colour behind them.
 export class AnnotationLayer {
-  constructor(charts, {isTrend = (name) => name.startsWith('trend_')} = {}) {
+  constructor(charts, {isTrend = (name) => name.startsWith('trend_'), labelSize = () => 11, labelBackground} = {}) {
     this.charts = charts;
     this.isTrend = isTrend;
+    this.labelSize = labelSize;
+    this.labelBackground = labelBackground;
     this.list = [];
     this.key = '';
     this.marks = [];
@@ -84,7 +93,7 @@ export class AnnotationLayer {
     this.list = list;
     this.marks = list.filter((a) => a.timeEnd <= a.time);
     this.regions = list.filter((a) => a.timeEnd > a.time);
-    const series = annotationSeries(list);
+    const series = annotationSeries(list, this.labelSize(), this.labelBackground);
     for (const [name, c] of this.charts.charts) {
       if (!this.isTrend(name)) continue;
       c.setOption({series: [series]});

@@ -1,5 +1,5 @@
 import {
-  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, badgeHTML, hasECharts, subscriptionFromURL,
+  CHANNELS, ChartSet, FILTERS, Live, MOMENTS, authHeaders, badgeHTML, hasECharts, subscriptionFromURL,
 } from './live.js';
 import {AlertBanner} from './alerts.js';
 import {AnnotationLayer, enableAnnotating} from './annotations.js';
@@ -39,6 +39,7 @@ function fromURL() {
   for (const f of FILTERS) if (form.elements[f]) form.elements[f].value = q.get(f) || '';
   renderPath(q);
   live.resubscribe(sub);
+  refreshBelow(true);
 }
 
 function renderPath(q) {
@@ -272,6 +273,67 @@ $('members').addEventListener('click', (e) => {
   else if (level === 'channel') navigate({channel: v, touchpoint: ''});
   else navigate({moment: row.dataset.moment, channel: row.dataset.channel, touchpoint: v});
 });
+
+// ---- below a touchpoint: its regions and its teams ----
+
+// They come from the metrics API (GET /v1/metrics?by=region, by=agent_team with the drill
+// path's filters), not from the live feed: only a drill-down with a touchpoint chosen needs
+// them, and the feed's tick would otherwise run two more queries for every drill-down screen.
+// Read when the path changes, then again with the feed's messages every BELOW_REFRESH, and as
+// soon as their window has moved on (its end is past: the next minute or hour), so that their
+// window is the one the live tables above show.
+const BELOW = [['region', 'regions'], ['agent_team', 'teams']];
+const BELOW_REFRESH = 15000;
+const belowTables = Object.fromEntries(BELOW.map(([dim, id]) => [dim, new SortedTable($(id), (rows) => {
+  const body = $(id).tBodies[0];
+  if (!rows.length) return emptyBody(body, 2 + TABLE_FIGURES.length, 'no events in this window');
+  body.replaceChildren(...rows.map((r) => {
+    const row = rowOf(r, [r.name || 'not given']);
+    row.dataset.member = r.name;
+    return row;
+  }));
+})]));
+let belowKey = '';
+let belowAt = 0;
+let belowTo = 0; // the end of the window of the last answer (ms)
+let belowAsked = 0; // the number of the latest reading: an older answer is dropped
+
+async function refreshBelow(pathChanged) {
+  const sub = live.sub;
+  const chosen = sub.filters && sub.filters.touchpoint;
+  $('below').hidden = !chosen;
+  if (!chosen) {
+    belowKey = '';
+    return;
+  }
+  const key = JSON.stringify([sub.window, sub.filters]);
+  // At most every 2 s whatever the window says (a client clock ahead of the server's would
+  // otherwise see every window as past).
+  const since = Date.now() - belowAt;
+  if (!pathChanged && key === belowKey && (since < 2000 || since < BELOW_REFRESH && Date.now() < belowTo)) return;
+  if (key !== belowKey) {
+    for (const [, id] of BELOW) emptyBody($(id).tBodies[0], 2 + TABLE_FIGURES.length, 'waiting for data…');
+  }
+  belowKey = key;
+  belowAt = Date.now();
+  const asked = ++belowAsked;
+  $('below-title').textContent = `Regions and teams of ${chosen.join(', ')}, compared with the previous period`;
+  await Promise.all(BELOW.map(async ([dim, id]) => {
+    try {
+      const r = await fetch(metricsQuery(sub, [dim], 'json'), {headers: authHeaders(), credentials: 'same-origin', cache: 'no-store'});
+      const res = await r.json();
+      if (!r.ok) throw new Error(`HTTP ${r.status}: ${res.error || ''}`);
+      if (asked !== belowAsked) return;
+      belowTo = Date.parse(res.to);
+      belowTables[dim].show(res.rows.map((x) => Object.assign({name: x[dim] || ''}, x)));
+    } catch (e) {
+      if (asked !== belowAsked) return;
+      belowTo = Infinity; // tried again after BELOW_REFRESH
+      emptyBody($(id).tBodies[0], 2 + TABLE_FIGURES.length, 'could not read: ' + e.message);
+    }
+  }));
+}
+
 $('touchpoints').addEventListener('click', (e) => {
   const row = e.target.closest('tr[data-touchpoint]');
   if (row) navigate({moment: row.dataset.moment, channel: row.dataset.channel, touchpoint: row.dataset.touchpoint});
@@ -376,6 +438,7 @@ const live = new Live({
       renderMembers(m.data.members);
       renderNegatives(m.data.negatives, m.type === 'snapshot');
       renderConsistency(m.data.consistency);
+      refreshBelow(false);
     }
     if (m.type === 'snapshot') hideTooltips(charts);
     charts.apply(m);
@@ -385,6 +448,8 @@ const live = new Live({
 });
 // Export: the drill path's touchpoints with their changes, the path's total as the last row.
 bindExport($('export'), () => metricsQuery(live.sub, ['moment', 'channel', 'touchpoint']));
+// and below a touchpoint, each table: its regions, its teams.
+for (const [dim] of BELOW) bindExport($(`export-${dim}`), () => metricsQuery(live.sub, [dim]));
 window.addEventListener('popstate', fromURL);
 fromURL();
 live.start();

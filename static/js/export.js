@@ -6,9 +6,9 @@
 import {FILTERS, authHeaders} from './live.js';
 
 // metricsQuery is the metrics API's query of a live subscription: its window and filters,
-// grouped by the dimensions by, compared with the previous period, as CSV.
-export function metricsQuery(sub, by) {
-  const q = new URLSearchParams({window: sub.window, by: by.join(','), compare: 'previous', format: 'csv'});
+// grouped by the dimensions by, compared with the previous period, as CSV (or format).
+export function metricsQuery(sub, by, format = 'csv') {
+  const q = new URLSearchParams({window: sub.window, by: by.join(','), compare: 'previous', format});
   for (const f of FILTERS) if (sub.filters && sub.filters[f]) q.set(f, sub.filters[f].join(','));
   return '/v1/metrics?' + q;
 }

@@ -49,14 +49,18 @@ function decorate(name, opt) {
     tooltip: {show: false},
     series,
   };
-  if (opt.xAxis) o.xAxis = axis;
+  // A trend's time labels a little lower than the value axis' figures are apart from it, so
+  // that the first time never touches the value axis' 0 (half a figure's height below the axis).
+  if (opt.xAxis) o.xAxis = name.startsWith('trend_') ? Object.assign({}, axis, {axisLabel: Object.assign({}, axis.axisLabel, {margin: f * 0.9})}) : axis;
   if (opt.yAxis) o.yAxis = axis;
   // A heatmap narrower than 44 px a channel (the wall's link opened on a phone): the channels
   // stand upright and the colour legend is a column, as on the light pages.
   const el = document.querySelector(`[data-chart="${name}"]`);
   const narrow = name === 'heatmap' && el.clientWidth / opt.xAxis[0].data.length < 44;
   if (narrow) o.xAxis = Object.assign({}, axis, {axisLabel: Object.assign({}, axis.axisLabel, {rotate: 90})});
-  if (opt.grid) o.grid = {top: f * 3.5, left: f * 1.5, right: f * 2, bottom: name === 'heatmap' ? f * (narrow ? 8 : 5) : f * 1.5, containLabel: true};
+  // Every chart with axes gets a grid scaled like its texts: the trends come without one, and
+  // ECharts' default (60 px from the top) put a 4K wall's title on the value axis' top figure.
+  if (opt.grid || opt.xAxis) o.grid = {top: f * 3.5, left: f * 1.5, right: f * 2, bottom: name === 'heatmap' ? f * (narrow ? 8 : 5) : f * 1.5, containLabel: true};
   if (opt.visualMap) {
     const vm = opt.visualMap[0];
     o.visualMap = {itemWidth: f * 1.4, itemHeight: f * 0.9, itemGap: narrow ? f * 0.3 : f, textStyle: {fontSize: f * 0.8, color: dim}, bottom: 0,
@@ -75,7 +79,8 @@ function decorate(name, opt) {
 }
 
 const charts = new ChartSet({theme: 'dark', decorate});
-const annotations = new AnnotationLayer(charts);
+// Annotation labels as large as the legend's text: read from the room, like every chart text.
+const annotations = new AnnotationLayer(charts, {labelSize: () => unit() * 0.8, labelBackground: 'rgba(13, 17, 23, 0.85)'});
 const errors = []; // the page's last errors, reported by heartbeat
 window.addEventListener('error', (e) => remember(e.message));
 window.addEventListener('unhandledrejection', (e) => remember(String(e.reason)));

@@ -20,15 +20,23 @@ import (
 // own (a fresh heap), on a month of events with many distinct touchpoints. The CSV is streamed
 // row by row from ClickHouse; the JSON is built whole (every group, then the answer's bytes).
 
-// exportQuery is the large grouping: a month by touchpoint, compared with last week.
-const exportQuery = "/v1/metrics?window=30d&by=touchpoint&compare=last_week"
+// exportQueries are the large groupings, each asked of a fresh server in the formats given: a
+// month by touchpoint compared with last week, and the month's daily trend per touchpoint (a
+// row per touchpoint and day, the finest step of 30d), as CSV only: as JSON its million
+// points, each built whole before the first byte, would take gigabytes.
+var exportQueries = []struct {
+	query   string
+	formats []string
+}{
+	{"/v1/metrics?window=30d&by=touchpoint&compare=last_week", []string{"csv", "json"}},
+	{"/v1/metrics?window=30d&by=touchpoint&series=true", []string{"csv"}},
+}
 
 // exportAdmin is the admin token of the servers the measurement starts.
 const exportAdmin = "tba_metrics_bench_export"
 
 type exportResult struct {
 	Touchpoints, Events uint64
-	Query               string
 	Load                time.Duration
 	DetailRows          uint64 // rows of detail_1h after merges
 	Formats             []formatResult
@@ -36,6 +44,7 @@ type exportResult struct {
 }
 
 type formatResult struct {
+	Query  string
 	Format string
 	Status int
 	Lines  int   // lines of the answer (CSV: the header and the rows)
@@ -75,7 +84,7 @@ FROM (SELECT number, cityHash64(number, 1) %% %d AS tp FROM numbers(%d, %d))`,
 // measureExport loads the export's database, then asks the query as CSV and as JSON of a fresh
 // server each, sampling its RSS.
 func measureExport(ctx context.Context, cfg config, log *slog.Logger) (exportResult, error) {
-	res := exportResult{Touchpoints: cfg.ExportTouchpoints, Events: cfg.ExportEvents, Query: exportQuery}
+	res := exportResult{Touchpoints: cfg.ExportTouchpoints, Events: cfg.ExportEvents}
 	name := fmt.Sprintf("truthboard_mbench_export_%d", os.Getpid())
 	db, err := store.Open(ctx, cfg.storeOptions(name))
 	if err != nil {
@@ -120,21 +129,23 @@ func measureExport(ctx context.Context, cfg config, log *slog.Logger) (exportRes
 			return res, err
 		}
 	}
-	for _, format := range []string{"csv", "json"} {
-		fr, err := exportOnce(ctx, cfg, bin, filepath.Join(tmp, format), name, format)
-		if err != nil {
-			return res, fmt.Errorf("export as %s: %w", format, err)
+	for i, ex := range exportQueries {
+		for _, format := range ex.formats {
+			fr, err := exportOnce(ctx, cfg, bin, filepath.Join(tmp, fmt.Sprint(format, i)), name, ex.query, format)
+			if err != nil {
+				return res, fmt.Errorf("export %s as %s: %w", ex.query, format, err)
+			}
+			log.Info("export measured", "query", ex.query, "format", format, "status", fr.Status, "lines", fr.Lines, "bytes", fr.Bytes,
+				"time", fr.Time.Round(time.Millisecond), "idle_rss_mib", fr.IdleRSS>>20, "peak_rss_mib", fr.PeakRSS>>20)
+			res.Formats = append(res.Formats, fr)
 		}
-		log.Info("export measured", "format", format, "status", fr.Status, "lines", fr.Lines, "bytes", fr.Bytes,
-			"time", fr.Time.Round(time.Millisecond), "idle_rss_mib", fr.IdleRSS>>20, "peak_rss_mib", fr.PeakRSS>>20)
-		res.Formats = append(res.Formats, fr)
 	}
 	return res, nil
 }
 
-// exportOnce starts a server, warms it with a small request, then asks the export in format.
-func exportOnce(ctx context.Context, cfg config, bin, dataDir, database, format string) (formatResult, error) {
-	fr := formatResult{Format: format}
+// exportOnce starts a server, warms it with a small request, then asks query in format.
+func exportOnce(ctx context.Context, cfg config, bin, dataDir, database, query, format string) (formatResult, error) {
+	fr := formatResult{Query: query, Format: format}
 	proc, err := benchkit.StartServe(ctx, benchkit.ServeOptions{
 		Bin: bin, DataDir: dataDir, ClickHouse: cfg.ClickHouse, Database: database, AdminToken: exportAdmin,
 		Flags: []string{"-demo-rate", "0"},
@@ -179,7 +190,7 @@ func exportOnce(ctx context.Context, cfg config, bin, dataDir, database, format 
 	peak := benchkit.WatchPeakRSS(proc.PID)
 	start := time.Now()
 	var getErr error
-	fr.Status, fr.Lines, fr.Bytes, getErr = get(exportQuery + "&format=" + format)
+	fr.Status, fr.Lines, fr.Bytes, getErr = get(query + "&format=" + format)
 	fr.Time = time.Since(start)
 	fr.PeakRSS = peak.Stop()
 	if getErr != nil {
@@ -190,8 +201,8 @@ func exportOnce(ctx context.Context, cfg config, bin, dataDir, database, format 
 
 func (e exportResult) markdown(p func(format string, a ...any)) {
 	p("\n### Export\n\n")
-	p("Memory of one large export in `truthboard serve`: `%s`, as CSV (`&format=csv`, streamed row by row from\n", e.Query)
-	p("ClickHouse) and as JSON (every group read, then the answer built whole), each on a server process of its own\n")
+	p("Memory of large exports in `truthboard serve`, as CSV (`&format=csv`, streamed row by row from ClickHouse) and\n")
+	p("as JSON (every group read, then the answer built whole), each on a server process of its own\n")
 	p("(started, warmed with one small request, then asked once). RSS of the server from `/proc/<pid>/status`, sampled\n")
 	p("every 20 ms while it answered; *idle*: after the warm-up. Data: a database of its own with %s events over the\n", benchkit.Thousands(e.Events))
 	p("30 days before the run on %s distinct touchpoints (one moment and channel each), loaded in %.1f s with\n", benchkit.Thousands(e.Touchpoints), e.Load.Seconds())
@@ -199,7 +210,7 @@ func (e exportResult) markdown(p func(format string, a ...any)) {
 	if e.Failed != "" {
 		p("**The measurement failed:** %s\n\n", e.Failed)
 	}
-	p("| format | status | lines | MiB sent | time | idle RSS MiB | peak RSS MiB | peak − idle MiB |\n|---|---|---|---|---|---|---|---|\n")
+	p("| query | format | status | lines | MiB sent | time | idle RSS MiB | peak RSS MiB | peak − idle MiB |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, f := range e.Formats {
 		status := fmt.Sprint(f.Status)
 		if f.Error != "" {
@@ -209,7 +220,7 @@ func (e exportResult) markdown(p func(format string, a ...any)) {
 		if f.Format == "csv" {
 			lines = benchkit.Thousands(f.Lines)
 		}
-		p("| %s | %s | %s | %.1f | %.1f s | %.0f | %.0f | **%.0f** |\n", f.Format, status, lines,
+		p("| `%s` | %s | %s | %s | %.1f | %.1f s | %.0f | %.0f | **%.0f** |\n", f.Query, f.Format, status, lines,
 			float64(f.Bytes)/(1<<20), f.Time.Seconds(), float64(f.IdleRSS)/(1<<20), float64(f.PeakRSS)/(1<<20),
 			float64(f.PeakRSS-f.IdleRSS)/(1<<20))
 	}

@@ -74,6 +74,8 @@ type config struct {
 	ExportTouchpoints, ExportEvents uint64
 	// ServerBin is the truthboard binary the export measurement runs; empty: built.
 	ServerBin string
+	// ExportOnly runs the export measurement alone, without the histories and their ticks.
+	ExportOnly bool
 }
 
 // Run is `truthboard-tools metrics-bench`.
@@ -89,7 +91,7 @@ func Run(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	defer admin.Close()
 	rep := report{Command: benchkit.CommandLine("metrics-bench", args), Machine: benchkit.DescribeMachine(), ClickHouse: admin.ServerVersion(), Cfg: cfg}
-	for round := 1; round <= cfg.Repeat; round++ {
+	for round := 1; round <= cfg.Repeat && !cfg.ExportOnly; round++ {
 		res, diags, err := runRound(ctx, cfg, admin, round, log)
 		if err != nil {
 			return err
@@ -141,6 +143,7 @@ func parseFlags(args []string) (config, error) {
 	exportTouchpoints := fs.String("export-touchpoints", "0", "distinct touchpoints of the export measurement's month of events (suffix k or M; 0: no export measurement)")
 	exportEvents := fs.String("export-events", "1M", "events of the export measurement, over the 30 days before the run (suffix k or M)")
 	fs.StringVar(&cfg.ServerBin, "server-bin", "", "truthboard `binary` the export measurement runs; empty: go build ./cmd/truthboard")
+	fs.BoolVar(&cfg.ExportOnly, "export-only", false, "run the export measurement alone (needs -export-touchpoints), without -sizes and the ticks")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -166,6 +169,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.ExportEvents, err = parseCount(*exportEvents); err != nil || cfg.ExportEvents < cfg.ExportTouchpoints {
 		return cfg, fmt.Errorf("-export-events: %q is not a number of events of at least -export-touchpoints (e.g. 1M)", *exportEvents)
+	}
+	if cfg.ExportOnly && cfg.ExportTouchpoints == 0 {
+		return cfg, errors.New("-export-only: give -export-touchpoints too (e.g. 50k), the size of the export's month")
 	}
 	if strings.TrimSpace(cfg.Section) == "" {
 		return cfg, errors.New("-section: give the title of a section, e.g. Metrics")

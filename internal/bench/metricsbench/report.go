@@ -32,6 +32,16 @@ func (r report) markdown() string {
 	m, c := r.Machine, r.Cfg
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	p("## %s\n\n", c.Section)
+	if c.ExportOnly {
+		p("The export measurement of `metrics-bench` alone (`-export-only`): see its table below.\n\n")
+		p("- Command: `%s` (with `eval \"$(scripts/clickhouse.sh env)\"` first)\n", r.Command)
+		p("- Machine: %d CPUs (%s), %s RAM, ClickHouse %s, %s, commit %s; run %s – %s UTC, shared with other work\n",
+			m.CPUs, m.CPUModel, m.RAM, r.ClickHouse, m.Go, m.Commit, m.Date.Format("2006-01-02 15:04"), r.End.Format("15:04"))
+		if r.Export != nil {
+			r.Export.markdown(p)
+		}
+		return b.String()
+	}
 	p("What one executive view costs per tick: the complete query set behind it, read from the rollups as the API reads them\n")
 	p("(`rollup.Query` → `Plan` → `store.Rollup` → `rollup.Build`/`BuildConsistency`), one query after the other:\n")
 	p("(a) all KPIs with `compare=previous`, (b) the moment × channel grid, (c) a trend per moment (`series=true`, step\n")
