@@ -87,7 +87,9 @@ func (s *Store) Migrate(ctx context.Context) (applied []Migration, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return migrate(ctx, conn, s.opts.Cluster, s.database)
+	applied, err = migrate(ctx, conn, s.opts.Cluster, s.database)
+	s.cover.Store(readCoverage(ctx, conn))
+	return applied, err
 }
 
 // migrate is Migrate on a connection of its own: Bootstrap applies the schema before the

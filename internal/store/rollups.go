@@ -187,6 +187,7 @@ var pageGroups = 100_000
 // the answer fits in one page. A page holds pageGroups / (groups per key) keys: a key has one
 // group per trend bucket, and one more for the comparison period.
 func (s *Store) pageBounds(ctx context.Context, q rollup.Query, p rollup.Plan) ([][]any, error) {
+	p = s.answering(q, p)
 	perKey := 1
 	if q.Step > 0 {
 		perKey = int((p.To.Sub(p.From)+q.Step-1)/q.Step) + 1 // +1: a window that starts inside a bucket
@@ -240,6 +241,7 @@ func (s *Store) pageBounds(ctx context.Context, q rollup.Query, p rollup.Plan) (
 }
 
 func (s *Store) rollupGroups(ctx context.Context, q rollup.Query, p rollup.Plan, ordered bool, r keyRange) iter.Seq2[*rollup.Group, error] {
+	p = s.answering(q, p)
 	return func(yield func(*rollup.Group, error) bool) {
 		fail := func(err error) {
 			markUnavailable(&err)

@@ -21,6 +21,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/truthboard/truthboard/internal/rollup"
 )
 
 // Protocols the store speaks to ClickHouse (Options.Protocol).
@@ -75,6 +77,10 @@ type Store struct {
 	mu      sync.Mutex
 	closed  bool
 	lastErr error // why the last Bootstrap failed, for the not-ready error
+
+	// cover is since when each rollup table holds every event (coverage.go), read after the
+	// migrations.
+	cover atomic.Pointer[coverage]
 }
 
 // session is a connection pool and what was learnt when it opened.
@@ -109,6 +115,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := s.publish(sess); err != nil {
 		return nil, err
 	}
+	s.cover.Store(readCoverage(ctx, sess.conn))
 	return s, nil
 }
 
@@ -135,7 +142,11 @@ func (s *Store) Bootstrap(ctx context.Context) (applied []Migration, err error) 
 		sess.conn.Close()
 		return applied, err
 	}
-	return applied, s.publish(sess)
+	if err := s.publish(sess); err != nil {
+		return applied, err
+	}
+	s.cover.Store(readCoverage(ctx, sess.conn))
+	return applied, nil
 }
 
 // publish makes sess the store's connection, unless the store was closed meanwhile.
@@ -239,6 +250,15 @@ func driverProtocol(protocol string) (clickhouse.Protocol, error) {
 var errNotReady = errors.New("not connected yet: the schema is applied as soon as ClickHouse answers")
 
 // connection is the store's connection, or an error marked unavailable while there is none.
+// answering returns q's plan p with the rollup table that holds every event it reads
+// (coverage.go).
+func (s *Store) answering(q rollup.Query, p rollup.Plan) rollup.Plan {
+	if c := s.cover.Load(); c != nil {
+		return c.answering(q, p)
+	}
+	return p
+}
+
 func (s *Store) connection() (driver.Conn, error) {
 	if sess := s.sess.Load(); sess != nil {
 		return sess.conn, nil
