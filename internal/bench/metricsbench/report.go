@@ -216,8 +216,8 @@ func (r report) markdown() string {
 // partTables are the tables whose parts the loading table counts, rollupTables those whose rows
 // it shows.
 var (
-	partTables   = []string{"events", "overview_1s", "overview_10s", "overview_30s", "overview_2m", "overview_1m", "overview_2m", "overview_30m", "overview_1h", "detail_1m", "detail_1h"}
-	rollupTables = []string{"overview_1s", "overview_10s", "overview_30s", "overview_1m", "overview_30m", "detail_1m"}
+	partTables   = []string{"events", "overview_1s", "overview_10s", "overview_30s", "overview_1m", "overview_2m", "overview_30m", "overview_1h", "detail_1m", "detail_1h"}
+	rollupTables = []string{"overview_1s", "overview_10s", "overview_30s", "overview_1m", "overview_2m", "overview_30m", "detail_1m"}
 )
 
 func (s sizeResult) window(name string) *windowResult {
