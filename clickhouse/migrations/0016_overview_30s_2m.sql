@@ -18,7 +18,7 @@
 -- on ClickHouse 18.16). Steps are cut from the Unix epoch. Daily partitions, kept 8 days (the
 -- retention job) so that a window can be compared with the same one last week. Events stored
 -- before this migration reach them through the rollup audit, which rebuilds the recent buckets
--- that disagree with the raw table (TRUTHBOARD_AUDIT_WINDOW, 6 hours by default).
+-- that disagree with the raw table (TRUTHBOARD_AUDIT_WINDOW, 2 hours by default).
 
 -- Per 30 seconds.
 CREATE TABLE IF NOT EXISTS overview_30s (
