@@ -66,30 +66,8 @@ SELECT
 FROM events
 GROUP BY t, moment, channel;
 
--- Per 2 minutes.
-CREATE TABLE IF NOT EXISTS overview_2m (
-    t              DateTime,
-    moment         Enum8('zmot' = 1, 'fmot' = 2, 'smot' = 3, 'tmot' = 4, 'service' = 5),
-    channel        Enum8('web' = 1, 'app' = 2, 'store' = 3, 'voice' = 4, 'ivr' = 5, 'chat' = 6,
-                       'messaging' = 7, 'email' = 8, 'social' = 9, 'review_site' = 10,
-                       'field_service' = 11),
-    events         AggregateFunction(sum, UInt64),
-    csat_n         AggregateFunction(sum, UInt64),
-    csat_top2      AggregateFunction(sum, UInt64),
-    nps_n          AggregateFunction(sum, UInt64),
-    nps_promoters  AggregateFunction(sum, UInt64),
-    nps_detractors AggregateFunction(sum, UInt64),
-    ces_n          AggregateFunction(sum, UInt64),
-    ces_sum        AggregateFunction(sum, UInt64),
-    negative       AggregateFunction(sum, UInt64),
-    with_outcome   AggregateFunction(sum, UInt64),
-    abandoned      AggregateFunction(sum, UInt64),
-    wait_n         AggregateFunction(sum, UInt64),
-    wait_hist      AggregateFunction(sumMap, Array(UInt8), Array(UInt64))
-) ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMMDD(t)
-ORDER BY (t, moment, channel)
-SETTINGS index_granularity = 256;
+-- Per 2 minutes: the same columns, engine, partitions and granules.
+CREATE TABLE IF NOT EXISTS overview_2m AS overview_30s;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS overview_2m_mv TO overview_2m AS
 SELECT
