@@ -620,17 +620,17 @@ func TestQueries(t *testing.T) {
 	if len(qs) != 2 {
 		t.Fatalf("%d queries for the default rules, want 2: %+v", len(qs), qs)
 	}
-	cur := time.Date(2026, 3, 2, 14, 7, 40, 0, time.UTC) // the end of the 10 s step filling now
+	cur := time.Date(2026, 3, 2, 14, 8, 0, 0, time.UTC) // the end of the 30 s step filling now
 	want := Query{ID: "15m|trailing3h",
-		Current:  Span{"overview_10s", cur.Add(-15 * time.Minute), cur},
-		Baseline: Span{"overview_1m", time.Date(2026, 3, 2, 10, 52, 0, 0, time.UTC), time.Date(2026, 3, 2, 13, 52, 0, 0, time.UTC)},
+		Current:  Span{"overview_30s", cur.Add(-15 * time.Minute), cur},
+		Baseline: Span{"overview_1m", time.Date(2026, 3, 2, 10, 53, 0, 0, time.UTC), time.Date(2026, 3, 2, 13, 53, 0, 0, time.UTC)},
 		Part:     15 * time.Minute}
 	if !reflect.DeepEqual(qs[0], want) {
 		t.Errorf("query 0 = %+v\nwant %+v", qs[0], want)
 	}
-	hour := time.Date(2026, 3, 2, 14, 8, 0, 0, time.UTC)
+	hour := time.Date(2026, 3, 2, 14, 8, 0, 0, time.UTC) // the end of the 2 min step filling now
 	want = Query{ID: "1h|last_week",
-		Current:  Span{"overview_1m", hour.Add(-time.Hour), hour},
+		Current:  Span{"overview_2m", hour.Add(-time.Hour), hour},
 		Baseline: Span{"overview_1m", hour.Add(-time.Hour - week), hour.Add(-week)},
 		Part:     15 * time.Minute}
 	if !reflect.DeepEqual(qs[1], want) {
@@ -674,7 +674,7 @@ func TestQueries(t *testing.T) {
 	if qs[1].Current.Table != "detail_1h" || qs[1].Baseline.Table != "detail_1m" || qs[1].Baseline.To.Sub(qs[1].Baseline.From) != 3*time.Hour {
 		t.Errorf("24h filtered query %+v", qs[1])
 	}
-	if qs[2].Current.Table != "overview_10s" || qs[2].Baseline.Table != "" || len(qs[2].Filters.Channel) != 0 {
+	if qs[2].Current.Table != "overview_30s" || qs[2].Baseline.Table != "" || len(qs[2].Filters.Channel) != 0 {
 		t.Errorf("target query %+v: the overview is read whole, without a baseline", qs[2])
 	}
 }

@@ -5,9 +5,9 @@
 // Which table answers a query:
 //
 //	no filter but moment/channel, grouped by moment/channel: overview_1s for 1m, overview_10s for
-//	                                                         5m and 15m (and 1m with
-//	                                                         compare=last_week), overview_1m for
-//	                                                         1h, overview_30m for 24h,
+//	                                                         5m (and 1m with compare=last_week),
+//	                                                         overview_30s for 15m, overview_2m
+//	                                                         for 1h, overview_30m for 24h,
 //	                                                         overview_1h for 7d and 30d
 //	filtered by touchpoint, and otherwise by moment, channel, detail_1m up to 1h, else
 //	region or agent_team only:                              touchpoint_1h
@@ -326,18 +326,21 @@ func (p Plan) ComparedTo() time.Time {
 }
 
 // table chooses the rollup table that answers the query, and its resolution: the coarsest
-// overview whose step is still the trend's step or finer, so that a tick reads about the same
-// few thousand rows whatever the window (measured in docs/benchmarks.md, Metrics). A comparison
+// overview whose step is still the trend's step or finer (for 1h, whose trend steps by 2
+// minutes: 30 points), so that a tick reads about the same one or two thousand rows whatever
+// the window (measured in docs/benchmarks.md, Metrics). A comparison
 // with last week reads a week back, further than the one-second table keeps
 // (store.Overview1sRetention): the 1m window then reads the 10-second table.
 func (q Query) table() (string, time.Duration) {
 	switch detailed := q.Detailed(); {
 	case !detailed && q.Window <= time.Minute && !q.LastWeek:
 		return "overview_1s", time.Second
-	case !detailed && q.Window <= 15*time.Minute:
+	case !detailed && q.Window <= 5*time.Minute:
 		return "overview_10s", 10 * time.Second
+	case !detailed && q.Window <= 15*time.Minute:
+		return "overview_30s", 30 * time.Second
 	case !detailed && q.Window <= time.Hour:
-		return "overview_1m", time.Minute
+		return "overview_2m", 2 * time.Minute
 	case !detailed && q.Window <= 24*time.Hour:
 		return "overview_30m", 30 * time.Minute
 	case !detailed:

@@ -35,8 +35,9 @@ func TestParseQuery(t *testing.T) {
 		{"compare previous", "compare=previous", rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Compare: true}},
 		{"compare none", "compare=none", rollup.Query{Window: 5 * time.Minute, WindowName: "5m"}},
 		{"compare last_week", "compare=last_week", rollup.Query{Window: 5 * time.Minute, WindowName: "5m", Compare: true, LastWeek: true}},
-		{"series on overview_10s with compare=last_week", "compare=last_week&series=true&window=15m",
+		{"series on overview_30s with compare=last_week", "compare=last_week&series=true&window=15m",
 			rollup.Query{Window: 15 * time.Minute, WindowName: "15m", Compare: true, LastWeek: true, Step: 30 * time.Second}},
+		{"series on overview_2m: 2-minute steps", "series=true&window=1h", rollup.Query{Window: time.Hour, WindowName: "1h", Step: 2 * time.Minute}},
 		{"series on overview_30m", "series=true&window=24h", rollup.Query{Window: 24 * time.Hour, WindowName: "24h", Step: 30 * time.Minute}},
 		{"series on overview_1h", "series=true&window=7d", rollup.Query{Window: 7 * 24 * time.Hour, WindowName: "7d", Step: 4 * time.Hour}},
 		{"series on detail_1h for 30d", "series=true&window=30d&by=touchpoint",
@@ -182,14 +183,18 @@ func TestPlan(t *testing.T) {
 		// Unfiltered 1m: one-second steps; the second that is filling now is included.
 		{"window=1m", now, rollup.Plan{Table: "overview_1s", Resolution: time.Second,
 			From: at(10, 10, 16, 43), To: at(10, 10, 17, 43), PrevFrom: at(10, 10, 15, 43)}},
-		// Unfiltered 5m and 15m: 10-second steps, the one filling now included.
+		// Unfiltered 5m: 10-second steps, the one filling now included; 15m: 30-second steps.
 		{"window=5m", now, rollup.Plan{Table: "overview_10s", Resolution: 10 * time.Second,
 			From: at(10, 10, 12, 50), To: at(10, 10, 17, 50), PrevFrom: at(10, 10, 7, 50)}},
-		{"window=15m&by=moment,channel&moment=service&channel=voice", now, rollup.Plan{Table: "overview_10s", Resolution: 10 * time.Second,
-			From: at(10, 10, 2, 50), To: at(10, 10, 17, 50), PrevFrom: at(10, 9, 47, 50)}},
-		// Unfiltered 1h: one-minute steps; 24h: 30-minute steps.
-		{"window=1h", now, rollup.Plan{Table: "overview_1m", Resolution: time.Minute,
+		{"window=15m&by=moment,channel&moment=service&channel=voice", now, rollup.Plan{Table: "overview_30s", Resolution: 30 * time.Second,
+			From: at(10, 10, 3, 0), To: at(10, 10, 18, 0), PrevFrom: at(10, 9, 48, 0)}},
+		{"window=15m", at(10, 10, 17, 12), rollup.Plan{Table: "overview_30s", Resolution: 30 * time.Second,
+			From: at(10, 10, 2, 30), To: at(10, 10, 17, 30), PrevFrom: at(10, 9, 47, 30)}},
+		// Unfiltered 1h: 2-minute steps, cut from the epoch (10:16 to 10:18); 24h: 30-minute steps.
+		{"window=1h", now, rollup.Plan{Table: "overview_2m", Resolution: 2 * time.Minute,
 			From: at(10, 9, 18, 0), To: at(10, 10, 18, 0), PrevFrom: at(10, 8, 18, 0)}},
+		{"window=1h", at(10, 10, 18, 0), rollup.Plan{Table: "overview_2m", Resolution: 2 * time.Minute,
+			From: at(10, 9, 20, 0), To: at(10, 10, 20, 0), PrevFrom: at(10, 8, 20, 0)}},
 		{"window=24h&by=channel", now, rollup.Plan{Table: "overview_30m", Resolution: 30 * time.Minute,
 			From: at(9, 10, 30, 0), To: at(10, 10, 30, 0), PrevFrom: at(8, 10, 30, 0)}},
 		// Filtered beyond moment and channel, or by touchpoint: the detail tables.
@@ -291,8 +296,8 @@ func TestPlanLastWeek(t *testing.T) {
 		table string
 	}{
 		{"window=1m", "overview_10s"},
-		{"window=15m&by=moment,channel", "overview_10s"},
-		{"window=1h", "overview_1m"},
+		{"window=15m&by=moment,channel", "overview_30s"},
+		{"window=1h", "overview_2m"},
 		{"window=24h", "overview_30m"},
 		{"window=7d", "overview_1h"},
 		{"window=30d", "overview_1h"},

@@ -154,7 +154,7 @@ func TestBuildWithoutGrouping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"by":[]`, `"rows":[]`, `"resolution":"1m"`, `"nps":{"value":null,"n":0}`} {
+	for _, want := range []string{`"by":[]`, `"rows":[]`, `"resolution":"2m"`, `"nps":{"value":null,"n":0}`} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("JSON lacks %s: %s", want, b)
 		}
@@ -321,8 +321,9 @@ func TestBuildNamesSteps(t *testing.T) {
 	for _, tc := range []struct{ query, resolution, step string }{
 		{"window=1m&series=true", "1s", "2s"},
 		{"window=5m&series=true", "10s", "10s"},
-		{"window=15m&series=true", "10s", "30s"},
-		{"window=1h&series=true", "1m", "1m"},
+		{"window=15m&series=true", "30s", "30s"},
+		{"window=1h&series=true", "2m", "2m"},
+		{"window=1h&series=true&region=north", "1m", "1m"},
 		{"window=24h&series=true", "30m", "30m"},
 		{"window=24h&series=true&region=north", "1h", "1h"},
 		{"window=15m&by=touchpoint", "1m", ""},

@@ -36,7 +36,7 @@ import (
 type Rollup struct {
 	Table string
 	// Bucket is the span of time the audit compares and rebuilds as a whole: the table's own
-	// step, or a minute for the per-second and 10-second tables (a minute of overview_1s is 55
+	// step, or a minute for the per-second, 10-second and 30-second tables (a minute of overview_1s is 55
 	// rows at most, while comparing seconds would cost 60 times more rows for the same finding).
 	Bucket time.Duration
 	// Labels says the table is keyed by moment and channel, so counts compare per label.
@@ -50,6 +50,8 @@ var Rollups = []Rollup{
 	{Table: "event_keys", Bucket: time.Minute, timeColumn: "occurred_at", count: "count()"},
 	{Table: "overview_1s", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "overview_10s", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
+	{Table: "overview_30s", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
+	{Table: "overview_2m", Bucket: 2 * time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "overview_1m", Bucket: time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "overview_30m", Bucket: 30 * time.Minute, Labels: true, timeColumn: "t", count: "sumMerge(events)"},
 	{Table: "overview_1h", Bucket: time.Hour, Labels: true, timeColumn: "t", count: "sumMerge(events)"},

@@ -356,6 +356,8 @@ var compatRollups = []struct{ table, time, keys string }{
 	{"detail_1h", "toStartOfHour(occurred_at)", "moment, channel, touchpoint, region, product, segment, agent_team"},
 	{"overview_1h", "intDiv(toUInt32(occurred_at), 3600)", "moment, channel"},
 	{"overview_10s", "intDiv(toUInt32(occurred_at), 10)", "moment, channel"},
+	{"overview_30s", "intDiv(toUInt32(occurred_at), 30)", "moment, channel"},
+	{"overview_2m", "intDiv(toUInt32(occurred_at), 120)", "moment, channel"},
 	{"overview_30m", "intDiv(toUInt32(occurred_at), 1800)", "moment, channel"},
 	{"touchpoint_1h", "intDiv(toUInt32(occurred_at), 3600)", "moment, channel, touchpoint, region, agent_team"},
 }

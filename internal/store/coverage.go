@@ -27,6 +27,8 @@ var laterRollups = map[string]struct {
 	"overview_10s":  {12, "overview_1s"},
 	"overview_30m":  {13, "overview_1m"},
 	"touchpoint_1h": {15, "detail_1h"},
+	"overview_30s":  {16, "overview_10s"},
+	"overview_2m":   {16, "overview_1m"},
 }
 
 // coverage is since when each table of laterRollups holds every event; a table that is not

@@ -13,11 +13,11 @@ import (
 	"github.com/truthboard/truthboard/internal/store/storetest"
 )
 
-// TestCoarseOverviewsAnswerLikeTheFineOnes checks the rollups of migrations 0012 and 0013 on
-// ClickHouse 18.16: overview_10s and overview_30m count, per time step, moment and channel,
-// what the raw table holds, and a window they answer gives every figure (counts, sums and the
-// wait histogram, current and previous period, trend buckets) exactly as the table that
-// answered it before, overview_1s and overview_1m, over the same interval.
+// TestCoarseOverviewsAnswerLikeTheFineOnes checks the rollups of migrations 0012, 0013 and 0016
+// on ClickHouse 18.16: overview_10s, overview_30s, overview_2m and overview_30m count, per time
+// step, moment and channel, what the raw table holds, and a window they answer gives every
+// figure (counts, sums and the wait histogram, current and previous period, trend buckets)
+// exactly as a finer table (the one that answered it before) over the same interval.
 func TestCoarseOverviewsAnswerLikeTheFineOnes(t *testing.T) {
 	db := storetest.Open(t)
 	ctx := context.Background()
@@ -62,8 +62,13 @@ func TestCoarseOverviewsAnswerLikeTheFineOnes(t *testing.T) {
 	}{
 		{"window=5m&compare=previous&by=moment,channel", "overview_10s", "overview_1s", time.Second},
 		{"window=5m&by=moment&series=true", "overview_10s", "overview_1s", time.Second},
-		{"window=15m&compare=previous", "overview_10s", "overview_1s", time.Second},
-		{"window=15m&compare=last_week&by=channel", "overview_10s", "overview_1m", time.Minute},
+		{"window=15m&compare=previous", "overview_30s", "overview_10s", 10 * time.Second},
+		{"window=15m&compare=previous&by=moment,channel", "overview_30s", "overview_1s", time.Second},
+		{"window=15m&by=moment&series=true", "overview_30s", "overview_10s", 10 * time.Second},
+		{"window=15m&compare=last_week&by=channel", "overview_30s", "overview_1m", time.Minute},
+		{"window=1h&compare=previous&by=moment,channel", "overview_2m", "overview_1m", time.Minute},
+		{"window=1h&by=moment&series=true", "overview_2m", "overview_1m", time.Minute},
+		{"window=1h&compare=last_week", "overview_2m", "overview_1m", time.Minute},
 		{"window=24h&compare=previous&by=moment,channel", "overview_30m", "overview_1m", time.Minute},
 		{"window=24h&by=moment&series=true", "overview_30m", "overview_1m", time.Minute},
 	} {

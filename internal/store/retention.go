@@ -8,7 +8,8 @@ import (
 
 // Retention of the rollups, by what the queries need: the one-second overview answers the 1m
 // window with its previous period (compare=last_week reads the 10-second overview), the
-// 10-second overview the 5m and 15m windows with the same window last week;
+// 10-second overview the 5m window, the 30-second one the 15m window and the 2-minute one the
+// 1h window, each with the same window last week;
 // the minute detail windows up to an hour, with the same hour last week; the minute overview
 // and the hour tables keep the trends of days and months, and the 30-day window before the
 // current one after its raw events are gone.
@@ -17,6 +18,10 @@ const (
 	// Overview10sRetention keeps the 10-second overview of the 5m and 15m windows long enough
 	// for compare=last_week.
 	Overview10sRetention = 8 * 24 * time.Hour
+	// Overview30sRetention and Overview2mRetention keep the overviews of the 15m and 1h windows
+	// as long, for the same reason.
+	Overview30sRetention = 8 * 24 * time.Hour
+	Overview2mRetention  = 8 * 24 * time.Hour
 	Detail1mRetention    = 8 * 24 * time.Hour
 	Detail1hRetention    = 400 * 24 * time.Hour
 	// Overview1hRetention keeps the hourly overview of the 7d and 30d windows.
@@ -37,6 +42,8 @@ var retained = []struct {
 	{"event_keys", func(raw time.Duration) time.Duration { return raw }, false},
 	{"overview_1s", func(time.Duration) time.Duration { return Overview1sRetention }, false},
 	{"overview_10s", func(time.Duration) time.Duration { return Overview10sRetention }, false},
+	{"overview_30s", func(time.Duration) time.Duration { return Overview30sRetention }, false},
+	{"overview_2m", func(time.Duration) time.Duration { return Overview2mRetention }, false},
 	{"overview_1m", func(raw time.Duration) time.Duration { return raw }, false},
 	{"overview_30m", func(time.Duration) time.Duration { return Overview30mRetention }, true},
 	{"detail_1m", func(time.Duration) time.Duration { return Detail1mRetention }, false},

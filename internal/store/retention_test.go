@@ -28,8 +28,8 @@ func TestDropExpired(t *testing.T) {
 	}
 	sort.Strings(dropped)
 	// 30-day raw retention: 40 and 31 days old go from events, event_keys and overview_1m;
-	// overview_1s keeps 2 days, detail_1m and overview_10s 8 days; detail_1h, overview_30m and
-	// overview_1h keep 400 days by month.
+	// overview_1s keeps 2 days, detail_1m, overview_10s, overview_30s and overview_2m 8 days;
+	// detail_1h, overview_30m and overview_1h keep 400 days by month.
 	want := []string{
 		"detail_1m:20261013", "detail_1m:20261022", "detail_1m:20261112",
 		"event_keys:20261013", "event_keys:20261022",
@@ -37,6 +37,8 @@ func TestDropExpired(t *testing.T) {
 		"overview_10s:20261013", "overview_10s:20261022", "overview_10s:20261112",
 		"overview_1m:20261013", "overview_1m:20261022",
 		"overview_1s:20261013", "overview_1s:20261022", "overview_1s:20261112", "overview_1s:20261119",
+		"overview_2m:20261013", "overview_2m:20261022", "overview_2m:20261112",
+		"overview_30s:20261013", "overview_30s:20261022", "overview_30s:20261112",
 	}
 	if len(dropped) != len(want) {
 		t.Fatalf("dropped %v,\nwant    %v", dropped, want)

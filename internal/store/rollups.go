@@ -15,7 +15,7 @@ import (
 )
 
 // rollupTables are the only tables Rollup reads; a Plan naming another is a bug.
-var rollupTables = map[string]bool{"overview_1s": true, "overview_10s": true, "overview_1m": true, "overview_30m": true, "overview_1h": true, "detail_1m": true, "detail_1h": true, "touchpoint_1h": true}
+var rollupTables = map[string]bool{"overview_1s": true, "overview_10s": true, "overview_30s": true, "overview_2m": true, "overview_1m": true, "overview_30m": true, "overview_1h": true, "detail_1m": true, "detail_1h": true, "touchpoint_1h": true}
 
 // measures are the sums of every rollup table, in the order of rollup.Counts.
 const measures = `max(t), sumMerge(events), sumMerge(csat_n), sumMerge(csat_top2), sumMerge(nps_n),

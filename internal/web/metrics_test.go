@@ -857,11 +857,12 @@ var (
 // specName is how the API names a resolution or step: like a window.
 var specName = map[time.Duration]string{
 	time.Second: "1s", 2 * time.Second: "2s", 10 * time.Second: "10s", 30 * time.Second: "30s",
-	time.Minute: "1m", 30 * time.Minute: "30m", time.Hour: "1h", 4 * time.Hour: "4h", 24 * time.Hour: "1d",
+	time.Minute: "1m", 2 * time.Minute: "2m", 30 * time.Minute: "30m", time.Hour: "1h", 4 * time.Hour: "4h", 24 * time.Hour: "1d",
 }
 
 // specResolution is the step of the table that answers: the overview tables (1 s for 1m, except
-// with compare=last_week, 10 s up to 15m, 1 min for 1h, 30 min for 24h, 1 h for 7d and 30d)
+// with compare=last_week, 10 s up to 5m, 30 s for 15m, 2 min for 1h, 30 min for 24h, 1 h for 7d
+// and 30d)
 // unless a filter beyond moment and channel or a grouping by touchpoint needs the detail tables
 // (1 min up to 1h, else 1 h).
 func specResolution(window time.Duration, by []string, f filterSet, lastWeek bool) time.Duration {
@@ -872,9 +873,13 @@ func specResolution(window time.Duration, by []string, f filterSet, lastWeek boo
 	switch {
 	case !detailed && window <= time.Minute && !lastWeek:
 		return time.Second
-	case !detailed && window <= 15*time.Minute:
+	case !detailed && window <= 5*time.Minute:
 		return 10 * time.Second
-	case !detailed && window <= time.Hour, detailed && window <= time.Hour:
+	case !detailed && window <= 15*time.Minute:
+		return 30 * time.Second
+	case !detailed && window <= time.Hour:
+		return 2 * time.Minute
+	case detailed && window <= time.Hour:
 		return time.Minute
 	case !detailed && window <= 24*time.Hour:
 		return 30 * time.Minute

@@ -37,9 +37,10 @@ func reaggregate(table string, n int) string {
 FROM overview_1s GROUP BY step, moment, channel`, table, n, n)
 }
 
-// The schema's rollups have 1,024-row granules since commit 5530e8f; the 8,192- and 256-row
-// variants show what that buys, the former tables of the 5m and 24h windows what the 10 s and
-// 30 min rollups (migrations 0012, 0013) buy.
+// The schema's rollups have 1,024-row granules since commit 5530e8f, those of migration 0016
+// 256-row ones; the variants with other granules show what that buys, the former tables of the
+// 5m, 15m, 1h and 24h windows what the 10 s, 30 s, 2 min and 30 min rollups (migrations 0012,
+// 0016, 0013) buy.
 var probes = map[string][]probe{
 	"5m": {
 		{name: "`overview_10s` as the schema defines it", table: "overview_10s", source: "overview_10s", res: 10 * time.Second},
@@ -50,11 +51,21 @@ var probes = map[string][]probe{
 			create: "CREATE TABLE probe_10s_g256 AS overview_10s" + probeEngine + "256;INSERT INTO probe_10s_g256 SELECT * FROM overview_10s"},
 		{name: "`overview_1s`, the table of the 5m window before 0012", table: "overview_1s", source: "overview_10s", res: time.Second},
 	},
+	"15m": {
+		{name: "`overview_30s` as the schema defines it", table: "overview_30s", source: "overview_30s", res: 30 * time.Second},
+		{name: "`overview_30s`, `WithoutWait` (no histogram)", table: "overview_30s", source: "overview_30s", res: 30 * time.Second, noHist: true},
+		{name: "`overview_30s` with 1,024-row granules", table: "probe_30s_g1024", source: "overview_30s", res: 30 * time.Second,
+			create: "CREATE TABLE probe_30s_g1024 AS overview_30s" + probeEngine + "1024;INSERT INTO probe_30s_g1024 SELECT * FROM overview_30s"},
+		{name: "`overview_10s`, the table of the 15m window before 0016", table: "overview_10s", source: "overview_30s", res: 10 * time.Second},
+	},
 	"1h": {
-		{name: "`overview_1m` as the schema defines it", table: "overview_1m", source: "overview_1m", res: time.Minute},
-		{name: "`overview_1m`, `WithoutWait` (no histogram)", table: "overview_1m", source: "overview_1m", res: time.Minute, noHist: true},
-		{name: "`overview_1m` with 8,192-row granules", table: "probe_1m_g8192", source: "overview_1m", res: time.Minute,
-			create: "CREATE TABLE probe_1m_g8192 AS overview_1m" + probeEngine + "8192;INSERT INTO probe_1m_g8192 SELECT * FROM overview_1m"},
+		{name: "`overview_2m` as the schema defines it", table: "overview_2m", source: "overview_2m", res: 2 * time.Minute},
+		{name: "`overview_2m`, `WithoutWait` (no histogram)", table: "overview_2m", source: "overview_2m", res: 2 * time.Minute, noHist: true},
+		{name: "`overview_2m` with 1,024-row granules", table: "probe_2m_g1024", source: "overview_2m", res: 2 * time.Minute,
+			create: "CREATE TABLE probe_2m_g1024 AS overview_2m" + probeEngine + "1024;INSERT INTO probe_2m_g1024 SELECT * FROM overview_2m"},
+		{name: "`overview_1m`, the table of the 1h window before 0016 (trend step 1 min)", table: "overview_1m", source: "overview_2m", res: time.Minute},
+		{name: "a 5 min rollup (trend step 5 min, 12 points), 256-row granules", table: "probe_5m_g256", source: "overview_2m", res: 5 * time.Minute,
+			create: "CREATE TABLE probe_5m_g256 AS overview_1s" + probeEngine + "256;" + reaggregate("probe_5m_g256", 300)},
 	},
 	"24h": {
 		{name: "`overview_30m` as the schema defines it", table: "overview_30m", source: "overview_30m", res: 30 * time.Minute},
@@ -108,8 +119,10 @@ func diagnose(ctx context.Context, h *history, w string, iters int) (diagnosis, 
 	var sqls [][nDiag]string
 	for _, p := range probes[w] {
 		if p.create != "" {
+			// A probe table a killed or -reuse run left behind holds rows of an older history:
+			// build it again.
 			ok := true
-			for _, stmt := range strings.Split(p.create, ";") {
+			for _, stmt := range append([]string{"DROP TABLE IF EXISTS " + p.table}, strings.Split(p.create, ";")...) {
 				if err := h.db.Conn().Exec(ctx, stmt); err != nil {
 					d.Skip = append(d.Skip, fmt.Sprintf("%s: %v", p.name, err))
 					ok = false

@@ -144,17 +144,32 @@ func (r report) markdown() string {
 
 	p("\n### Growth with history\n\n")
 	p("Target: the view's query set at most %s p50 per tick at %s events/hour; its p50 grows at most %.1f× from the\n", ms(targetP50), countName(c.Rate), targetGrowth)
-	p("smallest to the largest history.\n\n")
-	p("| window | round | API set p50 per size | growth %s → %s | hub set p50 per size | growth |\n|---|---|---|---|---|---|\n",
+	p("smallest to the largest history. A small history does not fill a long window: it holds %s events an hour, so\n", countName(c.Rate))
+	p("below that size a window and the period it is compared with read fewer rows because they hold fewer events, not\n")
+	p("because the history is shorter. *full windows*: the growth from the smallest size whose history spans the whole\n")
+	p("window to the largest; *spanned by*: the sizes whose history spans the window / the window and its previous period.\n\n")
+	p("| window | round | spanned by | API set p50 per size | growth %[1]s → %[2]s | full windows | hub set p50 per size | growth %[1]s → %[2]s | full windows |\n",
 		countName(c.Sizes[0]), countName(c.Sizes[len(c.Sizes)-1]))
+	p("|---|---|---|---|---|---|---|---|---|\n")
 	for _, w := range c.Windows {
+		length, _ := windowLength(w)
 		for round := 1; round <= c.Repeat; round++ {
 			var api, hub []time.Duration
-			var perAPI, perHub []string
+			var perAPI, perHub, window, withPrevious []string
+			full := -1 // index of the smallest size whose history spans the window
 			for _, s := range r.Results {
 				wr := s.window(w)
 				if s.Round != round || wr == nil {
 					continue
+				}
+				if s.Span >= length {
+					window = append(window, countName(s.Size))
+					if full < 0 {
+						full = len(api)
+					}
+				}
+				if s.Span >= 2*length {
+					withPrevious = append(withPrevious, countName(s.Size))
 				}
 				a, h := benchkit.Percentile(totals(wr.API), 0.5), benchkit.Percentile(totals(wr.Hub), 0.5)
 				api, hub = append(api, a), append(hub, h)
@@ -163,8 +178,24 @@ func (r report) markdown() string {
 			if len(api) == 0 {
 				continue
 			}
-			p("| %s | %d | %s | %.2f× | %s | %.2f× |\n", w, round, strings.Join(perAPI, ", "), float64(api[len(api)-1])/float64(api[0]),
-				strings.Join(perHub, ", "), float64(hub[len(hub)-1])/float64(hub[0]))
+			sizes := func(ns []string) string {
+				if len(ns) == 0 {
+					return "none"
+				}
+				return strings.Join(ns, ", ")
+			}
+			growth := func(ts []time.Duration) string {
+				switch {
+				case full < 0:
+					return "– (no size spans it)"
+				case full == len(ts)-1:
+					return "– (only " + window[0] + ")"
+				}
+				return fmt.Sprintf("%s → %s: %.2f×", window[0], window[len(window)-1], float64(ts[len(ts)-1])/float64(ts[full]))
+			}
+			p("| %s | %d | %s / %s | %s | %.2f× | %s | %s | %.2f× | %s |\n", w, round, sizes(window), sizes(withPrevious),
+				strings.Join(perAPI, ", "), float64(api[len(api)-1])/float64(api[0]), growth(api),
+				strings.Join(perHub, ", "), float64(hub[len(hub)-1])/float64(hub[0]), growth(hub))
 		}
 	}
 	for _, d := range r.Diagnoses {
@@ -195,8 +226,8 @@ func (r report) markdown() string {
 // partTables are the tables whose parts the loading table counts, rollupTables those whose rows
 // it shows.
 var (
-	partTables   = []string{"events", "overview_1s", "overview_10s", "overview_1m", "overview_30m", "overview_1h", "detail_1m", "detail_1h"}
-	rollupTables = []string{"overview_1s", "overview_10s", "overview_1m", "overview_30m", "detail_1m"}
+	partTables   = []string{"events", "overview_1s", "overview_10s", "overview_30s", "overview_1m", "overview_2m", "overview_30m", "overview_1h", "detail_1m", "detail_1h"}
+	rollupTables = []string{"overview_1s", "overview_10s", "overview_30s", "overview_1m", "overview_2m", "overview_30m", "detail_1m"}
 )
 
 func (s sizeResult) window(name string) *windowResult {

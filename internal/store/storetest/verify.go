@@ -127,7 +127,7 @@ func head(s []string) []string {
 // figures: a test's own statement of what each rollup must hold, independent of the code that
 // audits them.
 var rollupChecks = []struct{ table, step string }{
-	{"overview_1s", "1"}, {"overview_10s", "10"}, {"overview_1m", "60"}, {"overview_30m", "1800"}, {"overview_1h", "3600"}, {"detail_1m", "60"}, {"detail_1h", "3600"}, {"touchpoint_1h", "3600"},
+	{"overview_1s", "1"}, {"overview_10s", "10"}, {"overview_30s", "30"}, {"overview_2m", "120"}, {"overview_1m", "60"}, {"overview_30m", "1800"}, {"overview_1h", "3600"}, {"detail_1m", "60"}, {"detail_1h", "3600"}, {"touchpoint_1h", "3600"},
 }
 
 // RollupDifferences compares every rollup table with the raw table, per time step, moment and
