@@ -13,7 +13,7 @@
 -- overview tables: a step is at most 55 rows. Daily partitions, kept 8 days (the retention
 -- job) so that a 15-minute window can be compared with the same one last week. Events stored
 -- before this migration reach it through the rollup audit, which rebuilds the recent buckets
--- that disagree with the raw table (TRUTHBOARD_AUDIT_WINDOW, 6 hours by default).
+-- that disagree with the raw table (TRUTHBOARD_AUDIT_WINDOW, 2 hours by default).
 
 -- Per 10 seconds.
 CREATE TABLE IF NOT EXISTS overview_10s (

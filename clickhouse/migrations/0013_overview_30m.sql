@@ -8,7 +8,7 @@
 -- materialized view straight from events (a view reading another view's table never fires on
 -- ClickHouse 18.16). Steps are cut from the Unix epoch, so they are UTC whatever the server's
 -- time zone. Monthly partitions, kept 400 days like overview_1h. Events stored before this
--- migration reach it through the rollup audit for its window (TRUTHBOARD_AUDIT_WINDOW, 6 hours
+-- migration reach it through the rollup audit for its window (TRUTHBOARD_AUDIT_WINDOW, 2 hours
 -- by default); docs/api.md says how to fill an older day by hand.
 
 -- Per 30 minutes.

@@ -13,7 +13,7 @@
 -- materialized view straight from events (a view reading another view's table never fires on
 -- ClickHouse 18.16). Hours are cut from the Unix epoch, so they are UTC whatever the server's
 -- time zone. Monthly partitions, kept 400 days like detail_1h. Events stored before this
--- migration reach it through the rollup audit for its window (TRUTHBOARD_AUDIT_WINDOW, 6 hours
+-- migration reach it through the rollup audit for its window (TRUTHBOARD_AUDIT_WINDOW, 2 hours
 -- by default); docs/api.md says how to fill the older hours from detail_1h by hand.
 
 -- Per hour, by touchpoint first.
