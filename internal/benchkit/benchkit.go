@@ -39,6 +39,9 @@ func EnvOr(name, def string) string {
 // and account. The commands take a database of their own on it and drop it at the end.
 type ClickHouse struct {
 	Addr, User, Password string
+	// Protocol is store.ProtocolNative (the default) or store.ProtocolHTTP (a modern
+	// ClickHouse's HTTP interface, such as clickhouse/compat/server.js serves for chdb).
+	Protocol string
 }
 
 // ClickHouseFromEnv reads TRUTHBOARD_CLICKHOUSE_ADDR (which `scripts/clickhouse.sh env` sets),
@@ -48,6 +51,7 @@ func ClickHouseFromEnv() ClickHouse {
 		Addr:     EnvOr("TRUTHBOARD_CLICKHOUSE_ADDR", "127.0.0.1:9000"),
 		User:     EnvOr("TRUTHBOARD_CLICKHOUSE_USER", "default"),
 		Password: os.Getenv("TRUTHBOARD_CLICKHOUSE_PASSWORD"),
+		Protocol: os.Getenv("TRUTHBOARD_CLICKHOUSE_PROTOCOL"),
 	}
 }
 
@@ -59,6 +63,7 @@ func (c *ClickHouse) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "clickhouse-addr", c.Addr,
 		"`host:port` of ClickHouse's native protocol; TRUTHBOARD_CLICKHOUSE_ADDR sets the default (eval \"$(scripts/clickhouse.sh env)\" sets it)")
 	fs.StringVar(&c.User, "clickhouse-user", c.User, "ClickHouse `user`; TRUTHBOARD_CLICKHOUSE_USER sets the default, TRUTHBOARD_CLICKHOUSE_PASSWORD the password")
+	fs.StringVar(&c.Protocol, "clickhouse-protocol", c.Protocol, "`native` or http (ClickHouse's HTTP interface, e.g. chdb through clickhouse/compat/server.js); TRUTHBOARD_CLICKHOUSE_PROTOCOL sets the default")
 }
 
 // Store is how to open database on c: connections time out after 5 s and queries after a
@@ -66,6 +71,7 @@ func (c *ClickHouse) AddFlags(fs *flag.FlagSet) {
 func (c ClickHouse) Store(database string) store.Options {
 	return store.Options{
 		Addr:             c.Addr,
+		Protocol:         c.Protocol,
 		Database:         database,
 		User:             c.User,
 		Password:         c.Password,
@@ -83,6 +89,7 @@ func (c ClickHouse) ServerConfig(dataDir, database string, ingestKeys []string, 
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = dataDir
 	cfg.ClickHouseAddr, cfg.ClickHouseUser, cfg.ClickHousePassword = c.Addr, c.User, c.Password
+	cfg.ClickHouseProtocol = c.Protocol
 	cfg.ClickHouseDatabase = database
 	cfg.IngestKeys, cfg.AdminToken = ingestKeys, adminToken
 	cfg.IngestRate, cfg.DemoRate = 0, 0

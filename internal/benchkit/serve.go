@@ -112,6 +112,7 @@ func StartServe(ctx context.Context, o ServeOptions) (*Serve, error) {
 	for _, f := range []struct{ name, value string }{
 		{"-clickhouse-addr", o.ClickHouse.Addr},
 		{"-clickhouse-user", o.ClickHouse.User},
+		{"-clickhouse-protocol", o.ClickHouse.Protocol},
 		{"-clickhouse-database", o.Database},
 		{"-ingest-keys", strings.Join(o.IngestKeys, ",")},
 		{"-admin-token", o.AdminToken},
