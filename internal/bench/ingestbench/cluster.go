@@ -224,8 +224,8 @@ func stopAll(nodes []*benchkit.Serve) {
 	}
 }
 
-// pass stores every event once: with the bare driver (the drainer's lookup and insert per
-// batch of the server's -flush-rows, from one goroutine) or through nodes Truthboard nodes,
+// pass stores every event once: with the bare driver (an insert per batch of the server's
+// -flush-rows, from one goroutine, as the drainer inserts new events without a lookup) or through nodes Truthboard nodes,
 // clients spread over them, and returns once ClickHouse holds them all.
 func (b *clusterBench) pass(ctx context.Context, name string, nodes int) (clusterPass, string, error) {
 	p := clusterPass{Name: name, Nodes: nodes, Events: len(b.pool)}
@@ -240,9 +240,6 @@ func (b *clusterBench) pass(ctx context.Context, name string, nodes int) (cluste
 		start := time.Now()
 		for i := 0; i < len(b.pool); i += batch {
 			part := b.pool[i:min(i+batch, len(b.pool))]
-			if _, err := db.ExistingKeys(ctx, part); err != nil {
-				return p, version, err
-			}
 			if err := db.InsertEvents(ctx, part, time.Now().UTC()); err != nil {
 				return p, version, err
 			}
@@ -422,7 +419,7 @@ func renderCluster(env *benchEnv, o *clusterOptions, m benchkit.Machine, version
 	p("Ingest on a ClickHouse cluster — two ClickHouse %s replicas of one shard replicating through ZooKeeper, the\n", version)
 	p("cluster schema (`TRUTHBOARD_CLICKHOUSE_CLUSTER`: replicated tables behind Distributed ones) and a NATS server for\n")
 	p("the nodes' claims, all on this machine — of the same %s events into an empty database each pass: the bare\n", benchkit.Thousands(o.events))
-	p("clickhouse-go driver (the drainer's key lookup and insert per batch of %s rows, one goroutine, through the\n", benchkit.Thousands(config.Default().FlushRows))
+	p("clickhouse-go driver (an insert per batch of %s rows, one goroutine, through the\n", benchkit.Thousands(config.Default().FlushRows))
 	p("Distributed table) before and after, and `POST /v1/events` through one and through two `truthboard serve` nodes\n")
 	p("(%d clients in all, spread over the nodes, %s events per request, closed loop). A pass ends when ClickHouse holds\n", o.clients, benchkit.Thousands(o.requestEvents))
 	p("every event. Ack = one request's send → `202` (durable in the node's spool and claimed in NATS).\n\n")
