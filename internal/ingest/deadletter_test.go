@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +199,7 @@ func TestFullDeadLetterHoldsTheEvent(t *testing.T) {
 func TestReplay(t *testing.T) {
 	db := storetest.Open(t)
 	o := testOptions(t)
+	o.RecentKeys = 2 // the answer forgets soon: resends below reach the drainer
 	poison := events("poison", 2)
 	spoolWithPoison(t, o.Spool, 0, poison)
 	w := open(t, db, o)
@@ -257,6 +259,15 @@ func TestReplay(t *testing.T) {
 	storetest.AssertStoredOnce(t, db, ids(poison, refused))
 	spooltest.Eventually(t, "seeing the dead-letter emptied by the replay", func() bool { return w.Stats().DeadLetter.Records == 0 })
 
+	// The client resends the replayed events once the answer forgot them: the drainer, which
+	// never stored them itself (another process did), still looks them up.
+	other := events("other", 2)
+	mustWrite(t, w, other, 2, 0)
+	drained(t, w) // a batch of its own: after the failures above, it is looked up whole
+	mustWrite(t, w, append(slices.Clone(refused), poison...), 4, 0)
+	drained(t, w)
+	storetest.AssertStoredOnce(t, db, ids(poison, refused, other))
+
 	// Replaying an entry whose events are stored already stores nothing twice.
 	if err := dead.AddEvent(refused[0], time.Now(), errors.New("kept twice")); err != nil {
 		t.Fatal(err)
@@ -264,7 +275,7 @@ func TestReplay(t *testing.T) {
 	if err := ingest.Replay(ctx, db, dead, nil, report); err != nil {
 		t.Fatal(err)
 	}
-	storetest.AssertStoredOnce(t, db, ids(poison, refused))
+	storetest.AssertStoredOnce(t, db, ids(poison, refused, other))
 }
 
 // fillWhileAway writes 10-event requests with ClickHouse cut off until the spool refuses one,

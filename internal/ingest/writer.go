@@ -34,7 +34,12 @@
 //   - with claims, also the events older than the claim window less MaxFutureSkew (another
 //     node may have stored them under a claim that has expired since);
 //   - with LookupEveryBatch (several nodes without claims), every event: another node's
-//     inserts are in no index of this one.
+//     inserts are in no index of this one;
+//   - while the dead-letter holds entries, every event: an event kept there may also have
+//     landed (a view that failed after the raw insert), and `truthboard dead-letter replay`
+//     stores events from another process. When entries leave the dead-letter, the drainer
+//     reads the newest stored second again (Sink.NewestStored), which covers what a replay
+//     stored.
 //
 // The horizon is therefore the raw table's retention. The answer to a request counts as
 // duplicates the events repeated within it and those this server acknowledged among its last
@@ -229,6 +234,8 @@ type Writer struct {
 	uncertain, isolating bool
 	// stored is what the drainer knows of the stored events without asking (drainer only).
 	stored storedKeys
+	// deadEntries is how many entries the dead-letter held at the last attempt (drainer only).
+	deadEntries int
 
 	cancelDrain context.CancelFunc
 	drainStop   chan struct{} // closed when the drainer has returned
@@ -625,11 +632,21 @@ func (w *Writer) send(ctx context.Context, evs []event.Event, received []time.Ti
 	if w.uncertain {
 		err = w.sink.WaitForInserts(ctx, w.nodePrefix)
 	}
+	// Entries that left the dead-letter since the last attempt may have been stored by a
+	// replay in another process: what the drainer knew stands only up to the newest second
+	// stored now.
+	dead := w.dead.Stats().Records
+	if dead < w.deadEntries {
+		w.stored.known = false
+	}
 	if err == nil && !w.stored.known {
 		var newest int64
 		if newest, err = w.sink.NewestStored(ctx); err == nil {
 			w.stored.start(newest)
+			w.deadEntries = dead
 		}
+	} else if err == nil {
+		w.deadEntries = dead
 	}
 	if err == nil {
 		w.inserts++
@@ -661,10 +678,11 @@ func (w *Writer) storeNew(ctx context.Context, evs []event.Event, received []tim
 	keys := make([]event.Key, len(evs))
 	hashes := make([]uint64, len(evs))
 	var ask []event.Event
+	lookAll := w.uncertain || w.deadEntries > 0
 	for i := range evs {
 		keys[i] = evs[i].Key()
 		hashes[i] = w.stored.hash(keys[i])
-		if w.uncertain || w.mayBeStored(keys[i], hashes[i], now) {
+		if lookAll || w.mayBeStored(keys[i], hashes[i], now) {
 			ask = append(ask, evs[i])
 		}
 	}
@@ -705,13 +723,17 @@ func insertNew(ctx context.Context, sink Sink, evs []event.Event, received []tim
 	return len(fresh), nil
 }
 
+// claimClockMargin widens the claims' horizon for clocks that disagree: an event's second
+// comes from its node's clock, a claim's expiry from the NATS server's, now from this node's.
+const claimClockMargin = time.Minute
+
 // mayBeStored reports whether ClickHouse must be asked whether the event of key k is stored
 // (see the package comment).
 func (w *Writer) mayBeStored(k event.Key, h uint64, now time.Time) bool {
 	switch {
 	case w.opts.LookupEveryBatch:
 		return true
-	case w.opts.Claims != nil && k.Second <= now.Add(-w.opts.ClaimWindow+event.MaxFutureSkew).Unix()+1:
+	case w.opts.Claims != nil && k.Second <= now.Add(-w.opts.ClaimWindow+event.MaxFutureSkew+claimClockMargin).Unix():
 		return true
 	}
 	return w.stored.mayHave(k, h)
