@@ -109,6 +109,21 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Claims, error) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	// Every node must agree on how long a claim lasts: a node that believes claims last
+	// longer than the bucket keeps them would take a retry of an expired claim for new and
+	// store it twice (its drainer looks up only the events older than its window).
+	if existing, err := js.KeyValue(ctx, opts.Bucket); err == nil {
+		st, err := existing.Status(ctx)
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("NATS key-value bucket %s: read its settings: %w", opts.Bucket, err)
+		}
+		if st.TTL() != opts.Window {
+			nc.Close()
+			return nil, fmt.Errorf("-claim-window (TRUTHBOARD_CLAIM_WINDOW) is %s, but the NATS bucket %s keeps claims for %s, as other nodes asked: give every node the same window (to change it, stop every node, then delete the bucket, e.g. `nats kv del %s`)",
+				opts.Window, opts.Bucket, st.TTL(), opts.Bucket)
+		}
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      opts.Bucket,
 		Description: "Truthboard: which node stores each event (idempotency key claims)",

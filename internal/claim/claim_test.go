@@ -121,3 +121,20 @@ func TestOpenNamesTheSettingWhenNATSIsAway(t *testing.T) {
 		t.Fatalf("error %q does not name %s", err, want)
 	}
 }
+
+// Nodes that disagree on how long a claim lasts would store a retry twice: the second node
+// with another window is refused at the start, with the setting named and how to change it.
+func TestOpenRefusesAnotherClaimWindow(t *testing.T) {
+	nats := claimtest.Start(t)
+	open(t, nats.URL()) // the default window, an hour
+	_, err := claim.Open(context.Background(), claim.Options{URL: nats.URL(), Window: 10 * time.Minute}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		t.Fatal("a node with a 10m window joined claims that last an hour")
+	}
+	for _, want := range []string{"TRUTHBOARD_CLAIM_WINDOW", "10m0s", "1h0m0s", "same window"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	open(t, nats.URL()) // the same window again: fine
+}

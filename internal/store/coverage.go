@@ -35,16 +35,30 @@ var laterRollups = map[string]struct {
 // listed holds every event.
 type coverage map[string]time.Time
 
+// sameInstallation is how close to the first migration a later one must have been applied for
+// its table to count as made with the database: a new installation applies every migration
+// within seconds; one that took events for longer before an upgrade has them in its older
+// tables only.
+const sameInstallation = 10 * time.Minute
+
+// maxTime is a time no window starts after.
+var maxTime = time.Unix(1<<62, 0)
+
 // readCoverage reads when each later rollup's migration was applied (the earliest record of
 // it: an operator who filled the table by hand records that, see docs/api.md). A migration
-// applied within an hour of the first one made its table on a database too young to matter
-// (a new installation applies them all at once): that table holds every event. Without
-// schema_migrations (a store opened on a database never migrated) nothing is known and every
-// table counts as complete.
+// applied within sameInstallation of the first one made its table along with the others (a
+// new installation applies them all at once): that table holds every event. When
+// schema_migrations cannot be read (a database never migrated, or an error), nothing is known:
+// every later table counts as holding nothing, so queries read the finer tables, slower but
+// whole, until the next read (each Migrate, and each connection).
 func readCoverage(ctx context.Context, conn driver.Conn) *coverage {
+	unknown := coverage{}
+	for table := range laterRollups {
+		unknown[table] = maxTime
+	}
 	rows, err := conn.Query(ctx, "SELECT version, min(applied_at) FROM schema_migrations GROUP BY version")
 	if err != nil {
-		return nil
+		return &unknown
 	}
 	defer rows.Close()
 	applied := map[uint32]time.Time{}
@@ -53,17 +67,24 @@ func readCoverage(ctx context.Context, conn driver.Conn) *coverage {
 		var v uint32
 		var at time.Time
 		if rows.Scan(&v, &at) != nil {
-			return nil
+			return &unknown
 		}
 		applied[v] = at
 		if first.IsZero() || at.Before(first) {
 			first = at
 		}
 	}
+	if rows.Err() != nil {
+		return &unknown
+	}
 	c := coverage{}
 	for table, later := range laterRollups {
 		at, ok := applied[later.migration]
-		if !ok || at.Sub(first) < time.Hour {
+		if !ok {
+			c[table] = maxTime // not applied yet: nothing to read
+			continue
+		}
+		if at.Sub(first) < sameInstallation {
 			continue
 		}
 		// An event may lie MaxFutureSkew ahead of the clock: one stored just before the
