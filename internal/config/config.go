@@ -201,8 +201,8 @@ type Config struct {
 	// NATSURL is the NATS server with JetStream (nats://host:4222, or several of one NATS
 	// cluster, comma-separated) where the nodes of a Truthboard cluster claim each event's
 	// idempotency key, so that a retry reaching another node is never stored twice (see
-	// docs/cluster.md). Empty: a single node, nothing else to run; ClickHouse's lookup of stored
-	// keys remains the duplicate check.
+	// docs/cluster.md). Empty: a single node, nothing else to run. Several nodes always need it,
+	// also on one ClickHouse server: a node's drainer knows only the events it stored itself.
 	NATSURL string
 	// ClaimWindow is how long a claim lives: a retry reaching another node later than this is
 	// checked against ClickHouse instead. Keep it above the longest ClickHouse outage the spool
