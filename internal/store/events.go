@@ -83,7 +83,7 @@ func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received 
 	if err != nil {
 		return err
 	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(queryID), clickhouse.WithSettings(insertSettings))
+	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(queryID))
 	batch, err := conn.PrepareBatch(ctx, insertEvents)
 	if err != nil {
 		return fmt.Errorf("prepare insert of %d events: %w", n, err)
@@ -105,13 +105,6 @@ func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received 
 	}
 	return nil
 }
-
-// insertSettings are those of every insert into events. parallel_view_processing feeds the
-// rollups' materialized views from one thread each instead of one after the other: on
-// ClickHouse 18.16 each view costs about 30 ms per insert whatever its size, so an insert of 20
-// events into the raw table and its eleven views took about 450 ms, and about 150 ms with the
-// setting (docs/benchmarks.md, Live, Freshness). The views and what they store are the same.
-var insertSettings = clickhouse.Settings{"parallel_view_processing": 1}
 
 func newQuerySuffix() string {
 	var b [8]byte
