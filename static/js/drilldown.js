@@ -100,7 +100,7 @@ const charts = new ChartSet({
     const el = document.querySelector(`[data-chart="${name}"]`);
     // Trends: the time labels a little further down, clear of the value axis' 0.
     const extra = name === 'heatmap' ? heatmapDecoration(opt, el) : name.startsWith('channels_') ? barsDecoration(el)
-      : name.startsWith('trend_') ? {xAxis: [{axisLabel: {margin: 16}}]} : {};
+      : name.startsWith('trend_') ? {xAxis: [{axisLabel: {margin: 20}}]} : {};
     return Object.assign({toolbox: {show: false}}, extra);
   },
 });

@@ -17,7 +17,7 @@ function decorate(name, opt) {
   const el = document.querySelector(`[data-chart="${name}"]`);
   if (name === 'heatmap') return Object.assign({toolbox: {show: false}}, heatmapDecoration(opt, el));
   // The time labels a little further down: the first one sits under the value axis' 0.
-  if (name.startsWith('trend_')) return {toolbox: {show: false}, tooltip: {formatter: trendTooltip}, xAxis: [{axisLabel: {margin: 16}}]};
+  if (name.startsWith('trend_')) return {toolbox: {show: false}, tooltip: {formatter: trendTooltip}, xAxis: [{axisLabel: {margin: 20}}]};
   return {toolbox: {show: false}};
 }
 
