@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,17 +99,15 @@ func startClickHouseCluster(t *testing.T) *clickHouseCluster {
 		t.Fatalf("the cluster tests need two ClickHouse replicas and ZooKeeper: %v", err)
 	}
 	t.Cleanup(local.Stop)
+	for _, why := range local.Restarts {
+		t.Log(why)
+	}
 	// Cleanups run last first: on a failure, the replicas' error logs are shown before they stop.
 	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		for _, r := range local.Replicas {
-			b, err := os.ReadFile(filepath.Join(r.Dir, "log", "clickhouse-server.err.log"))
-			if len(b) > 4000 {
-				b = b[len(b)-4000:]
+		if t.Failed() {
+			for _, r := range local.Replicas {
+				t.Logf("ClickHouse replica %s, the end of its error log:\n%s", r.Addr, r.ErrorLogTail(4000))
 			}
-			t.Logf("ClickHouse replica %s, the end of its error log (%v):\n%s", r.Addr, err, b)
 		}
 	})
 	c := &clickHouseCluster{t: t, local: local}
@@ -118,59 +115,7 @@ func startClickHouseCluster(t *testing.T) *clickHouseCluster {
 		c.replicas[i] = &privateClickHouse{t: t, LocalClickHouse: r, opts: store.Options{Addr: r.Addr, DialTimeout: 2 * time.Second}}
 	}
 	c.opts = store.Options{Addr: local.Addrs(0), Cluster: benchkit.ClusterName, Database: "truthboard_cluster", DialTimeout: 2 * time.Second}
-	c.waitForDDL()
 	return c
-}
-
-// waitForDDL waits until each replica runs a DDL statement on the cluster, as the nodes' first
-// one is. Right after the cluster started, a replica has been seen to stop answering: twice in
-// full test runs it closed every connection that sent one (the nodes saw EOF for a minute), and
-// once it refused connections although its start had been confirmed, with nothing in its error
-// log. The cause is not known; a replica that does not answer within 30 s is restarted, up to
-// twice, and what it said is logged, so that the tests measure the nodes, not this start.
-func (c *clickHouseCluster) waitForDDL() {
-	c.t.Helper()
-	for i, r := range c.replicas {
-		for try := 1; ; try++ {
-			err := clusterDDL(r.opts.Addr)
-			if err == nil {
-				break
-			}
-			b, _ := os.ReadFile(filepath.Join(r.Dir, "log", "clickhouse-server.err.log"))
-			if len(b) > 2000 {
-				b = b[len(b)-2000:]
-			}
-			if try == 3 {
-				c.t.Fatalf("ClickHouse replica %d (%s) runs no DDL on the cluster: %v; the end of its error log:\n%s", i, r.Addr, err, b)
-			}
-			c.t.Logf("ClickHouse replica %d (%s) runs no DDL on the cluster (%v); restarting it. The end of its error log:\n%s", i, r.Addr, err, b)
-			r.stop()
-			r.start()
-		}
-	}
-}
-
-// clusterDDL creates and drops a database on the cluster through the replica at addr, retrying
-// for 30 s.
-func clusterDDL(addr string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var err error
-	for ctx.Err() == nil {
-		var db *store.Store
-		if db, err = store.Open(ctx, store.Options{Addr: addr, Database: "default", DialTimeout: 2 * time.Second}); err == nil {
-			err = db.Conn().Exec(ctx, "CREATE DATABASE IF NOT EXISTS ddl_probe ON CLUSTER "+benchkit.ClusterName)
-			if err == nil {
-				err = db.Conn().Exec(ctx, "DROP DATABASE IF EXISTS ddl_probe ON CLUSTER "+benchkit.ClusterName)
-			}
-			db.Close()
-			if err == nil {
-				return nil
-			}
-		}
-		time.Sleep(time.Second)
-	}
-	return err
 }
 
 func (c *clickHouseCluster) stop() {

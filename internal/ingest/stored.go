@@ -53,6 +53,10 @@ func (s *storedKeys) start(newest int64) {
 	s.known = true
 }
 
+// forgetStart makes the newest stored second unknown again, until start: events were stored
+// meanwhile by another process (a dead-letter replay).
+func (s *storedKeys) forgetStart() { s.known = false }
+
 // mayHave reports whether the event of key k, whose hash is h, may already be stored.
 func (s *storedKeys) mayHave(k event.Key, h uint64) bool {
 	if !s.known || k.Second <= s.lookBelow {

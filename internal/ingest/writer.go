@@ -117,7 +117,7 @@ type Options struct {
 	// ClaimWindow is how long a claim lasts (internal/claim's window); required with Claims.
 	ClaimWindow time.Duration
 	// StoredKeys is how many stored events the drainer remembers so that it need not ask
-	// ClickHouse about them (default DefaultStoredKeys: about 9 MiB, BenchmarkStoredKeys). An
+	// ClickHouse about them (default DefaultStoredKeys: 9 MiB, BenchmarkStoredKeys in docs/benchmarks.md). An
 	// event older than the oldest second it remembers is looked up: at 10M events an hour the
 	// default covers about a minute and a half of traffic, far more than live events lag.
 	StoredKeys int
@@ -637,16 +637,14 @@ func (w *Writer) send(ctx context.Context, evs []event.Event, received []time.Ti
 	// stored now.
 	dead := w.dead.Stats().Records
 	if dead < w.deadEntries {
-		w.stored.known = false
+		w.stored.forgetStart()
 	}
+	w.deadEntries = dead
 	if err == nil && !w.stored.known {
 		var newest int64
 		if newest, err = w.sink.NewestStored(ctx); err == nil {
 			w.stored.start(newest)
-			w.deadEntries = dead
 		}
-	} else if err == nil {
-		w.deadEntries = dead
 	}
 	if err == nil {
 		w.inserts++
