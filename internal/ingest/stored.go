@@ -3,16 +3,12 @@ package ingest
 // What the drainer knows, without asking ClickHouse, about which events are stored: the
 // drainer's state only, touched by no other goroutine.
 
-import (
-	"hash/maphash"
-
-	"github.com/truthboard/truthboard/internal/event"
-)
+import "github.com/truthboard/truthboard/internal/event"
 
 // storedKeys answers "may this event already be stored?" for the drainer, so that it asks
 // ClickHouse only about the events for which the answer is yes: usually none in a batch of
 // live traffic. It holds the keys of the events the drainer inserted or found stored, as
-// 64-bit hashes, in two generations of at most half its capacity each; when the older
+// 64-bit hashes (half of a keyHash), in two generations of at most half its capacity each; when the older
 // generation is dropped, the newest second among its keys becomes the bound at or below which
 // the drainer knows nothing (lookBelow), as does, at the start, the newest event ClickHouse
 // already holds.
@@ -23,7 +19,6 @@ import (
 // newest). Every other answer is "maybe", and ClickHouse is asked: a hash that matches
 // another key only costs a lookup.
 type storedKeys struct {
-	seed      maphash.Seed
 	half      int // the most keys of one generation
 	cur, prev generation
 	// lookBelow is the Unix second at or below which an event may be stored without its key
@@ -39,7 +34,7 @@ type generation struct {
 
 func newStoredKeys(capacity int) storedKeys {
 	half := max(1, capacity/2)
-	return storedKeys{seed: maphash.MakeSeed(), half: half, cur: newGeneration(half), prev: newGeneration(0)}
+	return storedKeys{half: half, cur: newGeneration(half), prev: newGeneration(0)}
 }
 
 func newGeneration(size int) generation {
@@ -76,5 +71,3 @@ func (s *storedKeys) add(k event.Key, h uint64) {
 	s.cur.hashes[h] = struct{}{}
 	s.cur.newest = max(s.cur.newest, k.Second)
 }
-
-func (s *storedKeys) hash(k event.Key) uint64 { return maphash.Comparable(s.seed, k) }

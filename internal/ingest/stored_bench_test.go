@@ -23,10 +23,10 @@ func BenchmarkStoredKeys(b *testing.B) {
 	for range b.N {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		s := newStoredKeys(DefaultStoredKeys)
+		s, hash := newStoredKeys(DefaultStoredKeys), newHasher()
 		s.start(0)
 		for _, k := range keys {
-			h := s.hash(k)
+			h := hash.of(k)[0]
 			if s.mayHave(k, h) {
 				b.Fatal("a new key counted as stored")
 			}

@@ -208,6 +208,9 @@ type Writer struct {
 	opts  Options
 	log   *slog.Logger
 
+	// hash gives the keyHash of an event's key, for every memory below.
+	hash hasher
+
 	mu      sync.Mutex
 	closing bool
 	recent  memo
@@ -273,6 +276,7 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 		dead:          dead,
 		uncertain:     true,
 		stored:        newStoredKeys(opts.StoredKeys),
+		hash:          newHasher(),
 		opts:          opts,
 		log:           log,
 		recent:        newMemo(opts.RecentKeys),
@@ -288,22 +292,37 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 // Write makes the new events of evs durable in the spool and returns once they are synced.
 // Nothing of the request is kept when it fails.
 func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
+	hashes := make([]keyHash, len(evs))
+	for i := range evs {
+		hashes[i] = w.hash.of(evs[i].Key())
+	}
+	var repeated []bool // nil while no event is a duplicate, the usual case
+	inRequest := make(map[keyHash]struct{}, len(evs))
 	w.mu.Lock()
 	if w.closing {
 		w.mu.Unlock()
 		return Result{}, ErrClosed
 	}
-	fresh := make([]event.Event, 0, len(evs))
-	inRequest := make(map[event.Key]bool, len(evs))
-	for i := range evs {
-		k := evs[i].Key()
-		if inRequest[k] || w.recent.has(k) {
+	for i, h := range hashes {
+		if _, again := inRequest[h]; again || w.recent.has(h) {
+			if repeated == nil {
+				repeated = make([]bool, len(evs))
+			}
+			repeated[i] = true
 			continue
 		}
-		inRequest[k] = true
-		fresh = append(fresh, evs[i])
+		inRequest[h] = struct{}{}
 	}
 	w.mu.Unlock()
+	fresh, freshHashes := evs, hashes
+	if repeated != nil {
+		fresh, freshHashes = nil, nil
+		for i := range evs {
+			if !repeated[i] {
+				fresh, freshHashes = append(fresh, evs[i]), append(freshHashes, hashes[i])
+			}
+		}
+	}
 	res := Result{Accepted: len(fresh), Duplicates: len(evs) - len(fresh)}
 	if len(fresh) == 0 {
 		return res, nil
@@ -316,12 +335,12 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
 	}
 	// Only now, durable, may a retry be answered as a duplicate of these events.
 	w.mu.Lock()
-	for i := range fresh {
-		w.recent.add(fresh[i].Key())
+	for _, h := range freshHashes {
+		w.recent.add(h)
 	}
 	w.mu.Unlock()
 	if w.opts.Claims != nil {
-		w.claimAtWrite(ctx, fresh, &res)
+		w.claimAtWrite(ctx, fresh, freshHashes, &res)
 	}
 	return res, nil
 }
@@ -329,7 +348,7 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
 // claimAtWrite claims the events just made durable, so that the answer counts those another
 // node took first as duplicates. When NATS does not answer, the events stay accepted: they are
 // in the spool, and the drainer claims them before inserting.
-func (w *Writer) claimAtWrite(ctx context.Context, evs []event.Event, res *Result) {
+func (w *Writer) claimAtWrite(ctx context.Context, evs []event.Event, hashes []keyHash, res *Result) {
 	keys := make([]event.Key, len(evs))
 	for i := range evs {
 		keys[i] = evs[i].Key()
@@ -342,8 +361,8 @@ func (w *Writer) claimAtWrite(ctx context.Context, evs []event.Event, res *Resul
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for i, k := range keys {
-		w.claims.put(k, held[i])
+	for i, h := range hashes {
+		w.claims.put(h, held[i])
 		if !held[i] {
 			res.Accepted--
 			res.Duplicates++
@@ -354,25 +373,25 @@ func (w *Writer) claimAtWrite(ctx context.Context, evs []event.Event, res *Resul
 // ownEvents returns the events of a batch that this node stores: with claims, those whose
 // claim it holds, claiming the ones not settled at Write first (retrying while NATS is away).
 // False when ctx ended first.
-func (w *Writer) ownEvents(ctx context.Context, evs []event.Event, received []time.Time) ([]event.Event, []time.Time, bool) {
-	if w.opts.Claims == nil || len(evs) == 0 {
-		return evs, received, true
+func (w *Writer) ownEvents(ctx context.Context, p pending) (pending, bool) {
+	if w.opts.Claims == nil || p.len() == 0 {
+		return p, true
 	}
-	held := make([]bool, len(evs))
+	held := make([]bool, p.len())
 	var ask []int
 	w.mu.Lock()
-	for i := range evs {
-		h, ok := w.claims.get(evs[i].Key())
+	for i, h := range p.hashes {
+		isHeld, ok := w.claims.get(h)
 		if !ok {
 			ask = append(ask, i)
 		}
-		held[i] = h
+		held[i] = isHeld
 	}
 	w.mu.Unlock()
 	if len(ask) > 0 {
 		keys := make([]event.Key, len(ask))
 		for j, i := range ask {
-			keys[j] = evs[i].Key()
+			keys[j] = p.keys[i]
 		}
 		for {
 			answers, err := w.opts.Claims.Claim(ctx, w.node, keys)
@@ -384,21 +403,15 @@ func (w *Writer) ownEvents(ctx context.Context, evs []event.Event, received []ti
 			}
 			w.failed(fmt.Errorf("claim events before inserting them: %w", err))
 			if !sleep(ctx, w.backoff()) {
-				return nil, nil, false
+				return pending{}, false
 			}
 		}
 	}
-	own, ownReceived := evs[:0:0], received[:0:0]
-	for i := range evs {
-		if held[i] {
-			own = append(own, evs[i])
-			ownReceived = append(ownReceived, received[i])
-		}
-	}
-	if skipped := len(evs) - len(own); skipped > 0 {
+	own := p.only(func(i int) bool { return held[i] })
+	if skipped := p.len() - own.len(); skipped > 0 {
 		w.log.Debug("events stored by another node left out", "events", skipped)
 	}
-	return own, ownReceived, true
+	return own, true
 }
 
 // Stats describe the spool and the drainer.
@@ -490,8 +503,60 @@ wait:
 // committed once every event of it is in ClickHouse or in the dead-letter, and every record
 // that cannot be decoded is in the dead-letter: nothing acknowledged leaves the spool unkept,
 // and nothing blocks the records behind it for ever.
+//
+// It works in two stages, so that ClickHouse does not wait for the drainer's own work between
+// two inserts: readAhead reads the next batch from the spool, hashes its keys and claims its
+// events while the batch before it is being inserted, and hands it over in spool order, one
+// batch ahead at most (spool.MaxUncommitted). What the insert of a batch must know of the
+// ones before it (which keys are stored) is decided here, after they landed.
 func (w *Writer) drain(ctx context.Context) {
 	defer close(w.drainStop)
+	ready := make(chan readBatch)
+	var reader sync.WaitGroup
+	reader.Go(func() { w.readAhead(ctx, ready) })
+	defer reader.Wait()
+	for {
+		var b readBatch
+		select {
+		case b = <-ready:
+		case <-ctx.Done():
+			return
+		}
+		for _, u := range b.Undecodable {
+			for !w.keep(u.Err, func() error { return w.dead.AddRecord(u) }) {
+				if !sleep(ctx, w.backoff()) {
+					return
+				}
+			}
+			w.log.Error("a spool record cannot be decoded: kept aside in the dead-letter, the records behind it go on",
+				"events", u.Count, "segment", u.Segment, "offset", u.Offset, "folder", w.dead.Dir(), "reason", u.Err)
+		}
+		if !w.deliver(ctx, b.own) {
+			return
+		}
+		if err := w.spool.Commit(b.Batch); err != nil {
+			w.log.Error("spool commit", "err", err)
+		}
+		w.mu.Lock()
+		close(w.drainedSignal)
+		w.drainedSignal = make(chan struct{})
+		if len(b.Events) > 0 {
+			close(w.landedSignal)
+			w.landedSignal = make(chan struct{})
+		}
+		w.mu.Unlock()
+	}
+}
+
+// readBatch is a batch of the spool and the events of it this node stores, with their keys.
+type readBatch struct {
+	spool.Batch
+	own pending
+}
+
+// readAhead is the drainer's first stage: it reads batches from the spool and hands them to
+// ready, until ctx ends.
+func (w *Writer) readAhead(ctx context.Context, ready chan<- readBatch) {
 	for {
 		b, err := w.spool.Next(ctx, w.opts.FlushRows, w.opts.FlushInterval)
 		if ctx.Err() != nil {
@@ -506,42 +571,27 @@ func (w *Writer) drain(ctx context.Context) {
 			}
 			continue
 		}
-		for _, u := range b.Undecodable {
-			for !w.keep(u.Err, func() error { return w.dead.AddRecord(u) }) {
-				if !sleep(ctx, w.backoff()) {
-					return
-				}
-			}
-			w.log.Error("a spool record cannot be decoded: kept aside in the dead-letter, the records behind it go on",
-				"events", u.Count, "segment", u.Segment, "offset", u.Offset, "folder", w.dead.Dir(), "reason", u.Err)
-		}
-		evs, received, ok := w.ownEvents(ctx, b.Events, b.Received)
-		if !ok || !w.deliver(ctx, evs, received) {
+		own, ok := w.ownEvents(ctx, newPending(w.hash, b.Events, b.Received))
+		if !ok {
 			return
 		}
-		if err := w.spool.Commit(b); err != nil {
-			w.log.Error("spool commit", "err", err)
+		select {
+		case ready <- readBatch{Batch: b, own: own}:
+		case <-ctx.Done():
+			return
 		}
-		w.mu.Lock()
-		close(w.drainedSignal)
-		w.drainedSignal = make(chan struct{})
-		if len(b.Events) > 0 {
-			close(w.landedSignal)
-			w.landedSignal = make(chan struct{})
-		}
-		w.mu.Unlock()
 	}
 }
 
-// deliver stores evs in ClickHouse, retrying while it is away or failing for reasons of its
+// deliver stores the events of p in ClickHouse, retrying while it is away or failing for reasons of its
 // own, for ever. When it refuses the batch for its values RefusedAttempts times, the events it
 // refuses are isolated and kept aside (isolate). False when ctx ended first.
-func (w *Writer) deliver(ctx context.Context, evs []event.Event, received []time.Time) bool {
-	if len(evs) == 0 {
+func (w *Writer) deliver(ctx context.Context, p pending) bool {
+	if p.len() == 0 {
 		return true
 	}
 	for refusals := 1; ; refusals++ {
-		refusal, ok := w.sendAnswered(ctx, evs, received)
+		refusal, ok := w.sendAnswered(ctx, p)
 		if !ok || refusal == nil {
 			return ok
 		}
@@ -551,7 +601,7 @@ func (w *Writer) deliver(ctx context.Context, evs []event.Event, received []time
 			// while isolating is looked up whole.
 			w.isolating = true
 			defer func() { w.isolating = false }()
-			return w.isolate(ctx, evs, received, refusal)
+			return w.isolate(ctx, p, refusal)
 		}
 		if !sleep(ctx, w.backoff()) {
 			return false
@@ -564,27 +614,27 @@ func (w *Writer) deliver(ctx context.Context, evs []event.Event, received []time
 // the dead-letter. The valid events land exactly once, as every attempt looks its events up
 // first; a batch with one bad event costs about 2·log2(n) attempts, one where all are bad
 // about 2n. False when ctx ended first.
-func (w *Writer) isolate(ctx context.Context, evs []event.Event, received []time.Time, refusal error) bool {
-	if len(evs) == 1 {
-		for !w.keep(refusal, func() error { return w.dead.AddEvent(evs[0], received[0], refusal) }) {
+func (w *Writer) isolate(ctx context.Context, p pending, refusal error) bool {
+	if p.len() == 1 {
+		for !w.keep(refusal, func() error { return w.dead.AddEvent(p.evs[0], p.received[0], refusal) }) {
 			if !sleep(ctx, w.backoff()) {
 				return false
 			}
 			// Meanwhile ClickHouse may have been made to take it.
 			var ok bool
-			if refusal, ok = w.sendAnswered(ctx, evs, received); !ok || refusal == nil {
+			if refusal, ok = w.sendAnswered(ctx, p); !ok || refusal == nil {
 				return ok
 			}
 		}
 		w.log.Error("ClickHouse refuses an event for its values: kept aside in the dead-letter, the events behind it go on",
-			"event_id", evs[0].EventID, "folder", w.dead.Dir(), "reason", refusal)
+			"event_id", p.evs[0].EventID, "folder", w.dead.Dir(), "reason", refusal)
 		return true
 	}
-	mid := len(evs) / 2
-	for _, part := range [][2]int{{0, mid}, {mid, len(evs)}} {
-		evs, received := evs[part[0]:part[1]], received[part[0]:part[1]]
-		refusal, ok := w.sendAnswered(ctx, evs, received)
-		if !ok || refusal != nil && !w.isolate(ctx, evs, received, refusal) {
+	mid := p.len() / 2
+	for _, part := range [][2]int{{0, mid}, {mid, p.len()}} {
+		part := p.slice(part[0], part[1])
+		refusal, ok := w.sendAnswered(ctx, part)
+		if !ok || refusal != nil && !w.isolate(ctx, part, refusal) {
 			return false
 		}
 	}
@@ -603,11 +653,11 @@ func (w *Writer) keep(reason error, add func() error) bool {
 	return err == nil
 }
 
-// sendAnswered sends evs until ClickHouse takes them (nil) or refuses them for their values
+// sendAnswered sends p until ClickHouse takes its events (nil) or refuses them for their values
 // (that error); other failures are retried with backoff. False when ctx ended first.
-func (w *Writer) sendAnswered(ctx context.Context, evs []event.Event, received []time.Time) (refusal error, ok bool) {
+func (w *Writer) sendAnswered(ctx context.Context, p pending) (refusal error, ok bool) {
 	for {
-		err := w.send(ctx, evs, received)
+		err := w.send(ctx, p)
 		if err == nil || invalidData(err) {
 			return err, true
 		}
@@ -623,11 +673,11 @@ func (w *Writer) sendAnswered(ctx context.Context, evs []event.Event, received [
 // crash may have left one, and every attempt after a failed one, as a timed-out or cut-off
 // insert can still land), the attempt first waits for it and then looks up every event, or it
 // would miss its events.
-func (w *Writer) send(ctx context.Context, evs []event.Event, received []time.Time) error {
+func (w *Writer) send(ctx context.Context, p pending) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.FlushTimeout)
 	defer cancel()
 	start := time.Now()
-	a := Attempt{Events: len(evs)}
+	a := Attempt{Events: p.len()}
 	err := error(nil)
 	if w.uncertain {
 		err = w.sink.WaitForInserts(ctx, w.nodePrefix)
@@ -648,7 +698,7 @@ func (w *Writer) send(ctx context.Context, evs []event.Event, received []time.Ti
 	}
 	if err == nil {
 		w.inserts++
-		a.Inserted, a.LookedUp, err = w.storeNew(ctx, evs, received, w.insertPrefix+strconv.FormatUint(w.inserts, 10))
+		a.Inserted, a.LookedUp, err = w.storeNew(ctx, p, w.insertPrefix+strconv.FormatUint(w.inserts, 10))
 	}
 	a.Took, a.Err = time.Since(start), err
 	if w.opts.Observe != nil {
@@ -664,61 +714,62 @@ func (w *Writer) send(ctx context.Context, evs []event.Event, received []time.Ti
 	}
 	w.failures, w.lastErr = 0, nil
 	w.mu.Unlock()
-	w.log.Debug("drained", "events", len(evs), "inserted", a.Inserted, "looked_up", a.LookedUp, "took", a.Took)
+	w.log.Debug("drained", "events", p.len(), "inserted", a.Inserted, "looked_up", a.LookedUp, "took", a.Took)
 	return nil
 }
 
-// storeNew inserts the events of evs that ClickHouse does not have yet, in one insert under
+// storeNew inserts the events of p that ClickHouse does not have yet, in one insert under
 // queryID, and returns how many it inserted and how many it asked ClickHouse about first:
 // every event when w.uncertain, otherwise those that may be stored (mayBeStored).
-func (w *Writer) storeNew(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (inserted, lookedUp int, err error) {
+func (w *Writer) storeNew(ctx context.Context, p pending, queryID string) (inserted, lookedUp int, err error) {
 	now := time.Now()
-	keys := make([]event.Key, len(evs))
-	hashes := make([]uint64, len(evs))
 	var ask []event.Event
 	lookAll := w.uncertain || w.deadEntries > 0
-	for i := range evs {
-		keys[i] = evs[i].Key()
-		hashes[i] = w.stored.hash(keys[i])
-		if lookAll || w.mayBeStored(keys[i], hashes[i], now) {
-			ask = append(ask, evs[i])
+	for i := range p.evs {
+		if lookAll || w.mayBeStored(p.keys[i], p.hashes[i][0], now) {
+			ask = append(ask, p.evs[i])
 		}
 	}
-	if inserted, err = insertNew(ctx, w.sink, evs, received, ask, queryID); err != nil {
+	if inserted, err = insertNew(ctx, w.sink, p, ask, queryID); err != nil {
 		return 0, len(ask), err
 	}
-	for i := range keys {
-		w.stored.add(keys[i], hashes[i])
+	for i := range p.keys {
+		w.stored.add(p.keys[i], p.hashes[i][0])
 	}
 	return inserted, len(ask), nil
 }
 
-// insertNew inserts, in one insert under queryID, the events of evs that are neither stored
-// nor earlier in evs, asking ClickHouse which of the events of ask (a part of evs: those that
+// insertNew inserts, in one insert under queryID, the events of p that are neither stored
+// nor earlier in p, asking ClickHouse which of the events of ask (a part of p: those that
 // may be stored) it has. It returns how many it inserted.
-func insertNew(ctx context.Context, sink Sink, evs []event.Event, received []time.Time, ask []event.Event, queryID string) (int, error) {
-	stored := map[event.Key]bool{}
+func insertNew(ctx context.Context, sink Sink, p pending, ask []event.Event, queryID string) (int, error) {
+	var stored map[event.Key]bool
 	if len(ask) > 0 {
 		var err error
 		if stored, err = sink.ExistingKeys(ctx, ask); err != nil {
 			return 0, err
 		}
 	}
-	fresh := make([]event.Event, 0, len(evs))
-	freshReceived := make([]time.Time, 0, len(evs))
-	for i := range evs {
-		k := evs[i].Key()
-		if stored[k] {
+	var left []bool // nil while every event goes in, the usual case
+	seen := make(map[keyHash]struct{}, p.len())
+	for i, h := range p.hashes {
+		if _, again := seen[h]; again || stored[p.keys[i]] {
+			if left == nil {
+				left = make([]bool, p.len())
+			}
+			left[i] = true
 			continue
 		}
-		stored[k] = true
-		fresh = append(fresh, evs[i])
-		freshReceived = append(freshReceived, received[i])
+		seen[h] = struct{}{}
 	}
-	if err := sink.InsertReceived(ctx, fresh, freshReceived, queryID); err != nil {
+	fresh := p
+	if left != nil {
+		fresh = p.only(func(i int) bool { return !left[i] })
+	}
+	if err := sink.InsertReceived(ctx, fresh.evs, fresh.received, queryID); err != nil {
 		return 0, err
 	}
-	return len(fresh), nil
+	return fresh.len(), nil
 }
 
 // claimClockMargin widens the claims' horizon for clocks that disagree: an event's second
@@ -784,37 +835,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// memo remembers the last n keys put, with a flag each: the keys acknowledged recently, and
-// the claims decided at Write (whether this node holds each).
-type memo struct {
-	held map[event.Key]bool
-	ring []event.Key
-	next int
-}
-
-func newMemo(n int) memo {
-	return memo{held: make(map[event.Key]bool), ring: make([]event.Key, 0, n)}
-}
-
-func (m *memo) get(k event.Key) (held, ok bool) { held, ok = m.held[k]; return held, ok }
-
-func (m *memo) has(k event.Key) bool { _, ok := m.held[k]; return ok }
-
-func (m *memo) add(k event.Key) { m.put(k, true) }
-
-func (m *memo) put(k event.Key, held bool) {
-	if _, ok := m.held[k]; !ok {
-		if len(m.ring) < cap(m.ring) {
-			m.ring = append(m.ring, k)
-		} else {
-			delete(m.held, m.ring[m.next])
-			m.ring[m.next] = k
-			m.next = (m.next + 1) % len(m.ring)
-		}
-	}
-	m.held[k] = held
 }
 
 // nodeID names the spool in the query ids of its inserts, so that after a crash the next

@@ -15,7 +15,8 @@ import (
 
 // Batch is records handed out by Next: their events, in order, each with the time its
 // request was received, and the records whose events cannot be read. Commit it once
-// downstream has every event and the undecodable records are kept aside.
+// downstream has every event and the undecodable records are kept aside. Batches are
+// committed in the order Next handed them out.
 type Batch struct {
 	Events   []event.Event
 	Received []time.Time
@@ -23,6 +24,7 @@ type Batch struct {
 	// be decoded; their events are not in Events.
 	Undecodable []Undecodable
 	records     int
+	seq         uint64 // the how-manieth batch handed out, from 1
 }
 
 // Undecodable is a record whose bytes are intact (its CRC holds) but whose payload cannot be
@@ -41,23 +43,29 @@ type Undecodable struct {
 // Records is the number of appended records (requests) the batch holds.
 func (b Batch) Records() int { return b.records }
 
-// ErrUncommitted means Next was called before the previous batch was committed.
-var ErrUncommitted = errors.New("spool: the previous batch is not committed")
+// MaxUncommitted is how many batches Next hands out before the oldest is committed: one
+// being delivered and the next one, read ahead while it is.
+const MaxUncommitted = 2
 
-// Next waits until records are waiting, then returns the oldest ones: whole records, at least
-// one, up to maxEvents events in all unless the first record alone holds more. It waits up to
-// linger after the first record was received for more records, so that batches are large
-// when the traffic is. ctx ending returns ctx's error. Only one goroutine may read.
+// ErrUncommitted means Next was called while MaxUncommitted batches were not committed.
+var ErrUncommitted = fmt.Errorf("spool: %d batches handed out are not committed", MaxUncommitted)
+
+// Next waits until records are waiting behind the batches handed out, then returns the oldest
+// of them: whole records, at least one, up to maxEvents events in all unless the first record
+// alone holds more. It waits up to linger after the first record was received for more
+// records, so that batches are large when the traffic is. ctx ending returns ctx's error.
+// Only one goroutine may read; up to MaxUncommitted batches may be out at once.
 func (s *Spool) Next(ctx context.Context, maxEvents int, linger time.Duration) (Batch, error) {
 	var timer *time.Timer
 	for {
 		s.mu.Lock()
-		if s.readPos != 0 {
+		if s.handedSeq-s.committedSeq >= MaxUncommitted {
 			s.mu.Unlock()
 			return Batch{}, ErrUncommitted
 		}
+		waiting := s.records[s.readPos:]
 		take, events := 0, 0
-		for _, r := range s.records {
+		for _, r := range waiting {
 			if take > 0 && events+r.count > maxEvents {
 				break
 			}
@@ -65,14 +73,16 @@ func (s *Spool) Next(ctx context.Context, maxEvents int, linger time.Duration) (
 		}
 		var wait time.Duration
 		if take > 0 {
-			wait = time.Until(s.records[0].received.Add(linger))
+			wait = time.Until(waiting[0].received.Add(linger))
 		}
-		full := take > 0 && (events >= maxEvents || take < len(s.records))
+		full := take > 0 && (events >= maxEvents || take < len(waiting))
 		if take > 0 && (full || wait <= 0) {
-			recs := append([]record(nil), s.records[:take]...)
-			s.readPos = take
+			recs := append([]record(nil), waiting[:take]...)
+			s.readPos += take
+			s.handedSeq++
+			seq := s.handedSeq
 			s.mu.Unlock()
-			return s.read(recs, events)
+			return s.read(recs, events, seq)
 		}
 		s.mu.Unlock()
 		var lingerDone <-chan time.Time
@@ -96,8 +106,8 @@ func (s *Spool) Next(ctx context.Context, maxEvents int, linger time.Duration) (
 
 // read loads the events of recs from their segments. A record that does not decode goes to
 // b.Undecodable; an error reading the disk fails the whole read, which the reader retries.
-func (s *Spool) read(recs []record, events int) (Batch, error) {
-	b := Batch{Events: make([]event.Event, 0, events), Received: make([]time.Time, 0, events), records: len(recs)}
+func (s *Spool) read(recs []record, events int, seq uint64) (Batch, error) {
+	b := Batch{Events: make([]event.Event, 0, events), Received: make([]time.Time, 0, events), records: len(recs), seq: seq}
 	var buf []byte
 	for _, r := range recs {
 		if r.events != nil {
@@ -109,7 +119,7 @@ func (s *Spool) read(recs []record, events int) (Batch, error) {
 		}
 		f, err := s.reader(r.segment)
 		if err != nil {
-			s.abandonRead()
+			s.abandonRead(len(recs))
 			return Batch{}, err
 		}
 		n := int(r.size - headerBytes)
@@ -118,7 +128,7 @@ func (s *Spool) read(recs []record, events int) (Batch, error) {
 		}
 		buf = buf[:n]
 		if _, err := f.ReadAt(buf, r.offset+headerBytes); err != nil {
-			s.abandonRead()
+			s.abandonRead(len(recs))
 			return Batch{}, fmt.Errorf("spool: read segment %d at %d: %w", r.segment, r.offset, err)
 		}
 		evs, err := decodeEvents(buf, r.count)
@@ -135,9 +145,11 @@ func (s *Spool) read(recs []record, events int) (Batch, error) {
 	return b, nil
 }
 
-func (s *Spool) abandonRead() {
+// abandonRead takes back the batch of n records being read, the last one handed out.
+func (s *Spool) abandonRead(n int) {
 	s.mu.Lock()
-	s.readPos = 0
+	s.readPos -= n
+	s.handedSeq--
 	s.mu.Unlock()
 }
 
@@ -155,15 +167,16 @@ func (s *Spool) reader(id uint64) (*os.File, error) {
 	return f, nil
 }
 
-// Commit marks the batch from Next as delivered: its records leave the spool, and so does
-// every segment whose records all have. The position after the batch is saved (checkpoint),
+// Commit marks the oldest batch handed out by Next and not committed as delivered: its records
+// leave the spool, and so does every segment whose records all have. The position after the batch is saved (checkpoint),
 // so that a restart does not send delivered records again; without it, for instance after a
 // crash, they are sent again and the reader's duplicate check drops them.
 func (s *Spool) Commit(b Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b.records != s.readPos || b.records == 0 {
-		return fmt.Errorf("spool: commit of %d records, but %d were handed out", b.records, s.readPos)
+	if b.seq != s.committedSeq+1 || b.records > s.readPos || b.records == 0 {
+		return fmt.Errorf("spool: commit of batch %d (%d records), but the oldest not committed is batch %d (%d records handed out)",
+			b.seq, b.records, s.committedSeq+1, s.readPos)
 	}
 	last := s.records[b.records-1]
 	for _, r := range s.records[:b.records] {
@@ -175,7 +188,8 @@ func (s *Spool) Commit(b Batch) error {
 	n := copy(s.records, s.records[b.records:])
 	clear(s.records[n:]) // let the delivered events go
 	s.records = s.records[:n]
-	s.readPos = 0
+	s.readPos -= b.records
+	s.committedSeq++
 	if err := s.saveCheckpoint(position{Segment: last.segment, Offset: last.offset + last.size}); err != nil {
 		s.log.Warn("spool: cannot save the delivered position; a restart sends the last records again (and drops them as duplicates)", "err", err)
 	}

@@ -139,6 +139,8 @@ type Spool struct {
 	// memEvents counts the events of records that keep them in memory (record.events).
 	memEvents int
 	readPos   int // records[:readPos] were handed out by Next and not yet committed
+	// handedSeq counts the batches handed out by Next, committedSeq those committed.
+	handedSeq, committedSeq uint64
 	// refused is set when an append was refused for want of room (quota or disk), until the
 	// segment being written is rolled (rollDelivered).
 	refused bool

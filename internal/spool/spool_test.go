@@ -292,8 +292,29 @@ func TestNextLingers(t *testing.T) {
 		if err := <-appended; err != nil {
 			t.Fatalf("append during the linger: %v", err)
 		}
+		// The next batch can be read while the first is delivered; a third cannot, and the
+		// batches are committed in order.
+		if err := s.Append(events("c", 1), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		ahead, err := s.Next(t.Context(), 10, 0)
+		if err != nil || len(ahead.Events) != 1 || ahead.Events[0].EventID != "c-0" {
+			t.Fatalf("Next while one batch is out: %v, %v; want the record appended after it", ahead.Events, err)
+		}
 		if _, err := s.Next(t.Context(), 10, 0); !errors.Is(err, ErrUncommitted) {
-			t.Fatalf("Next before Commit: %v, want ErrUncommitted", err)
+			t.Fatalf("Next with %d batches out: %v, want ErrUncommitted", MaxUncommitted, err)
+		}
+		if err := s.Commit(ahead); err == nil {
+			t.Fatal("the second batch was committed before the first")
+		}
+		if err := s.Commit(b); err != nil {
+			t.Fatalf("commit the first batch: %v", err)
+		}
+		if err := s.Commit(ahead); err != nil {
+			t.Fatalf("commit the second batch: %v", err)
+		}
+		if st := s.Stats(); st.Events != 0 {
+			t.Fatalf("%d events left after both commits, want 0", st.Events)
 		}
 	})
 }
