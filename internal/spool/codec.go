@@ -103,10 +103,12 @@ func encodeEvents(b []byte, evs []event.Event) []byte {
 
 var errCorrupt = errors.New("the events of the record are cut off or malformed")
 
-// payloadReader reads a payload, remembering the first error.
+// payloadReader reads a payload, remembering the first error. The strings it returns are
+// parts of whole, the payload as one string, so that a record's events share one allocation.
 type payloadReader struct {
-	b   []byte
-	err error
+	b     []byte
+	whole string
+	err   error
 }
 
 func (r *payloadReader) uvarint() uint64 {
@@ -139,7 +141,14 @@ func (r *payloadReader) bytes(n uint64) []byte {
 	return v
 }
 
-func (r *payloadReader) str() string { return string(r.bytes(r.uvarint())) }
+func (r *payloadReader) str() string {
+	n := r.uvarint()
+	at := len(r.whole) - len(r.b)
+	if r.bytes(n) == nil {
+		return ""
+	}
+	return r.whole[at : at+int(n)]
+}
 
 func (r *payloadReader) byte() byte {
 	if b := r.bytes(1); len(b) == 1 {
@@ -148,18 +157,20 @@ func (r *payloadReader) byte() byte {
 	return 0
 }
 
-func (r *payloadReader) uint8() *uint8 {
-	v := r.byte()
-	return &v
+// uint8 reads a byte into the next of the bytes in *room, which has room for it.
+func (r *payloadReader) uint8(room *[]uint8) *uint8 {
+	*room = append(*room, r.byte())
+	return &(*room)[len(*room)-1]
 }
 
-func (r *payloadReader) uint32() *uint32 {
+// uint32 reads a uvarint into the next of the numbers in *room, which has room for it.
+func (r *payloadReader) uint32(room *[]uint32) *uint32 {
 	n := r.uvarint()
 	if n > math.MaxUint32 {
 		r.fail()
 	}
-	v := uint32(n)
-	return &v
+	*room = append(*room, uint32(n))
+	return &(*room)[len(*room)-1]
 }
 
 func (r *payloadReader) fail() {
@@ -177,7 +188,7 @@ func DecodePayload(payload []byte, count int) ([]event.Event, error) {
 
 // decodeEvents reads a payload written by encodeEvents; it must hold count events.
 func decodeEvents(payload []byte, count int) ([]event.Event, error) {
-	r := &payloadReader{b: payload}
+	r := &payloadReader{b: payload, whole: string(payload)}
 	if v := r.byte(); v != payloadVersion {
 		return nil, fmt.Errorf("payload version %d, want %d (a spool written by another version of Truthboard)", v, payloadVersion)
 	}
@@ -185,6 +196,8 @@ func decodeEvents(payload []byte, count int) ([]event.Event, error) {
 		return nil, fmt.Errorf("the payload holds %d events, the record says %d (%v)", n, count, r.err)
 	}
 	evs := make([]event.Event, count)
+	// The optional numbers of all the events, allocated once; the events point into them.
+	scores, durations, sentiments := make([]uint8, 0, 3*count), make([]uint32, 0, 2*count), make([]float64, 0, count)
 	for i := range evs {
 		e := &evs[i]
 		for _, s := range [...]*string{&e.EventID, &e.Moment, &e.Channel, &e.Touchpoint, &e.Stage, &e.Outcome,
@@ -194,13 +207,13 @@ func decodeEvents(payload []byte, count int) ([]event.Event, error) {
 		e.OccurredAt = time.Unix(0, r.varint()).UTC()
 		present := r.byte()
 		if present&hasCSAT != 0 {
-			e.CSAT = r.uint8()
+			e.CSAT = r.uint8(&scores)
 		}
 		if present&hasNPS != 0 {
-			e.NPS = r.uint8()
+			e.NPS = r.uint8(&scores)
 		}
 		if present&hasCES != 0 {
-			e.CES = r.uint8()
+			e.CES = r.uint8(&scores)
 		}
 		if present&hasSentiment != 0 {
 			if b := r.bytes(8); len(b) == 8 {
@@ -208,14 +221,15 @@ func decodeEvents(payload []byte, count int) ([]event.Event, error) {
 				if math.IsNaN(v) || math.IsInf(v, 0) { // never written: validation refuses them
 					r.fail()
 				}
-				e.Sentiment = &v
+				sentiments = append(sentiments, v)
+				e.Sentiment = &sentiments[len(sentiments)-1]
 			}
 		}
 		if present&hasWait != 0 {
-			e.WaitMS = r.uint32()
+			e.WaitMS = r.uint32(&durations)
 		}
 		if present&hasHandle != 0 {
-			e.HandleMS = r.uint32()
+			e.HandleMS = r.uint32(&durations)
 		}
 		if n := r.uvarint(); n > 0 && n <= uint64(len(r.b)) {
 			e.Attributes = make(map[string]string, n)

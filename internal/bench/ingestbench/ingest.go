@@ -201,7 +201,8 @@ type latencyResult struct {
 	PeakRSS    int64
 	HWM        int64
 	CPU        cpuUse
-	Elapsed    time.Duration
+	Elapsed    time.Duration // from the first scheduled send to the last answer
+	Stored     time.Duration // from the first scheduled send until ClickHouse held every event
 }
 
 type overloadResult struct {
@@ -592,6 +593,7 @@ func (b *ingestBench) latency(ctx context.Context) (res latencyResult, err error
 	if res.Rows, err = b.db.waitRows(ctx, uint64(res.Accepted), 5*time.Minute); err != nil {
 		return res, err
 	}
+	res.Stored = time.Since(start)
 	res.Flushes = srv.Flushes.snapshot()
 	if res.Rows != uint64(res.Accepted) {
 		return res, fmt.Errorf("latency pass: %d rows stored, %d events acknowledged", res.Rows, res.Accepted)

@@ -171,8 +171,12 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 		s := r.Latency.Elapsed.Seconds()
 		return fmt.Sprintf("%d, %s; %.2f / %.2f", f.Count, benchkit.Thousands(mean), r.Latency.CPU.Server.Seconds()/s, r.Latency.CPU.ClickHouse.Seconds()/s)
 	})
-	row("Latency pass: mean insert time per flush / mean rest of a flush cycle", func(r ingestRun) string {
-		return flushTimes(r.Latency.Flushes, r.Latency.Elapsed)
+	row("Latency pass: mean insert time per flush / share of the pass (until every event was stored) spent inserting", func(r ingestRun) string {
+		f := r.Latency.Flushes
+		if f.Count == 0 || r.Latency.Stored <= 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%s / %.0f%%", ms(f.Insert/time.Duration(f.Count)), 100*f.Insert.Seconds()/r.Latency.Stored.Seconds())
 	})
 	row("Server peak RSS: HTTP throughput passes (highest) / latency pass", func(r ingestRun) string {
 		var peak int64
