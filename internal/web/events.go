@@ -74,19 +74,13 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 		return s.bodyTooLarge(c)
 	}
 	// The raw body: Fiber's c.Body() would gunzip without a size limit (a gzip bomb).
-	body, err := event.Decompressed(bytes.NewReader(raw), c.Get(fiber.HeaderContentEncoding), max)
-	if err != nil {
-		code := fiber.StatusBadRequest
-		if errors.Is(err, event.ErrUnsupportedEncoding) {
-			code = fiber.StatusUnsupportedMediaType
-		}
-		s.rejected(telemetry.RejectBadBody, 1)
-		return c.Status(code).JSON(apiError{Error: err.Error()})
-	}
-	batch, err := event.Decode(body, c.Get(fiber.HeaderContentType), s.opts.Limits, s.now())
+	batch, err := s.decode(raw, c.Get(fiber.HeaderContentEncoding), c.Get(fiber.HeaderContentType))
 	if err != nil {
 		code, reason := fiber.StatusBadRequest, telemetry.RejectBadBody
-		if errors.Is(err, event.ErrTooLarge) {
+		switch {
+		case errors.Is(err, event.ErrUnsupportedEncoding):
+			code = fiber.StatusUnsupportedMediaType
+		case errors.Is(err, event.ErrTooLarge):
 			code, reason = fiber.StatusRequestEntityTooLarge, telemetry.RejectTooLarge
 		}
 		s.rejected(reason, 1)
@@ -230,4 +224,21 @@ func (s *Server) bodyTooLarge(c *fiber.Ctx) error {
 
 func tooLargeMessage(max int64) string {
 	return "the body is larger than " + strconv.FormatInt(max, 10) + " bytes; send fewer events per request"
+}
+
+// decode decompresses and decodes an ingest body. Decoding is the CPU-heavy part of a request:
+// one request per CPU decodes at a time, and the others wait here, taking no CPU. With more
+// requests decoding than CPUs, the Go scheduler shares the CPUs among all of them and the
+// drainer, whose share shrinks to a sliver while a burst is taken in: ClickHouse then waits
+// for the next insert, and events are acknowledged faster than they are stored. The wait is
+// short and bounded: only admitted bodies (the in-flight budget) queue, and each decodes in
+// time bounded by its size.
+func (s *Server) decode(raw []byte, encoding, contentType string) (event.Batch, error) {
+	s.decoding <- struct{}{}
+	defer func() { <-s.decoding }()
+	body, err := event.Decompressed(bytes.NewReader(raw), encoding, s.opts.Limits.MaxBodyBytes)
+	if err != nil {
+		return event.Batch{}, err
+	}
+	return event.Decode(body, contentType, s.opts.Limits, s.now())
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -144,6 +145,10 @@ type Server struct {
 	inflightBytes atomic.Int64
 	// keyInflight is the same per ingest key (nil: no share per key).
 	keyInflight *quota.Counts
+	// decoding holds a token per ingest request being decompressed and decoded: at most one
+	// per CPU at once, so that a burst of requests queues here instead of taking the CPU from
+	// the drainer, which must keep ClickHouse busy (postEvents).
+	decoding chan struct{}
 	// authFailures holds the wrong credentials of each client address (nil: no throttle).
 	authFailures *quota.Buckets
 	// liveConns counts the open live connections per credential and per address.
@@ -192,6 +197,7 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		sessions:  auth.NewSessions(opts.AdminToken, opts.Access.SessionTTL),
 		antiCSRF:  auth.NewCSRFTokens(opts.AdminToken, opts.Access.CSRFTTL),
 		hashSlots: make(chan struct{}, opts.Access.MaxHashing),
+		decoding:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	if opts.Now != nil {
 		s.now = opts.Now

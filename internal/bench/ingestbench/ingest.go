@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -36,6 +37,7 @@ type ingestOptions struct {
 	requestEvents int
 	clients       int
 	rounds        int
+	ownCPU        bool
 
 	latencyRate          int
 	latencyRequestEvents int
@@ -66,6 +68,7 @@ func ingestSuite() *suite {
 			fs.IntVar(&o.requestEvents, "request-events", 1000, "ingest: `events` per HTTP request in the throughput and overload passes")
 			fs.IntVar(&o.clients, "clients", 40, "ingest: concurrent HTTP `clients` in the throughput pass")
 			fs.IntVar(&o.rounds, "rounds", 3, "ingest: HTTP throughput passes per run, each between two bare passes (bare, HTTP, bare, HTTP, …, bare)")
+			fs.BoolVar(&o.ownCPU, "own-cpu", true, "ingest: run the throughput passes again with ClickHouse on CPU 0 alone and the load generator and the server on the others, as when ClickHouse has a machine of its own (needs 2 CPUs and ClickHouse on this machine)")
 			fs.IntVar(&o.latencyRate, "latency-rate", 20_000, "ingest: offered `events/s` of the latency pass")
 			fs.IntVar(&o.latencyRequestEvents, "latency-request-events", 200, "ingest: `events` per request of the latency pass")
 			fs.DurationVar(&o.latencyDuration, "latency-duration", 30*time.Second, "ingest: `length` of the latency pass")
@@ -227,6 +230,9 @@ type ingestRun struct {
 	LoadStart, LoadEnd string
 	Bare               []throughput // before, between and after the HTTP passes
 	HTTP               []httpResult
+	// OwnCPU are the same passes with ClickHouse on a CPU of its own (-own-cpu); empty
+	// without it.
+	OwnCPU ownCPURun
 	BareLookup         throughput
 	BareBig            throughput
 	Latency            latencyResult
@@ -343,6 +349,12 @@ func (b *ingestBench) measure(ctx context.Context, first bool) (run ingestRun, e
 		}
 		run.Bare = append(run.Bare, pass)
 		b.log.Info("bare driver", "rows_per_batch", o.batchRows, "events_per_s", int(pass.rate()))
+	}
+
+	if o.ownCPU {
+		if run.OwnCPU, err = b.ownCPUPasses(ctx, evs); err != nil {
+			return run, err
+		}
 	}
 
 	if run.BareLookup, err = b.bare(ctx, evs, o.batchRows, true); err != nil {
@@ -496,6 +508,10 @@ func (b *ingestBench) httpThroughput(ctx context.Context, profile bool) (res htt
 	// The pass ends when ClickHouse holds every event, not at the last 202 (which says durable
 	// in the spool), so that it compares with the bare inserts.
 	if context.Cause(ctx) == nil {
+		waitCtx, cancelWait := context.WithTimeout(ctx, 5*time.Minute)
+		srv.Flushes.waitRows(waitCtx, b.o.events)
+		cancelWait()
+		// Then ClickHouse's own count, once if the flushes told the truth.
 		if _, err := b.db.waitRows(ctx, uint64(b.o.events), 5*time.Minute); err != nil {
 			return res, err
 		}
@@ -692,4 +708,57 @@ func (b *ingestBench) overload(ctx context.Context, clients int) (res overloadRe
 		return res, fmt.Errorf("overload: %d rows stored, %d distinct events acknowledged", res.Rows, res.Distinct)
 	}
 	return res, ctx.Err()
+}
+
+// ownCPURun is bare and HTTP passes alternating, as in ingestRun, with ClickHouse on a CPU of
+// its own.
+type ownCPURun struct {
+	Bare []throughput
+	HTTP []httpResult
+}
+
+// ownCPUPasses runs the throughput passes with ClickHouse's threads on CPU 0 alone and this
+// process (the load generator) and the servers it starts on the other CPUs, so that neither
+// takes CPU from the other: the shape of a deployment where ClickHouse has a machine of its
+// own. ClickHouse gets its CPUs back at the end.
+func (b *ingestBench) ownCPUPasses(ctx context.Context, evs []event.Event) (run ownCPURun, err error) {
+	if b.chPID <= 0 || runtime.NumCPU() < 2 {
+		b.log.Info("own-cpu passes skipped: they need ClickHouse on this machine and 2 CPUs", "clickhouse_pid", b.chPID, "cpus", runtime.NumCPU())
+		return run, nil
+	}
+	others := make([]int, 0, runtime.NumCPU()-1)
+	for c := 1; c < runtime.NumCPU(); c++ {
+		others = append(others, c)
+	}
+	restoreCH, err := benchkit.PinCPUs(b.chPID, 0)
+	if err != nil {
+		return run, err
+	}
+	defer func() { err = errors.Join(err, restoreCH()) }()
+	restoreSelf, err := benchkit.PinCPUs(0, others...)
+	if err != nil {
+		return run, err
+	}
+	defer func() { err = errors.Join(err, restoreSelf()) }()
+	pass, err := b.bare(ctx, evs, b.o.batchRows, false)
+	if err != nil {
+		return run, err
+	}
+	run.Bare = append(run.Bare, pass)
+	b.log.Info("own cpu: bare driver", "events_per_s", int(pass.rate()))
+	for range b.o.rounds {
+		h, err := b.httpThroughput(ctx, false)
+		if err != nil {
+			return run, err
+		}
+		run.HTTP = append(run.HTTP, h)
+		b.log.Info("own cpu: http ingest", "events_per_s", int(h.rate()), "rows", h.Rows)
+		pass, err := b.bare(ctx, evs, b.o.batchRows, false)
+		if err != nil {
+			return run, err
+		}
+		run.Bare = append(run.Bare, pass)
+		b.log.Info("own cpu: bare driver", "events_per_s", int(pass.rate()))
+	}
+	return run, nil
 }

@@ -72,9 +72,26 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 	row(fmt.Sprintf("HTTP: %s-event NDJSON requests, %d clients, server `-flush-rows %d`; median (range) of %d passes", benchkit.Thousands(o.requestEvents), o.clients, o.batchRows, o.rounds),
 		func(r ingestRun) string { return rates(httpPasses(r)) })
 	row("**HTTP / bare**, each HTTP pass against the mean of the bare passes on either side: median (range); target ≥ "+fmt.Sprintf("%.2f", targetRatio), func(r ingestRun) string {
-		xs := ratios(r)
-		return fmt.Sprintf("**%.2f** (%.2f–%.2f)", benchkit.Median(xs), slices.Min(xs), slices.Max(xs))
+		return ratioRange(ratios(r))
 	})
+	if o.ownCPU {
+		own := "ClickHouse on a CPU of its own (CPU 0; the load generator and the server on the other)"
+		row(own+": bare driver, median (range) / HTTP, median (range)", func(r ingestRun) string {
+			if len(r.OwnCPU.HTTP) == 0 {
+				return "not run"
+			}
+			return rates(r.OwnCPU.Bare) + " / " + rates(httpPasses(ingestRun{HTTP: r.OwnCPU.HTTP}))
+		})
+		row("**HTTP / bare, "+own+"**: median (range); target ≥ "+fmt.Sprintf("%.2f", targetRatio), func(r ingestRun) string {
+			return ratioRange(passRatios(r.OwnCPU.Bare, r.OwnCPU.HTTP))
+		})
+		row("CPU seconds per 1M events, "+own+", bare / HTTP (load generator / server / ClickHouse)", func(r ingestRun) string {
+			if len(r.OwnCPU.HTTP) == 0 {
+				return "not run"
+			}
+			return cpuPerM(sum(r.OwnCPU.Bare), o.server) + " / " + cpuPerM(sum(httpPasses(ingestRun{HTTP: r.OwnCPU.HTTP})), o.server)
+		})
+	}
 	row("HTTP: acknowledged (durable in the spool) events/s, until the last 202; median of the passes", func(r ingestRun) string {
 		var xs []float64
 		for _, h := range r.HTTP {
@@ -225,6 +242,9 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 	p("- Server: %s; settings as defaults (`-flush-interval %s`, `-spool-max-bytes %d MiB`, `-max-events %s`) except `-flush-rows %d` and the rate limit, off. A 202 means synced to the spool; the drainer inserts in batches of up to `-flush-rows`. Requests are encoded before timing.\n",
 		serverHow, d.FlushInterval, d.SpoolMaxBytes>>20, benchkit.Thousands(d.MaxEvents), o.batchRows)
 	p("- Throughput: an HTTP pass counts from its first request until ClickHouse holds every event (not until the last 202, which says durable in the spool), a bare pass from its first insert to its last (one goroutine, like the server's single drainer); bare and HTTP passes alternate (bare, HTTP, bare, …) after an unmeasured warm-up, and each HTTP pass is compared with the bare passes on either side. The bare path has no duplicate lookup and no spool; the HTTP path syncs every request to the spool, and its drainer asks ClickHouse only about the events it cannot rule out as new (the first batch after the start, late events, keys it holds; the flush rows count them); the context rows show what a lookup of every event costs.\n")
+	if o.ownCPU {
+		p("- ClickHouse on a CPU of its own: the same alternating passes again with every thread of the ClickHouse server on CPU 0 alone and the load generator and the server (this process and its children) on the other CPU (`sched_setaffinity`, as `taskset -a -p`), so that neither takes CPU from the other, as when ClickHouse has a machine of its own; ClickHouse gets all CPUs back afterwards. With both sharing two CPUs, the bare driver alone keeps them busy (ClickHouse's CPU per 1M events above), so there the ratio measures how much CPU the server's own work (HTTP, decoding, the spool, the drainer) takes from ClickHouse's inserts.\n")
+	}
 	p("- Latency: requests leave on a fixed schedule whatever the answers (open loop); each is timed from its scheduled send to its answer (the 202 comes once the events are synced to the spool), so a late client or server is counted, not hidden. The tables are empty when it starts.\n")
 	p("- Overload: clients that ignore Retry-After and send the next request at once; peak RSS is sampled every 20 ms from `/proc/<pid>/status` (VmRSS). The rate limit is off in every pass, so a 429 is the one key meeting its share of the bodies in flight (`-max-inflight-bytes-per-key`) and a 503 the server's in-flight budget or the spool's quota; the server runs under its default memory limit (`-memory-limit`).\n")
 	return b.String()
@@ -242,15 +262,26 @@ func flushTimes(f flushSnapshot, elapsed time.Duration) string {
 }
 
 // ratios compares each HTTP pass with the mean of the bare passes before and after it.
-func ratios(r ingestRun) []float64 {
+func ratios(r ingestRun) []float64 { return passRatios(r.Bare, r.HTTP) }
+
+func ratio(r ingestRun) float64 { return benchkit.Median(ratios(r)) }
+
+// passRatios compares each HTTP pass with the mean of the bare passes before and after it:
+// bare[i] and bare[i+1] for http[i].
+func passRatios(bare []throughput, http []httpResult) []float64 {
 	var xs []float64
-	for i, h := range r.HTTP {
-		xs = append(xs, h.rate()/((r.Bare[i].rate()+r.Bare[i+1].rate())/2))
+	for i, h := range http {
+		xs = append(xs, h.rate()/((bare[i].rate()+bare[i+1].rate())/2))
 	}
 	return xs
 }
 
-func ratio(r ingestRun) float64 { return benchkit.Median(ratios(r)) }
+func ratioRange(xs []float64) string {
+	if len(xs) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("**%.2f** (%.2f–%.2f)", benchkit.Median(xs), slices.Min(xs), slices.Max(xs))
+}
 
 func httpPasses(r ingestRun) []throughput {
 	var ts []throughput
@@ -308,9 +339,15 @@ func verdict(o *ingestOptions, runs []ingestRun, levels []int) string {
 	memMet, refusals := true, true
 	limit := serverMemoryLimit()
 	var memNotes []string
+	var ownRatios []string
+	ownMet := true
 	for _, r := range runs {
 		ratios = append(ratios, fmt.Sprintf("%.2f", ratio(r)))
 		ratioMet = ratioMet && ratio(r) >= targetRatio
+		if own := passRatios(r.OwnCPU.Bare, r.OwnCPU.HTTP); len(own) > 0 {
+			ownRatios = append(ownRatios, fmt.Sprintf("%.2f", benchkit.Median(own)))
+			ownMet = ownMet && benchkit.Median(own) >= targetRatio
+		}
 		p99 := r.Latency.Ack.P99
 		ok := p99 <= targetP99 && r.Latency.Statuses.other(202) == 0 && r.Latency.Ack.N == r.Latency.Requests
 		p99s = append(p99s, ms(p99))
@@ -327,8 +364,13 @@ func verdict(o *ingestOptions, runs []ingestRun, levels []int) string {
 			memNotes = append(memNotes, fmt.Sprintf("%s → %s", mib(lo.PeakRSS), mib(hi.PeakRSS)))
 		}
 	}
+	ratioText := fmt.Sprintf("HTTP ≥ %.0f%% of the bare driver: **%s** (%s)", targetRatio*100, metText(ratioMet), strings.Join(ratios, ", "))
+	if len(ownRatios) > 0 {
+		ratioText = fmt.Sprintf("HTTP ≥ %.0f%% of the bare driver: with ClickHouse, the server and the load generator sharing the CPUs **%s** (%s), with ClickHouse on a CPU of its own **%s** (%s)",
+			targetRatio*100, metText(ratioMet), strings.Join(ratios, ", "), metText(ownMet), strings.Join(ownRatios, ", "))
+	}
 	parts := []string{
-		fmt.Sprintf("HTTP ≥ %.0f%% of the bare driver: **%s** (%s)", targetRatio*100, metText(ratioMet), strings.Join(ratios, ", ")),
+		ratioText,
 		fmt.Sprintf("p99 ack ≤ 250 ms at %s events/s offered, all acknowledged: **%s** (%s)", benchkit.Thousands(o.latencyRate), metText(p99Met), strings.Join(p99s, ", ")),
 	}
 	if len(levels) > 0 {

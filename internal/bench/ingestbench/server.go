@@ -180,6 +180,20 @@ func (f *flushStats) add(events, lookedUp int, took time.Duration) {
 	f.maxTook = max(f.maxTook, took)
 }
 
+// waitRows waits until the server's flushes have stored want events, or ctx ends, looking at
+// the flushes it logged: the pass's end needs no query to ClickHouse, whose CPU it measures.
+func (f *flushStats) waitRows(ctx context.Context, want int) {
+	for {
+		f.mu.Lock()
+		rows := f.rows
+		f.mu.Unlock()
+		if rows >= want || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (f *flushStats) problem(line string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
