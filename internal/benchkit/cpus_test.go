@@ -53,4 +53,3 @@ func TestPinCPUs(t *testing.T) {
 		t.Error("PinCPUs to a CPU the machine does not have: no error")
 	}
 }
-
