@@ -227,12 +227,12 @@ func tooLargeMessage(max int64) string {
 }
 
 // decode decompresses and decodes an ingest body. Decoding is the CPU-heavy part of a request:
-// one request per CPU decodes at a time, and the others wait here, taking no CPU. With more
-// requests decoding than CPUs, the Go scheduler shares the CPUs among all of them and the
-// drainer, whose share shrinks to a sliver while a burst is taken in: ClickHouse then waits
-// for the next insert, and events are acknowledged faster than they are stored. The wait is
-// short and bounded: only admitted bodies (the in-flight budget) queue, and each decodes in
-// time bounded by its size.
+// as many requests decode at a time as there are CPUs but one, and the others wait here,
+// taking no CPU. With more requests decoding than CPUs, the Go scheduler shares the CPUs among
+// all of them and the drainer, whose share shrinks to a sliver while a burst is taken in:
+// ClickHouse then waits for the next insert, and events are acknowledged faster than they are
+// stored (docs/benchmarks.md, Ingest). The wait is short and bounded: only admitted bodies (the
+// in-flight budget) queue, and each decodes in time bounded by its size.
 func (s *Server) decode(raw []byte, encoding, contentType string) (event.Batch, error) {
 	s.decoding <- struct{}{}
 	defer func() { <-s.decoding }()

@@ -145,9 +145,9 @@ type Server struct {
 	inflightBytes atomic.Int64
 	// keyInflight is the same per ingest key (nil: no share per key).
 	keyInflight *quota.Counts
-	// decoding holds a token per ingest request being decompressed and decoded: at most one
-	// per CPU at once, so that a burst of requests queues here instead of taking the CPU from
-	// the drainer, which must keep ClickHouse busy (postEvents).
+	// decoding holds a token per ingest request being decompressed and decoded: one per CPU
+	// but one (one at least), so that a burst of requests queues here instead of taking the
+	// CPU from the drainer, which must keep ClickHouse busy (Server.decode).
 	decoding chan struct{}
 	// authFailures holds the wrong credentials of each client address (nil: no throttle).
 	authFailures *quota.Buckets
@@ -197,7 +197,7 @@ func New(w Writer, db Database, opts Options, log *slog.Logger) *Server {
 		sessions:  auth.NewSessions(opts.AdminToken, opts.Access.SessionTTL),
 		antiCSRF:  auth.NewCSRFTokens(opts.AdminToken, opts.Access.CSRFTTL),
 		hashSlots: make(chan struct{}, opts.Access.MaxHashing),
-		decoding:  make(chan struct{}, runtime.GOMAXPROCS(0)),
+		decoding:  make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 	}
 	if opts.Now != nil {
 		s.now = opts.Now

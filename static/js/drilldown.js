@@ -98,9 +98,11 @@ const charts = new ChartSet({
   renderer: 'svg',
   decorate: (name, opt) => {
     const el = document.querySelector(`[data-chart="${name}"]`);
-    // Trends: the time labels a little further down, clear of the value axis' 0.
+    // Trends: the first time label starts at its tick instead of centring on it, so that it
+    // stays clear of the value axis' 0 when a tick falls at the window's start; midnight reads
+    // "Dec 7", not "7".
     const extra = name === 'heatmap' ? heatmapDecoration(opt, el) : name.startsWith('channels_') ? barsDecoration(el)
-      : name.startsWith('trend_') ? {xAxis: [{axisLabel: {margin: 20}}]} : {};
+      : name.startsWith('trend_') ? {xAxis: [{axisLabel: {margin: 10, alignMinLabel: 'left', formatter: {day: '{MMM} {d}'}}}]} : {};
     return Object.assign({toolbox: {show: false}}, extra);
   },
 });

@@ -16,8 +16,9 @@ badge.innerHTML = badgeHTML;
 function decorate(name, opt) {
   const el = document.querySelector(`[data-chart="${name}"]`);
   if (name === 'heatmap') return Object.assign({toolbox: {show: false}}, heatmapDecoration(opt, el));
-  // The time labels a little further down: the first one sits under the value axis' 0.
-  if (name.startsWith('trend_')) return {toolbox: {show: false}, tooltip: {formatter: trendTooltip}, xAxis: [{axisLabel: {margin: 20}}]};
+  // The first time label starts at its tick instead of centring on it, so that it stays clear
+  // of the value axis' 0 when a tick falls at the window's start; midnight reads "Dec 7", not "7".
+  if (name.startsWith('trend_')) return {toolbox: {show: false}, tooltip: {formatter: trendTooltip}, xAxis: [{axisLabel: {margin: 10, alignMinLabel: 'left', formatter: {day: '{MMM} {d}'}}}]};
   return {toolbox: {show: false}};
 }
 

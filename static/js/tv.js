@@ -50,8 +50,9 @@ function decorate(name, opt) {
     series,
   };
   // A trend's time labels a little lower than the value axis' figures are apart from it, so
-  // that the first time never touches the value axis' 0 (half a figure's height below the axis).
-  if (opt.xAxis) o.xAxis = name.startsWith('trend_') ? Object.assign({}, axis, {axisLabel: Object.assign({}, axis.axisLabel, {margin: f * 0.9})}) : axis;
+  // that the first time never touches the value axis' 0 (half a figure's height below the axis);
+  // midnight reads "Dec 7", not "7".
+  if (opt.xAxis) o.xAxis = name.startsWith('trend_') ? Object.assign({}, axis, {axisLabel: Object.assign({}, axis.axisLabel, {margin: f * 0.9, formatter: {day: '{MMM} {d}'}})}) : axis;
   if (opt.yAxis) o.yAxis = axis;
   // A heatmap narrower than 44 px a channel (the wall's link opened on a phone): the channels
   // stand upright and the colour legend is a column, as on the light pages.
