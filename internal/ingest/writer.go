@@ -506,8 +506,8 @@ wait:
 //
 // It works in two stages, so that ClickHouse does not wait for the drainer's own work between
 // two inserts: readAhead reads the next batch from the spool, hashes its keys and claims its
-// events while the batch before it is being inserted, and hands it over in spool order, one
-// batch ahead at most (spool.MaxUncommitted). What the insert of a batch must know of the
+// events while the batch before it (a full one) is being inserted, and hands it over in spool
+// order, one batch ahead at most (spool.MaxUncommitted). What the insert of a batch must know of the
 // ones before it (which keys are stored) is decided here, after they landed.
 func (w *Writer) drain(ctx context.Context) {
 	defer close(w.drainStop)
@@ -537,6 +537,9 @@ func (w *Writer) drain(ctx context.Context) {
 		if err := w.spool.Commit(b.Batch); err != nil {
 			w.log.Error("spool commit", "err", err)
 		}
+		if b.landed != nil {
+			close(b.landed)
+		}
 		w.mu.Lock()
 		close(w.drainedSignal)
 		w.drainedSignal = make(chan struct{})
@@ -552,10 +555,16 @@ func (w *Writer) drain(ctx context.Context) {
 type readBatch struct {
 	spool.Batch
 	own pending
+	// landed, when not nil, is closed once the batch is committed: the reader waits for it
+	// before it reads the next batch.
+	landed chan struct{}
 }
 
 // readAhead is the drainer's first stage: it reads batches from the spool and hands them to
-// ready, until ctx ends.
+// ready, until ctx ends. It reads a batch ahead only behind a full one (FlushRows events):
+// under light traffic the next batch is read once the current one landed, so that it takes
+// every event that arrived meanwhile, where a batch read ahead would have left those to the
+// insert after it, an insert later on the screens.
 func (w *Writer) readAhead(ctx context.Context, ready chan<- readBatch) {
 	for {
 		b, err := w.spool.Next(ctx, w.opts.FlushRows, w.opts.FlushInterval)
@@ -575,10 +584,21 @@ func (w *Writer) readAhead(ctx context.Context, ready chan<- readBatch) {
 		if !ok {
 			return
 		}
+		rb := readBatch{Batch: b, own: own}
+		if len(b.Events)+len(b.Undecodable) < w.opts.FlushRows {
+			rb.landed = make(chan struct{})
+		}
 		select {
-		case ready <- readBatch{Batch: b, own: own}:
+		case ready <- rb:
 		case <-ctx.Done():
 			return
+		}
+		if rb.landed != nil {
+			select {
+			case <-rb.landed:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }

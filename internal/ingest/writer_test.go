@@ -146,9 +146,21 @@ type recordingSink struct {
 	mu              sync.Mutex
 	inserts         []int
 	failAfterInsert bool
+	// holdFirst, when not nil, holds the first insert until it is closed; inserting signals
+	// that the first insert has begun.
+	holdFirst, inserting chan struct{}
+	held                 bool
 }
 
 func (r *recordingSink) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error {
+	r.mu.Lock()
+	first := !r.held
+	r.held = true
+	r.mu.Unlock()
+	if first && r.holdFirst != nil {
+		close(r.inserting)
+		<-r.holdFirst
+	}
 	err := r.Sink.InsertReceived(ctx, evs, received, queryID)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -194,6 +206,27 @@ func TestWriterBatchesConcurrentWrites(t *testing.T) {
 	}
 	if st := w.Stats(); st.Events != 0 || st.Failures != 0 {
 		t.Errorf("stats once drained: %+v", st)
+	}
+}
+
+// Under light traffic, the events that arrive while an insert runs go into the next insert
+// together: the drainer does not read a partial batch ahead, which would leave the later of
+// them to the insert after it, an insert later on the screens.
+func TestWriterEventsDuringAnInsertJoinTheNext(t *testing.T) {
+	db := storetest.Open(t)
+	sink := &recordingSink{Sink: db, holdFirst: make(chan struct{}), inserting: make(chan struct{})}
+	o := testOptions(t)
+	o.FlushInterval = 20 * time.Millisecond
+	w := open(t, sink, o)
+	mustWrite(t, w, events("first", 1), 1, 0)
+	<-sink.inserting
+	mustWrite(t, w, events("early", 1), 1, 0)
+	time.Sleep(5 * o.FlushInterval) // a batch read ahead would have closed on "early" alone
+	mustWrite(t, w, events("late", 1), 1, 0)
+	close(sink.holdFirst)
+	drained(t, w)
+	if got := sink.sizes(); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("inserts %v, want [1 2]: the two events written during the first insert in the next one", got)
 	}
 }
 
