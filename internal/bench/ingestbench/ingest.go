@@ -232,11 +232,11 @@ type ingestRun struct {
 	HTTP               []httpResult
 	// OwnCPU are the same passes with ClickHouse on a CPU of its own (-own-cpu); empty
 	// without it.
-	OwnCPU ownCPURun
-	BareLookup         throughput
-	BareBig            throughput
-	Latency            latencyResult
-	Overload           []overloadResult
+	OwnCPU     ownCPURun
+	BareLookup throughput
+	BareBig    throughput
+	Latency    latencyResult
+	Overload   []overloadResult
 }
 
 func runIngest(ctx context.Context, env *benchEnv, o *ingestOptions) (string, error) {
