@@ -327,28 +327,8 @@ func (b *ingestBench) measure(ctx context.Context, first bool) (run ingestRun, e
 		return run, err
 	}
 
-	// Bare and HTTP passes alternate, so that drift and the load of other work on the shared
-	// machine and ClickHouse server fall on both alike; each HTTP pass is compared with the
-	// bare passes on either side of it.
-	pass, err := b.bare(ctx, evs, o.batchRows, false)
-	if err != nil {
+	if run.Bare, run.HTTP, err = b.alternate(ctx, evs, "", first && o.cpuProfile != ""); err != nil {
 		return run, err
-	}
-	run.Bare = append(run.Bare, pass)
-	b.log.Info("bare driver", "rows_per_batch", o.batchRows, "events_per_s", int(pass.rate()))
-	for i := range o.rounds {
-		h, err := b.httpThroughput(ctx, first && i == 0 && o.cpuProfile != "")
-		if err != nil {
-			return run, err
-		}
-		run.HTTP = append(run.HTTP, h)
-		b.log.Info("http ingest", "events_per_s", int(h.rate()), "rows", h.Rows)
-		pass, err := b.bare(ctx, evs, o.batchRows, false)
-		if err != nil {
-			return run, err
-		}
-		run.Bare = append(run.Bare, pass)
-		b.log.Info("bare driver", "rows_per_batch", o.batchRows, "events_per_s", int(pass.rate()))
 	}
 
 	if o.ownCPU {
@@ -740,25 +720,37 @@ func (b *ingestBench) ownCPUPasses(ctx context.Context, evs []event.Event) (run 
 		return run, err
 	}
 	defer func() { err = errors.Join(err, restoreSelf()) }()
-	pass, err := b.bare(ctx, evs, b.o.batchRows, false)
-	if err != nil {
-		return run, err
-	}
-	run.Bare = append(run.Bare, pass)
-	b.log.Info("own cpu: bare driver", "events_per_s", int(pass.rate()))
-	for range b.o.rounds {
-		h, err := b.httpThroughput(ctx, false)
-		if err != nil {
-			return run, err
-		}
-		run.HTTP = append(run.HTTP, h)
-		b.log.Info("own cpu: http ingest", "events_per_s", int(h.rate()), "rows", h.Rows)
+	run.Bare, run.HTTP, err = b.alternate(ctx, evs, "own cpu: ", false)
+	return run, err
+}
+
+// alternate runs bare and HTTP passes in turn (bare, HTTP, bare, …, bare: rounds HTTP passes),
+// so that drift and the load of other work on the shared machine and ClickHouse server fall on
+// both alike; each HTTP pass is compared with the bare passes on either side of it. profile
+// writes a CPU profile of the first HTTP pass; label starts the log lines.
+func (b *ingestBench) alternate(ctx context.Context, evs []event.Event, label string, profile bool) (bare []throughput, http []httpResult, err error) {
+	barePass := func() error {
 		pass, err := b.bare(ctx, evs, b.o.batchRows, false)
 		if err != nil {
-			return run, err
+			return err
 		}
-		run.Bare = append(run.Bare, pass)
-		b.log.Info("own cpu: bare driver", "events_per_s", int(pass.rate()))
+		bare = append(bare, pass)
+		b.log.Info(label+"bare driver", "rows_per_batch", b.o.batchRows, "events_per_s", int(pass.rate()))
+		return nil
 	}
-	return run, nil
+	if err := barePass(); err != nil {
+		return bare, http, err
+	}
+	for i := range b.o.rounds {
+		h, err := b.httpThroughput(ctx, profile && i == 0)
+		if err != nil {
+			return bare, http, err
+		}
+		http = append(http, h)
+		b.log.Info(label+"http ingest", "events_per_s", int(h.rate()), "rows", h.Rows)
+		if err := barePass(); err != nil {
+			return bare, http, err
+		}
+	}
+	return bare, http, nil
 }

@@ -70,7 +70,7 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 	bareLabel := fmt.Sprintf("`store.InsertEvents`, %s-row batches, one goroutine", benchkit.Thousands(o.batchRows))
 	row(fmt.Sprintf("Bare driver: %s; median (range) of %d passes", bareLabel, o.rounds+1), func(r ingestRun) string { return rates(r.Bare) })
 	row(fmt.Sprintf("HTTP: %s-event NDJSON requests, %d clients, server `-flush-rows %d`; median (range) of %d passes", benchkit.Thousands(o.requestEvents), o.clients, o.batchRows, o.rounds),
-		func(r ingestRun) string { return rates(httpPasses(r)) })
+		func(r ingestRun) string { return rates(httpPasses(r.HTTP)) })
 	row("**HTTP / bare**, each HTTP pass against the mean of the bare passes on either side: median (range); target ≥ "+fmt.Sprintf("%.2f", targetRatio), func(r ingestRun) string {
 		return ratioRange(ratios(r))
 	})
@@ -80,7 +80,7 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 			if len(r.OwnCPU.HTTP) == 0 {
 				return "not run"
 			}
-			return rates(r.OwnCPU.Bare) + " / " + rates(httpPasses(ingestRun{HTTP: r.OwnCPU.HTTP}))
+			return rates(r.OwnCPU.Bare) + " / " + rates(httpPasses(r.OwnCPU.HTTP))
 		})
 		row("**HTTP / bare, "+own+"**: median (range); target ≥ "+fmt.Sprintf("%.2f", targetRatio), func(r ingestRun) string {
 			return ratioRange(passRatios(r.OwnCPU.Bare, r.OwnCPU.HTTP))
@@ -89,7 +89,7 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 			if len(r.OwnCPU.HTTP) == 0 {
 				return "not run"
 			}
-			return cpuPerM(sum(r.OwnCPU.Bare), o.server) + " / " + cpuPerM(sum(httpPasses(ingestRun{HTTP: r.OwnCPU.HTTP})), o.server)
+			return cpuPerM(sum(r.OwnCPU.Bare), o.server) + " / " + cpuPerM(sum(httpPasses(r.OwnCPU.HTTP)), o.server)
 		})
 	}
 	row("HTTP: acknowledged (durable in the spool) events/s, until the last 202; median of the passes", func(r ingestRun) string {
@@ -136,7 +136,7 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 	})
 	row("Context: bare + a duplicate lookup of every event of every batch (`store.ExistingKeys`, as the drainer did before it kept the stored keys), one pass", func(r ingestRun) string { return rate(r.BareLookup) })
 	row("Context: HTTP (median) / (bare + duplicate lookup of every event)", func(r ingestRun) string {
-		return fmt.Sprintf("%.2f", benchkit.Median(rateList(httpPasses(r)))/r.BareLookup.rate())
+		return fmt.Sprintf("%.2f", benchkit.Median(rateList(httpPasses(r.HTTP)))/r.BareLookup.rate())
 	})
 	if o.bigBatchRows > 0 {
 		row(fmt.Sprintf("Context: bare driver, %s-row batches, one pass", benchkit.Thousands(o.bigBatchRows)), func(r ingestRun) string { return rate(r.BareBig) })
@@ -144,7 +144,7 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 	row("Other clients' queries on the shared ClickHouse server during the throughput passes", func(r ingestRun) string {
 		var n int64
 		var d time.Duration
-		for _, t := range append(slices.Clone(r.Bare), httpPasses(r)...) {
+		for _, t := range append(slices.Clone(r.Bare), httpPasses(r.HTTP)...) {
 			n += t.Others
 			d += t.Elapsed
 		}
@@ -155,7 +155,7 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 		cpuNote = "load generator / server / ClickHouse (not visible)"
 	}
 	row("CPU seconds per 1M events, bare ("+cpuNote+")", func(r ingestRun) string { return cpuPerM(sum(r.Bare), o.server) })
-	row("CPU seconds per 1M events, HTTP ("+cpuNote+")", func(r ingestRun) string { return cpuPerM(sum(httpPasses(r)), o.server) })
+	row("CPU seconds per 1M events, HTTP ("+cpuNote+")", func(r ingestRun) string { return cpuPerM(sum(httpPasses(r.HTTP)), o.server) })
 
 	interval := o.latencyInterval()
 	row(fmt.Sprintf("**Ack latency**, open loop, %s events/s offered (%.0f req/s × %d events, %s): p50 / p90 / p99 / max (target p99 ≤ 250 ms)",
@@ -283,9 +283,9 @@ func ratioRange(xs []float64) string {
 	return fmt.Sprintf("**%.2f** (%.2f–%.2f)", benchkit.Median(xs), slices.Min(xs), slices.Max(xs))
 }
 
-func httpPasses(r ingestRun) []throughput {
+func httpPasses(hs []httpResult) []throughput {
 	var ts []throughput
-	for _, h := range r.HTTP {
+	for _, h := range hs {
 		ts = append(ts, h.throughput)
 	}
 	return ts
