@@ -103,6 +103,15 @@ type Config struct {
 	FlushInterval time.Duration
 	// FlushRows writes as soon as this many events wait.
 	FlushRows int
+	// PaceBacklog is the spool backlog, in events, above which ingest requests wait for the
+	// drainer (up to PaceWait each) while ClickHouse takes inserts: beyond a burst of this
+	// size, events are acknowledged about as fast as ClickHouse stores them, and decoding
+	// them does not take the CPU from ClickHouse's inserts all at once. While ClickHouse fails
+	// nothing waits: the spool takes the events up to its quota. At least twice FlushRows,
+	// so the drainer can read a full batch ahead; 0: never wait.
+	PaceBacklog int
+	// PaceWait is the longest one ingest request waits for the drainer (PaceBacklog).
+	PaceWait time.Duration
 	// SpoolDir is where acknowledged events wait until ClickHouse has them (a segmented log,
 	// synced before every 202). Keep it on a local disk that survives restarts. Empty:
 	// DataDir/spool.
@@ -244,6 +253,8 @@ func Default() Config {
 		Retention:                  30 * 24 * time.Hour,
 		FlushInterval:              100 * time.Millisecond,
 		FlushRows:                  20_000,
+		PaceBacklog:                60_000,
+		PaceWait:                   250 * time.Millisecond,
 		SpoolMaxBytes:              1 << 30,
 		DeadLetterMaxBytes:         64 << 20,
 		ShutdownTimeout:            15 * time.Second,
@@ -305,6 +316,8 @@ func (c *Config) settings() []setting {
 		{"retention", "TRUTHBOARD_RETENTION", "how long events are kept, e.g. 720h", (*duration)(&c.Retention)},
 		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
 		{"flush-rows", "TRUTHBOARD_FLUSH_ROWS", "insert as soon as this many events wait", (*count)(&c.FlushRows)},
+		{"pace-backlog", "TRUTHBOARD_PACE_BACKLOG", "spool backlog in events above which ingest requests wait for the drainer, up to -pace-wait, while ClickHouse takes inserts (at least twice -flush-rows; 0: never wait)", (*count)(&c.PaceBacklog)},
+		{"pace-wait", "TRUTHBOARD_PACE_WAIT", "longest wait of one ingest request for the drainer (-pace-backlog)", (*duration)(&c.PaceWait)},
 		{"spool-dir", "TRUTHBOARD_SPOOL_DIR", "folder of the local spool of acknowledged events (empty: <data-dir>/spool)", (*text)(&c.SpoolDir)},
 		{"spool-max-bytes", "TRUTHBOARD_SPOOL_MAX_BYTES", "disk quota of the spool in bytes; beyond it ingest answers 503", (*count)(&c.SpoolMaxBytes)},
 		{"dead-letter-max-bytes", "TRUTHBOARD_DEAD_LETTER_MAX_BYTES", "disk quota of the dead-letter (<spool-dir>/dead-letter) of records and events ClickHouse cannot take; when full they wait in the spool", (*count)(&c.DeadLetterMaxBytes)},
@@ -422,6 +435,12 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("-max-inflight-bytes (TRUTHBOARD_MAX_INFLIGHT_BYTES) is %d, below -max-body-bytes (%d): the largest request could never be taken; raise it", c.MaxInflightBytes, c.MaxBodyBytes))
 	}
 	positive(c.FlushRows, "flush-rows", "TRUTHBOARD_FLUSH_ROWS")
+	if c.PaceBacklog != 0 && c.PaceBacklog < 2*c.FlushRows {
+		errs = append(errs, fmt.Errorf("-pace-backlog (TRUTHBOARD_PACE_BACKLOG) is %d, below twice -flush-rows (%d): requests would wait while the drainer cannot yet read a full batch ahead; raise it to %d or more, or set it to 0 for no waiting", c.PaceBacklog, c.FlushRows, 2*c.FlushRows))
+	}
+	if c.PaceBacklog != 0 && (c.PaceWait < time.Millisecond || c.PaceWait > 10*time.Second) {
+		errs = append(errs, fmt.Errorf("-pace-wait (TRUTHBOARD_PACE_WAIT) is %s: set it between 1ms and 10s, e.g. 250ms (a client waits up to this long more for its 202 while the drainer is behind)", c.PaceWait))
+	}
 	if c.MaxInflightBytesPerKey < c.MaxBodyBytes || c.MaxInflightBytesPerKey > c.MaxInflightBytes {
 		errs = append(errs, fmt.Errorf("-max-inflight-bytes-per-key (TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY) is %d: set it between -max-body-bytes (%d), so a key can send its largest request, and -max-inflight-bytes (%d), of which it is a share", c.MaxInflightBytesPerKey, c.MaxBodyBytes, c.MaxInflightBytes))
 	}

@@ -53,6 +53,8 @@ func TestLoadErrorsNameTheSetting(t *testing.T) {
 		{"a key's share below one request", []string{"-max-inflight-bytes-per-key", "1000"}, nil, "TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY"},
 		{"memory limit below the bodies in flight", []string{"-memory-limit", "268435456"}, nil, "-memory-limit (TRUTHBOARD_MEMORY_LIMIT) is 256 MiB, below the 320 MiB"},
 		{"a key's share above the budget", []string{"-max-inflight-bytes-per-key", "100000000"}, nil, "TRUTHBOARD_MAX_INFLIGHT_BYTES_PER_KEY"},
+		{"pacing below two batches", []string{"-pace-backlog", "30000"}, nil, "-pace-backlog (TRUTHBOARD_PACE_BACKLOG) is 30000, below twice -flush-rows (20000)"},
+		{"pacing wait of none", []string{"-pace-wait", "0s"}, nil, "-pace-wait (TRUTHBOARD_PACE_WAIT) is 0s: set it between 1ms and 10s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(tc.args, env(tc.env), io.Discard)

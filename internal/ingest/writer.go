@@ -124,6 +124,12 @@ type Options struct {
 	// LookupEveryBatch makes the drainer ask ClickHouse about every event of every batch, as
 	// several nodes without Claims must: another node's inserts are in no index of this one.
 	LookupEveryBatch bool
+	// PaceBacklog is the spool backlog, in events, above which Pace holds requests back while
+	// ClickHouse takes inserts; 0: Pace never waits. Keep it at 2·FlushRows or more, so that
+	// the drainer can read a full batch ahead.
+	PaceBacklog int
+	// PaceWait is the longest Pace holds a request (default DefaultPaceWait).
+	PaceWait time.Duration
 }
 
 // Claimer decides, across nodes, which node stores an event: internal/claim.
@@ -151,6 +157,7 @@ const (
 	DefaultRefusedTries  = 3
 	DefaultClaimMemo     = 200_000
 	DefaultStoredKeys    = 250_000
+	DefaultPaceWait      = 250 * time.Millisecond
 )
 
 func (o Options) withDefaults() Options {
@@ -177,6 +184,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StoredKeys <= 0 {
 		o.StoredKeys = DefaultStoredKeys
+	}
+	if o.PaceWait <= 0 {
+		o.PaceWait = DefaultPaceWait
 	}
 	return o
 }
@@ -455,6 +465,48 @@ func (w *Writer) WaitDrained(ctx context.Context) error {
 			return fmt.Errorf("ingest: %d events still in the spool: %w", w.spool.Stats().Events, ctx.Err())
 		}
 	}
+}
+
+// Pace holds an ingest request back while the drainer is behind, and returns how long it did:
+// while the spool holds more than PaceBacklog events and ClickHouse takes inserts, it waits for
+// the drainer to commit batches until the backlog is at most PaceBacklog again, for at most
+// PaceWait. A burst up to PaceBacklog events is taken in at full speed; beyond it, requests
+// are acknowledged about as fast as ClickHouse stores them, so that decoding them takes the CPU
+// at the pace of the inserts instead of all at once while ClickHouse's inserts wait for it
+// (docs/benchmarks.md, Ingest). While ClickHouse fails, nothing waits: the spool takes the
+// events up to its quota.
+func (w *Writer) Pace(ctx context.Context) time.Duration {
+	if w.opts.PaceBacklog <= 0 {
+		return 0
+	}
+	var start time.Time
+	var deadline <-chan time.Time
+	for {
+		w.mu.Lock()
+		committed, failing := w.drainedSignal, w.failures > 0
+		w.mu.Unlock()
+		if failing || w.spool.Stats().Events <= int64(w.opts.PaceBacklog) {
+			break
+		}
+		if deadline == nil {
+			start = time.Now()
+			t := time.NewTimer(w.opts.PaceWait)
+			defer t.Stop()
+			deadline = t.C
+		}
+		select {
+		case <-committed:
+			continue
+		case <-deadline:
+		case <-ctx.Done():
+		case <-w.drainStop:
+		}
+		break
+	}
+	if start.IsZero() {
+		return 0
+	}
+	return time.Since(start)
 }
 
 // Landed returns a channel that is closed when the drainer next commits a batch with events:

@@ -230,6 +230,53 @@ func TestWriterEventsDuringAnInsertJoinTheNext(t *testing.T) {
 	}
 }
 
+// While the spool holds more than PaceBacklog events and ClickHouse takes inserts, Pace waits
+// for the drainer: until a commit brings the backlog down, or PaceWait at most.
+func TestWriterPacesWhileTheDrainerIsBehind(t *testing.T) {
+	db := storetest.Open(t)
+	sink := &recordingSink{Sink: db, holdFirst: make(chan struct{}), inserting: make(chan struct{})}
+	o := testOptions(t)
+	o.FlushRows, o.PaceBacklog, o.PaceWait = 10, 20, time.Minute
+	w := open(t, sink, o)
+	if waited := w.Pace(waitCtx(t)); waited != 0 {
+		t.Fatalf("Pace with an empty spool waited %s", waited)
+	}
+	mustWrite(t, w, events("first", 10), 10, 0)
+	<-sink.inserting // held: the drainer is behind
+	mustWrite(t, w, events("behind", 20), 20, 0)
+
+	paced := make(chan time.Duration)
+	go func() { paced <- w.Pace(waitCtx(t)) }()
+	select {
+	case waited := <-paced:
+		t.Fatalf("Pace returned after %s with 30 events in the spool (PaceBacklog 20) and the insert held", waited)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(sink.holdFirst) // the first batch lands: 20 events left, not above PaceBacklog
+	if waited := <-paced; waited < 200*time.Millisecond || waited >= o.PaceWait {
+		t.Fatalf("Pace waited %s, want from the held insert until its commit, below PaceWait %s", waited, o.PaceWait)
+	}
+	drained(t, w)
+	assertStored(t, db, ids(events("first", 10), events("behind", 20)))
+}
+
+// Pace waits at most PaceWait, however far behind the drainer is.
+func TestWriterPaceWaitsAtMostPaceWait(t *testing.T) {
+	db := storetest.Open(t)
+	sink := &recordingSink{Sink: db, holdFirst: make(chan struct{}), inserting: make(chan struct{})}
+	o := testOptions(t)
+	o.FlushRows, o.PaceBacklog, o.PaceWait = 10, 20, 100*time.Millisecond
+	w := open(t, sink, o)
+	mustWrite(t, w, events("first", 10), 10, 0)
+	<-sink.inserting
+	mustWrite(t, w, events("behind", 20), 20, 0)
+	if waited := w.Pace(waitCtx(t)); waited < o.PaceWait {
+		t.Fatalf("Pace waited %s with the insert held, want PaceWait %s", waited, o.PaceWait)
+	}
+	close(sink.holdFirst)
+	drained(t, w)
+}
+
 func TestWriterFlushRowsBoundsAnInsert(t *testing.T) {
 	db := storetest.Open(t)
 	sink := &recordingSink{Sink: db}
@@ -282,7 +329,9 @@ func TestWriterDuplicates(t *testing.T) {
 // stored exactly once when ClickHouse is back.
 func TestWriterClickHouseUnavailable(t *testing.T) {
 	direct, proxied, proxy := storetest.OpenProxied(t, 500*time.Millisecond)
-	w := open(t, proxied, testOptions(t))
+	o := testOptions(t)
+	o.PaceBacklog, o.PaceWait = 2, time.Minute
+	w := open(t, proxied, o)
 
 	before := events("before", 5)
 	mustWrite(t, w, before, 5, 0)
@@ -300,6 +349,10 @@ func TestWriterClickHouseUnavailable(t *testing.T) {
 	}
 	if st := w.Stats(); st.Events != 5 || st.Oldest.IsZero() || st.LastError == "" {
 		t.Fatalf("stats during the outage: %+v, want 5 events waiting, their age and the error", st)
+	}
+	// The spool takes the events while ClickHouse is away: nothing waits for the drainer.
+	if waited := w.Pace(waitCtx(t)); waited != 0 {
+		t.Fatalf("Pace waited %s during the outage, with 5 events above PaceBacklog 2; want no wait", waited)
 	}
 	assertStored(t, direct, ids(before))
 

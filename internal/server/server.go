@@ -193,6 +193,8 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		DeadLetter:       deadletter.Options{MaxBytes: int64(cfg.DeadLetterMaxBytes)},
 		FlushInterval:    cfg.FlushInterval,
 		FlushRows:        cfg.FlushRows,
+		PaceBacklog:      cfg.PaceBacklog,
+		PaceWait:         cfg.PaceWait,
 		Observe: func(a ingest.Attempt) {
 			metrics.ObserveInsert(a.LookedUp, a.Inserted, a.Took, a.Err)
 			if opts.ObserveInsert != nil {

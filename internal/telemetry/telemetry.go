@@ -83,6 +83,9 @@ type Metrics struct {
 	InsertedEvents  prometheus.Counter     // truthboard_inserted_events_total
 	InsertDuration  prometheus.Histogram   // truthboard_insert_duration_seconds
 	LookedUpEvents  prometheus.Counter     // truthboard_looked_up_events_total
+	// Ingest requests held back while the drainer was behind (ingest.Writer.Pace).
+	IngestPaced        prometheus.Counter // truthboard_ingest_paced_requests_total
+	IngestPacedSeconds prometheus.Counter // truthboard_ingest_paced_seconds_total
 
 	// The HTTP edge's defences.
 	AuthFailures prometheus.Counter     // truthboard_auth_failures_total
@@ -131,6 +134,10 @@ func New() *Metrics {
 			prometheus.ExponentialBuckets(0.005, 2, 13)), // 5 ms to 20 s
 		LookedUpEvents: f.counter("truthboard_looked_up_events_total",
 			"Events the writer asked ClickHouse about before inserting them, as they may be stored already (retries, late events, the first batch after a start or a failed attempt)."),
+		IngestPaced: f.counter("truthboard_ingest_paced_requests_total",
+			"Ingest requests that waited for the drainer before being decoded, because the spool held more than -pace-backlog events while ClickHouse took inserts."),
+		IngestPacedSeconds: f.counter("truthboard_ingest_paced_seconds_total",
+			"Time ingest requests waited for the drainer (truthboard_ingest_paced_requests_total), in seconds: added to their answers' latency."),
 
 		AuthFailures: f.counter("truthboard_auth_failures_total",
 			"Wrong credentials presented: bearer tokens, ?token= and sign-in forms that match no key or token."),

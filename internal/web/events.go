@@ -73,6 +73,12 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 		s.rejected(telemetry.RejectTooLarge, 1)
 		return s.bodyTooLarge(c)
 	}
+	// Before decoding, the CPU-heavy part: while the drainer is behind, requests are taken in
+	// at its pace (ingest.Writer.Pace).
+	if waited := s.writer.Pace(c.UserContext()); waited > 0 {
+		s.opts.Telemetry.IngestPaced.Inc()
+		s.opts.Telemetry.IngestPacedSeconds.Add(waited.Seconds())
+	}
 	// The raw body: Fiber's c.Body() would gunzip without a size limit (a gzip bomb).
 	batch, err := s.decode(raw, c.Get(fiber.HeaderContentEncoding), c.Get(fiber.HeaderContentType))
 	if err != nil {

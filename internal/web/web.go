@@ -38,6 +38,9 @@ import (
 // Writer makes accepted events durable; *ingest.Writer in production.
 type Writer interface {
 	Write(ctx context.Context, evs []event.Event) (ingest.Result, error)
+	// Pace holds a request back while the spool's backlog is large, and returns how long
+	// (ingest.Writer.Pace).
+	Pace(ctx context.Context) time.Duration
 	Stats() ingest.Stats
 }
 
