@@ -2,7 +2,9 @@ package benchkit
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
@@ -67,4 +69,49 @@ func LoadAverage() string {
 		return "?"
 	}
 	return fmt.Sprintf("%.2f", l.Load1)
+}
+
+// ClickHouseDataFS names the file system that holds the data of the ClickHouse server of
+// process pid, e.g. "ext4" or "tmpfs", read from the `<path>` of the config file on its command
+// line; "?" when it cannot be told (another machine's server, another config layout). Inserts
+// create and delete many files, so the file system shows in their times.
+func ClickHouseDataFS(pid int) string {
+	if pid <= 0 {
+		return "?"
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return "?"
+	}
+	var config string
+	for _, arg := range strings.Split(string(cmdline), "\x00") {
+		if v, ok := strings.CutPrefix(arg, "--config-file="); ok {
+			config = v
+		}
+	}
+	b, err := os.ReadFile(config)
+	if err != nil {
+		return "?"
+	}
+	m := regexp.MustCompile(`<path>\s*([^<]+?)\s*</path>`).FindSubmatch(b)
+	if m == nil {
+		return "?"
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(string(m[1]), &st); err != nil {
+		return "?"
+	}
+	switch uint32(st.Type) {
+	case 0x01021994:
+		return "tmpfs"
+	case 0xEF53:
+		return "ext4"
+	case 0x58465342:
+		return "xfs"
+	case 0x9123683E:
+		return "btrfs"
+	case 0x794C7630:
+		return "overlayfs"
+	}
+	return fmt.Sprintf("file system type %#x", st.Type)
 }

@@ -301,7 +301,7 @@ func runIngest(ctx context.Context, env *benchEnv, o *ingestOptions) (string, er
 		}
 		runs = append(runs, run)
 	}
-	return renderIngest(env, o, m, db.ServerVersion(), runs, levels, float64(bodyBytes)/float64(o.events), chPID > 0), nil
+	return renderIngest(env, o, m, db.ServerVersion(), benchkit.ClickHouseDataFS(chPID), runs, levels, float64(bodyBytes)/float64(o.events), chPID > 0), nil
 }
 
 type ingestBench struct {

@@ -41,7 +41,7 @@ func serverMemoryLimit() int64 {
 	return int64(config.Default().MemoryLimit) >> 10
 }
 
-func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhouse string, runs []ingestRun, levels []int, bodyBytesPerEvent float64, chVisible bool) string {
+func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhouse, chFS string, runs []ingestRun, levels []int, bodyBytesPerEvent float64, chVisible bool) string {
 	var b strings.Builder
 	d := config.Default()
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -227,8 +227,8 @@ func renderIngest(env *benchEnv, o *ingestOptions, m benchkit.Machine, clickhous
 	}
 	row("Load average (1 min) at start / end of the run", func(r ingestRun) string { return r.LoadStart + " / " + r.LoadEnd })
 
-	p("\nMachine: %d CPUs (%s), %s RAM; ClickHouse %s (server's `version()`); %s; commit %s; %s.\n",
-		m.CPUs, m.CPUModel, m.RAM, clickhouse, m.Go, m.Commit, m.Date.Format("2006-01-02 15:04 UTC"))
+	p("\nMachine: %d CPUs (%s), %s RAM; ClickHouse %s (server's `version()`), its data on %s; %s; commit %s; %s.\n",
+		m.CPUs, m.CPUModel, m.RAM, clickhouse, chFS, m.Go, m.Commit, m.Date.Format("2006-01-02 15:04 UTC"))
 	p("Load generator, server and ClickHouse share these cores, and other work may have run at the same time (see the load average).\n\n")
 	p("Command (from the module root):\n\n```sh\neval \"$(scripts/clickhouse.sh env)\"\n%s\n```\n\n", env.command)
 
