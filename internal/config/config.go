@@ -104,11 +104,12 @@ type Config struct {
 	// FlushRows writes as soon as this many events wait.
 	FlushRows int
 	// PaceBacklog is the spool backlog, in events, above which ingest requests wait for the
-	// drainer (up to PaceWait each) while ClickHouse takes inserts: beyond a burst of this
-	// size, events are acknowledged about as fast as ClickHouse stores them, and decoding
-	// them does not take the CPU from ClickHouse's inserts all at once. While ClickHouse fails
-	// nothing waits: the spool takes the events up to its quota. At least twice FlushRows,
-	// so the drainer can read a full batch ahead; 0: never wait.
+	// drainer (up to PaceWait each, before they are read) while ClickHouse takes inserts:
+	// beyond a burst of this size, events are acknowledged about as fast as ClickHouse stores
+	// them, and decoding them does not take the CPU from ClickHouse's inserts all at once.
+	// While the drainer's inserts fail nothing waits: the spool takes the events up to its
+	// quota. At least twice FlushRows, so the drainer can read a full batch ahead; 0: never
+	// wait.
 	PaceBacklog int
 	// PaceWait is the longest one ingest request waits for the drainer (PaceBacklog).
 	PaceWait time.Duration
@@ -316,7 +317,7 @@ func (c *Config) settings() []setting {
 		{"retention", "TRUTHBOARD_RETENTION", "how long events are kept, e.g. 720h", (*duration)(&c.Retention)},
 		{"flush-interval", "TRUTHBOARD_FLUSH_INTERVAL", "longest wait of an accepted event before its insert", (*duration)(&c.FlushInterval)},
 		{"flush-rows", "TRUTHBOARD_FLUSH_ROWS", "insert as soon as this many events wait", (*count)(&c.FlushRows)},
-		{"pace-backlog", "TRUTHBOARD_PACE_BACKLOG", "spool backlog in events above which ingest requests wait for the drainer, up to -pace-wait, while ClickHouse takes inserts (at least twice -flush-rows; 0: never wait)", (*count)(&c.PaceBacklog)},
+		{"pace-backlog", "TRUTHBOARD_PACE_BACKLOG", "spool backlog in events above which ingest requests wait for the drainer before they are read, up to -pace-wait, while ClickHouse takes inserts (at least twice -flush-rows; 0: never wait)", (*count)(&c.PaceBacklog)},
 		{"pace-wait", "TRUTHBOARD_PACE_WAIT", "longest wait of one ingest request for the drainer (-pace-backlog)", (*duration)(&c.PaceWait)},
 		{"spool-dir", "TRUTHBOARD_SPOOL_DIR", "folder of the local spool of acknowledged events (empty: <data-dir>/spool)", (*text)(&c.SpoolDir)},
 		{"spool-max-bytes", "TRUTHBOARD_SPOOL_MAX_BYTES", "disk quota of the spool in bytes; beyond it ingest answers 503", (*count)(&c.SpoolMaxBytes)},

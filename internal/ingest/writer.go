@@ -66,6 +66,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/truthboard/truthboard/internal/deadletter"
@@ -220,6 +221,9 @@ type Writer struct {
 
 	// hash gives the keyHash of an event's key, for every memory below.
 	hash hasher
+
+	// paced counts the requests Pace holds now.
+	paced atomic.Int32
 
 	mu      sync.Mutex
 	closing bool
@@ -467,43 +471,51 @@ func (w *Writer) WaitDrained(ctx context.Context) error {
 	}
 }
 
+// MaxPaced is how many requests Pace holds at once; the ones beyond go on at once, as
+// without pacing, so that waiting requests never pile up without bound.
+const MaxPaced = 1024
+
 // Pace holds an ingest request back while the drainer is behind, and returns how long it did:
 // while the spool holds more than PaceBacklog events and ClickHouse takes inserts, it waits for
-// the drainer to commit batches until the backlog is at most PaceBacklog again, for at most
-// PaceWait. A burst up to PaceBacklog events is taken in at full speed; beyond it, requests
-// are acknowledged about as fast as ClickHouse stores them, so that decoding them takes the CPU
-// at the pace of the inserts instead of all at once while ClickHouse's inserts wait for it
-// (docs/benchmarks.md, Ingest). While ClickHouse fails, nothing waits: the spool takes the
-// events up to its quota.
+// the drainer's commits until the backlog is at most PaceBacklog again, for at most PaceWait.
+// A burst up to PaceBacklog events is taken in at full speed; beyond it, requests are
+// acknowledged about as fast as ClickHouse stores them, so that decoding them takes the CPU at
+// the pace of the inserts instead of all at once while ClickHouse's inserts wait for it
+// (docs/benchmarks.md, Ingest). It does not wait while the drainer's last attempt failed
+// (ClickHouse away: the spool takes the events up to its quota), while ingest shuts down, or
+// when MaxPaced requests wait already. Call it before the request takes any budget or memory.
 func (w *Writer) Pace(ctx context.Context) time.Duration {
-	if w.opts.PaceBacklog <= 0 {
+	if w.opts.PaceBacklog <= 0 || w.spool.Backlog() <= int64(w.opts.PaceBacklog) {
 		return 0
 	}
-	var start time.Time
-	var deadline <-chan time.Time
+	if w.paced.Add(1) > MaxPaced {
+		w.paced.Add(-1)
+		return 0
+	}
+	defer w.paced.Add(-1)
+	start := time.Now()
+	var deadline *time.Timer // set once the request waits
 	for {
 		w.mu.Lock()
-		committed, failing := w.drainedSignal, w.failures > 0
+		committed, goOn := w.drainedSignal, w.failures > 0 || w.closing
 		w.mu.Unlock()
-		if failing || w.spool.Stats().Events <= int64(w.opts.PaceBacklog) {
+		if goOn || w.spool.Backlog() <= int64(w.opts.PaceBacklog) {
 			break
 		}
 		if deadline == nil {
-			start = time.Now()
-			t := time.NewTimer(w.opts.PaceWait)
-			defer t.Stop()
-			deadline = t.C
+			deadline = time.NewTimer(w.opts.PaceWait)
+			defer deadline.Stop()
 		}
 		select {
 		case <-committed:
 			continue
-		case <-deadline:
+		case <-deadline.C:
 		case <-ctx.Done():
 		case <-w.drainStop:
 		}
 		break
 	}
-	if start.IsZero() {
+	if deadline == nil {
 		return 0
 	}
 	return time.Since(start)

@@ -180,7 +180,7 @@ func (s *Spool) Commit(b Batch) error {
 	}
 	last := s.records[b.records-1]
 	for _, r := range s.records[:b.records] {
-		s.events -= int64(r.count)
+		s.events.Add(-int64(r.count))
 		if r.events != nil {
 			s.memEvents -= r.count
 		}

@@ -37,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -132,10 +133,10 @@ type Spool struct {
 
 	mu       sync.Mutex
 	closed   bool
-	segments []segment // oldest first; the last one is being written
-	bytes    int64     // sum of the segments' sizes
-	records  []record  // not yet committed, oldest first
-	events   int64     // events in records
+	segments []segment    // oldest first; the last one is being written
+	bytes    int64        // sum of the segments' sizes
+	records  []record     // not yet committed, oldest first
+	events   atomic.Int64 // events in records; read without mu by Backlog
 	// memEvents counts the events of records that keep them in memory (record.events).
 	memEvents int
 	readPos   int // records[:readPos] were handed out by Next and not yet committed
@@ -198,7 +199,7 @@ func Open(opts Options, log *slog.Logger) (*Spool, error) {
 		return nil, err
 	}
 	if len(s.records) > 0 {
-		s.log.Info("spool: events from before the restart will be sent to ClickHouse", "events", s.events, "records", len(s.records), "bytes", s.bytes)
+		s.log.Info("spool: events from before the restart will be sent to ClickHouse", "events", s.events.Load(), "records", len(s.records), "bytes", s.bytes)
 		s.signal()
 	}
 	go s.appender()
@@ -262,7 +263,7 @@ func (s *Spool) recover(id uint64, delivered position, last bool) error {
 		}
 		if id > delivered.Segment || id == delivered.Segment && off >= delivered.Offset {
 			s.records = append(s.records, r)
-			s.events += int64(r.count)
+			s.events.Add(int64(r.count))
 		}
 		off += r.size
 	}
@@ -457,7 +458,7 @@ func (s *Spool) write(group []*appendReq, buf []byte) (written []*appendReq, _ [
 	s.segments[len(s.segments)-1].size = off
 	s.bytes += off - cur.size
 	for _, r := range added {
-		s.events += int64(r.count)
+		s.events.Add(int64(r.count))
 		if s.memEvents+r.count <= s.opts.MemoryEvents {
 			s.memEvents += r.count
 		} else {
@@ -576,11 +577,15 @@ type Stats struct {
 	Oldest   time.Time // when the oldest of them was received; zero when there is none
 }
 
+// Backlog is the number of events not yet committed, as Stats gives it, without waiting for the
+// spool's lock (which an Append blocked on a full queue holds).
+func (s *Spool) Backlog() int64 { return s.events.Load() }
+
 // Stats are the spool's figures now.
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Segments: len(s.segments), Bytes: s.bytes, MaxBytes: s.opts.MaxBytes, Events: s.events}
+	st := Stats{Segments: len(s.segments), Bytes: s.bytes, MaxBytes: s.opts.MaxBytes, Events: s.events.Load()}
 	if len(s.records) > 0 {
 		st.Oldest = s.records[0].received
 	}

@@ -135,7 +135,7 @@ func New() *Metrics {
 		LookedUpEvents: f.counter("truthboard_looked_up_events_total",
 			"Events the writer asked ClickHouse about before inserting them, as they may be stored already (retries, late events, the first batch after a start or a failed attempt)."),
 		IngestPaced: f.counter("truthboard_ingest_paced_requests_total",
-			"Ingest requests that waited for the drainer before being decoded, because the spool held more than -pace-backlog events while ClickHouse took inserts."),
+			"Ingest requests that waited for the drainer before being read, because the spool held more than -pace-backlog events while ClickHouse took inserts."),
 		IngestPacedSeconds: f.counter("truthboard_ingest_paced_seconds_total",
 			"Time ingest requests waited for the drainer (truthboard_ingest_paced_requests_total), in seconds: added to their answers' latency."),
 

@@ -38,6 +38,13 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 	if size < 0 {
 		size = max
 	}
+	// While the drainer is behind, requests are taken in at its pace (ingest.Writer.Pace): the
+	// wait comes before the request takes any budget or reads its body, which meanwhile stays
+	// in the connection.
+	if waited := s.writer.Pace(c.UserContext()); waited > 0 {
+		s.opts.Telemetry.IngestPaced.Inc()
+		s.opts.Telemetry.IngestPacedSeconds.Add(waited.Seconds())
+	}
 	// The key's share first, so that a key at its share never takes the budget of the others.
 	if s.keyInflight != nil {
 		key := c.Locals(tokenKey{}).(string)
@@ -72,12 +79,6 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 	if !fits {
 		s.rejected(telemetry.RejectTooLarge, 1)
 		return s.bodyTooLarge(c)
-	}
-	// Before decoding, the CPU-heavy part: while the drainer is behind, requests are taken in
-	// at its pace (ingest.Writer.Pace).
-	if waited := s.writer.Pace(c.UserContext()); waited > 0 {
-		s.opts.Telemetry.IngestPaced.Inc()
-		s.opts.Telemetry.IngestPacedSeconds.Add(waited.Seconds())
 	}
 	// The raw body: Fiber's c.Body() would gunzip without a size limit (a gzip bomb).
 	batch, err := s.decode(raw, c.Get(fiber.HeaderContentEncoding), c.Get(fiber.HeaderContentType))
