@@ -401,7 +401,9 @@ const MemoryLimitBase = 64 << 20
 const MinAdminTokenLength = 16
 
 // MinSpareConns is how many ClickHouse connections stay out of the live feeds' and the read
-// API's reach: one for the spool's drainer, one for credential reloads and the admin API.
+// API's reach: one for the spool's drainer, one for credential reloads and the admin API (which
+// the drainer also takes for the length of an insert while it prepares the next one under a
+// backlog).
 const MinSpareConns = 2
 
 // ParseProxy reads one entry of TrustedProxies: an IP address or a CIDR range.

@@ -59,7 +59,7 @@ func Replay(ctx context.Context, sink Sink, dead *deadletter.DeadLetter, names [
 		for i := range received {
 			received[i] = e.Received
 		}
-		inserted, err := insertNew(ctx, sink, newPending(newHasher(), evs, received), evs, run+strconv.Itoa(i))
+		inserted, err := insertNew(ctx, sink, newPending(newHasher(), evs, received), evs, run+strconv.Itoa(i), nil)
 		if invalidData(err) {
 			if rerr := dead.Replace(e, err.Error()); rerr != nil {
 				return rerr

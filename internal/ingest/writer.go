@@ -87,6 +87,21 @@ type Sink interface {
 	WaitForInserts(ctx context.Context, prefix string) error
 }
 
+// Prepared is an insert whose rows are built and whose INSERT is open, not yet sent.
+type Prepared = interface {
+	// Send stores the rows; its errors are InsertReceived's.
+	Send() error
+	// Abort drops the insert if it was not sent: ClickHouse stores nothing of it.
+	Abort()
+}
+
+// Preparer is a Sink that can build an insert ahead of sending it (the store): the drainer
+// prepares the next full batch's insert, on another connection, while ClickHouse takes the
+// current one, so that ClickHouse does not wait for the drainer's building of the rows.
+type Preparer interface {
+	PrepareInsert(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (Prepared, error)
+}
+
 // Options tunes ingest. Zero values take the defaults below.
 type Options struct {
 	// Spool is where acknowledged events wait for ClickHouse; Spool.Dir is required.
@@ -245,6 +260,11 @@ type Writer struct {
 	nodePrefix   string
 	insertPrefix string
 	inserts      uint64
+	// preparedInserts counts the inserts prepared ahead, for their query ids (read-ahead only).
+	preparedInserts atomic.Uint64
+	// steady is true while the drainer's last attempt succeeded outside isolation: only then
+	// does the read-ahead prepare inserts (prepare).
+	steady atomic.Bool
 	// uncertain says an insert may still be landing or have landed in part: at the start (a
 	// crash may have left one), after a failed attempt and while a refused batch is isolated
 	// (drainer only).
@@ -569,9 +589,10 @@ wait:
 // and nothing blocks the records behind it for ever.
 //
 // It works in two stages, so that ClickHouse does not wait for the drainer's own work between
-// two inserts: readAhead reads the next batch from the spool, hashes its keys and claims its
-// events while the batch before it (a full one) is being inserted, and hands it over in spool
-// order, one batch ahead at most (spool.MaxUncommitted). What the insert of a batch must know of the
+// two inserts: readAhead reads the next batch from the spool, hashes its keys, claims its
+// events and, with a Preparer sink, builds its insert (prepare) while the batch before it (a
+// full one) is being inserted, and hands it over in spool order, one batch ahead at most
+// (spool.MaxUncommitted). What the insert of a batch must know of the
 // ones before it (which keys are stored) is decided here, after they landed.
 func (w *Writer) drain(ctx context.Context) {
 	defer close(w.drainStop)
@@ -595,7 +616,11 @@ func (w *Writer) drain(ctx context.Context) {
 			w.log.Error("a spool record cannot be decoded: kept aside in the dead-letter, the records behind it go on",
 				"events", u.Count, "segment", u.Segment, "offset", u.Offset, "folder", w.dead.Dir(), "reason", u.Err)
 		}
-		if !w.deliver(ctx, b.own) {
+		delivered := w.deliver(ctx, b.own, b.prepared)
+		if b.prepared != nil {
+			b.prepared.abort() // sent or left aside by deliver
+		}
+		if !delivered {
 			return
 		}
 		if err := w.spool.Commit(b.Batch); err != nil {
@@ -622,6 +647,49 @@ type readBatch struct {
 	// landed, when not nil, is closed once the batch is committed: the reader waits for it
 	// before it reads the next batch.
 	landed chan struct{}
+	// prepared, when not nil, is the insert of every event of own, built ahead (prepare).
+	prepared *prepared
+}
+
+// prepared is an insert built ahead by the read-ahead stage, with the end of its context.
+type prepared struct {
+	Prepared
+	cancel context.CancelFunc
+}
+
+func (p *prepared) send() error {
+	defer p.cancel()
+	return p.Send()
+}
+
+// abort drops the insert if it was not sent; after send it does nothing.
+func (p *prepared) abort() {
+	p.Abort()
+	p.cancel()
+}
+
+// prepare builds the insert of every event of p ahead, when the sink can (Preparer), under a
+// query id of this process. Nil when it cannot, when the insert is sure to look events up
+// (LookupEveryBatch), or while the drainer's last attempt was not a plain success (w.steady):
+// the next attempt then waits for every open insert of this node, a prepared one included,
+// and the insert stage builds the insert as usual. Should an attempt fail while an insert is
+// prepared, that wait ends it (WaitForInserts kills it after its grace) and its batch is sent
+// again, looked up. The insert must land within two FlushTimeouts: it waits for the insert
+// before it, then is sent.
+func (w *Writer) prepare(ctx context.Context, p pending) *prepared {
+	prep, ok := w.sink.(Preparer)
+	if !ok || p.len() == 0 || w.opts.LookupEveryBatch || !w.steady.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*w.opts.FlushTimeout)
+	queryID := w.insertPrefix + "ahead-" + strconv.FormatUint(w.preparedInserts.Add(1), 10)
+	ins, err := prep.PrepareInsert(ctx, p.evs, p.received, queryID)
+	if err != nil {
+		cancel()
+		w.log.Debug("insert not prepared ahead; it is built when sent", "events", p.len(), "err", err)
+		return nil
+	}
+	return &prepared{Prepared: ins, cancel: cancel}
 }
 
 // readAhead is the drainer's first stage: it reads batches from the spool and hands them to
@@ -651,10 +719,15 @@ func (w *Writer) readAhead(ctx context.Context, ready chan<- readBatch) {
 		rb := readBatch{Batch: b, own: own}
 		if len(b.Events)+len(b.Undecodable) < w.opts.FlushRows {
 			rb.landed = make(chan struct{})
+		} else {
+			rb.prepared = w.prepare(ctx, own)
 		}
 		select {
 		case ready <- rb:
 		case <-ctx.Done():
+			if rb.prepared != nil {
+				rb.prepared.abort()
+			}
 			return
 		}
 		if rb.landed != nil {
@@ -670,12 +743,13 @@ func (w *Writer) readAhead(ctx context.Context, ready chan<- readBatch) {
 // deliver stores the events of p in ClickHouse, retrying while it is away or failing for reasons of its
 // own, for ever. When it refuses the batch for its values RefusedAttempts times, the events it
 // refuses are isolated and kept aside (isolate). False when ctx ended first.
-func (w *Writer) deliver(ctx context.Context, p pending) bool {
+func (w *Writer) deliver(ctx context.Context, p pending, ahead *prepared) bool {
 	if p.len() == 0 {
 		return true
 	}
 	for refusals := 1; ; refusals++ {
-		refusal, ok := w.sendAnswered(ctx, p)
+		refusal, ok := w.sendAnswered(ctx, p, ahead)
+		ahead = nil // used, or left aside, by the first attempt
 		if !ok || refusal == nil {
 			return ok
 		}
@@ -706,7 +780,7 @@ func (w *Writer) isolate(ctx context.Context, p pending, refusal error) bool {
 			}
 			// Meanwhile ClickHouse may have been made to take it.
 			var ok bool
-			if refusal, ok = w.sendAnswered(ctx, p); !ok || refusal == nil {
+			if refusal, ok = w.sendAnswered(ctx, p, nil); !ok || refusal == nil {
 				return ok
 			}
 		}
@@ -717,7 +791,7 @@ func (w *Writer) isolate(ctx context.Context, p pending, refusal error) bool {
 	mid := p.len() / 2
 	for _, part := range [][2]int{{0, mid}, {mid, p.len()}} {
 		part := p.slice(part[0], part[1])
-		refusal, ok := w.sendAnswered(ctx, part)
+		refusal, ok := w.sendAnswered(ctx, part, nil)
 		if !ok || refusal != nil && !w.isolate(ctx, part, refusal) {
 			return false
 		}
@@ -739,9 +813,10 @@ func (w *Writer) keep(reason error, add func() error) bool {
 
 // sendAnswered sends p until ClickHouse takes its events (nil) or refuses them for their values
 // (that error); other failures are retried with backoff. False when ctx ended first.
-func (w *Writer) sendAnswered(ctx context.Context, p pending) (refusal error, ok bool) {
+func (w *Writer) sendAnswered(ctx context.Context, p pending, ahead *prepared) (refusal error, ok bool) {
 	for {
-		err := w.send(ctx, p)
+		err := w.send(ctx, p, ahead)
+		ahead = nil
 		if err == nil || invalidData(err) {
 			return err, true
 		}
@@ -756,14 +831,20 @@ func (w *Writer) sendAnswered(ctx context.Context, p pending) (refusal error, ok
 // an insert may be in flight from before (w.uncertain: the first attempt after Open, as a
 // crash may have left one, and every attempt after a failed one, as a timed-out or cut-off
 // insert can still land), the attempt first waits for it and then looks up every event, or it
-// would miss its events.
-func (w *Writer) send(ctx context.Context, p pending) error {
+// would miss its events. ahead, when not nil, is p's insert prepared ahead: sent when nothing
+// of p is left out, dropped otherwise, and always before waiting for this node's inserts (it
+// is one of them).
+func (w *Writer) send(ctx context.Context, p pending, ahead *prepared) error {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.FlushTimeout)
 	defer cancel()
 	start := time.Now()
 	a := Attempt{Events: p.len()}
 	err := error(nil)
 	if w.uncertain {
+		if ahead != nil {
+			ahead.abort()
+			ahead = nil
+		}
 		err = w.sink.WaitForInserts(ctx, w.nodePrefix)
 	}
 	// Entries that left the dead-letter since the last attempt may have been stored by a
@@ -782,13 +863,16 @@ func (w *Writer) send(ctx context.Context, p pending) error {
 	}
 	if err == nil {
 		w.inserts++
-		a.Inserted, a.LookedUp, err = w.storeNew(ctx, p, w.insertPrefix+strconv.FormatUint(w.inserts, 10))
+		a.Inserted, a.LookedUp, err = w.storeNew(ctx, p, w.insertPrefix+strconv.FormatUint(w.inserts, 10), ahead)
+	} else if ahead != nil {
+		ahead.abort()
 	}
 	a.Took, a.Err = time.Since(start), err
 	if w.opts.Observe != nil {
 		w.opts.Observe(a)
 	}
 	w.uncertain = err != nil || w.isolating
+	w.steady.Store(!w.uncertain)
 	if err != nil {
 		return err
 	}
@@ -803,9 +887,10 @@ func (w *Writer) send(ctx context.Context, p pending) error {
 }
 
 // storeNew inserts the events of p that ClickHouse does not have yet, in one insert under
-// queryID, and returns how many it inserted and how many it asked ClickHouse about first:
-// every event when w.uncertain, otherwise those that may be stored (mayBeStored).
-func (w *Writer) storeNew(ctx context.Context, p pending, queryID string) (inserted, lookedUp int, err error) {
+// queryID (or ahead, p's insert prepared ahead, see insertNew), and returns how many it
+// inserted and how many it asked ClickHouse about first: every event when w.uncertain,
+// otherwise those that may be stored (mayBeStored).
+func (w *Writer) storeNew(ctx context.Context, p pending, queryID string, ahead *prepared) (inserted, lookedUp int, err error) {
 	now := time.Now()
 	var ask []event.Event
 	lookAll := w.uncertain || w.deadEntries > 0
@@ -814,7 +899,7 @@ func (w *Writer) storeNew(ctx context.Context, p pending, queryID string) (inser
 			ask = append(ask, p.evs[i])
 		}
 	}
-	if inserted, err = insertNew(ctx, w.sink, p, ask, queryID); err != nil {
+	if inserted, err = insertNew(ctx, w.sink, p, ask, queryID, ahead); err != nil {
 		return 0, len(ask), err
 	}
 	for i := range p.keys {
@@ -825,8 +910,13 @@ func (w *Writer) storeNew(ctx context.Context, p pending, queryID string) (inser
 
 // insertNew inserts, in one insert under queryID, the events of p that are neither stored
 // nor earlier in p, asking ClickHouse which of the events of ask (a part of p: those that
-// may be stored) it has. It returns how many it inserted.
-func insertNew(ctx context.Context, sink Sink, p pending, ask []event.Event, queryID string) (int, error) {
+// may be stored) it has. It returns how many it inserted. ahead, when not nil, is the insert
+// of every event of p prepared ahead: it is sent when no event is left out, and dropped
+// otherwise.
+func insertNew(ctx context.Context, sink Sink, p pending, ask []event.Event, queryID string, ahead *prepared) (int, error) {
+	if ahead != nil {
+		defer ahead.abort() // nothing, once sent
+	}
 	var stored map[event.Key]bool
 	if len(ask) > 0 {
 		var err error
@@ -845,6 +935,12 @@ func insertNew(ctx context.Context, sink Sink, p pending, ask []event.Event, que
 			continue
 		}
 		seen[h] = struct{}{}
+	}
+	if left == nil && ahead != nil {
+		if err := ahead.send(); err != nil {
+			return 0, err
+		}
+		return p.len(), nil
 	}
 	fresh := p
 	if left != nil {

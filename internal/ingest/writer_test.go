@@ -272,6 +272,103 @@ func TestWriterPaceWaitsAtMostPaceWait(t *testing.T) {
 	drained(t, w)
 }
 
+// preparingSink is the store, counting the inserts the drainer prepares ahead and what became
+// of them.
+type preparingSink struct {
+	*store.Store
+	mu                      sync.Mutex
+	prepared, sent, aborted int
+}
+
+func (s *preparingSink) PrepareInsert(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (ingest.Prepared, error) {
+	ins, err := s.Store.PrepareInsert(ctx, evs, received, queryID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.prepared++
+	s.mu.Unlock()
+	return &countedInsert{Prepared: ins, sink: s}, nil
+}
+
+func (s *preparingSink) counts() (prepared, sent, aborted int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prepared, s.sent, s.aborted
+}
+
+type countedInsert struct {
+	ingest.Prepared
+	sink       *preparingSink
+	sent, done bool
+}
+
+func (c *countedInsert) Send() error {
+	c.sink.mu.Lock()
+	c.sink.sent++
+	c.sent = true
+	c.sink.mu.Unlock()
+	return c.Prepared.Send()
+}
+
+func (c *countedInsert) Abort() {
+	c.sink.mu.Lock()
+	if !c.sent && !c.done {
+		c.sink.aborted++
+	}
+	c.done = true
+	c.sink.mu.Unlock()
+	c.Prepared.Abort()
+}
+
+// Behind a full batch, the next one's insert is prepared while ClickHouse takes the current
+// one, and sent as it is: every event lands once.
+func TestWriterPreparesTheNextInsert(t *testing.T) {
+	db := storetest.Open(t)
+	sink := &preparingSink{Store: db}
+	o := testOptions(t)
+	o.FlushRows = 10
+	w := open(t, sink, o)
+	mustWrite(t, w, events("first", 10), 10, 0) // the first attempt looks up: nothing prepared yet
+	drained(t, w)
+	var all [][]event.Event
+	for i := range 20 {
+		evs := events(fmt.Sprint("b", i), 10)
+		all = append(all, evs)
+		mustWrite(t, w, evs, 10, 0)
+	}
+	drained(t, w)
+	assertStored(t, db, ids(append(all, events("first", 10))...))
+	if prepared, sent, aborted := sink.counts(); prepared == 0 || sent != prepared || aborted != 0 {
+		t.Fatalf("inserts prepared ahead %d, sent %d, dropped %d; want some prepared, every one sent", prepared, sent, aborted)
+	}
+}
+
+// A prepared insert whose batch holds an event already stored is dropped: the batch goes in
+// without that event, once.
+func TestWriterDropsAPreparedInsertWithAStoredEvent(t *testing.T) {
+	db := storetest.Open(t)
+	sink := &preparingSink{Store: db}
+	o := testOptions(t)
+	o.FlushRows, o.RecentKeys = 10, 10
+	w := open(t, sink, o)
+	again := events("again", 1)
+	mustWrite(t, w, again, 1, 0)
+	drained(t, w)
+	// Full batches, so that the next is read and prepared ahead; the answers forgot "again"
+	// (RecentKeys 10), so it is accepted, and the drainer finds it stored.
+	mustWrite(t, w, events("fill", 10), 10, 0)
+	later := append(events("later", 9), again...)
+	mustWrite(t, w, later, 10, 0)
+	mustWrite(t, w, events("more", 10), 10, 0)
+	drained(t, w)
+	assertStored(t, db, ids(again, events("fill", 10), events("later", 9), events("more", 10)))
+	// Every batch after the first is full and prepared; "later" holds the stored event.
+	if prepared, sent, aborted := sink.counts(); aborted != 1 || prepared != sent+aborted {
+		t.Fatalf("inserts prepared ahead %d, sent %d, dropped %d; want the one of the batch with the stored event dropped, the others sent", prepared, sent, aborted)
+	}
+}
+
 func TestWriterFlushRowsBoundsAnInsert(t *testing.T) {
 	db := storetest.Open(t)
 	sink := &recordingSink{Sink: db}
@@ -326,6 +423,7 @@ func TestWriterClickHouseUnavailable(t *testing.T) {
 	direct, proxied, proxy := storetest.OpenProxied(t, 500*time.Millisecond)
 	o := testOptions(t)
 	o.PaceBacklog, o.PaceWait = 2, time.Minute
+	o.FlushRows = 5 // full batches: the drainer prepares their inserts ahead, and ClickHouse goes away
 	w := open(t, proxied, o)
 
 	before := events("before", 5)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/truthboard/truthboard/internal/event"
 )
@@ -43,15 +44,32 @@ func (s *Store) InsertEvents(ctx context.Context, evs []event.Event, receivedAt 
 // batch cannot be re-sent, so callers keep their events and call again. An error about the
 // values themselves (see invalidData) has an InvalidData method returning true: sending the
 // same events again fails the same way.
-func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (err error) {
-	defer markUnavailable(&err)
-	defer markInvalidData(&err)
+func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error {
 	if len(evs) == 0 {
 		return nil
 	}
+	p, err := s.PrepareInsert(ctx, evs, received, queryID)
+	if err != nil {
+		return err
+	}
+	defer p.Abort()
+	return p.Send()
+}
+
+// PrepareInsert does what InsertReceived does up to sending the rows: it opens the INSERT on a
+// connection of the pool, under queryID, and builds its block, which Send then sends. Until
+// Send nothing is stored; Abort closes the connection, and ClickHouse stores nothing of it.
+// ctx bounds the whole insert, Send included. The ingest drainer prepares the next insert
+// this way while ClickHouse takes the current one.
+func (s *Store) PrepareInsert(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (_ interface {
+	Send() error
+	Abort()
+}, err error) {
+	defer markUnavailable(&err)
+	defer markInvalidData(&err)
 	n := len(evs)
 	if len(received) != n {
-		return fmt.Errorf("insert events: %d events but %d receive times", n, len(received))
+		return nil, fmt.Errorf("insert events: %d events but %d receive times", n, len(received))
 	}
 	var (
 		ids, moments, channels, touchpoints   = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -81,14 +99,13 @@ func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received 
 	}
 	conn, err := s.connection()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(queryID))
 	batch, err := conn.PrepareBatch(ctx, insertEvents)
 	if err != nil {
-		return fmt.Errorf("prepare insert of %d events: %w", n, err)
+		return nil, fmt.Errorf("prepare insert of %d events: %w", n, err)
 	}
-	defer batch.Abort()
 	columns := []any{
 		ids, occurred, millis, received, moments, channels, touchpoints,
 		stages, outcomes, customers, journeys, csat, nps, ces, sentiment,
@@ -97,14 +114,32 @@ func (s *Store) InsertReceived(ctx context.Context, evs []event.Event, received 
 	}
 	for i, col := range columns {
 		if err := batch.Column(i).Append(col); err != nil {
-			return fmt.Errorf("insert events: column %s: %w", eventColumns[i], err)
+			_ = batch.Abort()
+			return nil, fmt.Errorf("insert events: column %s: %w", eventColumns[i], err)
 		}
 	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d events: %w", n, err)
+	return &preparedInsert{batch: batch, n: n}, nil
+}
+
+// preparedInsert is an INSERT opened by PrepareInsert with its block built, not yet sent.
+type preparedInsert struct {
+	batch driver.Batch
+	n     int
+}
+
+// Send sends the rows and waits for ClickHouse to store them; errors are marked as
+// InsertReceived's.
+func (p *preparedInsert) Send() (err error) {
+	defer markUnavailable(&err)
+	defer markInvalidData(&err)
+	if err := p.batch.Send(); err != nil {
+		return fmt.Errorf("insert %d events: %w", p.n, err)
 	}
 	return nil
 }
+
+// Abort drops the insert if it was not sent: its connection is closed, nothing is stored.
+func (p *preparedInsert) Abort() { _ = p.batch.Abort() }
 
 func newQuerySuffix() string {
 	var b [8]byte
