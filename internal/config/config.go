@@ -51,7 +51,9 @@ type Config struct {
 	QueryTimeout time.Duration
 	// ClickHouseMaxConns bounds the connections to ClickHouse. The live feeds use at most
 	// LiveMaxQueries of them and the read API at most ReadMaxQueries; the rest is always there
-	// for ingest, credential reloads, the admin API and health checks.
+	// for ingest, credential reloads, the admin API and health checks. With one more than
+	// MinSpareConns left (the default), the ingest drainer prepares its next insert on a
+	// connection of its own while ClickHouse takes the current one (PrepareAhead).
 	ClickHouseMaxConns int
 
 	// IngestKeys are the API keys accepted by POST /v1/events. Empty: one is generated, stored
@@ -238,7 +240,7 @@ func Default() Config {
 		ClickHouseUser:        "default",
 		ClickHouseDialTimeout: 2 * time.Second,
 		QueryTimeout:          30 * time.Second,
-		ClickHouseMaxConns:    8,
+		ClickHouseMaxConns:    9,
 		IngestRate:            200,
 		MaxBodyBytes:          8 << 20,
 		MaxEvents:             10_000,
@@ -301,7 +303,7 @@ func (c *Config) settings() []setting {
 		{"clickhouse-password", "TRUTHBOARD_CLICKHOUSE_PASSWORD", "ClickHouse password", (*text)(&c.ClickHousePassword)},
 		{"clickhouse-dial-timeout", "TRUTHBOARD_CLICKHOUSE_DIAL_TIMEOUT", "how long to wait for ClickHouse to answer a connection", (*duration)(&c.ClickHouseDialTimeout)},
 		{"query-timeout", "TRUTHBOARD_QUERY_TIMEOUT", "ClickHouse's max_execution_time for every query", (*duration)(&c.QueryTimeout)},
-		{"clickhouse-max-conns", "TRUTHBOARD_CLICKHOUSE_MAX_CONNS", "most connections to ClickHouse; live feeds and the read API take at most their share (-live-max-queries, -read-max-queries), the rest is kept for ingest, credentials and the admin API", (*count)(&c.ClickHouseMaxConns)},
+		{"clickhouse-max-conns", "TRUTHBOARD_CLICKHOUSE_MAX_CONNS", "most connections to ClickHouse; live feeds and the read API take at most their share (-live-max-queries, -read-max-queries), the rest is kept for ingest, credentials and the admin API (with 3 or more left, the ingest drainer prepares its next insert on one of its own)", (*count)(&c.ClickHouseMaxConns)},
 		{"ingest-keys", "TRUTHBOARD_INGEST_KEYS", "comma-separated API keys for POST /v1/events (empty: generate one)", (*list)(&c.IngestKeys)},
 		{"admin-token", "TRUTHBOARD_ADMIN_TOKEN", "token for the dashboards and admin API, at least 16 characters (empty: generate one)", (*text)(&c.AdminToken)},
 		{"ingest-rate", "TRUTHBOARD_INGEST_RATE", "ingest requests per second per API key (0: no limit)", (*count)(&c.IngestRate)},
@@ -401,10 +403,14 @@ const MemoryLimitBase = 64 << 20
 const MinAdminTokenLength = 16
 
 // MinSpareConns is how many ClickHouse connections stay out of the live feeds' and the read
-// API's reach: one for the spool's drainer, one for credential reloads and the admin API (which
-// the drainer also takes for the length of an insert while it prepares the next one under a
-// backlog).
+// API's reach: one for the spool's drainer, one for credential reloads and the admin API.
 const MinSpareConns = 2
+
+// PrepareAhead reports whether the connections leave the ingest drainer a second one, on which
+// it prepares the next insert while ClickHouse takes the current one (ingest.Options).
+func (c Config) PrepareAhead() bool {
+	return c.ClickHouseMaxConns-c.LiveMaxQueries-c.ReadMaxQueries > MinSpareConns
+}
 
 // ParseProxy reads one entry of TrustedProxies: an IP address or a CIDR range.
 func ParseProxy(s string) (netip.Prefix, error) {

@@ -83,8 +83,9 @@ type Sink interface {
 	// InsertReceived inserts events under the ClickHouse query id queryID.
 	InsertReceived(ctx context.Context, evs []event.Event, received []time.Time, queryID string) error
 	// WaitForInserts returns once ClickHouse runs no insert whose query id starts with
-	// prefix: one sent before a crash or a failed attempt may still be landing.
-	WaitForInserts(ctx context.Context, prefix string) error
+	// prefix, but those of except: one sent before a crash or a failed attempt may still be
+	// landing. except are inserts prepared ahead and not sent, which store nothing.
+	WaitForInserts(ctx context.Context, prefix string, except ...string) error
 }
 
 // Prepared is an insert whose rows are built and whose INSERT is open, not yet sent.
@@ -140,6 +141,10 @@ type Options struct {
 	// LookupEveryBatch makes the drainer ask ClickHouse about every event of every batch, as
 	// several nodes without Claims must: another node's inserts are in no index of this one.
 	LookupEveryBatch bool
+	// PrepareAhead lets the drainer, with a Preparer sink, prepare the next full batch's
+	// insert on a second connection while ClickHouse takes the current one (Preparer): give
+	// the drainer two connections of the pool.
+	PrepareAhead bool
 	// PaceBacklog is the spool backlog, in events, above which Pace holds requests back while
 	// ClickHouse takes inserts; 0: Pace never waits. Keep it at 2·FlushRows or more, so that
 	// the drainer can read a full batch ahead.
@@ -265,6 +270,9 @@ type Writer struct {
 	// steady is true while the drainer's last attempt succeeded outside isolation: only then
 	// does the read-ahead prepare inserts (prepare).
 	steady atomic.Bool
+	// unsent holds the query ids of the inserts prepared ahead and not sent (guarded by mu):
+	// they store nothing, so the wait for this node's inserts leaves them out.
+	unsent map[string]struct{}
 	// uncertain says an insert may still be landing or have landed in part: at the start (a
 	// crash may have left one), after a failed attempt and while a refused batch is isolated
 	// (drainer only).
@@ -314,6 +322,7 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 		opts:          opts,
 		log:           log,
 		recent:        newMemo(opts.RecentKeys),
+		unsent:        map[string]struct{}{},
 		drainedSignal: make(chan struct{}),
 		landedSignal:  make(chan struct{}),
 		cancelDrain:   cancel,
@@ -607,20 +616,7 @@ func (w *Writer) drain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		for _, u := range b.Undecodable {
-			for !w.keep(u.Err, func() error { return w.dead.AddRecord(u) }) {
-				if !sleep(ctx, w.backoff()) {
-					return
-				}
-			}
-			w.log.Error("a spool record cannot be decoded: kept aside in the dead-letter, the records behind it go on",
-				"events", u.Count, "segment", u.Segment, "offset", u.Offset, "folder", w.dead.Dir(), "reason", u.Err)
-		}
-		delivered := w.deliver(ctx, b.own, b.prepared)
-		if b.prepared != nil {
-			b.prepared.abort() // sent or left aside by deliver
-		}
-		if !delivered {
+		if !w.land(ctx, b) {
 			return
 		}
 		if err := w.spool.Commit(b.Batch); err != nil {
@@ -640,6 +636,25 @@ func (w *Writer) drain(ctx context.Context) {
 	}
 }
 
+// land puts the undecodable records of b in the dead-letter and its events in ClickHouse, so
+// that b can be committed; its insert prepared ahead is sent or dropped either way. False when
+// ctx ended first.
+func (w *Writer) land(ctx context.Context, b readBatch) bool {
+	if b.prepared != nil {
+		defer b.prepared.abort() // nothing, once sent
+	}
+	for _, u := range b.Undecodable {
+		for !w.keep(u.Err, func() error { return w.dead.AddRecord(u) }) {
+			if !sleep(ctx, w.backoff()) {
+				return false
+			}
+		}
+		w.log.Error("a spool record cannot be decoded: kept aside in the dead-letter, the records behind it go on",
+			"events", u.Count, "segment", u.Segment, "offset", u.Offset, "folder", w.dead.Dir(), "reason", u.Err)
+	}
+	return w.deliver(ctx, b.own, b.prepared)
+}
+
 // readBatch is a batch of the spool and the events of it this node stores, with their keys.
 type readBatch struct {
 	spool.Batch
@@ -655,10 +670,14 @@ type readBatch struct {
 type prepared struct {
 	Prepared
 	cancel context.CancelFunc
+	// sending, called once before it is sent or after it is dropped, takes its query id out
+	// of the Writer's unsent ones.
+	sending func()
 }
 
 func (p *prepared) send() error {
 	defer p.cancel()
+	p.sending()
 	return p.Send()
 }
 
@@ -666,30 +685,53 @@ func (p *prepared) send() error {
 func (p *prepared) abort() {
 	p.Abort()
 	p.cancel()
+	p.sending()
 }
 
-// prepare builds the insert of every event of p ahead, when the sink can (Preparer), under a
-// query id of this process. Nil when it cannot, when the insert is sure to look events up
-// (LookupEveryBatch), or while the drainer's last attempt was not a plain success (w.steady):
-// the next attempt then waits for every open insert of this node, a prepared one included,
-// and the insert stage builds the insert as usual. Should an attempt fail while an insert is
-// prepared, that wait ends it (WaitForInserts kills it after its grace) and its batch is sent
-// again, looked up. The insert must land within two FlushTimeouts: it waits for the insert
-// before it, then is sent.
+// prepare builds the insert of every event of p ahead, when the sink can (Preparer) and
+// PrepareAhead allows, under a query id of this process. Nil when it cannot, when the insert
+// is sure to look events up (LookupEveryBatch), or while the drainer's last attempt was not a
+// plain success (w.steady): the insert stage then builds the insert as usual. Its query id is
+// among the unsent ones from before the INSERT opens until it is sent or dropped, so that an
+// attempt that waits for this node's inserts meanwhile neither waits for it nor kills it. The
+// insert must land within two FlushTimeouts: it waits for the insert before it, then is sent.
 func (w *Writer) prepare(ctx context.Context, p pending) *prepared {
 	prep, ok := w.sink.(Preparer)
-	if !ok || p.len() == 0 || w.opts.LookupEveryBatch || !w.steady.Load() {
+	if !ok || !w.opts.PrepareAhead || p.len() == 0 || w.opts.LookupEveryBatch || !w.steady.Load() {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*w.opts.FlushTimeout)
 	queryID := w.insertPrefix + "ahead-" + strconv.FormatUint(w.preparedInserts.Add(1), 10)
+	w.mu.Lock()
+	w.unsent[queryID] = struct{}{}
+	w.mu.Unlock()
+	var once sync.Once
+	sending := func() {
+		once.Do(func() {
+			w.mu.Lock()
+			delete(w.unsent, queryID)
+			w.mu.Unlock()
+		})
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*w.opts.FlushTimeout)
 	ins, err := prep.PrepareInsert(ctx, p.evs, p.received, queryID)
 	if err != nil {
 		cancel()
+		sending()
 		w.log.Debug("insert not prepared ahead; it is built when sent", "events", p.len(), "err", err)
 		return nil
 	}
-	return &prepared{Prepared: ins, cancel: cancel}
+	return &prepared{Prepared: ins, cancel: cancel, sending: sending}
+}
+
+// unsentAhead lists the query ids of the inserts prepared ahead and not sent.
+func (w *Writer) unsentAhead() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := make([]string, 0, len(w.unsent))
+	for id := range w.unsent {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // readAhead is the drainer's first stage: it reads batches from the spool and hands them to
@@ -845,7 +887,7 @@ func (w *Writer) send(ctx context.Context, p pending, ahead *prepared) error {
 			ahead.abort()
 			ahead = nil
 		}
-		err = w.sink.WaitForInserts(ctx, w.nodePrefix)
+		err = w.sink.WaitForInserts(ctx, w.nodePrefix, w.unsentAhead()...)
 	}
 	// Entries that left the dead-letter since the last attempt may have been stored by a
 	// replay in another process: what the drainer knew stands only up to the newest second

@@ -276,8 +276,11 @@ func TestWriterPaceWaitsAtMostPaceWait(t *testing.T) {
 // of them.
 type preparingSink struct {
 	*store.Store
-	mu                      sync.Mutex
-	prepared, sent, aborted int
+	mu                              sync.Mutex
+	prepared, sent, aborted, failed int
+	// failNext makes the next Send of a prepared insert fail after a while, without
+	// sending anything.
+	failNext bool
 }
 
 func (s *preparingSink) PrepareInsert(ctx context.Context, evs []event.Event, received []time.Time, queryID string) (ingest.Prepared, error) {
@@ -307,8 +310,22 @@ func (c *countedInsert) Send() error {
 	c.sink.mu.Lock()
 	c.sink.sent++
 	c.sent = true
+	fail := c.sink.failNext
+	c.sink.failNext = false
 	c.sink.mu.Unlock()
-	return c.Prepared.Send()
+	err := errors.New("connection reset before the data was sent")
+	if fail {
+		time.Sleep(300 * time.Millisecond) // long enough for the next batch to be prepared
+		c.Prepared.Abort()
+	} else {
+		err = c.Prepared.Send()
+	}
+	if err != nil {
+		c.sink.mu.Lock()
+		c.sink.failed++
+		c.sink.mu.Unlock()
+	}
+	return err
 }
 
 func (c *countedInsert) Abort() {
@@ -327,7 +344,7 @@ func TestWriterPreparesTheNextInsert(t *testing.T) {
 	db := storetest.Open(t)
 	sink := &preparingSink{Store: db}
 	o := testOptions(t)
-	o.FlushRows = 10
+	o.FlushRows, o.PrepareAhead = 10, true
 	w := open(t, sink, o)
 	mustWrite(t, w, events("first", 10), 10, 0) // the first attempt looks up: nothing prepared yet
 	drained(t, w)
@@ -350,7 +367,7 @@ func TestWriterDropsAPreparedInsertWithAStoredEvent(t *testing.T) {
 	db := storetest.Open(t)
 	sink := &preparingSink{Store: db}
 	o := testOptions(t)
-	o.FlushRows, o.RecentKeys = 10, 10
+	o.FlushRows, o.RecentKeys, o.PrepareAhead = 10, 10, true
 	w := open(t, sink, o)
 	again := events("again", 1)
 	mustWrite(t, w, again, 1, 0)
@@ -366,6 +383,36 @@ func TestWriterDropsAPreparedInsertWithAStoredEvent(t *testing.T) {
 	// Every batch after the first is full and prepared; "later" holds the stored event.
 	if prepared, sent, aborted := sink.counts(); aborted != 1 || prepared != sent+aborted {
 		t.Fatalf("inserts prepared ahead %d, sent %d, dropped %d; want the one of the batch with the stored event dropped, the others sent", prepared, sent, aborted)
+	}
+}
+
+// An attempt that fails while the next batch's insert is prepared waits for this node's
+// inserts before it looks its events up, but not for the prepared one, which has sent
+// nothing: it neither stalls on it nor kills it, and every event lands once.
+func TestWriterFailedAttemptLeavesThePreparedInsert(t *testing.T) {
+	db := storetest.Open(t)
+	sink := &preparingSink{Store: db}
+	o := testOptions(t)
+	o.FlushRows, o.PrepareAhead = 10, true
+	w := open(t, sink, o)
+	mustWrite(t, w, events("first", 10), 10, 0)
+	drained(t, w)
+	sink.mu.Lock()
+	sink.failNext = true
+	sink.mu.Unlock()
+	var all [][]event.Event
+	for _, prefix := range []string{"a", "b", "c"} {
+		all = append(all, events(prefix, 10))
+		mustWrite(t, w, all[len(all)-1], 10, 0)
+	}
+	drained(t, w)
+	assertStored(t, db, ids(append(all, events("first", 10))...))
+	prepared, sent, aborted := sink.counts()
+	sink.mu.Lock()
+	failed := sink.failed
+	sink.mu.Unlock()
+	if failed != 1 || prepared < 2 || prepared != sent+aborted {
+		t.Fatalf("inserts prepared ahead %d, sent %d (%d failed), dropped %d; want the injected failure only, the next batch's prepared insert sent", prepared, sent, failed, aborted)
 	}
 }
 
@@ -423,7 +470,6 @@ func TestWriterClickHouseUnavailable(t *testing.T) {
 	direct, proxied, proxy := storetest.OpenProxied(t, 500*time.Millisecond)
 	o := testOptions(t)
 	o.PaceBacklog, o.PaceWait = 2, time.Minute
-	o.FlushRows = 5 // full batches: the drainer prepares their inserts ahead, and ClickHouse goes away
 	w := open(t, proxied, o)
 
 	before := events("before", 5)

@@ -193,6 +193,7 @@ func (s *Server) start(ctx context.Context, out io.Writer, opts Options) error {
 		DeadLetter:       deadletter.Options{MaxBytes: int64(cfg.DeadLetterMaxBytes)},
 		FlushInterval:    cfg.FlushInterval,
 		FlushRows:        cfg.FlushRows,
+		PrepareAhead:     cfg.PrepareAhead(),
 		PaceBacklog:      cfg.PaceBacklog,
 		PaceWait:         cfg.PaceWait,
 		Observe: func(a ingest.Attempt) {

@@ -151,24 +151,31 @@ func newQuerySuffix() string {
 // kills it.
 const abandonedInsertGrace = 2 * time.Second
 
-// WaitForInserts returns once ClickHouse runs no insert whose query id starts with prefix: the
-// inserts of one writer (this process, or the one before it on the same spool). An insert
-// whose client died or gave up after sending its data still lands, so a lookup of its events
-// must wait for it. One whose client went away before sending all its data would wait for
-// that data up to ClickHouse's receive_timeout (300 s) and then fail; after a grace period it
-// is killed (KILL QUERY … SYNC), which ends it either way before the lookup. Call it only when
-// the writer itself has no insert running.
-func (s *Store) WaitForInserts(ctx context.Context, prefix string) (err error) {
+// WaitForInserts returns once ClickHouse runs no insert whose query id starts with prefix, but
+// the query ids of except: the inserts of one writer (this process, or the one before it on
+// the same spool). An insert whose client died or gave up after sending its data still lands,
+// so a lookup of its events must wait for it. One whose client went away before sending all
+// its data would wait for that data up to ClickHouse's receive_timeout (300 s) and then fail;
+// after a grace period it is killed (KILL QUERY … SYNC), which ends it either way before the
+// lookup. except names this process's inserts that are open with no data sent yet (prepared
+// ahead, PrepareInsert): they can store nothing until sent, so they are neither waited for nor
+// killed. Call it only when the writer itself has no insert sending.
+func (s *Store) WaitForInserts(ctx context.Context, prefix string, except ...string) (err error) {
 	defer markUnavailable(&err)
 	conn, err := s.connection()
 	if err != nil {
 		return err
 	}
-	pattern := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(prefix) + "%"
+	where := "query_id LIKE ?"
+	args := []any{strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(prefix) + "%"}
+	for _, id := range except {
+		where += " AND query_id != ?"
+		args = append(args, id)
+	}
 	start := time.Now()
 	for {
 		var n uint64
-		err := conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query_id LIKE ?", pattern).Scan(&n)
+		err := conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE "+where, args...).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("look for inserts still running: %w", err)
 		}
@@ -176,7 +183,7 @@ func (s *Store) WaitForInserts(ctx context.Context, prefix string) (err error) {
 			return nil
 		}
 		if time.Since(start) > abandonedInsertGrace {
-			if err := conn.Exec(ctx, "KILL QUERY WHERE query_id LIKE ? SYNC", pattern); err != nil {
+			if err := conn.Exec(ctx, "KILL QUERY WHERE "+where+" SYNC", args...); err != nil {
 				return fmt.Errorf("end %d abandoned inserts: %w", n, err)
 			}
 		}
