@@ -102,7 +102,7 @@ const charts = new ChartSet({
     // stays clear of the value axis' 0 when a tick falls at the window's start; midnight reads
     // "Dec 7", not "7".
     const extra = name === 'heatmap' ? heatmapDecoration(opt, el) : name.startsWith('channels_') ? barsDecoration(el)
-      : name.startsWith('trend_') ? {xAxis: [{axisLabel: {margin: 10, alignMinLabel: 'left', formatter: {day: '{MMM} {d}'}}}]} : {};
+      : name.startsWith('trend_') ? {xAxis: [{axisLabel: {margin: 14, alignMinLabel: 'left', formatter: {day: '{MMM} {d}'}}}]} : {};
     return Object.assign({toolbox: {show: false}}, extra);
   },
 });

@@ -18,7 +18,7 @@ function decorate(name, opt) {
   if (name === 'heatmap') return Object.assign({toolbox: {show: false}}, heatmapDecoration(opt, el));
   // The first time label starts at its tick instead of centring on it, so that it stays clear
   // of the value axis' 0 when a tick falls at the window's start; midnight reads "Dec 7", not "7".
-  if (name.startsWith('trend_')) return {toolbox: {show: false}, tooltip: {formatter: trendTooltip}, xAxis: [{axisLabel: {margin: 10, alignMinLabel: 'left', formatter: {day: '{MMM} {d}'}}}]};
+  if (name.startsWith('trend_')) return {toolbox: {show: false}, tooltip: {formatter: trendTooltip}, xAxis: [{axisLabel: {margin: 14, alignMinLabel: 'left', formatter: {day: '{MMM} {d}'}}}]};
   return {toolbox: {show: false}};
 }
 
