@@ -230,25 +230,34 @@ func TestWriterEventsDuringAnInsertJoinTheNext(t *testing.T) {
 	}
 }
 
-// While the spool holds more than PaceBacklog events and ClickHouse takes inserts, Pace waits
-// for the drainer: until a commit brings the backlog down, or PaceWait at most.
-func TestWriterPacesWhileTheDrainerIsBehind(t *testing.T) {
-	db := storetest.Open(t)
+// behindWriter opens a writer whose drainer is behind: the insert of its first batch (10
+// events) is held until release is closed, and 20 more events wait behind it, 30 in all
+// against a PaceBacklog of 20. Pace with an empty spool is checked on the way.
+func behindWriter(t *testing.T, paceWait time.Duration) (w *ingest.Writer, db *store.Store, release chan struct{}) {
+	t.Helper()
+	db = storetest.Open(t)
 	sink := &recordingSink{Sink: db, holdFirst: make(chan struct{}), inserting: make(chan struct{})}
 	o := testOptions(t)
-	o.FlushRows, o.PaceBacklog, o.PaceWait = 10, 20, 10*time.Second
-	w := open(t, sink, o)
+	o.FlushRows, o.PaceBacklog, o.PaceWait = 10, 20, paceWait
+	w = open(t, sink, o)
 	if waited := w.Pace(waitCtx(t)); waited != 0 {
 		t.Fatalf("Pace with an empty spool waited %s", waited)
 	}
 	mustWrite(t, w, events("first", 10), 10, 0)
 	<-sink.inserting // held: the drainer is behind
 	mustWrite(t, w, events("behind", 20), 20, 0)
+	return w, db, sink.holdFirst
+}
 
+// While the spool holds more than PaceBacklog events and ClickHouse takes inserts, Pace waits
+// for the drainer: until a commit brings the backlog down, or PaceWait at most.
+func TestWriterPacesWhileTheDrainerIsBehind(t *testing.T) {
+	const paceWait = 10 * time.Second
+	w, db, release := behindWriter(t, paceWait)
 	// The first batch lands in a moment: 20 events are left, not above PaceBacklog.
-	time.AfterFunc(200*time.Millisecond, func() { close(sink.holdFirst) })
-	if waited := w.Pace(waitCtx(t)); waited == 0 || waited >= o.PaceWait {
-		t.Fatalf("Pace waited %s with 30 events in the spool (PaceBacklog 20) and the insert held; want a wait that ends with the insert's commit, below PaceWait %s", waited, o.PaceWait)
+	time.AfterFunc(200*time.Millisecond, func() { close(release) })
+	if waited := w.Pace(waitCtx(t)); waited == 0 || waited >= paceWait {
+		t.Fatalf("Pace waited %s with 30 events in the spool (PaceBacklog 20) and the insert held; want a wait that ends with the insert's commit, below PaceWait %s", waited, paceWait)
 	}
 	drained(t, w)
 	assertStored(t, db, ids(events("first", 10), events("behind", 20)))
@@ -256,19 +265,13 @@ func TestWriterPacesWhileTheDrainerIsBehind(t *testing.T) {
 
 // Pace waits at most PaceWait, however far behind the drainer is.
 func TestWriterPaceWaitsAtMostPaceWait(t *testing.T) {
-	db := storetest.Open(t)
-	sink := &recordingSink{Sink: db, holdFirst: make(chan struct{}), inserting: make(chan struct{})}
-	o := testOptions(t)
-	o.FlushRows, o.PaceBacklog, o.PaceWait = 10, 20, 100*time.Millisecond
-	w := open(t, sink, o)
-	mustWrite(t, w, events("first", 10), 10, 0)
-	<-sink.inserting
-	mustWrite(t, w, events("behind", 20), 20, 0)
+	const paceWait = 100 * time.Millisecond
+	w, _, release := behindWriter(t, paceWait)
 	// The upper bound guards against a wait without end; it is no speed requirement.
-	if waited := w.Pace(waitCtx(t)); waited < o.PaceWait || waited > o.PaceWait+10*time.Second {
-		t.Fatalf("Pace waited %s with the insert held, want PaceWait %s", waited, o.PaceWait)
+	if waited := w.Pace(waitCtx(t)); waited < paceWait || waited > paceWait+10*time.Second {
+		t.Fatalf("Pace waited %s with the insert held, want PaceWait %s", waited, paceWait)
 	}
-	close(sink.holdFirst)
+	close(release)
 	drained(t, w)
 }
 
