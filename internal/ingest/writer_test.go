@@ -341,16 +341,25 @@ func (c *countedInsert) Abort() {
 	c.Prepared.Abort()
 }
 
-// Behind a full batch, the next one's insert is prepared while ClickHouse takes the current
-// one, and sent as it is: every event lands once.
-func TestWriterPreparesTheNextInsert(t *testing.T) {
+// steadyPreparingWriter opens a writer that prepares inserts ahead (FlushRows 10) on a
+// preparingSink, with a first batch ("first", 10 events) landed: its attempt looked the events
+// up, as the first after a start does, so only the batches after it are prepared.
+func steadyPreparingWriter(t *testing.T) (*ingest.Writer, *store.Store, *preparingSink) {
+	t.Helper()
 	db := storetest.Open(t)
 	sink := &preparingSink{Store: db}
 	o := testOptions(t)
 	o.FlushRows, o.PrepareAhead = 10, true
 	w := open(t, sink, o)
-	mustWrite(t, w, events("first", 10), 10, 0) // the first attempt looks up: nothing prepared yet
+	mustWrite(t, w, events("first", 10), 10, 0)
 	drained(t, w)
+	return w, db, sink
+}
+
+// Behind a full batch, the next one's insert is prepared while ClickHouse takes the current
+// one, and sent as it is: every event lands once.
+func TestWriterPreparesTheNextInsert(t *testing.T) {
+	w, db, sink := steadyPreparingWriter(t)
 	var all [][]event.Event
 	for i := range 20 {
 		evs := events(fmt.Sprint("b", i), 10)
@@ -393,13 +402,7 @@ func TestWriterDropsAPreparedInsertWithAStoredEvent(t *testing.T) {
 // inserts before it looks its events up, but not for the prepared one, which has sent
 // nothing: it neither stalls on it nor kills it, and every event lands once.
 func TestWriterFailedAttemptLeavesThePreparedInsert(t *testing.T) {
-	db := storetest.Open(t)
-	sink := &preparingSink{Store: db}
-	o := testOptions(t)
-	o.FlushRows, o.PrepareAhead = 10, true
-	w := open(t, sink, o)
-	mustWrite(t, w, events("first", 10), 10, 0)
-	drained(t, w)
+	w, db, sink := steadyPreparingWriter(t)
 	sink.mu.Lock()
 	sink.failNext = true
 	sink.mu.Unlock()
