@@ -188,9 +188,8 @@ type decoder struct {
 	w      window
 	b      Batch
 	c      collector
-	// scratch is the parser's buffer for strings with escapes, kept from one NDJSON line to
-	// the next.
-	scratch []byte
+	// arena is the parser's reused memory, kept from one NDJSON line to the next.
+	arena arena
 }
 
 // one decodes the event at p.pos, the beginning of a value, with the next index. It returns a
@@ -231,7 +230,7 @@ func (d *decoder) tooMany(where string) *BodyError {
 }
 
 func (d *decoder) json(body []byte, start int) *BodyError {
-	p := parser{data: body, pos: start}
+	p := parser{data: body, pos: start, a: &d.arena}
 	fail := func(err *syntaxError) *BodyError {
 		line, col := lineCol(body, err.off)
 		return &BodyError{Offset: int64(err.off), syntax: true, Message: fmt.Sprintf(
@@ -310,7 +309,7 @@ func (d *decoder) ndjson(body []byte, start int) *BodyError {
 			end += start
 		}
 		line++
-		p := parser{data: body[:end], pos: start, ndjson: true, scratch: d.scratch}
+		p := parser{data: body[:end], pos: start, ndjson: true, a: &d.arena}
 		p.ws()
 		if p.pos == end { // a blank line
 			start = end + 1
@@ -330,7 +329,6 @@ func (d *decoder) ndjson(body []byte, start int) *BodyError {
 		if err != nil {
 			d.lineError(err, line, start)
 		}
-		d.scratch = p.scratch
 		start = end + 1
 	}
 	if d.b.Total == 0 { // only blank lines

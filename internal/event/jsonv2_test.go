@@ -504,3 +504,10 @@ func TestJSONv2DecodersRefuseTheSame(t *testing.T) {
 		}
 	}
 }
+
+func setAttr(m *map[string]string, k, v string) {
+	if *m == nil {
+		*m = make(map[string]string, 4)
+	}
+	(*m)[k] = v
+}

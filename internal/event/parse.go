@@ -8,7 +8,8 @@ package event
 // first type error, while the SPEC wants each of those rejected and every problem of an event
 // listed. Finding them needed a second scan of every event next to encoding/json's own; this
 // reader does both jobs in one pass, several times faster, and nothing is shared with the
-// request body after it returns (every string is copied or interned).
+// request body after it returns (every string is copied or interned). An event's strings are
+// copied into one string per event (arena), not one per value.
 
 import (
 	"bytes"
@@ -48,10 +49,56 @@ func (s textStatus) msg() string {
 }
 
 type parser struct {
-	data    []byte // the body, or in NDJSON the body up to the end of the current line
-	pos     int
-	ndjson  bool
-	scratch []byte // decoded strings that had escapes
+	data   []byte // the body, or in NDJSON the body up to the end of the current line
+	pos    int
+	ndjson bool
+	a      *arena // kept from one event and one NDJSON line to the next
+}
+
+// arena is what the parser reuses across the events of a body, so that an event costs a few
+// allocations rather than one per value: its text fields become one string when the event ends,
+// its attributes one string and the map, and the optional numbers of 64 events share one slice.
+type arena struct {
+	scratch []byte     // decoded strings that had escapes
+	text    []byte     // the bytes of the strings of the event being read
+	dests   []textDest // where each of them goes
+	pairs   []attrPair // the attributes being read, in text
+	nums    []numbers  // room for the optional numbers of the next events
+}
+
+// textDest is a string field waiting for its value, text[from:to].
+type textDest struct {
+	s        *string
+	from, to int
+}
+
+// attrPair is an attribute being read: its key and value in text.
+type attrPair struct{ key, value [2]int }
+
+// setText gives *s the value b once the event ends (fillText).
+func (a *arena) setText(s *string, b []byte) {
+	a.dests = append(a.dests, textDest{s, len(a.text), len(a.text) + len(b)})
+	a.text = append(a.text, b...)
+}
+
+// fillText makes the values given to setText one string and gives each field its part.
+func (a *arena) fillText() {
+	if len(a.dests) > 0 {
+		all := string(a.text)
+		for _, d := range a.dests {
+			*d.s = all[d.from:d.to]
+		}
+	}
+	a.text, a.dests = a.text[:0], a.dests[:0]
+}
+
+// numbers returns room for an event's optional numbers.
+func (a *arena) numbers() *numbers {
+	if len(a.nums) == cap(a.nums) {
+		a.nums = make([]numbers, 0, 64)
+	}
+	a.nums = a.nums[:len(a.nums)+1]
+	return &a.nums[len(a.nums)-1]
 }
 
 // safe marks the bytes a string can hold as they are: not '"', '\\' or a control character.
@@ -101,7 +148,7 @@ func (p *parser) unexpected(expected string) *syntaxError {
 }
 
 // str reads the string at p.pos (which is '"'). It returns its decoded bytes, a sub-slice of
-// data or of p.scratch (valid until the next call), and whether they are valid Unicode text.
+// data or of p.a.scratch (valid until the next call), and whether they are valid Unicode text.
 func (p *parser) str() ([]byte, textStatus, *syntaxError) {
 	start := p.pos + 1
 	i := start
@@ -127,7 +174,7 @@ func (p *parser) str() ([]byte, textStatus, *syntaxError) {
 
 // strEscaped continues str at data[i], the first '\\' or control character.
 func (p *parser) strEscaped(start, i int) ([]byte, textStatus, *syntaxError) {
-	buf := append(p.scratch[:0], p.data[start:i]...)
+	buf := append(p.a.scratch[:0], p.data[start:i]...)
 	status := textOK
 	for {
 		if i >= len(p.data) {
@@ -138,7 +185,7 @@ func (p *parser) strEscaped(start, i int) ([]byte, textStatus, *syntaxError) {
 		switch {
 		case c == '"':
 			p.pos = i + 1
-			p.scratch = buf
+			p.a.scratch = buf
 			if status == textOK && !utf8.Valid(buf) {
 				status = textBadUTF8
 			}
@@ -490,10 +537,11 @@ func (p *parser) event(e *Event, c *collector, w *window) *syntaxError {
 	var nums *numbers
 	num := func() *numbers {
 		if nums == nil {
-			nums = new(numbers)
+			nums = p.a.numbers()
 		}
 		return nums
 	}
+	p.a.text, p.a.dests = p.a.text[:0], p.a.dests[:0] // what an event cut short left
 	p.ws()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
@@ -614,6 +662,7 @@ func (p *parser) event(e *Event, c *collector, w *window) *syntaxError {
 			break
 		}
 	}
+	p.a.fillText()
 	c.check(e, present, skip, w)
 	return nil
 }
@@ -697,7 +746,7 @@ func (p *parser) text(f int, s *string, list []string, c *collector) (ok, sent b
 			return true, true, nil
 		}
 	}
-	*s = string(b)
+	p.a.setText(s, b)
 	return true, true, nil
 }
 
@@ -887,6 +936,10 @@ func (p *parser) attributes(m *map[string]string, c *collector) (ok, sent bool, 
 		p.pos++
 		return true, true, nil
 	}
+	// The kept keys and values go to p.a.text from base on, and become one string at the end.
+	a := p.a
+	base := len(a.text)
+	a.pairs = a.pairs[:0]
 	ok = true
 	count := 0
 	for {
@@ -900,25 +953,42 @@ func (p *parser) attributes(m *map[string]string, c *collector) (ok, sent bool, 
 		count++
 		// Past MaxAttributes the event is refused anyway: keys are counted, not kept, so a
 		// body of a million keys cannot cost a million map entries.
-		keep := count <= MaxAttributes+1
-		var key string
-		if keep || kst != textOK {
-			key = string(kb)
+		kept := count <= MaxAttributes+1
+		// kb may be the parser's scratch, which the value's string overwrites: the key is
+		// copied to the end of p.a.text first, and dropped from it again unless kept.
+		kFrom := len(a.text)
+		var key []byte
+		if kept || kst != textOK {
+			a.text = append(a.text, kb...)
+			key = a.text[kFrom:]
 		}
+		keep := func(v []byte) {
+			a.text = append(a.text, v...)
+			a.pairs = append(a.pairs, attrPair{[2]int{kFrom, kFrom + len(key)}, [2]int{kFrom + len(key), len(a.text)}})
+		}
+		drop := func() { a.text = a.text[:kFrom] }
 		if err := p.colon(); err != nil {
 			return false, false, err
 		}
-		_, dup := (*m)[key]
+		dup := false
+		for _, q := range a.pairs {
+			if string(a.text[q.key[0]:q.key[1]]) == string(key) {
+				dup = true
+				break
+			}
+		}
 		switch {
 		case kst != textOK:
 			ok = false
-			c.addf(fAttributes, "keys must be valid Unicode text (got "+quote(key)+")")
+			c.addf(fAttributes, "keys must be valid Unicode text (got "+quote(string(key))+")")
+			drop()
 			if _, err := p.skip(3); err != nil {
 				return false, false, err
 			}
-		case keep && dup:
+		case kept && dup:
 			ok = false
-			c.add(attrField(key), msgAttrDup)
+			c.add(attrField(string(key)), msgAttrDup)
+			drop()
 			if _, err := p.skip(3); err != nil {
 				return false, false, err
 			}
@@ -928,24 +998,25 @@ func (p *parser) attributes(m *map[string]string, c *collector) (ok, sent bool, 
 			if err != nil {
 				return false, false, err
 			}
-			if keep {
-				c.add(attrField(key), "must be a string (got "+got+")")
-				setAttr(m, key, "")
+			if kept {
+				c.add(attrField(string(key)), "must be a string (got "+got+")")
+				keep(nil)
 			}
 		default:
 			vb, vst, err := p.str()
 			if err != nil {
 				return false, false, err
 			}
-			if !keep {
+			if !kept {
+				drop()
 				break
 			}
 			if vst != textOK {
 				ok = false
-				c.add(attrField(key), vst.msg())
+				c.add(attrField(string(key)), vst.msg())
 				vb = nil
 			}
-			setAttr(m, key, string(vb))
+			keep(vb)
 		}
 		end, err := p.next('}', "")
 		if err != nil {
@@ -954,6 +1025,14 @@ func (p *parser) attributes(m *map[string]string, c *collector) (ok, sent bool, 
 		if end {
 			break
 		}
+	}
+	if len(a.pairs) > 0 {
+		all := string(a.text[base:])
+		*m = make(map[string]string, len(a.pairs))
+		for _, q := range a.pairs {
+			(*m)[all[q.key[0]-base:q.key[1]-base]] = all[q.value[0]-base : q.value[1]-base]
+		}
+		a.text = a.text[:base]
 	}
 	if !ok || count > MaxAttributes {
 		// Still check what could be read (count, lengths), so every problem is listed.
@@ -964,10 +1043,3 @@ func (p *parser) attributes(m *map[string]string, c *collector) (ok, sent bool, 
 }
 
 func attrField(key string) string { return "attributes." + shorten(key, 64) }
-
-func setAttr(m *map[string]string, k, v string) {
-	if *m == nil {
-		*m = make(map[string]string, 4)
-	}
-	(*m)[k] = v
-}
