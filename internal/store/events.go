@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"sort"
+	"slices"
+
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -71,29 +73,10 @@ func (s *Store) PrepareInsert(ctx context.Context, evs []event.Event, received [
 	if len(received) != n {
 		return nil, fmt.Errorf("insert events: %d events but %d receive times", n, len(received))
 	}
-	var (
-		ids, moments, channels, touchpoints   = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		stages, outcomes, customers, journeys = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		regions, products, segments, teams    = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		occurred                              = make([]time.Time, n)
-		millis                                = make([]uint16, n)
-		csat, nps, ces                        = make([]*uint8, n), make([]*uint8, n), make([]*uint8, n)
-		sentiment                             = make([]*float64, n)
-		wait, handle                          = make([]*uint32, n), make([]*uint32, n)
-		negative, positive                    = make([]uint8, n), make([]uint8, n)
-		attrKeys, attrValues                  = make([][]string, n), make([][]string, n)
-	)
-	for i := range evs {
-		e := &evs[i]
-		ids[i], moments[i], channels[i], touchpoints[i] = e.EventID, e.Moment, e.Channel, e.Touchpoint
-		stages[i], outcomes[i], customers[i], journeys[i] = e.Stage, e.Outcome, e.CustomerID, e.JourneyID
-		regions[i], products[i], segments[i], teams[i] = e.Region, e.Product, e.Segment, e.AgentTeam
-		occurred[i] = e.OccurredAt.Truncate(time.Second)
-		millis[i] = uint16(e.OccurredAt.Nanosecond() / int(time.Millisecond))
-		csat[i], nps[i], ces[i], sentiment[i], wait[i], handle[i] = e.CSAT, e.NPS, e.CES, e.Sentiment, e.WaitMS, e.HandleMS
-		negative[i], positive[i] = b2u(e.Negative()), b2u(e.Positive())
-		attrKeys[i], attrValues[i] = sortedAttributes(e.Attributes)
-	}
+	cols := columnsPool.Get().(*insertColumns)
+	defer columnsPool.Put(cols)
+	cols.fill(evs, received)
+	defer cols.clear()
 	if queryID == "" {
 		queryID = "truthboard-insert-" + newQuerySuffix()
 	}
@@ -106,19 +89,134 @@ func (s *Store) PrepareInsert(ctx context.Context, evs []event.Event, received [
 	if err != nil {
 		return nil, fmt.Errorf("prepare insert of %d events: %w", n, err)
 	}
-	columns := []any{
-		ids, occurred, millis, received, moments, channels, touchpoints,
-		stages, outcomes, customers, journeys, csat, nps, ces, sentiment,
-		wait, handle, negative, positive, regions, products, segments, teams,
-		attrKeys, attrValues,
-	}
-	for i, col := range columns {
-		if err := batch.Column(i).Append(col); err != nil {
+	for i, col := range cols.all() {
+		if err := appendColumn(batch.Column(i), col); err != nil {
 			_ = batch.Abort()
 			return nil, fmt.Errorf("insert events: column %s: %w", eventColumns[i], err)
 		}
 	}
 	return &preparedInsert{batch: batch, n: n}, nil
+}
+
+// insertColumns are the values of an insert, column by column, in slices kept from one insert
+// to the next (columnsPool): the driver copies each column into its block as it is appended, so
+// a full batch of ingest allocates its block and little else.
+type insertColumns struct {
+	ids, moments, channels, touchpoints   []string
+	stages, outcomes, customers, journeys []string
+	regions, products, segments, teams    []string
+	occurred                              []time.Time
+	received                              []time.Time
+	millis                                []uint16
+	csat, nps, ces                        []*uint8
+	sentiment                             []*float64
+	wait, handle                          []*uint32
+	negative, positive                    []uint8
+	// attrKeys[i] and attrValues[i] are event i's attributes sorted by key, parts of attrs.
+	attrKeys, attrValues [][]string
+	attrs                []string
+}
+
+var columnsPool = sync.Pool{New: func() any { return new(insertColumns) }}
+
+// fill sets the columns to the values of evs.
+func (c *insertColumns) fill(evs []event.Event, received []time.Time) {
+	n, nAttrs := len(evs), 0
+	for i := range evs {
+		nAttrs += len(evs[i].Attributes)
+	}
+	for _, col := range c.texts() {
+		*col = sized(*col, n)
+	}
+	c.occurred, c.millis = sized(c.occurred, n), sized(c.millis, n)
+	c.csat, c.nps, c.ces, c.sentiment = sized(c.csat, n), sized(c.nps, n), sized(c.ces, n), sized(c.sentiment, n)
+	c.wait, c.handle = sized(c.wait, n), sized(c.handle, n)
+	c.negative, c.positive = sized(c.negative, n), sized(c.positive, n)
+	c.attrKeys, c.attrValues, c.attrs = sized(c.attrKeys, n), sized(c.attrValues, n), sized(c.attrs, 2*nAttrs)
+	c.received = received
+	at := 0
+	for i := range evs {
+		e := &evs[i]
+		c.ids[i], c.moments[i], c.channels[i], c.touchpoints[i] = e.EventID, e.Moment, e.Channel, e.Touchpoint
+		c.stages[i], c.outcomes[i], c.customers[i], c.journeys[i] = e.Stage, e.Outcome, e.CustomerID, e.JourneyID
+		c.regions[i], c.products[i], c.segments[i], c.teams[i] = e.Region, e.Product, e.Segment, e.AgentTeam
+		c.occurred[i] = e.OccurredAt.Truncate(time.Second)
+		c.millis[i] = uint16(e.OccurredAt.Nanosecond() / int(time.Millisecond))
+		c.csat[i], c.nps[i], c.ces[i], c.sentiment[i], c.wait[i], c.handle[i] = e.CSAT, e.NPS, e.CES, e.Sentiment, e.WaitMS, e.HandleMS
+		c.negative[i], c.positive[i] = b2u(e.Negative()), b2u(e.Positive())
+		m := len(e.Attributes)
+		keys, values := c.attrs[at:at+m:at+m], c.attrs[at+m:at+2*m:at+2*m]
+		at += 2 * m
+		keys = keys[:0]
+		for k := range e.Attributes {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for j, k := range keys {
+			values[j] = e.Attributes[k]
+		}
+		if m == 0 {
+			keys, values = nil, nil // an empty row costs the driver nothing to take
+		}
+		c.attrKeys[i], c.attrValues[i] = keys, values
+	}
+}
+
+// texts is the string columns.
+func (c *insertColumns) texts() []*[]string {
+	return []*[]string{&c.ids, &c.moments, &c.channels, &c.touchpoints, &c.stages, &c.outcomes,
+		&c.customers, &c.journeys, &c.regions, &c.products, &c.segments, &c.teams}
+}
+
+// all is the columns in the order of eventColumns.
+func (c *insertColumns) all() []any {
+	return []any{
+		c.ids, c.occurred, c.millis, c.received, c.moments, c.channels, c.touchpoints,
+		c.stages, c.outcomes, c.customers, c.journeys, c.csat, c.nps, c.ces, c.sentiment,
+		c.wait, c.handle, c.negative, c.positive, c.regions, c.products, c.segments, c.teams,
+		c.attrKeys, c.attrValues,
+	}
+}
+
+// clear drops the columns' references to the events, so that a pooled insertColumns keeps no
+// event's memory alive.
+func (c *insertColumns) clear() {
+	for _, col := range c.texts() {
+		clear(*col)
+	}
+	clear(c.attrs)
+	clear(c.csat)
+	clear(c.nps)
+	clear(c.ces)
+	clear(c.sentiment)
+	clear(c.wait)
+	clear(c.handle)
+	clear(c.attrKeys)
+	clear(c.attrValues)
+	c.received = nil
+}
+
+// appendColumn appends a column's values to the batch. An array column goes row by row: the
+// driver takes a row of []string without reflection, and the whole column only with it.
+func appendColumn(c driver.BatchColumn, values any) error {
+	rows, ok := values.([][]string)
+	if !ok {
+		return c.Append(values)
+	}
+	for _, row := range rows {
+		if err := c.AppendRow(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sized returns s with length n, reusing its memory when it is large enough.
+func sized[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
 }
 
 // preparedInsert is an INSERT opened by PrepareInsert with its block built, not yet sent.
@@ -287,19 +385,6 @@ func (s *Store) CountEvents(ctx context.Context) (_ uint64, err error) {
 	var n uint64
 	err = conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&n)
 	return n, err
-}
-
-func sortedAttributes(m map[string]string) (keys, values []string) {
-	keys = make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	values = make([]string, len(keys))
-	for i, k := range keys {
-		values[i] = m[k]
-	}
-	return keys, values
 }
 
 func b2u(b bool) uint8 {

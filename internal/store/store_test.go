@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -30,6 +32,61 @@ func TestMigrateTwiceIsHarmless(t *testing.T) {
 	}
 	if n != uint64(len(ms)) {
 		t.Fatalf("schema_migrations has %d rows, want %d", n, len(ms))
+	}
+}
+
+// Inserts of several sizes one after another keep each event's own attributes, sorted by key,
+// and its own fields: the column slices are reused from one insert to the next.
+func TestInsertKeepsEachEventsValuesAcrossInserts(t *testing.T) {
+	s := storetest.Open(t)
+	ctx := context.Background()
+	at := time.Now().UTC().Truncate(time.Second)
+	want := map[string][]string{} // event_id: region, then attribute keys and values in key order
+	for round, n := range []int{50, 20, 35} {
+		evs := make([]event.Event, n)
+		for i := range evs {
+			id := fmt.Sprintf("r%d-%d", round, i)
+			e := event.Event{EventID: id, OccurredAt: at, Moment: "fmot", Channel: "web", Touchpoint: "checkout",
+				Region: fmt.Sprintf("region-%d", (i+round)%3)}
+			row := []string{e.Region}
+			var keys, values []string
+			for k := (i + round) % 4; k > 0; k-- { // keys put in reverse order
+				if e.Attributes == nil {
+					e.Attributes = map[string]string{}
+				}
+				key, value := fmt.Sprintf("k%d", k), fmt.Sprintf("%s-v%d", id, k)
+				e.Attributes[key] = value
+				keys, values = append([]string{key}, keys...), append([]string{value}, values...)
+			}
+			want[id] = append(append(row, keys...), values...)
+			evs[i] = e
+		}
+		if err := s.InsertEvents(ctx, evs, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := s.Conn().Query(ctx, "SELECT event_id, region, attr_keys, attr_values FROM events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := 0
+	for rows.Next() {
+		var id, region string
+		var keys, values []string
+		if err := rows.Scan(&id, &region, &keys, &values); err != nil {
+			t.Fatal(err)
+		}
+		got++
+		if row := append(append([]string{region}, keys...), values...); !slices.Equal(row, want[id]) {
+			t.Errorf("event %s stored %q, want %q", id, row, want[id])
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got != len(want) {
+		t.Fatalf("%d events stored, want %d", got, len(want))
 	}
 }
 
