@@ -346,8 +346,22 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
 		w.mu.Unlock()
 		return Result{}, ErrClosed
 	}
+	// The memory of recent keys first, in a loop of its own: its lookups are cache misses, and
+	// with nothing else in the loop the processor waits for several of them at once.
 	for i, h := range hashes {
-		if _, again := inRequest[h]; again || w.recent.has(h) {
+		if w.recent.has(h) {
+			if repeated == nil {
+				repeated = make([]bool, len(evs))
+			}
+			repeated[i] = true
+		}
+	}
+	w.mu.Unlock()
+	for i, h := range hashes {
+		if repeated != nil && repeated[i] {
+			continue
+		}
+		if _, again := inRequest[h]; again {
 			if repeated == nil {
 				repeated = make([]bool, len(evs))
 			}
@@ -356,7 +370,6 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) (Result, error) {
 		}
 		inRequest[h] = struct{}{}
 	}
-	w.mu.Unlock()
 	fresh, freshHashes := evs, hashes
 	if repeated != nil {
 		fresh, freshHashes = nil, nil

@@ -188,14 +188,25 @@ func DecodePayload(payload []byte, count int) ([]event.Event, error) {
 
 // decodeEvents reads a payload written by encodeEvents; it must hold count events.
 func decodeEvents(payload []byte, count int) ([]event.Event, error) {
+	return appendEvents(nil, payload, count)
+}
+
+// appendEvents is decodeEvents appending the events to dst; on error dst is returned as it was.
+func appendEvents(dst []event.Event, payload []byte, count int) ([]event.Event, error) {
 	r := &payloadReader{b: payload, whole: string(payload)}
 	if v := r.byte(); v != payloadVersion {
-		return nil, fmt.Errorf("payload version %d, want %d (a spool written by another version of Truthboard)", v, payloadVersion)
+		return dst, fmt.Errorf("payload version %d, want %d (a spool written by another version of Truthboard)", v, payloadVersion)
 	}
 	if n := r.uvarint(); r.err != nil || n != uint64(count) {
-		return nil, fmt.Errorf("the payload holds %d events, the record says %d (%v)", n, count, r.err)
+		return dst, fmt.Errorf("the payload holds %d events, the record says %d (%v)", n, count, r.err)
 	}
-	evs := make([]event.Event, count)
+	start := len(dst)
+	dst = slices.Grow(dst, count)[:start+count]
+	evs := dst[start:]
+	fail := func(err error) ([]event.Event, error) {
+		clear(evs)
+		return dst[:start], err
+	}
 	// The optional numbers of all the events, allocated once; the events point into them.
 	scores, durations, sentiments := make([]uint8, 0, 3*count), make([]uint32, 0, 2*count), make([]float64, 0, count)
 	for i := range evs {
@@ -241,11 +252,11 @@ func decodeEvents(payload []byte, count int) ([]event.Event, error) {
 			r.fail()
 		}
 		if r.err != nil {
-			return nil, r.err
+			return fail(r.err)
 		}
 	}
 	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%d bytes after the last event", len(r.b))
+		return fail(fmt.Errorf("%d bytes after the last event", len(r.b)))
 	}
-	return evs, nil
+	return dst, nil
 }

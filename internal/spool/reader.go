@@ -131,13 +131,12 @@ func (s *Spool) read(recs []record, events int, seq uint64) (Batch, error) {
 			s.abandonRead(len(recs))
 			return Batch{}, fmt.Errorf("spool: read segment %d at %d: %w", r.segment, r.offset, err)
 		}
-		evs, err := decodeEvents(buf, r.count)
+		b.Events, err = appendEvents(b.Events, buf, r.count)
 		if err != nil {
 			b.Undecodable = append(b.Undecodable, Undecodable{Segment: r.segment, Offset: r.offset, Count: r.count,
 				Received: r.received, Payload: bytes.Clone(buf), Err: fmt.Errorf("spool: the record in segment %d at %d: %w", r.segment, r.offset, err)})
 			continue
 		}
-		b.Events = append(b.Events, evs...)
 		for range r.count {
 			b.Received = append(b.Received, r.received)
 		}

@@ -342,7 +342,10 @@ func syncDir(dir string) error {
 // ErrFull means the quota is reached and nothing was written. The spool may keep evs for its
 // reader: do not change them afterwards.
 func (s *Spool) Append(evs []event.Event, received time.Time) error {
-	payload := encodeEvents(nil, evs)
+	buf := payloadPool.Get().(*[]byte)
+	defer putPayload(buf)
+	payload := encodeEvents((*buf)[:0], evs)
+	*buf = payload
 	if len(payload) > maxRecordBytes {
 		return fmt.Errorf("spool: %d bytes of events in one record, over the %d limit", len(payload), maxRecordBytes)
 	}
@@ -355,6 +358,19 @@ func (s *Spool) Append(evs []event.Event, received time.Time) error {
 	s.in <- r // holding mu: Close cannot close s.in under us
 	s.mu.Unlock()
 	return <-r.done
+}
+
+// payloadPool holds the buffers Append encodes records into: the appender copies a record into
+// its write, so the buffer serves the next Append once this one is answered.
+var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledPayload keeps the pool from holding on to the rare huge record.
+const maxPooledPayload = 4 << 20
+
+func putPayload(b *[]byte) {
+	if cap(*b) <= maxPooledPayload {
+		payloadPool.Put(b)
+	}
 }
 
 // appender writes what Appends sent, a group at a time with one fsync, until Close. Between

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -66,7 +67,9 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "too many ingest requests at once; nothing of this request was stored, retry after 1 s"})
 	}
 	defer s.inflightBytes.Add(-size)
-	raw, fits, err := s.readBody(c, max)
+	body := bodyPool.Get().(*bytes.Buffer)
+	defer putBody(body)
+	raw, fits, err := s.readBody(c, max, body)
 	if isTimeout(err) {
 		s.rejected(telemetry.RejectTooSlow, 1)
 		c.Context().SetConnectionClose()
@@ -138,18 +141,33 @@ func (s *Server) rejected(reason string, n int) {
 	}
 }
 
-// readBody reads the request body (streamed by fasthttp, see New) up to limit bytes; fits is
-// false when the body is longer. A body slower than the minimum upload rate ends in a timeout
-// error (isTimeout).
-func (s *Server) readBody(c *fiber.Ctx, limit int64) (body []byte, fits bool, err error) {
+// bodyPool holds the buffers ingest bodies are read into: a body is needed only until it is
+// decoded (the events share no memory with it), so its buffer serves the next request.
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody keeps the pool from holding on to the rare huge body.
+const maxPooledBody = 4 << 20
+
+func putBody(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBody {
+		b.Reset()
+		bodyPool.Put(b)
+	}
+}
+
+// readBody reads the request body (streamed by fasthttp, see New) up to limit bytes into buf;
+// fits is false when the body is longer. A body slower than the minimum upload rate ends in a
+// timeout error (isTimeout).
+func (s *Server) readBody(c *fiber.Ctx, limit int64, buf *bytes.Buffer) (body []byte, fits bool, err error) {
 	stream := s.bodyStream(c)
 	if stream == nil { // not streamed (app.Test, or a body already read)
 		body = c.Request().Body()
 		return body, int64(len(body)) <= limit, nil
 	}
-	var buf bytes.Buffer
 	if n := c.Request().Header.ContentLength(); n > 0 {
-		buf.Grow(n)
+		// Room for the read that finds the end too: ReadFrom wants bytes.MinRead free before
+		// each read, and would double a buffer of exactly n bytes to make it.
+		buf.Grow(n + bytes.MinRead)
 	}
 	n, err := buf.ReadFrom(io.LimitReader(stream, limit+1))
 	if err != nil {
