@@ -198,7 +198,7 @@ func (d *decoder) one(p *parser) *syntaxError {
 	index := d.b.Total
 	d.b.Events = append(d.b.Events, Event{})
 	e := &d.b.Events[len(d.b.Events)-1]
-	d.c = collector{errs: d.c.errs[:0], index: index}
+	d.c = collector{errs: d.c.errs[:0], index: index, parsed: true}
 	if p.data[p.pos] == '{' {
 		if err := p.event(e, &d.c, &d.w); err != nil {
 			d.b.Events = d.b.Events[:len(d.b.Events)-1]

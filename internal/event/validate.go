@@ -172,6 +172,11 @@ func textMsg(s string, max int) string {
 	if !utf8.ValidString(s) {
 		return msgUTF8
 	}
+	return lengthCheck(s, max)
+}
+
+// lengthCheck is textMsg's length rule for valid UTF-8.
+func lengthCheck(s string, max int) string {
 	if len(s) > max { // a rune takes at least one byte: shorter strings need no count
 		if n := utf8.RuneCountInString(s); n > max {
 			return lengthMsg(max, n)
@@ -284,6 +289,17 @@ type collector struct {
 	errs  []FieldError
 	index int
 	more  int // problems past MaxErrorsPerEvent, not listed
+	// parsed says the event's strings come from the parser, which keeps only valid UTF-8:
+	// the text rules then skip that check.
+	parsed bool
+}
+
+// textMsg is textMsg, without the UTF-8 check for a parsed event.
+func (c *collector) textMsg(s string, max int) string {
+	if c.parsed {
+		return lengthCheck(s, max)
+	}
+	return textMsg(s, max)
 }
 
 func (c *collector) add(field, msg string) {
@@ -367,7 +383,7 @@ func (c *collector) requiredText(f int, s string, present bool, max int) {
 	case s == "":
 		c.addf(f, msgRequired)
 	default:
-		if msg := textMsg(s, max); msg != "" {
+		if msg := c.textMsg(s, max); msg != "" {
 			c.addf(f, msg)
 		}
 	}
@@ -377,7 +393,7 @@ func (c *collector) optionalText(f int, s string, max int, ok bool) {
 	if s == "" || !ok {
 		return
 	}
-	if msg := textMsg(s, max); msg != "" {
+	if msg := c.textMsg(s, max); msg != "" {
 		c.addf(f, msg)
 	}
 }
@@ -423,14 +439,14 @@ func (c *collector) attributes(m map[string]string, count int) {
 		switch {
 		case k == "":
 			keyMsg = "must not have an empty key"
-		case !utf8.ValidString(k):
+		case !c.parsed && !utf8.ValidString(k):
 			keyMsg = "keys must be valid UTF-8 text (got " + quote(k) + ")"
 		case len(k) > MaxAttrKeyLen:
 			if n := utf8.RuneCountInString(k); n > MaxAttrKeyLen {
 				keyMsg = fmt.Sprintf("key %s must be at most %d characters (got %d)", quote(k), MaxAttrKeyLen, n)
 			}
 		}
-		valueMsg := textMsg(v, MaxAttrValueLen)
+		valueMsg := c.textMsg(v, MaxAttrValueLen)
 		if keyMsg == "" && valueMsg == "" {
 			continue
 		}
