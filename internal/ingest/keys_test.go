@@ -116,3 +116,38 @@ func BenchmarkMemo(b *testing.B) {
 		run(b, func() memory { return &mapMemo{held: map[keyHash]bool{}, ring: make([]keyHash, 0, DefaultRecentKeys)} })
 	})
 }
+
+// The drainer's hash set holds exactly what was added, the hash 0 as 1, through runs that wrap
+// around the end of its slots.
+func TestHashSetHoldsWhatWasAdded(t *testing.T) {
+	s := newHashSet(100)
+	rng := rand.New(rand.NewPCG(3, 4))
+	in := map[uint64]bool{}
+	top := uint64(len(s.slots) - 1)
+	for _, h := range []uint64{0, top, top - 1, 2*top + 1} { // the last lands on slot top too
+		s.add(h)
+		in[max(h, 1)] = true
+	}
+	for len(in) < 100 {
+		h := rng.Uint64()
+		s.add(h)
+		s.add(h) // twice: counted once
+		in[h] = true
+	}
+	if s.n != len(in) {
+		t.Fatalf("n = %d, want %d", s.n, len(in))
+	}
+	for h := range in {
+		if !s.has(h) {
+			t.Fatalf("hash %d added but not held", h)
+		}
+	}
+	if !s.has(0) || !s.has(1) {
+		t.Fatal("the hash 0 is not held as 1")
+	}
+	for range 10_000 {
+		if h := rng.Uint64(); !in[h] && s.has(h) {
+			t.Fatalf("hash %d never added but held", h)
+		}
+	}
+}
