@@ -1,11 +1,13 @@
 package event
 
 import (
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // Decompressed returns the body as sent before Content-Encoding: the body itself for no
@@ -88,4 +90,19 @@ func (l *limited) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
 	return n, err
+}
+
+// DecodeEncoded decodes a body as received with its Content-Encoding (see Decompressed): an
+// uncompressed one in place (DecodeBytes, no copy), a compressed one through Decompressed and
+// Decode.
+func DecodeEncoded(raw []byte, contentEncoding, contentType string, limits Limits, now time.Time) (Batch, error) {
+	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
+	case "", "identity":
+		return DecodeBytes(raw, contentType, limits, now)
+	}
+	body, err := Decompressed(bytes.NewReader(raw), contentEncoding, limits.MaxBodyBytes)
+	if err != nil {
+		return Batch{}, err
+	}
+	return Decode(body, contentType, limits, now)
 }

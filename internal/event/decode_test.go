@@ -502,6 +502,48 @@ func TestDecodeSharesNoMemory(t *testing.T) {
 	}
 }
 
+// The parser reuses its memory from one event to the next: nothing of an event, whole or cut
+// off by an error anywhere (in a text, in its attributes, after them), shows in the next one,
+// and each event keeps its own values once the next ones are read.
+func TestDecodeKeepsNothingOfTheEventBefore(t *testing.T) {
+	full := obj("event_id", `"full"`, "region", `"north"`, "customer_id", `"c\u00e9"`, "csat", "2", "wait_ms", "40",
+		"attributes", `{"k":"v","k2":"v2"}`)
+	for name, cut := range map[string]string{
+		"cut in a text": strings.TrimSuffix(obj("region", `"north"`, "csat", "2", "customer_id", `"x"`), `x"}`),
+		"cut in the attributes": strings.TrimSuffix(obj("region", `"north"`, "attributes", `{"k":"v","k2":"v2"}`),
+			`v2"}}`),
+		"bad after attributes":   obj("region", `"north"`, "attributes", `{"k":"v"}`, "csat", "nope"),
+		"refused for its values": obj("region", `"north"`, "attributes", `{"k":"v","k":"w"}`, "moment", `"none"`),
+	} {
+		if strings.HasSuffix(cut, "}") == strings.HasPrefix(name, "cut") {
+			t.Fatalf("%s: the line %s is not what its name says", name, cut)
+		}
+		body := full + "\n" + cut + "\n" + obj("event_id", `"plain"`) + "\n" + full + "\n"
+		b := decode(t, body, "application/x-ndjson")
+		if len(b.Events) != 3 {
+			t.Fatalf("%s: %d events, want 3; errors %s", name, len(b.Events), lines(b.Errors))
+		}
+		plain := baseEvent()
+		plain.EventID = "plain"
+		if !reflect.DeepEqual(b.Events[1], plain) {
+			t.Errorf("%s: the event after it decoded as %+v, want %+v", name, b.Events[1], plain)
+		}
+		for _, i := range []int{0, 2} {
+			e := b.Events[i]
+			if e.EventID != "full" || e.Region != "north" || e.CustomerID != "cé" || e.CSAT == nil || *e.CSAT != 2 ||
+				e.WaitMS == nil || *e.WaitMS != 40 || !reflect.DeepEqual(e.Attributes, map[string]string{"k": "v", "k2": "v2"}) {
+				t.Errorf("%s: event %d decoded as %+v", name, i, e)
+			}
+		}
+	}
+	// The same in a JSON array, where an event after a full one leaves out its fields.
+	b := decode(t, "["+full+","+obj("event_id", `"plain"`)+","+full+"]", "application/json")
+	if len(b.Events) != 3 || b.Events[1].Region != "" || b.Events[1].Attributes != nil || b.Events[1].CSAT != nil ||
+		b.Events[2].Region != "north" || b.Events[0].Attributes["k2"] != "v2" {
+		t.Fatalf("array decoded as %+v", b.Events)
+	}
+}
+
 func gz(t testing.TB, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer

@@ -8,8 +8,8 @@ package event
 // first type error, while the SPEC wants each of those rejected and every problem of an event
 // listed. Finding them needed a second scan of every event next to encoding/json's own; this
 // reader does both jobs in one pass, several times faster, and nothing is shared with the
-// request body after it returns (every string is copied or interned). An event's strings are
-// copied into one string per event (arena), not one per value.
+// request body after it returns (every string is copied or interned). An event's text fields
+// are copied into one string and its attributes into another (arena), not one per value.
 
 import (
 	"bytes"
@@ -92,10 +92,11 @@ func (a *arena) fillText() {
 	a.text, a.dests = a.text[:0], a.dests[:0]
 }
 
-// numbers returns room for an event's optional numbers.
+// numbers returns room for an event's optional numbers. The slices they come from start at 4
+// and double up to 64, so that a body of one event does not keep the room of 64 alive.
 func (a *arena) numbers() *numbers {
 	if len(a.nums) == cap(a.nums) {
-		a.nums = make([]numbers, 0, 64)
+		a.nums = make([]numbers, 0, min(64, max(4, 2*cap(a.nums))))
 	}
 	a.nums = a.nums[:len(a.nums)+1]
 	return &a.nums[len(a.nums)-1]
@@ -518,7 +519,8 @@ func (p *parser) next(closing byte, field string) (bool, *syntaxError) {
 	return false, p.unexpected(fmt.Sprintf("',' or '%c' %s", closing, after))
 }
 
-// numbers holds the numeric fields of one event, so that their pointers cost one allocation.
+// numbers holds the numeric fields of one event, so that their pointers point into one value
+// (handed out by arena.numbers from a slice shared with the next events).
 type numbers struct {
 	sentiment float64
 	wait      uint32
@@ -972,7 +974,7 @@ func (p *parser) attributes(m *map[string]string, c *collector) (ok, sent bool, 
 		}
 		dup := false
 		for _, q := range a.pairs {
-			if string(a.text[q.key[0]:q.key[1]]) == string(key) {
+			if kept && string(a.text[q.key[0]:q.key[1]]) == string(key) {
 				dup = true
 				break
 			}

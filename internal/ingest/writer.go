@@ -134,7 +134,7 @@ type Options struct {
 	// ClaimWindow is how long a claim lasts (internal/claim's window); required with Claims.
 	ClaimWindow time.Duration
 	// StoredKeys is how many stored events the drainer remembers so that it need not ask
-	// ClickHouse about them (default DefaultStoredKeys: 9 MiB, BenchmarkStoredKeys in docs/benchmarks.md). An
+	// ClickHouse about them (default DefaultStoredKeys: 4 MiB, BenchmarkStoredKeys in docs/benchmarks.md). An
 	// event older than the oldest second it remembers is looked up: at 10M events an hour the
 	// default covers about a minute and a half of traffic, far more than live events lag.
 	StoredKeys int
@@ -249,7 +249,7 @@ type Writer struct {
 	closing bool
 	recent  memo
 	// claims remembers the claims decided at Write for the drainer: true when this node holds
-	// the claim, false when another node does.
+	// the claim, false when another node does (with Options.Claims only).
 	claims memo
 	// failures counts the drainer's attempts that failed in a row; lastErr is the latest.
 	failures int
@@ -310,7 +310,6 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Writer{
 		node:          node,
-		claims:        newMemo(opts.ClaimMemo),
 		nodePrefix:    "truthboard-insert-" + node + "-",
 		insertPrefix:  "truthboard-insert-" + node + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 		sink:          sink,
@@ -327,6 +326,9 @@ func Open(sink Sink, opts Options, log *slog.Logger) (*Writer, error) {
 		landedSignal:  make(chan struct{}),
 		cancelDrain:   cancel,
 		drainStop:     make(chan struct{}),
+	}
+	if opts.Claims != nil {
+		w.claims = newMemo(opts.ClaimMemo)
 	}
 	go w.drain(ctx)
 	return w, nil

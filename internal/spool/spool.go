@@ -41,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/bufpool"
 	"github.com/truthboard/truthboard/internal/event"
 )
 
@@ -342,10 +343,10 @@ func syncDir(dir string) error {
 // ErrFull means the quota is reached and nothing was written. The spool may keep evs for its
 // reader: do not change them afterwards.
 func (s *Spool) Append(evs []event.Event, received time.Time) error {
-	buf := payloadPool.Get().(*[]byte)
-	defer putPayload(buf)
-	payload := encodeEvents((*buf)[:0], evs)
-	*buf = payload
+	// Encoded into a pooled buffer: the appender copies the record into its write, so the buffer
+	// serves another Append once this one is answered.
+	payload := encodeEvents(bufpool.Get(typicalEventBytes*len(evs)), evs)
+	defer bufpool.Put(payload)
 	if len(payload) > maxRecordBytes {
 		return fmt.Errorf("spool: %d bytes of events in one record, over the %d limit", len(payload), maxRecordBytes)
 	}
@@ -360,18 +361,9 @@ func (s *Spool) Append(evs []event.Event, received time.Time) error {
 	return <-r.done
 }
 
-// payloadPool holds the buffers Append encodes records into: the appender copies a record into
-// its write, so the buffer serves the next Append once this one is answered.
-var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
-
-// maxPooledPayload keeps the pool from holding on to the rare huge record.
-const maxPooledPayload = 4 << 20
-
-func putPayload(b *[]byte) {
-	if cap(*b) <= maxPooledPayload {
-		payloadPool.Put(b)
-	}
-}
+// typicalEventBytes is a little more than an event of demo traffic takes in a record (about 150
+// bytes): per event, the room Append asks bufpool for (the buffer grows when events need more).
+const typicalEventBytes = 192
 
 // appender writes what Appends sent, a group at a time with one fsync, until Close. Between
 // groups it also starts a new segment when the reader asks for one (see rollDelivered).

@@ -35,8 +35,17 @@ func TestMigrateTwiceIsHarmless(t *testing.T) {
 	}
 }
 
+// opt writes an optional number for a comparison: its value or "none".
+func opt[T any](p *T) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprint(*p)
+}
+
 // Inserts of several sizes one after another keep each event's own attributes, sorted by key,
-// and its own fields: the column slices are reused from one insert to the next.
+// and its own fields and optional numbers: the column slices are reused from one insert to the
+// next.
 func TestInsertKeepsEachEventsValuesAcrossInserts(t *testing.T) {
 	s := storetest.Open(t)
 	ctx := context.Background()
@@ -48,7 +57,18 @@ func TestInsertKeepsEachEventsValuesAcrossInserts(t *testing.T) {
 			id := fmt.Sprintf("r%d-%d", round, i)
 			e := event.Event{EventID: id, OccurredAt: at, Moment: "fmot", Channel: "web", Touchpoint: "checkout",
 				Region: fmt.Sprintf("region-%d", (i+round)%3)}
-			row := []string{e.Region}
+			if (i+round)%3 == 0 {
+				e.CSAT = u8(uint8(1 + i%5))
+			}
+			if (i+round)%2 == 0 {
+				w := uint32(1000 * i)
+				e.WaitMS = &w
+			}
+			if i%5 == round {
+				v := -0.5
+				e.Sentiment = &v
+			}
+			row := []string{e.Region, opt(e.CSAT), opt(e.WaitMS), opt(e.Sentiment)}
 			var keys, values []string
 			for k := (i + round) % 4; k > 0; k-- { // keys put in reverse order
 				if e.Attributes == nil {
@@ -65,20 +85,26 @@ func TestInsertKeepsEachEventsValuesAcrossInserts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows, err := s.Conn().Query(ctx, "SELECT event_id, region, attr_keys, attr_values FROM events")
+	rows, err := s.Conn().Query(ctx, "SELECT event_id, region, csat, wait_ms, sentiment, attr_keys, attr_values FROM events")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
 	got := 0
 	for rows.Next() {
-		var id, region string
-		var keys, values []string
-		if err := rows.Scan(&id, &region, &keys, &values); err != nil {
+		var (
+			id, region   string
+			csat         *uint8
+			wait         *uint32
+			sentiment    *float64
+			keys, values []string
+		)
+		if err := rows.Scan(&id, &region, &csat, &wait, &sentiment, &keys, &values); err != nil {
 			t.Fatal(err)
 		}
 		got++
-		if row := append(append([]string{region}, keys...), values...); !slices.Equal(row, want[id]) {
+		row := append(append([]string{region, opt(csat), opt(wait), opt(sentiment)}, keys...), values...)
+		if !slices.Equal(row, want[id]) {
 			t.Errorf("event %s stored %q, want %q", id, row, want[id])
 		}
 	}

@@ -6,11 +6,11 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/truthboard/truthboard/internal/bufpool"
 	"github.com/truthboard/truthboard/internal/event"
 	"github.com/truthboard/truthboard/internal/ingest"
 	"github.com/truthboard/truthboard/internal/telemetry"
@@ -67,9 +67,8 @@ func (s *Server) postEvents(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(apiError{Error: "too many ingest requests at once; nothing of this request was stored, retry after 1 s"})
 	}
 	defer s.inflightBytes.Add(-size)
-	body := bodyPool.Get().(*bytes.Buffer)
-	defer putBody(body)
-	raw, fits, err := s.readBody(c, max, body)
+	raw, fits, err := s.readBody(c, max)
+	defer bufpool.Put(raw) // the events share no memory with it
 	if isTimeout(err) {
 		s.rejected(telemetry.RejectTooSlow, 1)
 		c.Context().SetConnectionClose()
@@ -141,36 +140,23 @@ func (s *Server) rejected(reason string, n int) {
 	}
 }
 
-// bodyPool holds the buffers ingest bodies are read into: a body is needed only until it is
-// decoded (the events share no memory with it), so its buffer serves the next request.
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// maxPooledBody keeps the pool from holding on to the rare huge body.
-const maxPooledBody = 4 << 20
-
-func putBody(b *bytes.Buffer) {
-	if b.Cap() <= maxPooledBody {
-		b.Reset()
-		bodyPool.Put(b)
-	}
-}
-
-// readBody reads the request body (streamed by fasthttp, see New) up to limit bytes into buf;
-// fits is false when the body is longer. A body slower than the minimum upload rate ends in a
+// readBody reads the request body (streamed by fasthttp, see New) up to limit bytes into a
+// buffer of bufpool, at most about twice the declared size, so that the in-flight budget still
+// bounds the memory of the bodies being read; the caller puts it back once done with it. fits
+// is false when the body is longer. A body slower than the minimum upload rate ends in a
 // timeout error (isTimeout).
-func (s *Server) readBody(c *fiber.Ctx, limit int64, buf *bytes.Buffer) (body []byte, fits bool, err error) {
+func (s *Server) readBody(c *fiber.Ctx, limit int64) (body []byte, fits bool, err error) {
 	stream := s.bodyStream(c)
 	if stream == nil { // not streamed (app.Test, or a body already read)
-		body = c.Request().Body()
-		return body, int64(len(body)) <= limit, nil
+		b := c.Request().Body()
+		return append(bufpool.Get(len(b)), b...), int64(len(b)) <= limit, nil
 	}
-	if n := c.Request().Header.ContentLength(); n > 0 {
-		// Room for the read that finds the end too: ReadFrom wants bytes.MinRead free before
-		// each read, and would double a buffer of exactly n bytes to make it.
-		buf.Grow(n + bytes.MinRead)
-	}
+	// Room for the read that finds the end too: ReadFrom wants bytes.MinRead free before each
+	// read, and would double a buffer of exactly the body's size to make it.
+	buf := bytes.NewBuffer(bufpool.Get(max(0, c.Request().Header.ContentLength()) + bytes.MinRead))
 	n, err := buf.ReadFrom(io.LimitReader(stream, limit+1))
 	if err != nil {
+		bufpool.Put(buf.Bytes())
 		return nil, false, err
 	}
 	return buf.Bytes(), n <= limit, nil
@@ -261,9 +247,5 @@ func tooLargeMessage(max int64) string {
 func (s *Server) decode(raw []byte, encoding, contentType string) (event.Batch, error) {
 	s.decoding <- struct{}{}
 	defer func() { <-s.decoding }()
-	body, err := event.Decompressed(bytes.NewReader(raw), encoding, s.opts.Limits.MaxBodyBytes)
-	if err != nil {
-		return event.Batch{}, err
-	}
-	return event.Decode(body, contentType, s.opts.Limits, s.now())
+	return event.DecodeEncoded(raw, encoding, contentType, s.opts.Limits, s.now())
 }

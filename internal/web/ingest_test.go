@@ -357,6 +357,21 @@ func readRows(t testing.TB, db *store.Store) map[string]storedRow {
 	return got
 }
 
+// Request bodies are read into buffers kept for the next requests: bodies of very different
+// sizes one after another, on the same connections, are each taken whole and alone.
+func TestIngestBodiesOfDifferentSizesOneAfterAnother(t *testing.T) {
+	s := startServer(t, serverConfig{})
+	at := base()
+	var all []string
+	for round, n := range []int{3000, 1, 200, 2500, 3, 40} {
+		ids, evs := batch(fmt.Sprintf("size%d-", round), n, at)
+		s.mustPost(t, ndjson(evs), "Content-Type", "application/x-ndjson").accepted(t, n, 0)
+		all = append(all, ids...)
+	}
+	s.settle(t)
+	assertStoredOnce(t, s.db, all)
+}
+
 func TestIngestStoresEveryField(t *testing.T) {
 	s := startServer(t, serverConfig{})
 	at := base().Add(-time.Hour) // a whole second
