@@ -75,8 +75,10 @@ func (s *Store) PrepareInsert(ctx context.Context, evs []event.Event, received [
 	}
 	cols := columnsPool.Get().(*insertColumns)
 	defer columnsPool.Put(cols)
-	cols.fill(evs, received)
 	defer cols.clear()
+	if err := cols.fill(evs, received); err != nil {
+		return nil, fmt.Errorf("insert %d events: %w", n, err)
+	}
 	if queryID == "" {
 		queryID = "truthboard-insert-" + newQuerySuffix()
 	}
@@ -102,16 +104,17 @@ func (s *Store) PrepareInsert(ctx context.Context, evs []event.Event, received [
 // to the next (columnsPool): the driver copies each column into its block as it is appended, so
 // a full batch of ingest allocates its block and little else.
 type insertColumns struct {
-	ids, moments, channels, touchpoints   []string
-	stages, outcomes, customers, journeys []string
+	ids, touchpoints, customers, journeys []string
 	regions, products, segments, teams    []string
-	occurred                              []time.Time
-	received                              []time.Time
-	millis                                []uint16
-	csat, nps, ces                        []*uint8
-	sentiment                             []*float64
-	wait, handle                          []*uint32
-	negative, positive                    []uint8
+	// moments, channels, stages and outcomes are Enum8 columns, given as the enums' numbers.
+	moments, channels, stages, outcomes []int8
+	occurred                            []time.Time
+	received                            []time.Time
+	millis                              []uint16
+	csat, nps, ces                      []*uint8
+	sentiment                           []*float64
+	wait, handle                        []*uint32
+	negative, positive                  []uint8
 	// attrKeys[i] and attrValues[i] are event i's attributes sorted by key, parts of attrs.
 	attrKeys, attrValues [][]string
 	attrs                []string
@@ -119,8 +122,9 @@ type insertColumns struct {
 
 var columnsPool = sync.Pool{New: func() any { return new(insertColumns) }}
 
-// fill sets the columns to the values of evs.
-func (c *insertColumns) fill(evs []event.Event, received []time.Time) {
+// fill sets the columns to the values of evs. An event whose enum values the table does not
+// take is an error that InvalidData reports.
+func (c *insertColumns) fill(evs []event.Event, received []time.Time) error {
 	n, nAttrs := len(evs), 0
 	for i := range evs {
 		nAttrs += len(evs[i].Attributes)
@@ -132,13 +136,22 @@ func (c *insertColumns) fill(evs []event.Event, received []time.Time) {
 	c.csat, c.nps, c.ces, c.sentiment = sized(c.csat, n), sized(c.nps, n), sized(c.ces, n), sized(c.sentiment, n)
 	c.wait, c.handle = sized(c.wait, n), sized(c.handle, n)
 	c.negative, c.positive = sized(c.negative, n), sized(c.positive, n)
+	c.moments, c.channels, c.stages, c.outcomes = sized(c.moments, n), sized(c.channels, n), sized(c.stages, n), sized(c.outcomes, n)
 	c.attrKeys, c.attrValues, c.attrs = sized(c.attrKeys, n), sized(c.attrValues, n), sized(c.attrs, 2*nAttrs)
 	c.received = received
 	at := 0
 	for i := range evs {
 		e := &evs[i]
-		c.ids[i], c.moments[i], c.channels[i], c.touchpoints[i] = e.EventID, e.Moment, e.Channel, e.Touchpoint
-		c.stages[i], c.outcomes[i], c.customers[i], c.journeys[i] = e.Stage, e.Outcome, e.CustomerID, e.JourneyID
+		c.ids[i], c.touchpoints[i], c.customers[i], c.journeys[i] = e.EventID, e.Touchpoint, e.CustomerID, e.JourneyID
+		var ok [4]bool
+		c.moments[i], ok[0] = enumValue(event.Moments, e.Moment, false)
+		c.channels[i], ok[1] = enumValue(event.Channels, e.Channel, false)
+		c.stages[i], ok[2] = enumValue(event.Stages, e.Stage, true)
+		c.outcomes[i], ok[3] = enumValue(event.Outcomes, e.Outcome, true)
+		if ok != [4]bool{true, true, true, true} {
+			return &invalidDataError{fmt.Errorf("event %s: moment %q, channel %q, stage %q or outcome %q is not one the table takes",
+				e.EventID, e.Moment, e.Channel, e.Stage, e.Outcome)}
+		}
 		c.regions[i], c.products[i], c.segments[i], c.teams[i] = e.Region, e.Product, e.Segment, e.AgentTeam
 		c.occurred[i] = e.OccurredAt.Truncate(time.Second)
 		c.millis[i] = uint16(e.OccurredAt.Nanosecond() / int(time.Millisecond))
@@ -160,12 +173,28 @@ func (c *insertColumns) fill(evs []event.Event, received []time.Time) {
 		}
 		c.attrKeys[i], c.attrValues[i] = keys, values
 	}
+	return nil
+}
+
+// enumValue is s's number in an Enum8 column of the values list: numbered from 1 in list order,
+// and "" is 0 in an optional column (stage, outcome), as TestVocabularyMatchesSchema keeps the
+// schema. The driver would look each value up in a map by name; ok is false for a value that
+// is not in the list, which ClickHouse would refuse.
+func enumValue(list []string, s string, optional bool) (v int8, ok bool) {
+	if s == "" && optional {
+		return 0, true
+	}
+	for i, name := range list {
+		if name == s {
+			return int8(i + 1), true
+		}
+	}
+	return 0, false
 }
 
 // texts is the string columns.
 func (c *insertColumns) texts() []*[]string {
-	return []*[]string{&c.ids, &c.moments, &c.channels, &c.touchpoints, &c.stages, &c.outcomes,
-		&c.customers, &c.journeys, &c.regions, &c.products, &c.segments, &c.teams}
+	return []*[]string{&c.ids, &c.touchpoints, &c.customers, &c.journeys, &c.regions, &c.products, &c.segments, &c.teams}
 }
 
 // all is the columns in the order of eventColumns.
