@@ -8,10 +8,10 @@ import "github.com/truthboard/truthboard/internal/event"
 // storedKeys answers "may this event already be stored?" for the drainer, so that it asks
 // ClickHouse only about the events for which the answer is yes: usually none in a batch of
 // live traffic. It holds the keys of the events the drainer inserted or found stored, as
-// 64-bit hashes (half of a keyHash, in a hashSet), in two generations of at most half its capacity each; when the older
-// generation is dropped, the newest second among its keys becomes the bound at or below which
-// the drainer knows nothing (lookBelow), as does, at the start, the newest event ClickHouse
-// already holds.
+// 64-bit hashes (half of a keyHash, in a hashSet), in two generations of at most half its
+// capacity each; when the older generation is dropped, the newest second among its keys becomes
+// the bound at or below which the drainer knows nothing (lookBelow), as does, at the start, the
+// newest event ClickHouse already holds.
 //
 // Why "no" is exact: an event stored before has a key in the index (same hash), or it was
 // stored before the drainer started (so its second is at most the newest stored then), or its
@@ -43,8 +43,9 @@ func newGeneration(size int) generation {
 
 // hashSet is a set of 64-bit hashes for the drainer: open addressing with linear probing, at
 // most half full, as memo. Full, a memory of 250,000 keys takes 4.0 MiB in it against 9.0 MiB
-// in Go maps, for the same time per key (BenchmarkStoredKeys). A slot of 0 is empty, so the
-// hash 0 is kept as 1: the keys of both then share a hash, which costs at most a lookup.
+// in Go maps, and checking and recording a key about 70 ns against 120 (BenchmarkStoredKeys).
+// A slot of 0 is empty, so the hash 0 is kept as 1: the keys of both then share a hash, which
+// costs at most a lookup.
 type hashSet struct {
 	slots []uint64 // a power of two long, at least twice the most hashes held
 	mask  int
