@@ -1028,14 +1028,20 @@ func (p *parser) attributes(m *map[string]string, c *collector) (ok, sent bool, 
 			break
 		}
 	}
+	// Keys and values within their limits in bytes are within them in characters too: then
+	// the collector's rules have nothing to find, and it is told so.
+	fit := ok && count <= MaxAttributes
 	if len(a.pairs) > 0 {
 		all := string(a.text[base:])
 		*m = make(map[string]string, len(a.pairs))
 		for _, q := range a.pairs {
-			(*m)[all[q.key[0]-base:q.key[1]-base]] = all[q.value[0]-base : q.value[1]-base]
+			k, v := all[q.key[0]-base:q.key[1]-base], all[q.value[0]-base:q.value[1]-base]
+			(*m)[k] = v
+			fit = fit && k != "" && len(k) <= MaxAttrKeyLen && len(v) <= MaxAttrValueLen
 		}
 		a.text = a.text[:base]
 	}
+	c.attrsFit = fit
 	if !ok || count > MaxAttributes {
 		// Still check what could be read (count, lengths), so every problem is listed.
 		c.attributes(*m, count)

@@ -290,8 +290,9 @@ type collector struct {
 	index int
 	more  int // problems past MaxErrorsPerEvent, not listed
 	// parsed says the event's strings come from the parser, which keeps only valid UTF-8:
-	// the text rules then skip that check.
-	parsed bool
+	// the text rules then skip that check. attrsFit says the parser found the attributes within
+	// every limit in bytes: their rules are then skipped.
+	parsed, attrsFit bool
 }
 
 // textMsg is textMsg, without the UTF-8 check for a parsed event.
@@ -371,7 +372,7 @@ func (c *collector) check(e *Event, present, skip uint32, w *window) {
 	c.optionalText(fProduct, e.Product, MaxDimensionLen, ok(fProduct))
 	c.optionalText(fSegment, e.Segment, MaxDimensionLen, ok(fSegment))
 	c.optionalText(fAgentTeam, e.AgentTeam, MaxDimensionLen, ok(fAgentTeam))
-	if ok(fAttributes) {
+	if ok(fAttributes) && !c.attrsFit {
 		c.attributes(e.Attributes, len(e.Attributes))
 	}
 }
