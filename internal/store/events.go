@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -143,14 +144,13 @@ func (c *insertColumns) fill(evs []event.Event, received []time.Time) error {
 	for i := range evs {
 		e := &evs[i]
 		c.ids[i], c.touchpoints[i], c.customers[i], c.journeys[i] = e.EventID, e.Touchpoint, e.CustomerID, e.JourneyID
-		var ok [4]bool
-		c.moments[i], ok[0] = enumValue(event.Moments, e.Moment, false)
-		c.channels[i], ok[1] = enumValue(event.Channels, e.Channel, false)
-		c.stages[i], ok[2] = enumValue(event.Stages, e.Stage, true)
-		c.outcomes[i], ok[3] = enumValue(event.Outcomes, e.Outcome, true)
-		if ok != [4]bool{true, true, true, true} {
-			return &invalidDataError{fmt.Errorf("event %s: moment %q, channel %q, stage %q or outcome %q is not one the table takes",
-				e.EventID, e.Moment, e.Channel, e.Stage, e.Outcome)}
+		var errs [4]error
+		c.moments[i], errs[0] = enumValue("moment", event.Moments, e.Moment, false)
+		c.channels[i], errs[1] = enumValue("channel", event.Channels, e.Channel, false)
+		c.stages[i], errs[2] = enumValue("stage", event.Stages, e.Stage, true)
+		c.outcomes[i], errs[3] = enumValue("outcome", event.Outcomes, e.Outcome, true)
+		if err := cmp.Or(errs[:]...); err != nil {
+			return fmt.Errorf("event %s: %w", e.EventID, err)
 		}
 		c.regions[i], c.products[i], c.segments[i], c.teams[i] = e.Region, e.Product, e.Segment, e.AgentTeam
 		c.occurred[i] = e.OccurredAt.Truncate(time.Second)
@@ -176,20 +176,20 @@ func (c *insertColumns) fill(evs []event.Event, received []time.Time) error {
 	return nil
 }
 
-// enumValue is s's number in an Enum8 column of the values list: numbered from 1 in list order,
-// and "" is 0 in an optional column (stage, outcome), as TestVocabularyMatchesSchema keeps the
-// schema. The driver would look each value up in a map by name; ok is false for a value that
-// is not in the list, which ClickHouse would refuse.
-func enumValue(list []string, s string, optional bool) (v int8, ok bool) {
+// enumValue is s's number in the Enum8 column of the values list: numbered from 1 in list
+// order, and "" is 0 in an optional column (stage, outcome), as TestVocabularyMatchesSchema
+// keeps the schema. The driver would look each value up in a map by name. A value not in the
+// list is an error that InvalidData reports, worded as the driver words it.
+func enumValue(column string, list []string, s string, optional bool) (int8, error) {
 	if s == "" && optional {
-		return 0, true
+		return 0, nil
 	}
 	for i, name := range list {
 		if name == s {
-			return int8(i + 1), true
+			return int8(i + 1), nil
 		}
 	}
-	return 0, false
+	return 0, &invalidDataError{fmt.Errorf("column %s: unknown element %q (not a value of its Enum8)", column, s)}
 }
 
 // texts is the string columns.
