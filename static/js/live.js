@@ -99,9 +99,12 @@ export class ChartSet {
           this.charts.set(name, c);
           if (this.onCreate) this.onCreate(name, c);
         }
-        c.setOption(opt, {notMerge: true});
+        // With a decoration, both options are drawn together in the next frame: drawn alone
+        // first, the plain options would be animated into the decorated ones (a trend's time
+        // labels slid from ECharts' places to theirs for a second, over the value axis' 0).
+        c.setOption(opt, {notMerge: true, lazyUpdate: !!this.decorate});
         this.shapes.set(name, opt);
-        if (this.decorate) c.setOption(this.decorate(name, opt));
+        if (this.decorate) c.setOption(this.decorate(name, opt), {lazyUpdate: true});
       } else if (c) {
         c.setOption(opt);
       }
