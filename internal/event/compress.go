@@ -24,9 +24,10 @@ func Decompressed(body io.Reader, contentEncoding string, maxBytes int64) (io.Re
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBodyBytes
 	}
-	switch enc := strings.ToLower(strings.TrimSpace(contentEncoding)); enc {
-	case "", "identity":
+	if identity(contentEncoding) {
 		return limitReader(body, maxBytes), nil
+	}
+	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(body)
 		if err == io.EOF {
@@ -96,8 +97,7 @@ func (l *limited) Read(p []byte) (int, error) {
 // uncompressed one in place (DecodeBytes, no copy), a compressed one through Decompressed and
 // Decode.
 func DecodeEncoded(raw []byte, contentEncoding, contentType string, limits Limits, now time.Time) (Batch, error) {
-	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
-	case "", "identity":
+	if identity(contentEncoding) {
 		return DecodeBytes(raw, contentType, limits, now)
 	}
 	body, err := Decompressed(bytes.NewReader(raw), contentEncoding, limits.MaxBodyBytes)
@@ -105,4 +105,10 @@ func DecodeEncoded(raw []byte, contentEncoding, contentType string, limits Limit
 		return Batch{}, err
 	}
 	return Decode(body, contentType, limits, now)
+}
+
+// identity reports whether a Content-Encoding leaves the body as it is: none, or "identity".
+func identity(contentEncoding string) bool {
+	enc := strings.TrimSpace(contentEncoding)
+	return enc == "" || strings.EqualFold(enc, "identity")
 }

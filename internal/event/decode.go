@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/truthboard/truthboard/internal/bufpool"
 )
 
 // Defaults of Limits.
@@ -121,11 +122,6 @@ func IsNDJSON(contentType string) bool {
 	return false
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// maxPooledBuffer keeps the pool from holding on to the rare huge body.
-const maxPooledBuffer = 4 << 20
-
 // Decode reads a request body and decodes its events: one JSON object, a JSON array of
 // objects, or NDJSON when IsNDJSON(contentType). r gives the body as sent after
 // decompression (see Decompressed); Decode stops reading past limits.MaxBodyBytes. now is the
@@ -137,14 +133,8 @@ const maxPooledBuffer = 4 << 20
 // is a problem of that event only.
 func Decode(r io.Reader, contentType string, limits Limits, now time.Time) (Batch, error) {
 	limits = limits.withDefaults()
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBuffer {
-			buf.Reset()
-			bufPool.Put(buf)
-		}
-	}()
-	buf.Reset()
+	buf := bytes.NewBuffer(bufpool.Get(bytes.MinRead))
+	defer func() { bufpool.Put(buf.Bytes()) }()
 	if _, err := buf.ReadFrom(limitReader(r, limits.MaxBodyBytes)); err != nil {
 		var be *BodyError
 		if errors.As(err, &be) {
@@ -154,7 +144,7 @@ func Decode(r io.Reader, contentType string, limits Limits, now time.Time) (Batc
 			"cannot read the body after %d bytes: %v", buf.Len(), err)}
 	}
 	// The batch shares no memory with buf (the parser copies every string it keeps), so buf
-	// can go back to the pool.
+	// can go back to bufpool.
 	return DecodeBytes(buf.Bytes(), contentType, limits, now)
 }
 

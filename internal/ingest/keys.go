@@ -73,8 +73,7 @@ func (p pending) only(keep func(i int) bool) pending {
 // Ingest touches it two to three times per event (Write's check and add, the eviction of the
 // oldest key), and with this many keys each touch is a cache miss; a lookup here reads one slot
 // or its next neighbours, with no pointer to follow, where a Go map of the same keys spent
-// about half as long again (BenchmarkMemo) and two and a half times as long in a CPU profile
-// of the server taking events.
+// about half as long again (BenchmarkMemo).
 type memo struct {
 	slots []memoSlot // a power of two long, at least twice the most keys held
 	mask  int

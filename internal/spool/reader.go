@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/truthboard/truthboard/internal/bufpool"
 	"github.com/truthboard/truthboard/internal/event"
 )
 
@@ -108,7 +109,8 @@ func (s *Spool) Next(ctx context.Context, maxEvents int, linger time.Duration) (
 // b.Undecodable; an error reading the disk fails the whole read, which the reader retries.
 func (s *Spool) read(recs []record, events int, seq uint64) (Batch, error) {
 	b := Batch{Events: make([]event.Event, 0, events), Received: make([]time.Time, 0, events), records: len(recs), seq: seq}
-	var buf []byte
+	var buf []byte // records read from disk, one at a time (bufpool)
+	defer func() { bufpool.Put(buf) }()
 	for _, r := range recs {
 		if r.events != nil {
 			b.Events = append(b.Events, r.events...)
@@ -124,7 +126,8 @@ func (s *Spool) read(recs []record, events int, seq uint64) (Batch, error) {
 		}
 		n := int(r.size - headerBytes)
 		if cap(buf) < n {
-			buf = make([]byte, n)
+			bufpool.Put(buf)
+			buf = bufpool.Get(n)
 		}
 		buf = buf[:n]
 		if _, err := f.ReadAt(buf, r.offset+headerBytes); err != nil {
